@@ -1,0 +1,72 @@
+/**
+ * JSON Schema of the configuration. Every object is closed (`additionalProperties: false`),
+ * so a typo in a key is an error rather than a silently ignored setting.
+ */
+import { DURABILITY_MODES } from "./defaults.js";
+
+const positiveInt = { type: "integer", minimum: 1 } as const;
+
+export const CONFIG_SCHEMA = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    server: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        host: { type: "string", minLength: 1 },
+        port: { type: "integer", minimum: 0, maximum: 65535 },
+      },
+    },
+    dataDir: { type: "string", minLength: 1 },
+    rulesDir: { type: "string", minLength: 1 },
+    watchRules: { type: "boolean" },
+    log: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        engine: { enum: ["sqlite"] },
+        durability: { enum: [...DURABILITY_MODES] },
+        retentionHours: { type: "number", exclusiveMinimum: 0 },
+        groupCommitMaxEvents: { type: "integer", minimum: 1, maximum: 100_000 },
+      },
+    },
+    limits: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        maxEventBytes: { type: "integer", minimum: 1024, maximum: 16_777_216 },
+        maxEntriesPerRequest: { type: "integer", minimum: 1, maximum: 10_000 },
+        maxRequestBytes: { type: "integer", minimum: 1024, maximum: 268_435_456 },
+        maxJsonDepth: { type: "integer", minimum: 2, maximum: 1_000 },
+        maxPatternBytes: { type: "integer", minimum: 64, maximum: 1_048_576 },
+        maxTransformBytes: { type: "integer", minimum: 16, maximum: 1_048_576 },
+      },
+    },
+    delivery: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        timeoutMs: positiveInt,
+        maxInFlight: positiveInt,
+        connectionsPerOrigin: positiveInt,
+        retry: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            maxAttempts: { type: "integer", minimum: 1, maximum: 185 },
+            maxAgeSeconds: { type: "integer", minimum: 60, maximum: 86_400 },
+            baseDelayMs: { type: "integer", minimum: 0 },
+            factor: { type: "number", minimum: 1 },
+            maxDelayMs: { type: "integer", minimum: 0 },
+          },
+        },
+      },
+    },
+    transform: {
+      type: "object",
+      additionalProperties: false,
+      properties: { timeoutMs: positiveInt },
+    },
+  },
+} as const;

@@ -1,0 +1,106 @@
+/**
+ * Every setting of Relaybus, with its default and unit. Loading layers these defaults under a
+ * YAML file, then environment variables, then command-line flags (see `load-config.ts`).
+ */
+
+/** How the log makes a commit durable. */
+export const DURABILITY_MODES = ["fsync", "fsync-wal-only"] as const;
+/**
+ * - `fsync`: SQLite `synchronous=FULL`: every commit is fsynced; an ack survives power loss.
+ * - `fsync-wal-only`: SQLite `synchronous=NORMAL` in WAL mode: an ack survives a crash of
+ *   the process but the last commits may be lost if the machine loses power.
+ */
+export type DurabilityMode = (typeof DURABILITY_MODES)[number];
+
+export interface RelaybusConfig {
+  server: {
+    /** Address to listen on. Default 127.0.0.1 (loopback only). */
+    host: string;
+    /** TCP port. Default 8080. */
+    port: number;
+  };
+  /** Directory of the SQLite file `relaybus.db`. Default `./data`. */
+  dataDir: string;
+  /** Directory of rule files (`*.yaml`, `*.yml`). Default `./rules`. */
+  rulesDir: string;
+  /** Reload the rule files when they change. Default true. */
+  watchRules: boolean;
+  log: {
+    /** Only `sqlite` for now. */
+    engine: "sqlite";
+    durability: DurabilityMode;
+    /** Events older than this are deleted once dispatched. Default 168 h (7 days). */
+    retentionHours: number;
+    /** At most this many events share one commit. Default 2,000. */
+    groupCommitMaxEvents: number;
+  };
+  limits: {
+    /** Largest event, as the UTF-8 length of its structured JSON form. Default 262,144 (256 KB). */
+    maxEventBytes: number;
+    /** Most entries in one PutEvents or CloudEvents batch request. Default 100. */
+    maxEntriesPerRequest: number;
+    /** Largest request body. Default 4,194,304 bytes (4 MB). */
+    maxRequestBytes: number;
+    /** Deepest nesting of a JSON document accepted anywhere. Default 64. */
+    maxJsonDepth: number;
+    /** Largest event pattern, as JSON text. Default 16,384 bytes. */
+    maxPatternBytes: number;
+    /** Largest JSONata expression. Default 8,192 bytes. */
+    maxTransformBytes: number;
+  };
+  delivery: {
+    /** Per-attempt timeout of a webhook request. Default 10,000 ms. */
+    timeoutMs: number;
+    /** Requests in flight across all targets. Default 256. */
+    maxInFlight: number;
+    /** Keep-alive connections per target origin. Default 32. */
+    connectionsPerOrigin: number;
+    /** Default retry policy of targets (AWS's defaults: 185 attempts, 24 h). */
+    retry: {
+      maxAttempts: number;
+      maxAgeSeconds: number;
+      baseDelayMs: number;
+      factor: number;
+      maxDelayMs: number;
+    };
+  };
+  transform: {
+    /** Time budget of one JSONata evaluation. Default 100 ms. */
+    timeoutMs: number;
+  };
+}
+
+/** The defaults. */
+export const DEFAULT_CONFIG: RelaybusConfig = {
+  server: { host: "127.0.0.1", port: 8080 },
+  dataDir: "./data",
+  rulesDir: "./rules",
+  watchRules: true,
+  log: {
+    engine: "sqlite",
+    durability: "fsync",
+    retentionHours: 168,
+    groupCommitMaxEvents: 2000,
+  },
+  limits: {
+    maxEventBytes: 262_144,
+    maxEntriesPerRequest: 100,
+    maxRequestBytes: 4_194_304,
+    maxJsonDepth: 64,
+    maxPatternBytes: 16_384,
+    maxTransformBytes: 8_192,
+  },
+  delivery: {
+    timeoutMs: 10_000,
+    maxInFlight: 256,
+    connectionsPerOrigin: 32,
+    retry: {
+      maxAttempts: 185,
+      maxAgeSeconds: 86_400,
+      baseDelayMs: 1_000,
+      factor: 2,
+      maxDelayMs: 300_000,
+    },
+  },
+  transform: { timeoutMs: 100 },
+};

@@ -1,0 +1,141 @@
+/**
+ * Loads the configuration: defaults < YAML file < environment < flags, then validates the
+ * merged result once with ajv. This module is the only reader of `process.env`.
+ */
+import { readFileSync } from "node:fs";
+import { Ajv, type ErrorObject } from "ajv";
+import { parseDocument } from "yaml";
+import { RelaybusError } from "../errors.js";
+import { CONFIG_SCHEMA } from "./config-schema.js";
+import { DEFAULT_CONFIG, type RelaybusConfig } from "./defaults.js";
+
+/** Settings given as command-line flags; each wins over file and environment. */
+export interface ConfigFlags {
+  config?: string;
+  host?: string;
+  port?: number | string;
+  dataDir?: string;
+  rulesDir?: string;
+}
+
+/** Environment variables Relaybus reads, and the setting each one sets. */
+export const ENVIRONMENT_VARIABLES = {
+  RELAYBUS_CONFIG: "path of a YAML configuration file",
+  RELAYBUS_HOST: "server.host",
+  RELAYBUS_PORT: "server.port",
+  RELAYBUS_DATA_DIR: "dataDir",
+  RELAYBUS_RULES_DIR: "rulesDir",
+  RELAYBUS_DURABILITY: "log.durability",
+} as const;
+
+type PartialDeep<T> = { [K in keyof T]?: T[K] extends object ? PartialDeep<T[K]> : T[K] };
+type Layer = PartialDeep<RelaybusConfig> & Record<string, unknown>;
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateConfig = ajv.compile(CONFIG_SCHEMA);
+
+/** Builds the configuration from its layers; throws `InvalidConfig` naming every problem. */
+export function loadConfig(
+  flags: ConfigFlags = {},
+  env: Record<string, string | undefined> = process.env,
+): RelaybusConfig {
+  const file = flags.config ?? env.RELAYBUS_CONFIG;
+  const layers: { name: string; values: Layer }[] = [];
+  if (file !== undefined) layers.push({ name: file, values: readConfigFile(file) });
+  layers.push({ name: "environment", values: fromEnvironment(env) });
+  layers.push({ name: "flags", values: fromFlags(flags) });
+
+  let merged: Record<string, unknown> = structuredClone(DEFAULT_CONFIG) as never;
+  for (const layer of layers) merged = mergeDeep(merged, layer.values);
+
+  if (!validateConfig(merged)) {
+    const problems = (validateConfig.errors ?? []).map(describeAjvError);
+    const where = layers.map((l) => l.name).join(", ");
+    throw new RelaybusError(
+      "InvalidConfig",
+      `invalid configuration (from defaults, ${where}):\n  ${problems.join("\n  ")}`,
+      { details: { problems } },
+    );
+  }
+  return merged as unknown as RelaybusConfig;
+}
+
+function readConfigFile(path: string): Layer {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new RelaybusError("InvalidConfig", `cannot read configuration file ${path}: ${(error as Error).message}`);
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const line = first.linePos?.[0]?.line ?? 1;
+    throw new RelaybusError("InvalidConfig", `${path}:${line}: ${first.message}`);
+  }
+  const values: unknown = doc.toJS() ?? {};
+  if (typeof values !== "object" || values === null || Array.isArray(values)) {
+    throw new RelaybusError("InvalidConfig", `${path}: the configuration must be a YAML mapping`);
+  }
+  return values as Layer;
+}
+
+function fromEnvironment(env: Record<string, string | undefined>): Layer {
+  const layer: Layer = {};
+  if (env.RELAYBUS_HOST !== undefined) layer.server = { ...layer.server, host: env.RELAYBUS_HOST };
+  if (env.RELAYBUS_PORT !== undefined) {
+    layer.server = { ...layer.server, port: toNumber(env.RELAYBUS_PORT, "RELAYBUS_PORT") };
+  }
+  if (env.RELAYBUS_DATA_DIR !== undefined) layer.dataDir = env.RELAYBUS_DATA_DIR;
+  if (env.RELAYBUS_RULES_DIR !== undefined) layer.rulesDir = env.RELAYBUS_RULES_DIR;
+  if (env.RELAYBUS_DURABILITY !== undefined) {
+    layer.log = { durability: env.RELAYBUS_DURABILITY as never };
+  }
+  return layer;
+}
+
+function fromFlags(flags: ConfigFlags): Layer {
+  const layer: Layer = {};
+  if (flags.host !== undefined) layer.server = { ...layer.server, host: flags.host };
+  if (flags.port !== undefined) {
+    layer.server = { ...layer.server, port: toNumber(String(flags.port), "--port") };
+  }
+  if (flags.dataDir !== undefined) layer.dataDir = flags.dataDir;
+  if (flags.rulesDir !== undefined) layer.rulesDir = flags.rulesDir;
+  return layer;
+}
+
+function toNumber(text: string, name: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value)) {
+    throw new RelaybusError("InvalidConfig", `${name}: expected a number, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] =
+      isPlainObject(current) && isPlainObject(value) ? mergeDeep(current, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describeAjvError(error: ErrorObject): string {
+  const pointer = error.instancePath === "" ? "/" : error.instancePath;
+  if (error.keyword === "additionalProperties") {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty;
+    return `${pointer}: unknown setting ${JSON.stringify(extra)}`;
+  }
+  if (error.keyword === "enum") {
+    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+    return `${pointer}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+  }
+  return `${pointer}: ${error.message ?? "is invalid"}`;
+}

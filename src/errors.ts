@@ -1,0 +1,96 @@
+/**
+ * The one error type of Relaybus, and the one table from its codes to HTTP statuses.
+ * Codes are stable strings: they only grow, never get renamed. Branch on `code`, never on
+ * `message`.
+ */
+
+/** Every error code, with the HTTP status it answers with. */
+export const ERROR_STATUS = {
+  /** The request body is not valid JSON. */
+  InvalidJson: 400,
+  /** The Content-Type is not one this route accepts. */
+  UnsupportedMediaType: 415,
+  /** A field is missing, of the wrong type, or out of range; the message names it. */
+  ValidationError: 400,
+  /** A PutEvents entry's `Detail` is not a JSON object. */
+  MalformedDetail: 400,
+  /** An event is larger than `limits.maxEventBytes`. */
+  EventTooLarge: 413,
+  /** A request carries more entries than `limits.maxEntriesPerRequest`. */
+  TooManyEntries: 400,
+  /** A JSON document nests deeper than `limits.maxJsonDepth`. */
+  JsonTooDeep: 400,
+  /** The request body is larger than `limits.maxRequestBytes`. */
+  PayloadTooLarge: 413,
+  /** An event pattern is not valid; the message names the offending part. */
+  InvalidEventPattern: 400,
+  /** A JSONata transform does not compile or is too large. */
+  InvalidTransform: 400,
+  /** A rule or target definition is not valid. */
+  InvalidRule: 400,
+  /** The bus does not exist. */
+  BusNotFound: 404,
+  /** A bus with that name already exists. */
+  BusAlreadyExists: 409,
+  /** The bus still has rules; delete them first or pass `force=true`. */
+  BusHasRules: 409,
+  /** The bus cannot be deleted (`default`). */
+  BusProtected: 409,
+  /** The rule does not exist on that bus. */
+  RuleNotFound: 404,
+  /** A rule with that name already exists on the bus. */
+  RuleAlreadyExists: 409,
+  /** The rule comes from a rule file; change the file instead. */
+  RuleManagedByFile: 409,
+  /** A reload of the rule files found errors; the running rules stay. */
+  RulesReloadFailed: 400,
+  /** The dead letter does not exist. */
+  DeadLetterNotFound: 404,
+  /** No route has that path. */
+  RouteNotFound: 404,
+  /** The route exists but not with that method. */
+  MethodNotAllowed: 405,
+  /** The configuration is not valid (start-up only). */
+  InvalidConfig: 500,
+  /** The service cannot take the request now (storage full or unavailable); retry later. */
+  ServiceUnavailable: 503,
+  /** An unexpected failure; the event was not acknowledged. */
+  InternalError: 500,
+} as const;
+
+/** A stable error code. */
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** The error type of Relaybus: a stable `code`, a message naming the field, and details. */
+export class RelaybusError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RelaybusError";
+    this.code = code;
+    this.details = options.details;
+  }
+
+  /** The HTTP status this error answers with. */
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+/** True when `value` is a {@link RelaybusError}, optionally with the given code. */
+export function isRelaybusError(value: unknown, code?: ErrorCode): value is RelaybusError {
+  return value instanceof RelaybusError && (code === undefined || value.code === code);
+}
+
+/** Wraps anything thrown into a {@link RelaybusError} (unknown errors become InternalError). */
+export function toRelaybusError(value: unknown): RelaybusError {
+  if (value instanceof RelaybusError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new RelaybusError("InternalError", `internal error: ${message}`, { cause: value });
+}

@@ -1,0 +1,172 @@
+/**
+ * The storage seam. Everything above it (ingest, dispatch, delivery, the API) works on
+ * these interfaces; `sqlite/` is the embedded default, a JetStream engine comes later.
+ */
+import type { EventToAppend, JsonObject, StoredEvent } from "../types.js";
+
+/** The append-only event log, ordered per bus by a gap-free offset starting at 1. */
+export interface LogEngine {
+  /**
+   * Appends events durably. Appends from concurrent callers are group-committed: they share
+   * one transaction. The promise resolves only after the commit (the ack point), with the
+   * stored events in the order given. It rejects with a `RelaybusError` (`ServiceUnavailable`
+   * when the disk is full or the database unavailable) and then nothing of the call is stored.
+   */
+  append(events: readonly EventToAppend[]): Promise<StoredEvent[]>;
+  /** Events of `bus` with offset > `afterOffset`, oldest first, at most `limit`. */
+  read(bus: string, afterOffset: number, limit: number): Promise<StoredEvent[]>;
+  /** The last `limit` events of `bus`, oldest first. */
+  readLast(bus: string, limit: number): Promise<StoredEvent[]>;
+  /** The highest offset of `bus`, 0 when it has none. */
+  lastOffset(bus: string): Promise<number>;
+  /** Number of events of `bus` in the log (after retention). */
+  count(bus: string): Promise<number>;
+  /** The event with that CloudEvent id on that bus, if still in the log. */
+  findById(bus: string, id: string): Promise<StoredEvent | undefined>;
+  /** Calls `listener(bus)` after each commit that added events to `bus`. Returns an unsubscribe. */
+  onAppend(listener: (bus: string) => void): () => void;
+  /**
+   * Deletes events older than the retention but never ones a consumer has not passed:
+   * `keepAfter(bus)` gives the lowest offset that must stay. Returns how many were deleted.
+   */
+  pruneOlderThan(cutoffMs: number, keepFrom: (bus: string) => number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A bus as stored in the catalog (buses created through the API). */
+export interface StoredBus {
+  name: string;
+  description?: string;
+  createdAtMs: number;
+}
+
+/** A rule created through the API, stored as its definition (JSON). */
+export interface StoredRule {
+  bus: string;
+  name: string;
+  definition: JsonObject;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+/** Buses and API-managed rules. Rule files are not stored here; they live on disk. */
+export interface CatalogStore {
+  listBuses(): StoredBus[];
+  getBus(name: string): StoredBus | undefined;
+  /** Inserts; throws `BusAlreadyExists` if present. */
+  createBus(bus: StoredBus): void;
+  /** Deletes the bus and its API rules; returns false if absent. */
+  deleteBus(name: string): boolean;
+  listRules(bus?: string): StoredRule[];
+  getRule(bus: string, name: string): StoredRule | undefined;
+  /** Inserts or replaces. */
+  putRule(rule: StoredRule): void;
+  deleteRule(bus: string, name: string): boolean;
+}
+
+/** What the dispatcher hands to delivery for one (event, target): built once, sent as is. */
+export interface NewDelivery {
+  /** The delivery id, a UUID; it is the `webhook-id` of every attempt. */
+  id: string;
+  bus: string;
+  offset: number;
+  eventId: string;
+  rule: string;
+  targetId: string;
+  /** The request to send: the URL, headers and body (the formatted or transformed event). */
+  request: DeliveryRequest;
+  /** The retry policy in force for this delivery. */
+  retry: RetryPolicy;
+  /** When the event entered the log; max event age counts from here. */
+  eventReceivedAtMs: number;
+  createdAtMs: number;
+}
+
+export interface DeliveryRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+}
+
+/** Retry policy of a target, resolved with defaults. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included. AWS's default: 185. */
+  maxAttempts: number;
+  /** Give up once the event is older than this. AWS's default: 86,400 s (24 h). */
+  maxAgeSeconds: number;
+  /** Exponential backoff: first retry delay, growth factor, cap; full jitter is applied. */
+  baseDelayMs: number;
+  factor: number;
+  maxDelayMs: number;
+}
+
+/** A pending or finished delivery, as the store holds it. */
+export interface Delivery extends NewDelivery {
+  attempts: AttemptRecord[];
+  nextAttemptAtMs: number;
+}
+
+/** One attempt and how it ended. */
+export interface AttemptRecord {
+  attempt: number;
+  startedAtMs: number;
+  durationMs: number;
+  /** HTTP status, absent for network errors and timeouts. */
+  status?: number;
+  outcome: "success" | "retryable" | "permanent";
+  /** What went wrong, for anything but success. */
+  error?: string;
+}
+
+/** What to do with a delivery after an attempt. */
+export type DeliveryNext =
+  | { kind: "succeeded" }
+  | { kind: "retry"; nextAttemptAtMs: number }
+  | { kind: "dead"; reason: string };
+
+/** A delivery that ended without success, with its payload and every attempt. */
+export interface DeadLetter extends Delivery {
+  reason: string;
+  deadAtMs: number;
+}
+
+export interface DeadLetterFilter {
+  bus?: string;
+  rule?: string;
+  targetId?: string;
+  limit?: number;
+  /** Return dead letters whose `deadAtMs` is before this (paging, newest first). */
+  beforeMs?: number;
+}
+
+/**
+ * Durable delivery state. The dispatcher's checkpoint and the deliveries an event produced
+ * are written in one transaction, so the checkpoint never passes an event whose deliveries
+ * are neither done nor durably pending.
+ */
+export interface DeliveryStore {
+  /** The offset of `bus` the dispatcher has fully handed over (0 at first). */
+  checkpoint(bus: string): number;
+  /** Records `deliveries` as pending and moves the checkpoint of `bus` to `throughOffset`. */
+  commitDispatch(bus: string, throughOffset: number, deliveries: readonly NewDelivery[]): void;
+  /** Pending deliveries due at `nowMs`, oldest due first, at most `limit`, skipping `exclude`. */
+  due(nowMs: number, limit: number, exclude?: ReadonlySet<string>): Delivery[];
+  /** The earliest `nextAttemptAtMs` of any pending delivery, undefined when none. */
+  nextDueAtMs(): number | undefined;
+  /** Appends the attempt and applies `next` (done, rescheduled, or moved to dead letters). */
+  recordAttempt(deliveryId: string, attempt: AttemptRecord, next: DeliveryNext): void;
+  /** Moves a pending delivery straight to the dead letters (a failed transform, say). */
+  deadLetter(delivery: NewDelivery, reason: string): void;
+  pendingCount(): number;
+  listDeadLetters(filter: DeadLetterFilter): DeadLetter[];
+  getDeadLetter(id: string): DeadLetter | undefined;
+}
+
+/** All of the storage one Relaybus process uses. */
+export interface Storage {
+  log: LogEngine;
+  catalog: CatalogStore;
+  deliveries: DeliveryStore;
+  close(): Promise<void>;
+}

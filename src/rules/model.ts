@@ -1,0 +1,77 @@
+/**
+ * Rules and targets, as written in rule files (YAML) and sent to the API (JSON).
+ * The shape is shared/DESIGN.md section 9; it only grows.
+ */
+import type { JsonObject } from "../types.js";
+
+/** How a target receives an event. */
+export const TARGET_FORMATS = [
+  "cloudevents-binary",
+  "cloudevents-structured",
+  "aws",
+  "data",
+  "transform",
+] as const;
+export type TargetFormat = (typeof TARGET_FORMATS)[number];
+
+/** At most this many targets per rule (as EventBridge). */
+export const MAX_TARGETS_PER_RULE = 5;
+
+export interface WebhookEndpoint {
+  /** http or https URL. */
+  url: string;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** Per-attempt timeout; default `delivery.timeoutMs` of the configuration. */
+  timeoutMs?: number;
+}
+
+export interface RetryDefinition {
+  /** Attempts in all, the first included (1 to 185; default 185). */
+  maxAttempts?: number;
+  /** Give up once the event is this old (60 to 86,400 s; default 86,400). */
+  maxAgeSeconds?: number;
+  /** First retry delay before jitter (default 1,000 ms). */
+  baseDelayMs?: number;
+  /** Growth factor of the delay (default 2). */
+  factor?: number;
+  /** Largest delay before jitter (default 300,000 ms). */
+  maxDelayMs?: number;
+}
+
+export interface TargetDefinition {
+  /** Unique within the rule: letters, digits, `.`, `_`, `-`; 1 to 64 characters. */
+  id: string;
+  webhook: WebhookEndpoint;
+  /** Default `cloudevents-structured`; `transform` requires `transform`. */
+  format?: TargetFormat;
+  /** JSONata expression whose input is the CloudEvent; its output is the body. */
+  transform?: string;
+  retry?: RetryDefinition;
+}
+
+export interface RuleDefinition {
+  /** Unique within the bus: letters, digits, `.`, `_`, `-`; 1 to 64 characters. */
+  name: string;
+  description?: string;
+  /** Default true. A disabled rule matches nothing. */
+  enabled?: boolean;
+  /** An EventBridge event pattern over the CloudEvent. */
+  pattern: JsonObject;
+  /** 0 to 5 targets. */
+  targets?: TargetDefinition[];
+}
+
+/** One rule file. */
+export interface RuleFile {
+  /** The bus these rules belong to; created if it does not exist. */
+  bus: string;
+  description?: string;
+  rules?: RuleDefinition[];
+}
+
+/** Where a rule came from. */
+export type RuleOrigin = { kind: "file"; file: string; line: number } | { kind: "api" };
+
+/** Bus and rule names: letters, digits, `.`, `_`, `-`, 1 to 64 characters. */
+export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
