@@ -63,6 +63,20 @@ export interface StoredEvent extends EventToAppend {
   receivedAtMs: number;
 }
 
+/**
+ * How a target receives an event: CloudEvents binary mode (`ce-` headers, data as body) or
+ * structured mode (the whole event as JSON), the AWS EventBridge envelope, the bare data, or
+ * the output of the target's JSONata transform.
+ */
+export const TARGET_FORMATS = [
+  "cloudevents-binary",
+  "cloudevents-structured",
+  "aws",
+  "data",
+  "transform",
+] as const;
+export type TargetFormat = (typeof TARGET_FORMATS)[number];
+
 /** A clock, injected where time matters so that tests need not patch timers. */
 export interface Clock {
   nowMs(): number;

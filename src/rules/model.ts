@@ -2,17 +2,7 @@
  * Rules and targets, as written in rule files (YAML) and sent to the API (JSON).
  * The shape is shared/DESIGN.md section 9; it only grows.
  */
-import type { JsonObject } from "../types.js";
-
-/** How a target receives an event. */
-export const TARGET_FORMATS = [
-  "cloudevents-binary",
-  "cloudevents-structured",
-  "aws",
-  "data",
-  "transform",
-] as const;
-export type TargetFormat = (typeof TARGET_FORMATS)[number];
+import type { JsonObject, TargetFormat } from "../types.js";
 
 /** At most this many targets per rule (as EventBridge). */
 export const MAX_TARGETS_PER_RULE = 5;
