@@ -26,11 +26,26 @@ export interface LogEngine {
   /** Calls `listener(bus)` after each commit that added events to `bus`. Returns an unsubscribe. */
   onAppend(listener: (bus: string) => void): () => void;
   /**
-   * Deletes events older than the retention but never ones a consumer has not passed:
-   * `keepAfter(bus)` gives the lowest offset that must stay. Returns how many were deleted.
+   * Deletes events received before `cutoffMs` but never ones a consumer has not passed:
+   * `keepFrom(bus)` gives the lowest offset that must stay (the dispatcher's checkpoint + 1).
+   * Returns how many were deleted. Offsets are never reused, even once a bus's events are
+   * all pruned.
    */
   pruneOlderThan(cutoffMs: number, keepFrom: (bus: string) => number): Promise<number>;
+  /** Counters since open, for tests, benchmarks and metrics. */
+  stats(): LogStats;
+  /** Commits what is queued, then stops accepting appends (they reject `ServiceUnavailable`). */
   close(): Promise<void>;
+}
+
+/** Counters of a {@link LogEngine} since it was opened. */
+export interface LogStats {
+  /** Transactions that committed appended events (group commit: one per flush, not per call). */
+  commits: number;
+  /** Events those commits stored. */
+  committedEvents: number;
+  /** Append transactions that failed; every caller in them was rejected. */
+  failedCommits: number;
 }
 
 /** A bus as stored in the catalog (buses created through the API). */
