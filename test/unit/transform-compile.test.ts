@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isRelaybusError } from "../../src/errors.js";
+import { compileTransform, MAX_TRANSFORM_DEPTH } from "../../src/transform/compile-transform.js";
+import type { JsonValue } from "../../src/types.js";
+
+const limits = { maxTransformBytes: 8_192 };
+const event: JsonValue = {
+  specversion: "1.0",
+  id: "e-1",
+  source: "shop.orders",
+  type: "order.created",
+  data: { id: "o-7", total: 120, items: [{ sku: "a" }, { sku: "b" }] },
+};
+
+function rejectsWith(pattern: RegExp) {
+  return (error: unknown) => {
+    assert.ok(isRelaybusError(error, "InvalidTransform"), `expected InvalidTransform, got ${String(error)}`);
+    assert.match(error.message, pattern);
+    return true;
+  };
+}
+
+test("transform - reshapes the event", async () => {
+  const transform = compileTransform('{"orderId": data.id, "amount": data.total, "skus": data.items.sku}', limits);
+  assert.deepEqual(await transform.evaluate(event, 100), { orderId: "o-7", amount: 120, skus: ["a", "b"] });
+});
+
+test("transform - an expression that yields nothing resolves to undefined", async () => {
+  assert.equal(await compileTransform("data.missing", limits).evaluate(event, 100), undefined);
+});
+
+test("transform - results are plain JSON, not jsonata sequences", async () => {
+  const result = await compileTransform("data.items.sku", limits).evaluate(event, 100);
+  assert.deepEqual(result, ["a", "b"]);
+  assert.equal(Object.getPrototypeOf(result), Array.prototype);
+  assert.equal((result as unknown as { sequence?: boolean }).sequence, undefined);
+});
+
+test("transform - the same text compiles once", () => {
+  const a = compileTransform("data.total * 2", limits);
+  const b = compileTransform("data.total * 2", limits);
+  assert.equal(a, b);
+  assert.notEqual(a, compileTransform("data.total * 3", limits));
+});
+
+test("transform - a compile error is InvalidTransform with its position", () => {
+  assert.throws(() => compileTransform('{"a": data.id', limits), rejectsWith(/position 13/));
+  assert.throws(() => compileTransform("data.(", limits), rejectsWith(/does not compile: .*position/));
+});
+
+test("transform - an empty expression is refused", () => {
+  assert.throws(() => compileTransform("   ", limits), rejectsWith(/empty/));
+});
+
+test("transform - an expression over maxTransformBytes is refused", () => {
+  const expression = `"${"x".repeat(100)}"`;
+  assert.throws(() => compileTransform(expression, { maxTransformBytes: 64 }), rejectsWith(/102 bytes.*64/));
+  assert.doesNotThrow(() => compileTransform(expression, { maxTransformBytes: 102 }));
+});
+
+test("transform - self-application recursion stops within the time budget", async () => {
+  const transform = compileTransform("(function($f){$f($f)})(function($f){$f($f)})", limits);
+  const started = Date.now();
+  await assert.rejects(transform.evaluate(event, 100), rejectsWith(/evaluation exceeded 100 ms/));
+  assert.ok(Date.now() - started < 2_000, "stopped promptly");
+});
+
+test("transform - a big loop stops within the time budget", async () => {
+  const transform = compileTransform("$sum([1..999999].($ * 2))", limits);
+  await assert.rejects(transform.evaluate(event, 50), rejectsWith(/evaluation exceeded 50 ms/));
+});
+
+test("transform - non-tail recursion stops at the depth guard", async () => {
+  const transform = compileTransform("($f := function($n){1 + $f($n)}; $f(0))", limits);
+  await assert.rejects(
+    transform.evaluate(event, 10_000),
+    rejectsWith(new RegExp(`exceeded ${MAX_TRANSFORM_DEPTH} nested steps`)),
+  );
+});
+
+test("transform - bounded recursion still works", async () => {
+  const transform = compileTransform("($f := function($n){$n = 0 ? 0 : 1 + $f($n - 1)}; $f(100))", limits);
+  assert.equal(await transform.evaluate(event, 1_000), 100);
+});
+
+test("transform - a huge range is refused rather than built", async () => {
+  await assert.rejects(
+    compileTransform("$count([1..9999999])", limits).evaluate(event, 100),
+    rejectsWith(/sequence/),
+  );
+});
+
+test("transform - a timed-out evaluation does not affect a concurrent one", async () => {
+  const slow = compileTransform("(function($f){$f($f)})(function($f){$f($f)})", limits);
+  const quick = compileTransform('"ok " & source', limits);
+  const [slowResult, quickResult] = await Promise.allSettled([slow.evaluate(event, 100), quick.evaluate(event, 100)]);
+  assert.equal(slowResult.status, "rejected");
+  assert.deepEqual(quickResult, { status: "fulfilled", value: "ok shop.orders" });
+});
+
+test("transform - a runtime error is InvalidTransform", async () => {
+  await assert.rejects(compileTransform('$error("boom")', limits).evaluate(event, 100), rejectsWith(/boom/));
+  await assert.rejects(compileTransform("source + 1", limits).evaluate(event, 100), rejectsWith(/failed/));
+});
+
+test("transform - a function result is refused as not JSON", async () => {
+  await assert.rejects(compileTransform("$string", limits).evaluate(event, 100), rejectsWith(/function/));
+  await assert.rejects(
+    compileTransform('{"f": function($x){$x}}', limits).evaluate(event, 100),
+    rejectsWith(/function/),
+  );
+});
