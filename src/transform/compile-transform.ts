@@ -113,7 +113,7 @@ function compileUncached(expression: string): CompiledTransform {
     });
   }
   // `assign` is typed for string names, but jsonata looks its hooks up by symbol.
-  (expr.assign as (name: symbol, value: unknown) => void)(ENTRY_HOOK, checkBudget);
+  expr.assign(ENTRY_HOOK as unknown as string, checkBudget);
 
   return {
     expression,
