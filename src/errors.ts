@@ -44,6 +44,8 @@ export const ERROR_STATUS = {
   RuleManagedByFile: 409,
   /** A reload of the rule files found errors; the running rules stay. */
   RulesReloadFailed: 400,
+  /** The event is not in the log of that bus (never published, or past retention). */
+  EventNotFound: 404,
   /** The dead letter does not exist. */
   DeadLetterNotFound: 404,
   /** No route has that path. */

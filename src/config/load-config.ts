@@ -26,7 +26,13 @@ export const ENVIRONMENT_VARIABLES = {
   RELAYBUS_DATA_DIR: "dataDir",
   RELAYBUS_RULES_DIR: "rulesDir",
   RELAYBUS_DURABILITY: "log.durability",
+  RELAYBUS_URL: "the server the CLI's client commands talk to (default http://127.0.0.1:8080)",
 } as const;
+
+/** The base URL of the server that client commands (`relaybus put`) talk to. */
+export function clientUrl(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  return (flag ?? env.RELAYBUS_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
+}
 
 type PartialDeep<T> = { [K in keyof T]?: T[K] extends object ? PartialDeep<T[K]> : T[K] };
 type Layer = PartialDeep<RelaybusConfig> & Record<string, unknown>;

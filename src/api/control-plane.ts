@@ -1,0 +1,74 @@
+/**
+ * The control plane: an express app for everything but ingest (buses, rules, pattern tests,
+ * dead letters, reading the log). It never listens itself; the server hands it the requests
+ * the data plane did not take.
+ */
+import { randomUUID } from "node:crypto";
+import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import { RelaybusError } from "../errors.js";
+import { parseJsonBody } from "../events/json-body.js";
+import { sendError } from "./http-errors.js";
+import type { ControlPlaneDeps } from "./control-plane-deps.js";
+import { createBusEventsRouter } from "./routes/bus-events-routes.js";
+import { createBusesRouter } from "./routes/buses-routes.js";
+import { createDeadLettersRouter } from "./routes/dead-letters-routes.js";
+import { createHealthRouter } from "./routes/health-routes.js";
+import { createPatternsRouter } from "./routes/patterns-routes.js";
+import { createRulesRouter } from "./routes/rules-routes.js";
+
+export type { ControlPlaneDeps } from "./control-plane-deps.js";
+
+export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("query parser", "simple");
+  app.use(express.raw({ type: () => true, limit: deps.config.limits.maxRequestBytes }));
+  app.use(parseJson(deps));
+
+  app.use(createHealthRouter(deps));
+  app.use(createBusesRouter(deps));
+  app.use(createRulesRouter(deps));
+  app.use(createPatternsRouter(deps));
+  app.use(createDeadLettersRouter(deps));
+  app.use(createBusEventsRouter(deps));
+
+  app.use((req, _res, next) => {
+    next(new RelaybusError("RouteNotFound", `no route for ${req.method} ${req.path}`));
+  });
+  app.use(errorHandler(deps));
+  return app;
+}
+
+/** Parses JSON bodies with the same depth limit as ingest; an empty body is `undefined`. */
+function parseJson(deps: ControlPlaneDeps): RequestHandler {
+  return (req, _res, next) => {
+    const raw: unknown = req.body;
+    if (!Buffer.isBuffer(raw) || raw.length === 0) {
+      req.body = undefined;
+      next();
+      return;
+    }
+    const type = req.headers["content-type"] ?? "application/json";
+    if (!/^application\/([a-z.+-]*\+)?json\b/.test(type)) {
+      next(new RelaybusError("UnsupportedMediaType", `content-type: expected application/json, got ${JSON.stringify(type)}`));
+      return;
+    }
+    try {
+      req.body = parseJsonBody(raw, { maxJsonDepth: deps.config.limits.maxJsonDepth });
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+function errorHandler(deps: ControlPlaneDeps): ErrorRequestHandler {
+  return (error: unknown, _req, res, _next) => {
+    // express.raw reports an oversized body with type "entity.too.large".
+    const tooLarge = (error as { type?: string })?.type === "entity.too.large";
+    const mapped = tooLarge
+      ? new RelaybusError("PayloadTooLarge", `request body is over the limit of ${deps.config.limits.maxRequestBytes} bytes (limits.maxRequestBytes)`)
+      : error;
+    sendError(res, mapped, randomUUID(), deps.logger);
+  };
+}

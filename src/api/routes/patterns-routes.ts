@@ -1,0 +1,44 @@
+/**
+ * `POST /v1/test-event-pattern`: applies a pattern to a JSON event exactly as given (AWS
+ * `TestEventPattern` semantics: no renaming of `detail` or `detail-type`).
+ */
+import { Router } from "express";
+import { compileEventPattern } from "../../patterns/compile-pattern.js";
+import { parseEventPattern } from "../../patterns/parse-pattern.js";
+import type { ControlPlaneDeps } from "../control-plane-deps.js";
+import { compileBodyValidator } from "../validate-body.js";
+
+interface TestPatternBody {
+  pattern: unknown;
+  event: unknown;
+}
+
+const parseTestPattern = compileBodyValidator<TestPatternBody>({
+  type: "object",
+  additionalProperties: false,
+  required: ["pattern", "event"],
+  properties: { pattern: {}, event: {} },
+});
+
+export function createPatternsRouter(deps: ControlPlaneDeps): Router {
+  const router = Router();
+  router.post("/v1/test-event-pattern", (req, res) => {
+    const body = parseTestPattern(req.body);
+    // AWS also accepts the pattern and event as JSON strings.
+    const pattern = parseEventPattern(decodeIfString(body.pattern), {
+      maxPatternBytes: deps.config.limits.maxPatternBytes,
+    });
+    const match = compileEventPattern(pattern).matches(decodeIfString(body.event));
+    res.json({ match });
+  });
+  return router;
+}
+
+function decodeIfString(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The `relaybus` command. Each sub-command lives in its own file and registers itself here.
+ */
+import { Command } from "commander";
+import { RELAYBUS_VERSION } from "../api/version.js";
+import { registerPatternCommand } from "./pattern-command.js";
+import { registerPutCommand } from "./put-command.js";
+import { registerReceiveCommand } from "./receive-command.js";
+import { registerRulesCommand } from "./rules-command.js";
+import { registerServeCommand } from "./serve-command.js";
+
+/** Runs the CLI with `argv` (without node and the script path). */
+export async function runCli(argv: string[]): Promise<void> {
+  const program = new Command("relaybus")
+    .description("Relaybus: an event bus you run yourself")
+    .version(RELAYBUS_VERSION)
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  registerServeCommand(program);
+  registerPutCommand(program);
+  registerRulesCommand(program);
+  registerPatternCommand(program);
+  registerReceiveCommand(program);
+  await program.parseAsync(argv, { from: "user" });
+}
