@@ -1,0 +1,28 @@
+/**
+ * Event size and billable units (DESIGN section 3). An event's size is the UTF-8 byte length
+ * of its structured JSON form, and that same JSON text is what the log stores, so it is
+ * produced exactly once per event, here.
+ */
+import type { CloudEvent, EventToAppend } from "../types.js";
+
+/** Bytes in one billable unit: 64 KB. */
+export const UNIT_BYTES = 65_536;
+
+/**
+ * Billable 64 KB units of an event of `sizeBytes`: `ceil(sizeBytes / 65536)`, at least 1
+ * (an empty event still costs one unit, as on AWS EventBridge).
+ */
+export function billableUnits(sizeBytes: number): number {
+  return sizeBytes <= UNIT_BYTES ? 1 : Math.ceil(sizeBytes / UNIT_BYTES);
+}
+
+/**
+ * Serializes `event` once to its structured JSON form and measures it.
+ * The attribute order of `event` is the order of the stored JSON; the parsers build events
+ * in the canonical order (context attributes, extensions, then data).
+ */
+export function measureEvent(bus: string, event: CloudEvent): EventToAppend {
+  const json = JSON.stringify(event);
+  const sizeBytes = Buffer.byteLength(json, "utf8");
+  return { bus, event, json, sizeBytes, units: billableUnits(sizeBytes) };
+}
