@@ -1,0 +1,283 @@
+/**
+ * Delivery state on SQLite: pending deliveries, the dispatcher's checkpoint per bus, and dead
+ * letters. Calls are synchronous, each one transaction on the connection the log also uses.
+ * That is safe beside group commit: a log commit is one synchronous transaction too, so the
+ * two can only follow each other, never nest or interleave.
+ *
+ * The request, retry policy and attempts are JSON columns: they are written and read whole,
+ * never queried by field. Attempts are appended in SQL (`json_insert`), so a delivery on its
+ * 150th retry does not parse and re-serialize its history in JavaScript.
+ */
+import type Database from "better-sqlite3";
+import { RelaybusError } from "../../errors.js";
+import type { Clock } from "../../types.js";
+import type {
+  AttemptRecord,
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  DeliveryNext,
+  DeliveryStore,
+  NewDelivery,
+} from "../log-engine.js";
+import { guardStorage } from "./storage-error.js";
+
+/** What {@link createSqliteDeliveries} needs: an open, migrated connection shared with the log. */
+export interface SqliteDeliveriesOptions {
+  db: Database.Database;
+  clock: Clock;
+}
+
+/** Dead letters one `listDeadLetters` call returns when the filter gives no limit. */
+export const DEFAULT_DEAD_LETTER_PAGE = 100;
+/** Most dead letters one `listDeadLetters` call returns, whatever the filter asks. */
+export const MAX_DEAD_LETTER_PAGE = 1_000;
+
+interface DeliveryRow {
+  id: string;
+  bus: string;
+  offset: number;
+  eventId: string;
+  rule: string;
+  targetId: string;
+  eventReceivedAtMs: number;
+  createdAtMs: number;
+  nextAttemptAtMs: number;
+  retry: string;
+  attempts: string;
+  request: string;
+}
+
+interface DeadLetterRow extends DeliveryRow {
+  reason: string;
+  deadAtMs: number;
+}
+
+const DELIVERY_COLUMNS =
+  "id, bus, offset, event_id AS eventId, rule, target_id AS targetId, " +
+  "event_received_at_ms AS eventReceivedAtMs, created_at_ms AS createdAtMs, " +
+  "next_attempt_at_ms AS nextAttemptAtMs, retry, attempts, request";
+const DEAD_LETTER_COLUMNS = `${DELIVERY_COLUMNS}, reason, dead_at_ms AS deadAtMs`;
+const STORED_COLUMNS =
+  "id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, next_attempt_at_ms, retry, attempts, request";
+
+/** Creates the delivery store on `options.db`. */
+export function createSqliteDeliveries(options: SqliteDeliveriesOptions): DeliveryStore {
+  const { db, clock } = options;
+
+  const upsertCheckpoint = db.prepare<[string, number, number]>(
+    `INSERT INTO dispatch_checkpoints (bus, through_offset, updated_at_ms) VALUES (?, ?, ?)
+     ON CONFLICT (bus) DO UPDATE SET through_offset = excluded.through_offset, updated_at_ms = excluded.updated_at_ms`,
+  );
+  // A repeated id is skipped, not an error: a dispatcher that derives ids from (event,
+  // target) can hand the same delivery over twice after a crash without failing the batch.
+  const insertDelivery = db.prepare<
+    [string, string, number, string, string, string, number, number, number, string, string, string]
+  >(
+    `INSERT INTO deliveries (${STORED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  );
+  const selectDue = db.prepare<[number, number], DeliveryRow>(
+    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms LIMIT ?`,
+  );
+  const selectNextDue = db
+    .prepare<[], number | null>("SELECT MIN(next_attempt_at_ms) FROM deliveries")
+    .pluck();
+  const countPending = db.prepare<[], number>("SELECT COUNT(*) FROM deliveries").pluck();
+  const appendAttempt = db.prepare<[string, string]>(
+    "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ?",
+  );
+  const reschedule = db.prepare<[number, string]>("UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?");
+  const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
+  const movePendingToDead = db.prepare<[string, number, string]>(
+    `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
+     SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? ON CONFLICT (id) DO NOTHING`,
+  );
+  const insertDead = db.prepare<
+    [string, string, number, string, string, string, number, number, number, string, string, string, string, number]
+  >(
+    `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  );
+  const selectDeadLetter = db.prepare<[string], DeadLetterRow>(
+    `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?`,
+  );
+
+  /** Checkpoints, read once at open: the dispatcher asks on every pass. */
+  const checkpoints = new Map<string, number>();
+  for (const row of db
+    .prepare<[], { bus: string; throughOffset: number }>(
+      "SELECT bus, through_offset AS throughOffset FROM dispatch_checkpoints",
+    )
+    .all()) {
+    checkpoints.set(row.bus, row.throughOffset);
+  }
+
+  const insertPending = (d: NewDelivery) =>
+    insertDelivery.run(
+      d.id,
+      d.bus,
+      d.offset,
+      d.eventId,
+      d.rule,
+      d.targetId,
+      d.eventReceivedAtMs,
+      d.createdAtMs,
+      d.createdAtMs, // due at once: the first attempt is not delayed
+      JSON.stringify(d.retry),
+      "[]",
+      JSON.stringify(d.request),
+    );
+
+  const dispatch = db.transaction(
+    (bus: string, throughOffset: number, deliveries: readonly NewDelivery[], nowMs: number) => {
+      for (const d of deliveries) insertPending(d);
+      upsertCheckpoint.run(bus, throughOffset, nowMs);
+    },
+  );
+
+  const applyAttempt = db.transaction((id: string, attempt: AttemptRecord, next: DeliveryNext): boolean => {
+    if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
+    switch (next.kind) {
+      case "succeeded":
+        deletePending.run(id);
+        break;
+      case "retry":
+        reschedule.run(next.nextAttemptAtMs, id);
+        break;
+      case "dead":
+        movePendingToDead.run(next.reason, clock.nowMs(), id);
+        deletePending.run(id);
+        break;
+    }
+    return true;
+  });
+
+  const moveToDead = db.transaction((d: NewDelivery, reason: string) => {
+    const deadAtMs = clock.nowMs();
+    // Pending already: keep the stored row, with the attempts it has had.
+    if (movePendingToDead.run(reason, deadAtMs, d.id).changes > 0) {
+      deletePending.run(d.id);
+      return;
+    }
+    insertDead.run(
+      d.id,
+      d.bus,
+      d.offset,
+      d.eventId,
+      d.rule,
+      d.targetId,
+      d.eventReceivedAtMs,
+      d.createdAtMs,
+      d.createdAtMs,
+      JSON.stringify(d.retry),
+      "[]",
+      JSON.stringify(d.request),
+      reason,
+      deadAtMs,
+    );
+  });
+
+  /** One prepared statement per combination of filter fields, made on first use. */
+  const listStatements = new Map<string, Database.Statement<unknown[], DeadLetterRow>>();
+  const listStatement = (filter: DeadLetterFilter) => {
+    const conditions: string[] = [];
+    if (filter.bus !== undefined) conditions.push("bus = ?");
+    if (filter.rule !== undefined) conditions.push("rule = ?");
+    if (filter.targetId !== undefined) conditions.push("target_id = ?");
+    if (filter.beforeMs !== undefined) conditions.push("dead_at_ms < ?");
+    const key = conditions.join(" AND ");
+    let statement = listStatements.get(key);
+    if (statement === undefined) {
+      const where = conditions.length === 0 ? "" : `WHERE ${key}`;
+      statement = db.prepare<unknown[], DeadLetterRow>(
+        `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters ${where} ORDER BY dead_at_ms DESC, id LIMIT ?`,
+      );
+      listStatements.set(key, statement);
+    }
+    return statement;
+  };
+
+  return {
+    checkpoint(bus) {
+      return checkpoints.get(bus) ?? 0;
+    },
+    commitDispatch(bus, throughOffset, deliveries) {
+      const current = checkpoints.get(bus) ?? 0;
+      if (!Number.isInteger(throughOffset) || throughOffset < current) {
+        // Moving back would re-dispatch events already handed over: a dispatcher bug.
+        throw new RelaybusError(
+          "InternalError",
+          `checkpoint of bus "${bus}" cannot move from ${current} to ${throughOffset}`,
+          { details: { bus, checkpoint: current, throughOffset } },
+        );
+      }
+      guardStorage("commitDispatch", () => dispatch.immediate(bus, throughOffset, deliveries, clock.nowMs()));
+      checkpoints.set(bus, throughOffset);
+    },
+    due(nowMs, limit, exclude) {
+      if (limit <= 0) return [];
+      // Ask for enough rows that `limit` remain after skipping the excluded ones (the
+      // deliveries in flight); skip them before parsing their JSON.
+      const rows = guardStorage("due", () => selectDue.all(nowMs, limit + (exclude?.size ?? 0)));
+      const due: Delivery[] = [];
+      for (const row of rows) {
+        if (exclude?.has(row.id)) continue;
+        due.push(toDelivery(row));
+        if (due.length >= limit) break;
+      }
+      return due;
+    },
+    nextDueAtMs() {
+      return guardStorage("nextDueAtMs", () => selectNextDue.get()) ?? undefined;
+    },
+    recordAttempt(deliveryId, attempt, next) {
+      const found = guardStorage("recordAttempt", () => applyAttempt.immediate(deliveryId, attempt, next));
+      if (!found) {
+        throw new RelaybusError("InternalError", `delivery "${deliveryId}" is not pending`, {
+          details: { deliveryId },
+        });
+      }
+    },
+    deadLetter(delivery, reason) {
+      guardStorage("deadLetter", () => moveToDead.immediate(delivery, reason));
+    },
+    pendingCount() {
+      return guardStorage("pendingCount", () => countPending.get()) ?? 0;
+    },
+    listDeadLetters(filter) {
+      const params: unknown[] = [];
+      if (filter.bus !== undefined) params.push(filter.bus);
+      if (filter.rule !== undefined) params.push(filter.rule);
+      if (filter.targetId !== undefined) params.push(filter.targetId);
+      if (filter.beforeMs !== undefined) params.push(filter.beforeMs);
+      const limit = Math.min(Math.max(1, Math.floor(filter.limit ?? DEFAULT_DEAD_LETTER_PAGE)), MAX_DEAD_LETTER_PAGE);
+      params.push(limit);
+      return guardStorage("listDeadLetters", () => listStatement(filter).all(...params)).map(toDeadLetter);
+    },
+    getDeadLetter(id) {
+      const row = guardStorage("getDeadLetter", () => selectDeadLetter.get(id));
+      return row === undefined ? undefined : toDeadLetter(row);
+    },
+  };
+}
+
+function toDelivery(row: DeliveryRow): Delivery {
+  return {
+    id: row.id,
+    bus: row.bus,
+    offset: row.offset,
+    eventId: row.eventId,
+    rule: row.rule,
+    targetId: row.targetId,
+    request: JSON.parse(row.request) as Delivery["request"],
+    retry: JSON.parse(row.retry) as Delivery["retry"],
+    eventReceivedAtMs: row.eventReceivedAtMs,
+    createdAtMs: row.createdAtMs,
+    attempts: JSON.parse(row.attempts) as AttemptRecord[],
+    nextAttemptAtMs: row.nextAttemptAtMs,
+  };
+}
+
+function toDeadLetter(row: DeadLetterRow): DeadLetter {
+  return { ...toDelivery(row), reason: row.reason, deadAtMs: row.deadAtMs };
+}
