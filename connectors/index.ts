@@ -1,0 +1,9 @@
+/** Every connector Relaybus ships, by name. Streams (a later issue) look connectors up here. */
+import type { ConnectorDefinition } from "./connector.js";
+import { webhookSink } from "./webhook/index.js";
+
+export type { ConnectorContext, ConnectorDefinition, Sink, SinkDefinition, Source, SourceDefinition } from "./connector.js";
+export { SinkError } from "./connector.js";
+
+/** The connectors, sources and sinks alike. */
+export const CONNECTORS: readonly ConnectorDefinition[] = [webhookSink as ConnectorDefinition];
