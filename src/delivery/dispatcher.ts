@@ -1,0 +1,269 @@
+/**
+ * The dispatcher: from the log to durably pending deliveries (shared/DESIGN.md section 2,
+ * step 3). Per bus it reads the events after its checkpoint, routes each through the rules,
+ * builds each delivery's request (evaluating transforms), and records the deliveries and the
+ * new checkpoint in one transaction per batch, so the checkpoint never passes an event whose
+ * deliveries are not durably pending (or dead-lettered).
+ */
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import type { DeliveryStore, LogEngine, NewDelivery } from "../log/log-engine.js";
+import type { Clock, JsonValue, Logger, StoredEvent } from "../types.js";
+import type { DeliveryEngine } from "./delivery-engine.js";
+import { deliveryId } from "./delivery-id.js";
+import { DEFAULT_FORMAT_OPTIONS, formatRequest, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
+import type { RoutedTarget, Router } from "./router.js";
+
+/** Events read and committed per batch by default. */
+export const DEFAULT_DISPATCH_BATCH_SIZE = 500;
+
+/** Options of {@link createDispatcher}. */
+export interface DispatcherOptions {
+  log: LogEngine;
+  deliveries: DeliveryStore;
+  router: Router;
+  /** The buses to catch up on at start; buses that get events later are woken by the log. */
+  listBuses(): string[];
+  /** Woken after each commit that recorded deliveries. Optional for dispatch-only tests. */
+  engine?: Pick<DeliveryEngine, "wake">;
+  clock: Clock;
+  logger: Logger;
+  /** Budget of one transform evaluation (`transform.timeoutMs`, default 100 ms). */
+  transformTimeoutMs: number;
+  /**
+   * Events per read and per commit. Default {@link DEFAULT_DISPATCH_BATCH_SIZE}. Larger
+   * batches mean fewer transactions (throughput) but a longer wait before the first
+   * delivery of a burst is pending (latency).
+   */
+  batchSize?: number;
+  /** Settings of the AWS envelope. Default {@link DEFAULT_FORMAT_OPTIONS}. */
+  format?: FormatOptions;
+  /** Wait before retrying a bus after a storage or routing failure. Default 1,000 ms. */
+  failureBackoffMs?: number;
+}
+
+/** A running dispatcher. */
+export interface Dispatcher {
+  /** Asks for a pass over `bus` (the log does this on every append). */
+  wake(bus: string): void;
+  /** Resolves once no bus has a pass running (every event appended so far is handed over). */
+  whenIdle(): Promise<void>;
+  /** Stops taking wake-ups and waits for the batches in progress to commit. */
+  close(): Promise<void>;
+}
+
+interface BusState {
+  running: Promise<void> | undefined;
+  /** An append arrived during the current pass: read again before stopping. */
+  again: boolean;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Creates and starts a dispatcher: it subscribes to the log's appends and catches up on
+ * every bus of `listBuses()` at once.
+ *
+ * One pass per bus runs at a time (events of a bus are handed over in order; buses proceed
+ * independently). A transform that fails or runs over its budget, or an event that its
+ * target's format cannot carry, dead-letters that one delivery with the reason; the other
+ * deliveries of the event go on. A failure of storage or of the router stops the bus's pass
+ * and retries it after `failureBackoffMs`: nothing is skipped, at the cost of that bus
+ * waiting until the cause goes away (it is logged as an error each time).
+ */
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
+  const { log, deliveries, router, clock, logger, transformTimeoutMs } = options;
+  const batchSize = options.batchSize ?? DEFAULT_DISPATCH_BATCH_SIZE;
+  const formatOptions = options.format ?? DEFAULT_FORMAT_OPTIONS;
+  const failureBackoffMs = options.failureBackoffMs ?? 1_000;
+  // A transform that never settles (it should reject at its budget) must not stall its bus;
+  // the margin leaves the transform's own, more precise, error to win in the normal case.
+  const transformDeadlineMs = transformTimeoutMs * 2 + 100;
+  const buses = new Map<string, BusState>();
+  let closed = false;
+
+  function wake(bus: string): void {
+    if (closed) return;
+    let state = buses.get(bus);
+    if (state === undefined) {
+      state = { running: undefined, again: false, retryTimer: undefined };
+      buses.set(bus, state);
+    }
+    if (state.running !== undefined) {
+      state.again = true;
+      return;
+    }
+    if (state.retryTimer !== undefined) {
+      clearTimeout(state.retryTimer);
+      state.retryTimer = undefined;
+    }
+    const current = state;
+    current.running = pass(bus, current).finally(() => {
+      current.running = undefined;
+    });
+  }
+
+  async function pass(bus: string, state: BusState): Promise<void> {
+    while (!closed) {
+      state.again = false;
+      try {
+        const events = await log.read(bus, deliveries.checkpoint(bus), batchSize);
+        if (events.length > 0) await dispatchBatch(bus, events);
+        if (events.length < batchSize && !state.again) return;
+      } catch (error) {
+        logger.error("dispatch: pass failed; retrying the bus", {
+          bus,
+          retryInMs: failureBackoffMs,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        if (!closed) {
+          state.retryTimer = setTimeout(() => {
+            state.retryTimer = undefined;
+            wake(bus);
+          }, failureBackoffMs);
+          state.retryTimer.unref();
+        }
+        return;
+      }
+      // Reads of an embedded log may resolve without ever leaving the microtask queue; a
+      // backlog of a million events must still let HTTP requests and timers run.
+      await yieldToEventLoop();
+    }
+  }
+
+  async function dispatchBatch(bus: string, events: readonly StoredEvent[]): Promise<void> {
+    const nowMs = clock.nowMs();
+    const built: Array<NewDelivery | Promise<NewDelivery | undefined> | undefined> = [];
+    let async = false;
+    for (const stored of events) {
+      // The hot path: most events match nothing, and cost one route() call.
+      const targets = router.route(bus, stored.event);
+      for (const target of targets) {
+        const item = buildDelivery(bus, stored, target, nowMs);
+        if (item instanceof Promise) async = true;
+        built.push(item);
+      }
+    }
+    const settled = async ? await Promise.all(built) : built;
+    const ready: NewDelivery[] = [];
+    for (const d of settled) if (d !== undefined) ready.push(d as NewDelivery);
+    const lastOffset = events[events.length - 1]!.offset;
+    deliveries.commitDispatch(bus, lastOffset, ready);
+    if (ready.length > 0) options.engine?.wake();
+  }
+
+  /**
+   * The delivery of one event to one target, or undefined when it was dead-lettered instead.
+   * Synchronous unless the target has a transform, so that plain targets cost no promise.
+   */
+  function buildDelivery(
+    bus: string,
+    stored: StoredEvent,
+    target: RoutedTarget,
+    nowMs: number,
+  ): NewDelivery | Promise<NewDelivery | undefined> | undefined {
+    const id = deliveryId(bus, stored.offset, stored.event.id, target.rule, target.targetId);
+    const base = {
+      id,
+      bus,
+      offset: stored.offset,
+      eventId: stored.event.id,
+      rule: target.rule,
+      targetId: target.targetId,
+      retry: target.retry,
+      eventReceivedAtMs: stored.receivedAtMs,
+      createdAtMs: nowMs,
+    };
+    const format = (transformed?: JsonValue): NewDelivery | undefined => {
+      try {
+        const request = formatRequest({ event: stored, target, deliveryId: id, nowMs, transformed }, formatOptions);
+        return { ...base, request };
+      } catch (error) {
+        deadLetter(base, stored, target, nowMs, `cannot format for ${target.format}: ${messageOf(error)}`);
+        return undefined;
+      }
+    };
+    if (target.format !== "transform") return format();
+    if (target.transform === undefined) {
+      deadLetter(base, stored, target, nowMs, "format is transform but the target has no transform");
+      return undefined;
+    }
+    return evaluateWithDeadline(target, stored).then(
+      (output) => format(output),
+      (error: unknown) => {
+        deadLetter(base, stored, target, nowMs, `transform failed: ${messageOf(error)}`);
+        return undefined;
+      },
+    );
+  }
+
+  function evaluateWithDeadline(target: RoutedTarget, stored: StoredEvent): Promise<JsonValue | undefined> {
+    const evaluation = target.transform!.evaluate(stored.event as unknown as JsonValue, transformTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`transform did not settle within ${transformDeadlineMs} ms`)),
+        transformDeadlineMs,
+      );
+    });
+    return Promise.race([evaluation, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Dead-letters a delivery that could not be built. The payload kept is the event in
+   * structured form, since the request proper never existed. This happens before the
+   * batch's commit: a crash in between re-dispatches the batch, and the derived id makes
+   * the second dead letter a no-op rather than a duplicate.
+   */
+  function deadLetter(
+    base: Omit<NewDelivery, "request">,
+    stored: StoredEvent,
+    target: RoutedTarget,
+    nowMs: number,
+    reason: string,
+  ): void {
+    const request = structuredFallbackRequest({ event: stored, target, deliveryId: base.id, nowMs });
+    deliveries.deadLetter({ ...base, request }, reason);
+    logger.warn("dispatch: delivery dead-lettered before its first attempt", {
+      bus: base.bus,
+      offset: base.offset,
+      rule: base.rule,
+      targetId: base.targetId,
+      reason,
+    });
+  }
+
+  async function whenIdle(): Promise<void> {
+    for (;;) {
+      const running = [...buses.values()].map((s) => s.running).filter((p) => p !== undefined);
+      if (running.length === 0) return;
+      await Promise.all(running);
+    }
+  }
+
+  const unsubscribe = log.onAppend(wake);
+  let known: string[] = [];
+  try {
+    known = options.listBuses();
+  } catch (error) {
+    logger.error("dispatch: could not list buses to catch up on", { error: messageOf(error) });
+  }
+  for (const bus of known) wake(bus);
+
+  return {
+    wake,
+    whenIdle,
+    async close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      for (const state of buses.values()) {
+        if (state.retryTimer !== undefined) clearTimeout(state.retryTimer);
+        state.retryTimer = undefined;
+      }
+      await Promise.all([...buses.values()].map((s) => s.running));
+    },
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
