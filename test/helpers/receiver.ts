@@ -25,6 +25,8 @@ export interface ReceivedRequest {
   rawBody: Buffer;
   /** When the body had arrived, ms since the epoch. */
   atMs: number;
+  /** The client's port: equal ports mean one kept-alive connection. */
+  remotePort: number;
 }
 
 /** One scripted answer; `"hang"` never answers (until the receiver closes). */
@@ -78,6 +80,7 @@ export async function createReceiver(): Promise<Receiver> {
         body: rawBody.toString("utf8"),
         rawBody,
         atMs: Date.now(),
+        remotePort: req.socket.remotePort ?? 0,
       });
       for (const wake of [...waiters]) wake();
       answer(res, nextAnswer(path.split("?", 1)[0]!));
