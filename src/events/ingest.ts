@@ -1,0 +1,170 @@
+/**
+ * Ingest: a request body in, durable events out (DESIGN section 2, step 1). Each request is
+ * parsed once, every entry is mapped, validated, serialized and sized once (`measureEvent`),
+ * and all valid entries of the request go to the log in ONE `append`. The result is returned
+ * only after that append resolves: the ack point. If the append fails the request fails
+ * whole; an ack never covers part of a request.
+ */
+import type { IncomingHttpHeaders } from "node:http";
+import type { RelaybusConfig } from "../config/defaults.js";
+import { type ErrorCode, RelaybusError, isRelaybusError } from "../errors.js";
+import type { LogEngine } from "../log/log-engine.js";
+import { type Clock, type EventToAppend, systemClock } from "../types.js";
+import { parseCloudEventsRequest } from "./http-binding.js";
+import { parseJsonBody } from "./json-body.js";
+import { parsePutEventsEntry, parsePutEventsRequest } from "./put-events.js";
+import { measureEvent } from "./sizing.js";
+
+/** One entry of a PutEvents answer, in AWS's shape: the new event's id, or why it failed. */
+export type PutEventsResultEntry = { EventId: string } | { ErrorCode: ErrorCode; ErrorMessage: string };
+
+/**
+ * The PutEvents answer, in AWS's shape so AWS SDKs read it: one entry per request entry, in
+ * request order, and how many failed. Failed entries were not stored; the others were.
+ */
+export interface PutEventsResult {
+  FailedEntryCount: number;
+  Entries: PutEventsResultEntry[];
+}
+
+/** One event of a CloudEvents batch answer: its id once stored, or why it was rejected. */
+export type CloudEventsBatchEntryResult = { id: string } | { error: { code: ErrorCode; message: string } };
+
+/** The answer to a batched-mode request: one result per event, in request order. */
+export interface CloudEventsBatchResult {
+  results: CloudEventsBatchEntryResult[];
+  /** How many events of the batch were rejected (and not stored). */
+  failedCount: number;
+}
+
+/**
+ * The answer to a CloudEvents request: `{ id }` for binary and structured mode (one event,
+ * stored; any problem throws instead), {@link CloudEventsBatchResult} for batched mode.
+ */
+export type CloudEventsIngestResult = { id: string } | CloudEventsBatchResult;
+
+/** What ingest needs. */
+export interface IngestDeps {
+  log: LogEngine;
+  /** Whether a bus exists; called per entry, so it should be a map lookup. */
+  busExists(name: string): boolean;
+  limits: RelaybusConfig["limits"];
+  /** Source of `time` for PutEvents entries without `Time`. Default: the wall clock. */
+  clock?: Clock;
+}
+
+/** The ingest entry points the HTTP data plane calls with raw headers and body. */
+export interface Ingest {
+  /**
+   * Ingests an AWS `PutEvents` request body (`{"Entries": [...]}`).
+   *
+   * @returns per-entry results once every valid entry is committed. Entry errors:
+   *   `ValidationError`, `MalformedDetail`, `JsonTooDeep`, `EventTooLarge`, `BusNotFound`.
+   * @throws RelaybusError for the request as a whole: `PayloadTooLarge`, `InvalidJson`,
+   *   `JsonTooDeep`, `ValidationError` (no `Entries` array), `TooManyEntries`; and whatever
+   *   the log's append rejects with (`ServiceUnavailable`), in which case nothing was stored.
+   */
+  putEvents(body: Buffer): Promise<PutEventsResult>;
+  /**
+   * Ingests a CloudEvents HTTP request (binary, structured or batched mode) into `bus`.
+   *
+   * @returns `{ id }` for one event; `{ results, failedCount }` for a batch, once every valid
+   *   event is committed.
+   * @throws RelaybusError `BusNotFound`, `PayloadTooLarge`, `UnsupportedMediaType`,
+   *   `InvalidJson`, `JsonTooDeep`, `TooManyEntries`; for one event also `ValidationError`
+   *   and `EventTooLarge`; and the log's append rejection, in which case nothing was stored.
+   */
+  putCloudEvents(bus: string, headers: IncomingHttpHeaders, body: Buffer): Promise<CloudEventsIngestResult>;
+}
+
+/** Creates the ingest entry points over a log. Ingest holds no resources of its own. */
+export function createIngest(deps: IngestDeps): Ingest {
+  const { log, busExists, limits } = deps;
+  const clock = deps.clock ?? systemClock;
+
+  const assertBodySize = (body: Buffer): void => {
+    // The HTTP layer stops reading past the limit; this guards other callers (CLI, tests).
+    if (body.length > limits.maxRequestBytes) {
+      throw new RelaybusError(
+        "PayloadTooLarge",
+        `request body: ${body.length} bytes, over the limit of ${limits.maxRequestBytes}`,
+        { details: { sizeBytes: body.length, maxRequestBytes: limits.maxRequestBytes } },
+      );
+    }
+  };
+
+  /** Measures once and enforces `maxEventBytes` on exactly what the log will store. */
+  const measureWithinLimit = (bus: string, event: EventToAppend["event"], label: string): EventToAppend => {
+    const measured = measureEvent(bus, event);
+    if (measured.sizeBytes > limits.maxEventBytes) {
+      throw new RelaybusError(
+        "EventTooLarge",
+        `${label}: the event is ${measured.sizeBytes} bytes as JSON, over the limit of ${limits.maxEventBytes}`,
+        { details: { field: label, sizeBytes: measured.sizeBytes, maxEventBytes: limits.maxEventBytes } },
+      );
+    }
+    return measured;
+  };
+
+  const putEvents = async (body: Buffer): Promise<PutEventsResult> => {
+    assertBodySize(body);
+    const entries = parsePutEventsRequest(parseJsonBody(body, limits), limits);
+    const context = { nowIso: new Date(clock.nowMs()).toISOString(), maxJsonDepth: limits.maxJsonDepth };
+    const results: PutEventsResultEntry[] = new Array(entries.length);
+    const toAppend: EventToAppend[] = [];
+    let failed = 0;
+    for (let i = 0; i < entries.length; i++) {
+      try {
+        const { bus, event } = parsePutEventsEntry(entries[i], i, context);
+        if (!busExists(bus)) {
+          throw new RelaybusError("BusNotFound", `Entries[${i}].EventBusName: bus ${JSON.stringify(bus)} does not exist`, {
+            details: { field: `Entries[${i}].EventBusName`, bus },
+          });
+        }
+        toAppend.push(measureWithinLimit(bus, event, `Entries[${i}]`));
+        results[i] = { EventId: event.id };
+      } catch (error) {
+        if (!isRelaybusError(error)) throw error;
+        results[i] = { ErrorCode: error.code, ErrorMessage: error.message };
+        failed++;
+      }
+    }
+    if (toAppend.length > 0) await log.append(toAppend);
+    return { FailedEntryCount: failed, Entries: results };
+  };
+
+  const putCloudEvents = async (
+    bus: string,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+  ): Promise<CloudEventsIngestResult> => {
+    if (!busExists(bus)) {
+      throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(bus)} does not exist`, { details: { bus } });
+    }
+    assertBodySize(body);
+    const parsed = parseCloudEventsRequest(headers, body, limits);
+    if (parsed.mode !== "batch") {
+      await log.append([measureWithinLimit(bus, parsed.event, "event")]);
+      return { id: parsed.event.id };
+    }
+    const results: CloudEventsBatchEntryResult[] = new Array(parsed.items.length);
+    const toAppend: EventToAppend[] = [];
+    let failed = 0;
+    for (let i = 0; i < parsed.items.length; i++) {
+      const item = parsed.items[i]!;
+      try {
+        if ("error" in item) throw item.error;
+        toAppend.push(measureWithinLimit(bus, item.event, `events[${i}]`));
+        results[i] = { id: item.event.id };
+      } catch (error) {
+        if (!isRelaybusError(error)) throw error;
+        results[i] = { error: { code: error.code, message: error.message } };
+        failed++;
+      }
+    }
+    if (toAppend.length > 0) await log.append(toAppend);
+    return { results, failedCount: failed };
+  };
+
+  return { putEvents, putCloudEvents };
+}
