@@ -28,8 +28,7 @@ test("http binding - binary mode: ce- headers are attributes and JSON bodies are
     { ...ceHeaders, "ce-time": "2024-05-01T12:00:00Z", "ce-tenant": "acme", "content-type": "application/json; charset=utf-8", host: "x" },
     '{"total":120}',
   );
-  assert.equal(parsed.mode, "binary");
-  assert.ok(parsed.mode !== "batch");
+  assert.ok(parsed.mode === "binary", `mode ${parsed.mode}`);
   assert.deepEqual(parsed.event, {
     ...minimal,
     time: "2024-05-01T12:00:00Z",
@@ -96,8 +95,7 @@ test("http binding - structured mode: one event in the JSON format", () => {
     { "content-type": "application/cloudevents+json; charset=UTF-8" },
     JSON.stringify({ ...minimal, data: { a: 1 } }),
   );
-  assert.equal(parsed.mode, "structured");
-  assert.ok(parsed.mode !== "batch");
+  assert.ok(parsed.mode === "structured", `mode ${parsed.mode}`);
   assert.deepEqual(parsed.event, { ...minimal, data: { a: 1 } });
   assertRejects({ "content-type": "application/cloudevents+json" }, JSON.stringify({ ...minimal, time: 5 }), "ValidationError", /^event\.time: must be a non-empty string/);
   assertRejects({ "content-type": "application/cloudevents+json" }, "[", "InvalidJson", /invalid JSON/);
