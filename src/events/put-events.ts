@@ -145,7 +145,8 @@ export function parseBusName(value: unknown, label: string): string {
 function parseTime(value: unknown, label: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === "number") {
-    const date = Number.isFinite(value) ? new Date(value * 1000) : undefined;
+    // Rounded to the millisecond: 1.005 * 1000 is 1004.9999999999999 in floating point.
+    const date = Number.isFinite(value) ? new Date(Math.round(value * 1000)) : undefined;
     if (date === undefined || Number.isNaN(date.getTime()) || value < 0) {
       throw invalid(label, `must be epoch seconds from 0 on or an RFC 3339 timestamp, got ${value}`);
     }

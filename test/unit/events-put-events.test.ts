@@ -40,6 +40,8 @@ test("put events - Time as an RFC 3339 string is kept, as epoch seconds becomes 
   assert.equal(parsePutEventsEntry({ ...entry, Time: "2024-05-01T12:00:00+02:00" }, 0, context).event.time, "2024-05-01T12:00:00+02:00");
   assert.equal(parsePutEventsEntry({ ...entry, Time: 1_714_564_800 }, 0, context).event.time, "2024-05-01T12:00:00.000Z");
   assert.equal(parsePutEventsEntry({ ...entry, Time: 1_714_564_800.25 }, 0, context).event.time, "2024-05-01T12:00:00.250Z");
+  // 1.005 * 1000 is 1004.9999999999999 in floating point: the milliseconds are rounded, not cut.
+  assert.equal(parsePutEventsEntry({ ...entry, Time: 1.005 }, 0, context).event.time, "1970-01-01T00:00:01.005Z");
   assertEntryError({ ...entry, Time: "yesterday" }, "ValidationError", "Entries[3].Time", /RFC 3339/);
   assertEntryError({ ...entry, Time: -1 }, "ValidationError", "Entries[3].Time", /epoch seconds/);
   assertEntryError({ ...entry, Time: true }, "ValidationError", "Entries[3].Time", /RFC 3339/);
