@@ -1,0 +1,186 @@
+/**
+ * Loads the rule files of a directory: every `*.yaml` / `*.yml` under it, in path order,
+ * parsed with positions so that every problem (YAML syntax, schema, pattern, transform,
+ * duplicate rule names in a bus across files) is reported as `file:line: pointer: message`.
+ * Loading never stops at the first problem: an operator fixing files wants all of them.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { DEFAULT_CONFIG } from "../config/defaults.js";
+import { checkRule, type CompiledRule, type RuleCompileConfig } from "./compile-rule.js";
+import type { RuleDefinition } from "./model.js";
+import { formatRuleProblem, type PointerProblem, type RuleProblem } from "./rule-problem.js";
+import { validateRuleFileShape } from "./validate-rule.js";
+import { lineOfPointer, pointerAtOffset } from "./yaml-positions.js";
+
+export { formatRuleProblem, type RuleProblem };
+
+/** The file extensions read as rule files. */
+export const RULE_FILE_EXTENSIONS = [".yaml", ".yml"] as const;
+
+/** One rule file, loaded. */
+export interface LoadedRuleFile {
+  /** The path as the directory was given joined with the file's path under it. */
+  file: string;
+  /** The bus the file declares (absent when the file is too broken to say). */
+  bus?: string;
+  description?: string;
+  /** Rules found in the file, compiled or not. */
+  ruleCount: number;
+}
+
+/** Every rule file of a directory: the compiled rules when there is no problem at all. */
+export interface RuleFileSet {
+  files: LoadedRuleFile[];
+  /** Compiled rules of all files, in file then definition order (only those that compiled). */
+  rules: CompiledRule[];
+  problems: RuleProblem[];
+}
+
+/**
+ * Loads and compiles every rule file under `dir` (recursively, skipping names that start
+ * with `.` such as editor swap files). A missing directory is an empty set. Never throws for
+ * a problem in a file; problems are returned, sorted by file and line.
+ */
+export async function loadRuleFiles(dir: string, config: RuleCompileConfig = DEFAULT_CONFIG): Promise<RuleFileSet> {
+  const set: RuleFileSet = { files: [], rules: [], problems: [] };
+  let paths: string[];
+  try {
+    paths = await listRuleFiles(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return set;
+    set.problems.push({ file: dir, line: 1, pointer: "", message: `cannot read the rules directory: ${(error as Error).message}` });
+    return set;
+  }
+
+  // Where each bus+name was first defined, to report a second definition in any file.
+  const defined = new Map<string, { file: string; line: number }>();
+  for (const path of paths) {
+    const file = join(dir, path);
+    const problems: RuleProblem[] = [];
+    const loaded = await loadOneFile(file, config, defined, set.rules, problems);
+    set.files.push(loaded);
+    problems.sort((a, b) => a.line - b.line);
+    set.problems.push(...problems);
+  }
+  return set;
+}
+
+/**
+ * What `relaybus rules check` prints: how many files and rules were found under `dir`, and
+ * every problem. A missing directory is zero files, not an error.
+ */
+export async function checkRuleFiles(
+  dir: string,
+  config: RuleCompileConfig = DEFAULT_CONFIG,
+): Promise<{ files: number; rules: number; problems: RuleProblem[] }> {
+  const set = await loadRuleFiles(dir, config);
+  return {
+    files: set.files.length,
+    rules: set.files.reduce((sum, f) => sum + f.ruleCount, 0),
+    problems: set.problems,
+  };
+}
+
+async function listRuleFiles(dir: string, prefix = ""): Promise<string[]> {
+  const entries = await readdir(join(dir, prefix), { withFileTypes: true });
+  const found: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith(".")) continue;
+    const relative = prefix === "" ? entry.name : join(prefix, entry.name);
+    if (entry.isDirectory()) found.push(...(await listRuleFiles(dir, relative)));
+    else if (entry.isFile() && RULE_FILE_EXTENSIONS.some((ext) => entry.name.endsWith(ext))) found.push(relative);
+  }
+  // Plain code-point order, not the locale's, so every machine loads files alike.
+  return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+async function loadOneFile(
+  file: string,
+  config: RuleCompileConfig,
+  defined: Map<string, { file: string; line: number }>,
+  compiled: CompiledRule[],
+  problems: RuleProblem[],
+): Promise<LoadedRuleFile> {
+  const loaded: LoadedRuleFile = { file, ruleCount: 0 };
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    problems.push({ file, line: 1, pointer: "", message: `cannot read: ${(error as Error).message}` });
+    return loaded;
+  }
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) {
+      const offset = error.pos[0];
+      problems.push({
+        file,
+        line: lineCounter.linePos(offset).line,
+        pointer: pointerAtOffset(doc, offset),
+        message: `YAML: ${error.message}`,
+      });
+    }
+    return loaded;
+  }
+  const at = (problem: PointerProblem): RuleProblem => ({
+    file,
+    line: lineOfPointer(doc, lineCounter, problem.pointer),
+    pointer: problem.pointer,
+    message: problem.message,
+  });
+
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    problems.push({ file, line: 1, pointer: "", message: `YAML: ${(error as Error).message}` });
+    return loaded;
+  }
+  if (value === null || value === undefined) {
+    problems.push({ file, line: 1, pointer: "", message: 'the file is empty; expected a mapping with "bus" and "rules"' });
+    return loaded;
+  }
+
+  const shapeProblems = validateRuleFileShape(value);
+  problems.push(...shapeProblems.map(at));
+  const { bus, description, rules } = value as { bus?: unknown; description?: unknown; rules?: unknown };
+  if (typeof bus === "string" && !shapeProblems.some((p) => p.pointer === "/bus")) loaded.bus = bus;
+  if (typeof description === "string") loaded.description = description;
+  if (!Array.isArray(rules)) return loaded;
+  loaded.ruleCount = rules.length;
+
+  rules.forEach((rule: unknown, index) => {
+    const base = `/rules/${index}`;
+    const line = lineOfPointer(doc, lineCounter, base);
+    const name = (rule as { name?: unknown } | null)?.name;
+    if (loaded.bus !== undefined && typeof name === "string") {
+      const key = `${loaded.bus}\u0000${name}`;
+      const first = defined.get(key);
+      if (first === undefined) {
+        defined.set(key, { file, line });
+      } else {
+        problems.push(
+          at({
+            pointer: `${base}/name`,
+            message: `rule ${JSON.stringify(name)} of bus ${JSON.stringify(loaded.bus)} is already defined at ${first.file}:${first.line}; rule names are unique within a bus`,
+            code: "InvalidRule",
+          }),
+        );
+      }
+    }
+    // A rule with a shape problem is not compiled: its pattern or transforms may be
+    // missing or of the wrong type, and the shape problem already says what to fix.
+    if (loaded.bus === undefined || shapeProblems.some((p) => p.pointer === base || p.pointer.startsWith(`${base}/`))) {
+      return;
+    }
+    const result = checkRule(loaded.bus, rule as RuleDefinition, { config, origin: { kind: "file", file, line, pointer: base } });
+    if (result.rule !== undefined) compiled.push(result.rule);
+    else problems.push(...result.problems.map((p) => at({ ...p, pointer: `${base}${p.pointer}` })));
+  });
+  return loaded;
+}
