@@ -125,7 +125,8 @@ function parseBinary(
   body: Buffer,
   limits: CloudEventsRequestLimits,
 ): CloudEvent {
-  const attributes: Record<string, unknown> = {};
+  // No prototype: a `ce-__proto__` header becomes an own key, rejected by the name check.
+  const attributes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   let sawHeader = false;
   // Node lower-cases header names, so `CE-Id` arrives as `ce-id`.
   for (const name in headers) {

@@ -58,6 +58,12 @@ test("http binding - binary mode: text bodies are strings, other bodies base64",
   assert.ok(!("data" in empty.event) && !("data_base64" in empty.event));
 });
 
+test("http binding - binary mode: ce-resources, a comma-separated string in headers, becomes an array", () => {
+  const parsed = parse({ ...ceHeaders, "ce-resources": "arn:aws:s3:::a,arn:aws:s3:::b" });
+  assert.ok(parsed.mode === "binary");
+  assert.deepEqual(parsed.event["resources"], ["arn:aws:s3:::a", "arn:aws:s3:::b"]);
+});
+
 test("http binding - binary mode: header values are unquoted and percent-decoded once", () => {
   const parsed = parse({
     ...ceHeaders,
@@ -86,6 +92,7 @@ test("http binding - binary mode: attribute errors name the header they came fro
   assertRejects({ ...ceHeaders, "ce-time": "soon" }, "", "ValidationError", /^ce-time: must be an RFC 3339/);
   assertRejects({ ...ceHeaders, "ce-datacontenttype": "application/json" }, "", "ValidationError", /^ce-datacontenttype: must not be sent in binary mode/);
   assertRejects({ ...ceHeaders, "ce-my_ext": "v" }, "", "ValidationError", /^ce-my_ext: attribute names/);
+  assertRejects({ ...ceHeaders, "ce-__proto__": "v" }, "", "ValidationError", /^ce-__proto__: attribute names/);
   assertRejects({ ...ceHeaders, "content-type": "application/json" }, "{bad", "InvalidJson", /^body: invalid JSON/);
   assertRejects({ ...ceHeaders, "content-type": "not a type" }, "", "ValidationError", /^content-type: must be a media type/);
 });
