@@ -1,0 +1,63 @@
+// Runs every recorded EventBridge answer in shared/conformance/eventbridge-patterns through
+// the parser and both matchers. One test per case, so a failure names the file.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { test } from "node:test";
+import JSON5 from "json5";
+import { isRelaybusError } from "../../src/errors.js";
+import { compileEventPattern } from "../../src/patterns/compile-pattern.js";
+import { parseEventPattern } from "../../src/patterns/parse-pattern.js";
+import { matchesEventPattern } from "../../src/patterns/reference-matcher.js";
+
+const casesDir = new URL("../../../shared/conformance/eventbridge-patterns/", import.meta.url);
+const read = (name: string): unknown => JSON5.parse(readFileSync(new URL(name, casesDir), "utf8"));
+
+const caseFiles = readdirSync(casesDir).filter((name) => name.endsWith(".json5")).sort();
+
+function check(name: string, pattern: unknown, event: unknown): void {
+  if (name.endsWith("_EXC.json5")) {
+    assert.throws(() => parseEventPattern(pattern), (error) => isRelaybusError(error, "InvalidEventPattern"));
+    return;
+  }
+  const parsed = parseEventPattern(pattern);
+  const expected = !name.endsWith("_NEG.json5");
+  assert.equal(matchesEventPattern(parsed, event), expected, "reference matcher");
+  assert.equal(compileEventPattern(parsed).matches(event), expected, "compiled matcher");
+}
+
+for (const name of caseFiles) {
+  test(`eventbridge conformance - ${name}`, () => {
+    const { Event, EventPattern } = read(name) as { Event: unknown; EventPattern: unknown };
+    check(name, EventPattern, Event);
+  });
+}
+
+// The pair's pattern repeats the key "location". EventBridge's engine (event-ruler, whose
+// rule compiler lets a later field overwrite an earlier one by default) keeps the last value,
+// and EventBridge answered "match": the event's "eu-central-1" is anything-but "us-east" but
+// not prefix "us-". JSON.parse and JSON5 also keep the last value, so the parsed pattern is
+// exactly what EventBridge evaluated; the test checks that, then the match.
+test("eventbridge conformance - complex_multi_key_event.json with its pattern (duplicate key keeps the last value)", () => {
+  const pattern = read("complex_multi_key_event_pattern.json");
+  const event = read("complex_multi_key_event.json");
+  assert.deepEqual(pattern, { detail: { location: [{ "anything-but": "us-east" }] } });
+  const parsed = parseEventPattern(pattern);
+  assert.equal(matchesEventPattern(parsed, event), true, "reference matcher");
+  assert.equal(compileEventPattern(parsed).matches(event), true, "compiled matcher");
+  // Had the first value been kept, the event would not match: the last one decides.
+  const firstOnly = parseEventPattern({ detail: { location: [{ prefix: "us-" }] } });
+  assert.equal(matchesEventPattern(firstOnly, event), false);
+});
+
+// The README promises 157 cases; the directory holds 155 .json5 cases plus the pair, 156.
+// The assertion stays at the promised number so the gap stays visible, as a TODO (reported,
+// not failing the suite) until the missing case is restored or the README corrected.
+const missingCase =
+  "README says 157 cases but the directory holds 156 (155 .json5 + 1 pair); a case is missing or the README is off by one";
+test("eventbridge conformance - the corpus holds 157 cases, the pair counted once", { todo: missingCase }, () => {
+  const readme = readFileSync(new URL("README.md", casesDir), "utf8");
+  assert.match(readme, /^157 cases /m);
+  const pairFiles = readdirSync(casesDir).filter((name) => name.startsWith("complex_multi_key_event"));
+  assert.deepEqual(pairFiles.sort(), ["complex_multi_key_event.json", "complex_multi_key_event_pattern.json"]);
+  assert.equal(caseFiles.length + 1, 157);
+});
