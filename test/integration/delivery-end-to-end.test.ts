@@ -11,7 +11,7 @@ import { createWebhookSender, type WebhookSender } from "../../src/delivery/webh
 import type { RetryPolicy, Storage } from "../../src/log/log-engine.js";
 import { openSqliteStorage } from "../../src/log/sqlite/index.js";
 import { compileTransform } from "../../src/transform/compile-transform.js";
-import { silentLogger, systemClock, type CloudEvent, type StoredEvent, type TargetFormat } from "../../src/types.js";
+import { silentLogger, systemClock, type Clock, type CloudEvent, type StoredEvent, type TargetFormat } from "../../src/types.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
 
 const BUS = "orders";
@@ -28,15 +28,20 @@ interface Delivering {
 }
 
 /** Storage, sender, engine and dispatcher over one SQLite file, closed in the right order. */
-function startDelivering(path: string, router: Router, options: { closeTimeoutMs?: number } = {}): Delivering {
+function startDelivering(
+  path: string,
+  router: Router,
+  options: { closeTimeoutMs?: number; clock?: Clock; random?: () => number } = {},
+): Delivering {
   const storage = openSqliteStorage({ path, durability: "fsync-wal-only" });
   const sender = createWebhookSender({ connectionsPerOrigin: 8, logger: silentLogger, closeTimeoutMs: 200 });
   const engine = createDeliveryEngine({
     deliveries: storage.deliveries,
     sender,
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     logger: silentLogger,
     maxInFlight: 16,
+    random: options.random,
     closeTimeoutMs: options.closeTimeoutMs ?? 2_000,
   });
   const dispatcher = createDispatcher({
@@ -45,7 +50,8 @@ function startDelivering(path: string, router: Router, options: { closeTimeoutMs
     router,
     engine,
     listBuses: () => [BUS],
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
+    failureBackoffMs: 50,
     logger: silentLogger,
     transformTimeoutMs: 100,
     batchSize: 50,
@@ -272,4 +278,59 @@ test("delivery - a restart resumes pending deliveries and never loses one", asyn
   assert.equal(expected.size, 30);
   for (const id of expected) assert.ok(answered200.has(id), `delivery ${id} was never sent`);
   assert.equal(second.storage.deliveries.listDeadLetters({}).length, 0);
+});
+
+test("delivery - gives up after maxAttempts and keeps every attempt", async (t) => {
+  const { dbPath, receiver, track } = await setup(t);
+  receiver.always("/down", { status: 502 });
+  const retry = { ...FAST_RETRY, maxAttempts: 3 };
+  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/down", "aws", { retry }))));
+  await publish(d.storage, 1);
+  const dead = await eventually("a dead letter", 5_000, () => d.storage.deliveries.listDeadLetters({})[0]);
+  assert.match(dead.reason, /gave up after 3 attempts \(maxAttempts 3\): HTTP 502/);
+  assert.deepEqual(dead.attempts.map((a) => [a.attempt, a.status, a.outcome]), [
+    [1, 502, "retryable"],
+    [2, 502, "retryable"],
+    [3, 502, "retryable"],
+  ]);
+  assert.equal(receiver.requestsTo("/down").length, 3);
+});
+
+test("delivery - gives up when the next attempt would be past the event's max age", async (t) => {
+  const { dbPath, receiver, track } = await setup(t);
+  receiver.always("/down", { status: 503 });
+  // The engine's clock runs 59.99 s ahead of the log's: the event is nearly 60 s old at its
+  // first attempt, and a retry 20-40 ms later (random 0.99) would be past maxAgeSeconds 60.
+  const ahead: Clock = { nowMs: () => Date.now() + 59_990 };
+  const retry = { ...FAST_RETRY, maxAgeSeconds: 60, baseDelayMs: 40 };
+  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/down", "data", { retry })), { clock: ahead, random: () => 0.99 }));
+  await publish(d.storage, 1);
+  const dead = await eventually("a dead letter", 5_000, () => d.storage.deliveries.listDeadLetters({})[0]);
+  assert.match(dead.reason, /gave up after 1 attempts: the next one would be past the event's max age of 60 s: HTTP 503/);
+  assert.equal(dead.attempts.length, 1);
+  assert.equal(receiver.requestsTo("/down").length, 1);
+});
+
+test("delivery - a router failure stops the bus and retries it, skipping nothing", async (t) => {
+  const { dbPath, receiver, track } = await setup(t);
+  const healthy = target(receiver, "/ok");
+  let failuresLeft = 2;
+  const router: Router = {
+    route: (bus) => {
+      if (failuresLeft > 0) {
+        failuresLeft--;
+        throw new Error("rules are reloading");
+      }
+      return bus === BUS ? [healthy] : [];
+    },
+  };
+  const d = track(startDelivering(dbPath, router));
+  const stored = await publish(d.storage, 3);
+  const requests = await receiver.waitFor(3, 5_000, "/ok");
+  assert.equal(failuresLeft, 0);
+  assert.deepEqual(
+    requests.map((r) => JSON.parse(r.body).id).sort(),
+    stored.map((e) => e.event.id).sort(),
+  );
+  assert.equal(d.storage.deliveries.checkpoint(BUS), stored.at(-1)!.offset);
 });
