@@ -1,0 +1,482 @@
+/**
+ * The rule registry: every rule of every bus, from rule files and from the API, compiled,
+ * and the router the dispatcher calls once per event.
+ *
+ * Routing reads one immutable snapshot per bus (an array of the enabled compiled rules), so
+ * it never sees a half-applied change and a bus without rules costs one Map lookup. Every
+ * change builds new snapshots aside and swaps the Map in one assignment. A reload of the
+ * files with any problem is refused whole, and the running rules stay.
+ */
+import type { RelaybusConfig } from "../config/defaults.js";
+import type { RoutedTarget, Router } from "../delivery/router.js";
+import { RelaybusError } from "../errors.js";
+import type { CatalogStore, StoredRule } from "../log/log-engine.js";
+import type { CloudEvent, JsonObject, Logger } from "../types.js";
+import { checkRule, compileRule, type CompiledRule } from "./compile-rule.js";
+import { loadRuleFiles, type LoadedRuleFile } from "./load-rule-files.js";
+import type { RuleDefinition, RuleOrigin } from "./model.js";
+import { formatRuleProblem, type RuleProblem } from "./rule-problem.js";
+import { watchRuleFiles } from "./watch-rule-files.js";
+
+/** The bus that always exists. */
+export const DEFAULT_BUS = "default";
+
+/** What the registry needs. */
+export interface RuleRegistryDeps {
+  catalog: CatalogStore;
+  /** Directory of rule files; a missing directory holds no rules. */
+  rulesDir: string;
+  config: RelaybusConfig;
+  logger: Logger;
+  /** Quiet time after the last file change before `watch()` reloads. Default 200 ms. */
+  watchDebounceMs?: number;
+  /** Time source for API rule timestamps. Default `Date.now`. */
+  nowMs?: () => number;
+}
+
+/** A rule as the API shows it. */
+export interface RuleView {
+  bus: string;
+  name: string;
+  enabled: boolean;
+  origin: RuleOrigin;
+  definition: RuleDefinition;
+  /** API rules only: when created and last changed, ms since the epoch. */
+  createdAtMs?: number;
+  updatedAtMs?: number;
+}
+
+/**
+ * Why a bus exists: `default` always does; `file` when a rule file declares it; `catalog`
+ * when it was created through the API; `api-rules` when API rules are stored for it (so they
+ * stay reachable even after the file that declared their bus went away).
+ */
+export type BusOrigin = "default" | "file" | "catalog" | "api-rules";
+
+/** A bus as the API shows it. */
+export interface BusView {
+  name: string;
+  description?: string;
+  origins: BusOrigin[];
+  /** Rule files that declare the bus. */
+  files: string[];
+  /** Rules in all, and by origin. */
+  rules: number;
+  fileRules: number;
+  apiRules: number;
+  /** Catalog buses only. */
+  createdAtMs?: number;
+}
+
+/** What a successful reload of the rule files loaded. */
+export interface ReloadSummary {
+  files: number;
+  rules: number;
+  buses: number;
+}
+
+/** The rule registry: a {@link Router} plus the management of buses and rules. */
+export interface RuleRegistry extends Router {
+  /** The targets `event` of `bus` goes to, in rule order (file rules, then API rules by creation), then target order. */
+  route(bus: string, event: CloudEvent): RoutedTarget[];
+  busExists(name: string): boolean;
+  listBuses(): BusView[];
+  /**
+   * Deletes a bus created through the API, with its API rules when `force`. Throws
+   * `BusNotFound`, `BusProtected` (`default`, or declared by a rule file) or `BusHasRules`.
+   */
+  deleteBus(name: string, options?: { force?: boolean }): void;
+  /**
+   * Reads the rule files again and swaps them in. Throws `RulesReloadFailed` with
+   * `details.problems` (each a {@link RuleProblem}) when any file has a problem; then the
+   * running rules stay.
+   */
+  reloadFiles(): Promise<ReloadSummary>;
+  /** Reads the API rules again from the catalog (after another writer changed it). */
+  reloadCatalog(): void;
+  /**
+   * Creates (`create`) or replaces (`replace`) an API rule. Validates and compiles it first:
+   * `InvalidRule`, `InvalidEventPattern`, `InvalidTransform`; then `BusNotFound`,
+   * `RuleManagedByFile`, `RuleAlreadyExists` (create) or `RuleNotFound` (replace).
+   */
+  putRule(bus: string, definition: unknown, options: { mode: "create" | "replace" }): RuleView;
+  /** Enables or disables an API rule; `RuleManagedByFile` for file rules, `RuleNotFound`. */
+  setEnabled(bus: string, name: string, enabled: boolean): RuleView;
+  /** Deletes an API rule; `RuleManagedByFile` for file rules, `RuleNotFound`. */
+  deleteRule(bus: string, name: string): void;
+  /** The rule of either origin; `BusNotFound`, `RuleNotFound`. */
+  getRule(bus: string, name: string): RuleView;
+  /** The rules of a bus, file rules first; `BusNotFound`. */
+  listRules(bus: string): RuleView[];
+  /**
+   * Reloads the files whenever they change (debounced); a refused reload is logged with its
+   * problems and the running rules stay. Returns a function that stops watching.
+   */
+  watch(): () => void;
+  /** Stops every watcher and waits for a reload in progress. */
+  close(): Promise<void>;
+}
+
+interface FileSet {
+  rules: readonly CompiledRule[];
+  files: readonly LoadedRuleFile[];
+  /** Bus → files declaring it, in load order. */
+  busFiles: ReadonlyMap<string, readonly string[]>;
+  /** Bus → its first description in the files. */
+  busDescriptions: ReadonlyMap<string, string>;
+}
+
+interface ApiRule {
+  rule: CompiledRule;
+  stored: StoredRule;
+}
+
+/**
+ * Creates the registry: loads the API rules from the catalog, then the rule files. Rejects
+ * with `RulesReloadFailed` when a rule file has a problem: starting without rules the
+ * operator wrote would dispatch events past them, and they would never be delivered.
+ */
+export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRegistry> {
+  const { catalog, rulesDir, config, logger } = deps;
+  const nowMs = deps.nowMs ?? Date.now;
+  const compileOptions = { config, origin: { kind: "api" } as const };
+
+  let fileSet: FileSet = { rules: [], files: [], busFiles: new Map(), busDescriptions: new Map() };
+  let fileRuleIndex = new Map<string, CompiledRule>();
+  /** bus → name → API rule. Replaced, never mutated in place, like the snapshots. */
+  let apiRules = new Map<string, ReadonlyMap<string, ApiRule>>();
+  /** bus → enabled rules in routing order: the snapshot `route` reads. */
+  let routes = new Map<string, readonly CompiledRule[]>();
+  /** Catalog buses seen to exist; creation bypasses the registry, deletion goes through it. */
+  const knownCatalogBuses = new Set<string>();
+  let reloading: Promise<unknown> = Promise.resolve();
+  const stopFunctions = new Set<() => void>();
+
+  const key = (bus: string, name: string) => `${bus}\u0000${name}`;
+
+  function rebuildRoutes(): void {
+    const next = new Map<string, CompiledRule[]>();
+    const add = (rule: CompiledRule) => {
+      if (!rule.enabled || rule.targets.length === 0) return;
+      const list = next.get(rule.bus);
+      if (list === undefined) next.set(rule.bus, [rule]);
+      else list.push(rule);
+    };
+    fileSet.rules.forEach(add);
+    for (const rules of apiRules.values()) sortedApiRules(rules).forEach((r) => add(r.rule));
+    for (const list of next.values()) Object.freeze(list);
+    routes = next;
+  }
+
+  function loadApiRules(): void {
+    const next = new Map<string, Map<string, ApiRule>>();
+    for (const stored of catalog.listRules()) {
+      try {
+        const rule = compileRule(stored.bus, stored.definition, compileOptions);
+        const rules = next.get(stored.bus) ?? new Map<string, ApiRule>();
+        rules.set(stored.name, { rule, stored });
+        next.set(stored.bus, rules);
+      } catch (error) {
+        // Stored rules were valid when written; a tighter limit since may reject one. Skip it
+        // rather than refuse to start; it stays in the catalog, where DELETE still finds it.
+        logger.error("an API rule no longer compiles and is not routed", {
+          bus: stored.bus,
+          rule: stored.name,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    apiRules = next;
+    knownCatalogBuses.clear();
+  }
+
+  function setApiRule(bus: string, name: string, value: ApiRule | undefined): void {
+    const rules = new Map(apiRules.get(bus) ?? []);
+    if (value === undefined) rules.delete(name);
+    else rules.set(name, value);
+    const next = new Map(apiRules);
+    if (rules.size === 0) next.delete(bus);
+    else next.set(bus, rules);
+    apiRules = next;
+    rebuildRoutes();
+  }
+
+  function busExists(name: string): boolean {
+    if (name === DEFAULT_BUS || fileSet.busFiles.has(name) || apiRules.has(name)) return true;
+    if (knownCatalogBuses.has(name)) return true;
+    if (catalog.getBus(name) === undefined) return false;
+    knownCatalogBuses.add(name);
+    return true;
+  }
+
+  function requireBus(name: string): void {
+    if (!busExists(name)) throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(name)} does not exist`);
+  }
+
+  function notFound(bus: string, name: string): RelaybusError {
+    return new RelaybusError("RuleNotFound", `rule ${JSON.stringify(name)} does not exist on bus ${JSON.stringify(bus)}`);
+  }
+
+  function managedByFile(rule: CompiledRule): RelaybusError {
+    const where = rule.origin.kind === "file" ? `${rule.origin.file}:${rule.origin.line}` : "a rule file";
+    return new RelaybusError(
+      "RuleManagedByFile",
+      `rule ${JSON.stringify(rule.name)} of bus ${JSON.stringify(rule.bus)} is defined in ${where}; change the file instead`,
+      { details: { origin: rule.origin } },
+    );
+  }
+
+  function conflictsWithApiRules(set: FileSet): RuleProblem[] {
+    const problems: RuleProblem[] = [];
+    for (const rule of set.rules) {
+      if (rule.origin.kind !== "file" || apiRules.get(rule.bus)?.has(rule.name) !== true) continue;
+      problems.push({
+        file: rule.origin.file,
+        line: rule.origin.line,
+        pointer: `${rule.origin.pointer}/name`,
+        message: `rule ${JSON.stringify(rule.name)} of bus ${JSON.stringify(rule.bus)} already exists as an API rule; rename this one, or delete the API rule first (DELETE /v1/buses/${rule.bus}/rules/${rule.name})`,
+      });
+    }
+    return problems;
+  }
+
+  async function loadFiles(): Promise<ReloadSummary> {
+    const loaded = await loadRuleFiles(rulesDir, config);
+    const busFiles = new Map<string, string[]>();
+    const busDescriptions = new Map<string, string>();
+    for (const file of loaded.files) {
+      if (file.bus === undefined) continue;
+      busFiles.set(file.bus, [...(busFiles.get(file.bus) ?? []), file.file]);
+      if (file.description !== undefined && !busDescriptions.has(file.bus)) busDescriptions.set(file.bus, file.description);
+    }
+    const next: FileSet = { rules: loaded.rules, files: loaded.files, busFiles, busDescriptions };
+    // From here to the swap nothing awaits, so API changes cannot slip in between the
+    // conflict check and the swap.
+    const problems = [...loaded.problems, ...conflictsWithApiRules(next)];
+    if (problems.length > 0) {
+      throw new RelaybusError(
+        "RulesReloadFailed",
+        `rule files have ${problems.length} problem(s); the running rules stay:\n  ${problems.map(formatRuleProblem).join("\n  ")}`,
+        { details: { problems } },
+      );
+    }
+    fileSet = next;
+    fileRuleIndex = new Map(next.rules.map((rule) => [key(rule.bus, rule.name), rule]));
+    rebuildRoutes();
+    return { files: next.files.length, rules: next.rules.length, buses: busFiles.size };
+  }
+
+  function reloadFiles(): Promise<ReloadSummary> {
+    // One reload at a time, in call order: a later reload must not be overtaken by an
+    // earlier one that read the files before they changed.
+    const run = reloading.then(loadFiles, loadFiles);
+    reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  function view(rule: CompiledRule, stored?: StoredRule): RuleView {
+    return {
+      bus: rule.bus,
+      name: rule.name,
+      enabled: rule.enabled,
+      origin: rule.origin,
+      definition: rule.definition,
+      ...(stored === undefined ? {} : { createdAtMs: stored.createdAtMs, updatedAtMs: stored.updatedAtMs }),
+    };
+  }
+
+  function storeApiRule(bus: string, rule: CompiledRule, previous: ApiRule | undefined): RuleView {
+    const now = nowMs();
+    const stored: StoredRule = {
+      bus,
+      name: rule.name,
+      definition: rule.definition as unknown as JsonObject,
+      createdAtMs: previous?.stored.createdAtMs ?? now,
+      updatedAtMs: now,
+    };
+    // The catalog first: if it cannot store the rule, nothing in memory changed.
+    catalog.putRule(stored);
+    setApiRule(bus, rule.name, { rule, stored });
+    return view(rule, stored);
+  }
+
+  function findRule(bus: string, name: string): { file?: CompiledRule; api?: ApiRule } {
+    const file = fileRuleIndex.get(key(bus, name));
+    if (file !== undefined) return { file };
+    const api = apiRules.get(bus)?.get(name);
+    return api === undefined ? {} : { api };
+  }
+
+  loadApiRules();
+  await reloadFiles();
+  logger.info("rules loaded", {
+    files: fileSet.files.length,
+    fileRules: fileSet.rules.length,
+    apiRules: [...apiRules.values()].reduce((sum, rules) => sum + rules.size, 0),
+  });
+
+  return {
+    route(bus: string, event: CloudEvent): RoutedTarget[] {
+      const rules = routes.get(bus);
+      if (rules === undefined) return [];
+      const targets: RoutedTarget[] = [];
+      for (const rule of rules) {
+        if (rule.matches(event)) for (const target of rule.targets) targets.push(target);
+      }
+      return targets;
+    },
+
+    busExists,
+
+    listBuses(): BusView[] {
+      const names = new Set<string>([DEFAULT_BUS, ...fileSet.busFiles.keys(), ...apiRules.keys()]);
+      const catalogBuses = new Map(catalog.listBuses().map((bus) => [bus.name, bus]));
+      for (const name of catalogBuses.keys()) names.add(name);
+      const fileCounts = new Map<string, number>();
+      for (const rule of fileSet.rules) fileCounts.set(rule.bus, (fileCounts.get(rule.bus) ?? 0) + 1);
+      return [...names].sort().map((name) => {
+        const stored = catalogBuses.get(name);
+        const origins: BusOrigin[] = [];
+        if (name === DEFAULT_BUS) origins.push("default");
+        if (fileSet.busFiles.has(name)) origins.push("file");
+        if (stored !== undefined) origins.push("catalog");
+        if (apiRules.has(name)) origins.push("api-rules");
+        const fileRules = fileCounts.get(name) ?? 0;
+        const apiCount = apiRules.get(name)?.size ?? 0;
+        const description = stored?.description ?? fileSet.busDescriptions.get(name);
+        return {
+          name,
+          ...(description === undefined ? {} : { description }),
+          origins,
+          files: [...(fileSet.busFiles.get(name) ?? [])],
+          rules: fileRules + apiCount,
+          fileRules,
+          apiRules: apiCount,
+          ...(stored === undefined ? {} : { createdAtMs: stored.createdAtMs }),
+        };
+      });
+    },
+
+    deleteBus(name: string, options: { force?: boolean } = {}): void {
+      requireBus(name);
+      if (name === DEFAULT_BUS) throw new RelaybusError("BusProtected", `bus "${DEFAULT_BUS}" cannot be deleted`);
+      const files = fileSet.busFiles.get(name);
+      if (files !== undefined) {
+        throw new RelaybusError(
+          "BusProtected",
+          `bus ${JSON.stringify(name)} is declared by ${files.join(", ")}; remove it from the files instead`,
+        );
+      }
+      const count = apiRules.get(name)?.size ?? 0;
+      if (count > 0 && options.force !== true) {
+        throw new RelaybusError(
+          "BusHasRules",
+          `bus ${JSON.stringify(name)} has ${count} rule(s); delete them first or pass force=true`,
+        );
+      }
+      catalog.deleteBus(name);
+      // Rules stored for a bus the catalog never held are deleted one by one.
+      for (const rule of apiRules.get(name)?.keys() ?? []) catalog.deleteRule(name, rule);
+      knownCatalogBuses.delete(name);
+      const next = new Map(apiRules);
+      next.delete(name);
+      apiRules = next;
+      rebuildRoutes();
+    },
+
+    reloadFiles,
+
+    reloadCatalog(): void {
+      loadApiRules();
+      rebuildRoutes();
+    },
+
+    putRule(bus: string, definition: unknown, options: { mode: "create" | "replace" }): RuleView {
+      requireBus(bus);
+      const rule = compileRule(bus, definition, compileOptions);
+      const { file, api } = findRule(bus, rule.name);
+      if (file !== undefined) throw managedByFile(file);
+      if (options.mode === "create" && api !== undefined) {
+        throw new RelaybusError(
+          "RuleAlreadyExists",
+          `rule ${JSON.stringify(rule.name)} already exists on bus ${JSON.stringify(bus)}; replace it with PUT`,
+        );
+      }
+      if (options.mode === "replace" && api === undefined) throw notFound(bus, rule.name);
+      return storeApiRule(bus, rule, api);
+    },
+
+    setEnabled(bus: string, name: string, enabled: boolean): RuleView {
+      requireBus(bus);
+      const { file, api } = findRule(bus, name);
+      if (file !== undefined) throw managedByFile(file);
+      if (api === undefined) throw notFound(bus, name);
+      if (api.rule.enabled === enabled) return view(api.rule, api.stored);
+      const result = checkRule(bus, { ...api.rule.definition, enabled }, compileOptions);
+      // The definition compiled a moment ago; only `enabled` changed.
+      if (result.rule === undefined) throw new RelaybusError("InternalError", "a stored rule stopped compiling");
+      return storeApiRule(bus, result.rule, api);
+    },
+
+    deleteRule(bus: string, name: string): void {
+      requireBus(bus);
+      const { file, api } = findRule(bus, name);
+      if (file !== undefined) throw managedByFile(file);
+      // A stored rule that no longer compiles is not in memory but can still be deleted.
+      const deleted = catalog.deleteRule(bus, name);
+      if (api === undefined && !deleted) throw notFound(bus, name);
+      setApiRule(bus, name, undefined);
+    },
+
+    getRule(bus: string, name: string): RuleView {
+      requireBus(bus);
+      const { file, api } = findRule(bus, name);
+      if (file !== undefined) return view(file);
+      if (api !== undefined) return view(api.rule, api.stored);
+      throw notFound(bus, name);
+    },
+
+    listRules(bus: string): RuleView[] {
+      requireBus(bus);
+      const fileRules = fileSet.rules.filter((rule) => rule.bus === bus).map((rule) => view(rule));
+      const api = sortedApiRules(apiRules.get(bus) ?? new Map()).map((r) => view(r.rule, r.stored));
+      return [...fileRules, ...api];
+    },
+
+    watch(): () => void {
+      const stop = watchRuleFiles(rulesDir, {
+        debounceMs: deps.watchDebounceMs ?? 200,
+        logger,
+        onChange: () =>
+          reloadFiles().then(
+            (summary) => logger.info("rule files changed: reloaded", { ...summary }),
+            (error: unknown) => {
+              const problems = (error as RelaybusError).details?.problems as RuleProblem[] | undefined;
+              logger.warn("rule files changed but the reload was refused; the running rules stay", {
+                error: error instanceof Error ? error.message.split("\n")[0] : String(error),
+                ...(problems === undefined ? {} : { problems: problems.map(formatRuleProblem) }),
+              });
+            },
+          ),
+      });
+      const stopOnce = () => {
+        stopFunctions.delete(stopOnce);
+        stop();
+      };
+      stopFunctions.add(stopOnce);
+      return stopOnce;
+    },
+
+    async close(): Promise<void> {
+      for (const stop of [...stopFunctions]) stop();
+      await reloading;
+    },
+  };
+}
+
+/** API rules in routing order: oldest first, then by name, so the order survives restarts. */
+function sortedApiRules(rules: ReadonlyMap<string, ApiRule>): ApiRule[] {
+  return [...rules.values()].sort(
+    (a, b) => a.stored.createdAtMs - b.stored.createdAtMs || (a.rule.name < b.rule.name ? -1 : a.rule.name > b.rule.name ? 1 : 0),
+  );
+}
