@@ -11,7 +11,7 @@
  */
 import jsonata from "jsonata";
 import { RelaybusError } from "../errors.js";
-import type { JsonValue } from "../types.js";
+import type { CloudEvent, JsonValue } from "../types.js";
 
 /** A compiled JSONata expression. */
 export interface CompiledTransform {
@@ -20,9 +20,10 @@ export interface CompiledTransform {
   /**
    * Evaluates against `input` (the CloudEvent). Resolves to the result (undefined when the
    * expression yields nothing); rejects with `RelaybusError("InvalidTransform")` when the
-   * evaluation fails or runs past `timeoutMs`.
+   * evaluation fails or runs past `timeoutMs`. A `CloudEvent` is accepted as it is, since
+   * its optional attributes (typed `| undefined`) are exactly what JSON leaves out.
    */
-  evaluate(input: JsonValue, timeoutMs: number): Promise<JsonValue | undefined>;
+  evaluate(input: JsonValue | CloudEvent, timeoutMs: number): Promise<JsonValue | undefined>;
 }
 
 /** Limits applied when compiling a transform. */
@@ -117,7 +118,7 @@ function compileUncached(expression: string): CompiledTransform {
 
   return {
     expression,
-    async evaluate(input: JsonValue, timeoutMs: number): Promise<JsonValue | undefined> {
+    async evaluate(input: JsonValue | CloudEvent, timeoutMs: number): Promise<JsonValue | undefined> {
       const budget: Budget = { deadlineMs: Date.now() + timeoutMs, timeoutMs };
       let result: unknown;
       try {
