@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { isRelaybusError } from "../../src/errors.js";
+import type { AttemptRecord, NewDelivery } from "../../src/log/log-engine.js";
+import { openSqliteStorage, type SqliteStorage } from "../../src/log/sqlite/index.js";
+
+const RETRY = { maxAttempts: 3, maxAgeSeconds: 60, baseDelayMs: 100, factor: 2, maxDelayMs: 1_000 };
+
+function makeDelivery(id: string, overrides: Partial<NewDelivery> = {}): NewDelivery {
+  return {
+    id,
+    bus: "orders",
+    offset: 1,
+    eventId: `event-${id}`,
+    rule: "big-orders",
+    targetId: "fulfilment",
+    request: {
+      url: "https://example.test/hook",
+      headers: { "content-type": "application/json", "webhook-id": id },
+      body: JSON.stringify({ id, total: 120 }),
+      timeoutMs: 10_000,
+    },
+    retry: RETRY,
+    eventReceivedAtMs: 1_000,
+    createdAtMs: 2_000,
+    ...overrides,
+  };
+}
+
+function attempt(n: number, outcome: AttemptRecord["outcome"], status?: number): AttemptRecord {
+  return {
+    attempt: n,
+    startedAtMs: 2_000 + n,
+    durationMs: 12,
+    outcome,
+    ...(status === undefined ? {} : { status }),
+    ...(outcome === "success" ? {} : { error: `HTTP ${status ?? "timeout"}` }),
+  };
+}
+
+/** A clock the test moves by hand, a temp dir, and every opened storage closed afterwards. */
+function tempStorage(t: TestContext) {
+  const dir = mkdtempSync(join(tmpdir(), "relaybus-deliveries-"));
+  const clock = { now: 10_000, nowMs: () => clock.now };
+  const opened: SqliteStorage[] = [];
+  t.after(async () => {
+    for (const storage of opened) await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const open = () => {
+    const storage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync", clock });
+    opened.push(storage);
+    return storage;
+  };
+  return { clock, open };
+}
+
+test("deliveries - commitDispatch records pending deliveries and moves the checkpoint, durably", async (t) => {
+  const temp = tempStorage(t);
+  const storage = temp.open();
+  assert.equal(storage.deliveries.checkpoint("orders"), 0);
+  storage.deliveries.commitDispatch("orders", 7, [makeDelivery("d1"), makeDelivery("d2", { offset: 7 })]);
+  storage.deliveries.commitDispatch("payments", 3, []);
+  assert.equal(storage.deliveries.checkpoint("orders"), 7);
+  assert.equal(storage.deliveries.pendingCount(), 2);
+  await storage.close();
+
+  const reopened = temp.open();
+  assert.equal(reopened.deliveries.checkpoint("orders"), 7);
+  assert.equal(reopened.deliveries.checkpoint("payments"), 3);
+  const [first] = reopened.deliveries.due(Number.MAX_SAFE_INTEGER, 10);
+  assert.deepEqual(first, { ...makeDelivery("d1"), attempts: [], nextAttemptAtMs: 2_000 });
+});
+
+test("deliveries - a failed commitDispatch stores no delivery and keeps the checkpoint", async (t) => {
+  const storage = tempStorage(t).open();
+  const { deliveries, database } = storage;
+  deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  database.pragma(`max_page_count = ${database.pragma("page_count", { simple: true }) as number}`);
+
+  const big = (id: string) =>
+    makeDelivery(id, { offset: 2, request: { ...makeDelivery(id).request, body: "x".repeat(100_000) } });
+  assert.throws(
+    () => deliveries.commitDispatch("orders", 2, [makeDelivery("d2", { offset: 2 }), big("d3")]),
+    (error: unknown) => isRelaybusError(error, "ServiceUnavailable"),
+  );
+  assert.equal(deliveries.checkpoint("orders"), 1);
+  assert.equal(deliveries.pendingCount(), 1);
+  assert.equal(deliveries.due(Number.MAX_SAFE_INTEGER, 10).length, 1);
+
+  database.pragma("max_page_count = 1073741823");
+  deliveries.commitDispatch("orders", 2, [makeDelivery("d2", { offset: 2 }), big("d3")]);
+  assert.equal(deliveries.checkpoint("orders"), 2);
+  assert.equal(deliveries.pendingCount(), 3);
+});
+
+test("deliveries - the checkpoint never moves back", (t) => {
+  const { deliveries } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 5, []);
+  assert.throws(() => deliveries.commitDispatch("orders", 4, [makeDelivery("late")]), /cannot move from 5 to 4/);
+  assert.equal(deliveries.pendingCount(), 0);
+  deliveries.commitDispatch("orders", 5, [makeDelivery("same-checkpoint")]);
+  assert.equal(deliveries.pendingCount(), 1);
+});
+
+test("deliveries - a delivery handed over twice is stored once", (t) => {
+  const { deliveries } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  assert.equal(deliveries.pendingCount(), 1);
+});
+
+test("deliveries - due returns what is due, earliest first, up to the limit, skipping excluded", (t) => {
+  const { deliveries } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 4, [
+    makeDelivery("c", { createdAtMs: 3_000 }),
+    makeDelivery("a", { createdAtMs: 1_000 }),
+    makeDelivery("d", { createdAtMs: 9_000 }),
+    makeDelivery("b", { createdAtMs: 2_000 }),
+  ]);
+  assert.deepEqual(deliveries.due(5_000, 10).map((d) => d.id), ["a", "b", "c"]);
+  assert.deepEqual(deliveries.due(5_000, 2).map((d) => d.id), ["a", "b"]);
+  assert.deepEqual(deliveries.due(5_000, 2, new Set(["a", "b"])).map((d) => d.id), ["c"]);
+  assert.deepEqual(deliveries.due(10_000, 2, new Set(["a"])).map((d) => d.id), ["b", "c"]);
+  assert.deepEqual(deliveries.due(500, 10), []);
+  assert.equal(deliveries.nextDueAtMs(), 1_000);
+});
+
+test("deliveries - a retry appends the attempt and reschedules", (t) => {
+  const { deliveries } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 1, [makeDelivery("d1"), makeDelivery("d2", { createdAtMs: 3_000 })]);
+  deliveries.recordAttempt("d1", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: 5_000 });
+  assert.deepEqual(deliveries.due(4_000, 10).map((d) => d.id), ["d2"]);
+  assert.equal(deliveries.nextDueAtMs(), 3_000);
+  deliveries.recordAttempt("d1", attempt(2, "retryable"), { kind: "retry", nextAttemptAtMs: 6_000 });
+  const [retried] = deliveries.due(6_000, 10).filter((d) => d.id === "d1");
+  assert.deepEqual(retried?.attempts, [attempt(1, "retryable", 503), attempt(2, "retryable")]);
+  assert.equal(retried?.nextAttemptAtMs, 6_000);
+});
+
+test("deliveries - success removes the pending delivery", (t) => {
+  const { deliveries } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  deliveries.recordAttempt("d1", attempt(1, "success", 200), { kind: "succeeded" });
+  assert.equal(deliveries.pendingCount(), 0);
+  assert.equal(deliveries.nextDueAtMs(), undefined);
+  assert.throws(
+    () => deliveries.recordAttempt("d1", attempt(2, "success", 200), { kind: "succeeded" }),
+    (error: unknown) => isRelaybusError(error, "InternalError") && /not pending/.test(error.message),
+  );
+});
+
+test("deliveries - dead after attempts keeps the payload, the reason and every attempt", (t) => {
+  const { clock, open } = tempStorage(t);
+  const { deliveries } = open();
+  deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  deliveries.recordAttempt("d1", attempt(1, "retryable", 500), { kind: "retry", nextAttemptAtMs: 3_000 });
+  clock.now = 20_000;
+  deliveries.recordAttempt("d1", attempt(2, "permanent", 400), { kind: "dead", reason: "HTTP 400" });
+  assert.equal(deliveries.pendingCount(), 0);
+  assert.deepEqual(deliveries.getDeadLetter("d1"), {
+    ...makeDelivery("d1"),
+    attempts: [attempt(1, "retryable", 500), attempt(2, "permanent", 400)],
+    nextAttemptAtMs: 3_000,
+    reason: "HTTP 400",
+    deadAtMs: 20_000,
+  });
+  assert.equal(deliveries.getDeadLetter("missing"), undefined);
+});
+
+test("deliveries - deadLetter moves a pending delivery, or records one never sent", (t) => {
+  const { clock, open } = tempStorage(t);
+  const { deliveries } = open();
+  deliveries.commitDispatch("orders", 1, [makeDelivery("pending")]);
+  deliveries.recordAttempt("pending", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: 3_000 });
+  clock.now = 30_000;
+  deliveries.deadLetter(makeDelivery("pending"), "target disabled (410)");
+  deliveries.deadLetter(makeDelivery("never-sent"), "transform failed: budget exceeded");
+  assert.equal(deliveries.pendingCount(), 0);
+  assert.deepEqual(deliveries.getDeadLetter("pending")?.attempts, [attempt(1, "retryable", 503)]);
+  const neverSent = deliveries.getDeadLetter("never-sent");
+  assert.equal(neverSent?.reason, "transform failed: budget exceeded");
+  assert.deepEqual(neverSent?.attempts, []);
+  assert.deepEqual(neverSent?.request, makeDelivery("never-sent").request);
+  assert.equal(neverSent?.deadAtMs, 30_000);
+});
+
+test("deliveries - dead letters list newest first, by bus, rule and target, in pages", (t) => {
+  const { clock, open } = tempStorage(t);
+  const { deliveries } = open();
+  const cases: Array<[string, Partial<NewDelivery>]> = [
+    ["o1", {}],
+    ["o2", { rule: "small-orders" }],
+    ["p1", { bus: "payments", targetId: "ledger" }],
+    ["o3", { targetId: "ledger" }],
+  ];
+  cases.forEach(([id, overrides], i) => {
+    clock.now = 1_000 * (i + 1);
+    deliveries.deadLetter(makeDelivery(id, overrides), "gave up");
+  });
+  const ids = (filter: Parameters<typeof deliveries.listDeadLetters>[0]) =>
+    deliveries.listDeadLetters(filter).map((d) => d.id);
+  assert.deepEqual(ids({}), ["o3", "p1", "o2", "o1"]);
+  assert.deepEqual(ids({ bus: "orders" }), ["o3", "o2", "o1"]);
+  assert.deepEqual(ids({ bus: "orders", rule: "big-orders" }), ["o3", "o1"]);
+  assert.deepEqual(ids({ targetId: "ledger" }), ["o3", "p1"]);
+  assert.deepEqual(ids({ limit: 2 }), ["o3", "p1"]);
+  assert.deepEqual(ids({ limit: 2, beforeMs: 3_000 }), ["o2", "o1"]);
+  assert.deepEqual(ids({ bus: "nothing" }), []);
+});
