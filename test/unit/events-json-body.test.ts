@@ -28,7 +28,7 @@ test("json body - accepts nesting exactly at the limit and rejects one level mor
 
 test("json body - brackets and escaped quotes inside strings do not count as depth", () => {
   const text = '{"a":"[[[[[[[[\\"[[[[[[","b":["\\\\",{"c":"{{{{{{{{"}]}';
-  assert.deepEqual(parseJsonBody(text, limits), { a: '[[[[[[[[\"[[[[[[', b: ["\\", { c: "{{{{{{{{" }] });
+  assert.deepEqual(parseJsonBody(text, limits), { a: '[[[[[[[["[[[[[[', b: ["\\", { c: "{{{{{{{{" }] });
   assert.deepEqual(parseJsonBody(Buffer.from(text), limits), parseJsonBody(text, limits));
 });
 
