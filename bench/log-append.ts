@@ -23,7 +23,8 @@ type IdKind = "uuid-v4" | "uuid-v7";
 let v7Counter = 0;
 /** A UUIDv7 (RFC 9562): 48-bit ms timestamp first, so ids of recent events sort together. */
 function uuidV7(): string {
-  const hex = Date.now().toString(16).padStart(12, "0") + ((v7Counter++ & 0xfff) | 0x7000).toString(16);
+  const hex =
+    Date.now().toString(16).padStart(12, "0") + ((v7Counter++ & 0xfff) | 0x7000).toString(16);
   const rest = randomUUID().slice(19);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${rest}`;
 }
@@ -39,7 +40,15 @@ const template: Omit<CloudEvent, "id"> = {
   type: "order.created",
   time: "2024-01-01T00:00:00.000Z",
   datacontenttype: "application/json",
-  data: { orderId: 1, customer: "c-42", total: 123.45, items: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }] },
+  data: {
+    orderId: 1,
+    customer: "c-42",
+    total: 123.45,
+    items: [
+      { sku: "A-1", qty: 2 },
+      { sku: "B-7", qty: 1 },
+    ],
+  },
 };
 const jsonTail = JSON.stringify(template).slice(1);
 
@@ -60,7 +69,9 @@ async function runCase(durability: DurabilityMode, eventsPerAppend: number, ids:
     Array.from({ length: CALLERS }, async (_, caller) => {
       const bus = `bus-${caller % 4}`;
       while (performance.now() < deadline) {
-        await storage.log.append(Array.from({ length: eventsPerAppend }, () => makeEvent(bus, nextId())));
+        await storage.log.append(
+          Array.from({ length: eventsPerAppend }, () => makeEvent(bus, nextId())),
+        );
         appends += 1;
       }
     }),
@@ -82,8 +93,11 @@ async function runCase(durability: DurabilityMode, eventsPerAppend: number, ids:
 const rows = [];
 for (const durability of ["fsync", "fsync-wal-only"] as const) {
   for (const eventsPerAppend of [1, 10]) {
-    for (const ids of ["uuid-v4", "uuid-v7"] as const) rows.push(await runCase(durability, eventsPerAppend, ids));
+    for (const ids of ["uuid-v4", "uuid-v7"] as const)
+      rows.push(await runCase(durability, eventsPerAppend, ids));
   }
 }
-console.log(`log append, ${CALLERS} concurrent callers, ${SECONDS} s per case, fresh database each, node ${process.version}`);
+console.log(
+  `log append, ${CALLERS} concurrent callers, ${SECONDS} s per case, fresh database each, node ${process.version}`,
+);
 console.table(rows);

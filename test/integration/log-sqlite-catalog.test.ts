@@ -14,7 +14,10 @@ function tempStorage(t: TestContext) {
     rmSync(dir, { recursive: true, force: true });
   });
   return () => {
-    const storage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync-wal-only" });
+    const storage = openSqliteStorage({
+      path: join(dir, "relaybus.db"),
+      durability: "fsync-wal-only",
+    });
     opened.push(storage);
     return storage;
   };
@@ -27,7 +30,8 @@ test("catalog - buses are created once, listed by name, and survive a reopen", a
   storage.catalog.createBus({ name: "audit", createdAtMs: 2 });
   assert.throws(
     () => storage.catalog.createBus({ name: "orders", createdAtMs: 3 }),
-    (error: unknown) => isRelaybusError(error, "BusAlreadyExists") && /"orders"/.test(error.message),
+    (error: unknown) =>
+      isRelaybusError(error, "BusAlreadyExists") && /"orders"/.test(error.message),
   );
   await storage.close();
   const reopened = open();
@@ -40,11 +44,20 @@ test("catalog - buses are created once, listed by name, and survive a reopen", a
 
 test("catalog - rules are put, replaced, listed per bus and deleted", (t) => {
   const { catalog } = tempStorage(t)();
-  const definition = { pattern: { source: ["shop.orders"] }, targets: [{ id: "f", webhook: { url: "https://x.test" } }] };
+  const definition = {
+    pattern: { source: ["shop.orders"] },
+    targets: [{ id: "f", webhook: { url: "https://x.test" } }],
+  };
   catalog.putRule({ bus: "orders", name: "big", definition, createdAtMs: 1, updatedAtMs: 1 });
   catalog.putRule({ bus: "orders", name: "all", definition: {}, createdAtMs: 2, updatedAtMs: 2 });
   catalog.putRule({ bus: "audit", name: "all", definition: {}, createdAtMs: 3, updatedAtMs: 3 });
-  catalog.putRule({ bus: "orders", name: "big", definition: { ...definition, description: "v2" }, createdAtMs: 1, updatedAtMs: 5 });
+  catalog.putRule({
+    bus: "orders",
+    name: "big",
+    definition: { ...definition, description: "v2" },
+    createdAtMs: 1,
+    updatedAtMs: 5,
+  });
 
   assert.deepEqual(catalog.getRule("orders", "big"), {
     bus: "orders",
@@ -53,8 +66,14 @@ test("catalog - rules are put, replaced, listed per bus and deleted", (t) => {
     createdAtMs: 1,
     updatedAtMs: 5,
   });
-  assert.deepEqual(catalog.listRules("orders").map((r) => r.name), ["all", "big"]);
-  assert.deepEqual(catalog.listRules().map((r) => `${r.bus}/${r.name}`), ["audit/all", "orders/all", "orders/big"]);
+  assert.deepEqual(
+    catalog.listRules("orders").map((r) => r.name),
+    ["all", "big"],
+  );
+  assert.deepEqual(
+    catalog.listRules().map((r) => `${r.bus}/${r.name}`),
+    ["audit/all", "orders/all", "orders/big"],
+  );
   assert.equal(catalog.deleteRule("orders", "all"), true);
   assert.equal(catalog.deleteRule("orders", "all"), false);
   assert.equal(catalog.getRule("orders", "all"), undefined);
@@ -67,5 +86,8 @@ test("catalog - deleting a bus deletes its rules too", (t) => {
   catalog.putRule({ bus: "audit", name: "keep", definition: {}, createdAtMs: 1, updatedAtMs: 1 });
   assert.equal(catalog.deleteBus("orders"), true);
   assert.equal(catalog.deleteBus("orders"), false);
-  assert.deepEqual(catalog.listRules().map((r) => r.name), ["keep"]);
+  assert.deepEqual(
+    catalog.listRules().map((r) => r.name),
+    ["keep"],
+  );
 });

@@ -51,7 +51,11 @@ function tempStorage(t: TestContext) {
     rmSync(dir, { recursive: true, force: true });
   });
   const open = () => {
-    const storage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync", clock });
+    const storage = openSqliteStorage({
+      path: join(dir, "relaybus.db"),
+      durability: "fsync",
+      clock,
+    });
     opened.push(storage);
     return storage;
   };
@@ -62,7 +66,10 @@ test("deliveries - commitDispatch records pending deliveries and moves the check
   const temp = tempStorage(t);
   const storage = temp.open();
   assert.equal(storage.deliveries.checkpoint("orders"), 0);
-  storage.deliveries.commitDispatch("orders", 7, [makeDelivery("d1"), makeDelivery("d2", { offset: 7 })]);
+  storage.deliveries.commitDispatch("orders", 7, [
+    makeDelivery("d1"),
+    makeDelivery("d2", { offset: 7 }),
+  ]);
   storage.deliveries.commitDispatch("payments", 3, []);
   assert.equal(storage.deliveries.checkpoint("orders"), 7);
   assert.equal(storage.deliveries.pendingCount(), 2);
@@ -82,7 +89,10 @@ test("deliveries - a failed commitDispatch stores no delivery and keeps the chec
   database.pragma(`max_page_count = ${database.pragma("page_count", { simple: true }) as number}`);
 
   const big = (id: string) =>
-    makeDelivery(id, { offset: 2, request: { ...makeDelivery(id).request, body: "x".repeat(100_000) } });
+    makeDelivery(id, {
+      offset: 2,
+      request: { ...makeDelivery(id).request, body: "x".repeat(100_000) },
+    });
   assert.throws(
     () => deliveries.commitDispatch("orders", 2, [makeDelivery("d2", { offset: 2 }), big("d3")]),
     (error: unknown) => isRelaybusError(error, "ServiceUnavailable"),
@@ -100,7 +110,10 @@ test("deliveries - a failed commitDispatch stores no delivery and keeps the chec
 test("deliveries - the checkpoint never moves back", (t) => {
   const { deliveries } = tempStorage(t).open();
   deliveries.commitDispatch("orders", 5, []);
-  assert.throws(() => deliveries.commitDispatch("orders", 4, [makeDelivery("late")]), /cannot move from 5 to 4/);
+  assert.throws(
+    () => deliveries.commitDispatch("orders", 4, [makeDelivery("late")]),
+    /cannot move from 5 to 4/,
+  );
   assert.equal(deliveries.pendingCount(), 0);
   deliveries.commitDispatch("orders", 5, [makeDelivery("same-checkpoint")]);
   assert.equal(deliveries.pendingCount(), 1);
@@ -121,21 +134,45 @@ test("deliveries - due returns what is due, earliest first, up to the limit, ski
     makeDelivery("d", { createdAtMs: 9_000 }),
     makeDelivery("b", { createdAtMs: 2_000 }),
   ]);
-  assert.deepEqual(deliveries.due(5_000, 10).map((d) => d.id), ["a", "b", "c"]);
-  assert.deepEqual(deliveries.due(5_000, 2).map((d) => d.id), ["a", "b"]);
-  assert.deepEqual(deliveries.due(5_000, 2, new Set(["a", "b"])).map((d) => d.id), ["c"]);
-  assert.deepEqual(deliveries.due(10_000, 2, new Set(["a"])).map((d) => d.id), ["b", "c"]);
+  assert.deepEqual(
+    deliveries.due(5_000, 10).map((d) => d.id),
+    ["a", "b", "c"],
+  );
+  assert.deepEqual(
+    deliveries.due(5_000, 2).map((d) => d.id),
+    ["a", "b"],
+  );
+  assert.deepEqual(
+    deliveries.due(5_000, 2, new Set(["a", "b"])).map((d) => d.id),
+    ["c"],
+  );
+  assert.deepEqual(
+    deliveries.due(10_000, 2, new Set(["a"])).map((d) => d.id),
+    ["b", "c"],
+  );
   assert.deepEqual(deliveries.due(500, 10), []);
   assert.equal(deliveries.nextDueAtMs(), 1_000);
 });
 
 test("deliveries - a retry appends the attempt and reschedules", (t) => {
   const { deliveries } = tempStorage(t).open();
-  deliveries.commitDispatch("orders", 1, [makeDelivery("d1"), makeDelivery("d2", { createdAtMs: 3_000 })]);
-  deliveries.recordAttempt("d1", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: 5_000 });
-  assert.deepEqual(deliveries.due(4_000, 10).map((d) => d.id), ["d2"]);
+  deliveries.commitDispatch("orders", 1, [
+    makeDelivery("d1"),
+    makeDelivery("d2", { createdAtMs: 3_000 }),
+  ]);
+  deliveries.recordAttempt("d1", attempt(1, "retryable", 503), {
+    kind: "retry",
+    nextAttemptAtMs: 5_000,
+  });
+  assert.deepEqual(
+    deliveries.due(4_000, 10).map((d) => d.id),
+    ["d2"],
+  );
   assert.equal(deliveries.nextDueAtMs(), 3_000);
-  deliveries.recordAttempt("d1", attempt(2, "retryable"), { kind: "retry", nextAttemptAtMs: 6_000 });
+  deliveries.recordAttempt("d1", attempt(2, "retryable"), {
+    kind: "retry",
+    nextAttemptAtMs: 6_000,
+  });
   const [retried] = deliveries.due(6_000, 10).filter((d) => d.id === "d1");
   assert.deepEqual(retried?.attempts, [attempt(1, "retryable", 503), attempt(2, "retryable")]);
   assert.equal(retried?.nextAttemptAtMs, 6_000);
@@ -149,7 +186,8 @@ test("deliveries - success removes the pending delivery", (t) => {
   assert.equal(deliveries.nextDueAtMs(), undefined);
   assert.throws(
     () => deliveries.recordAttempt("d1", attempt(2, "success", 200), { kind: "succeeded" }),
-    (error: unknown) => isRelaybusError(error, "InternalError") && /not pending/.test(error.message),
+    (error: unknown) =>
+      isRelaybusError(error, "InternalError") && /not pending/.test(error.message),
   );
 });
 
@@ -157,9 +195,15 @@ test("deliveries - dead after attempts keeps the payload, the reason and every a
   const { clock, open } = tempStorage(t);
   const { deliveries } = open();
   deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
-  deliveries.recordAttempt("d1", attempt(1, "retryable", 500), { kind: "retry", nextAttemptAtMs: 3_000 });
+  deliveries.recordAttempt("d1", attempt(1, "retryable", 500), {
+    kind: "retry",
+    nextAttemptAtMs: 3_000,
+  });
   clock.now = 20_000;
-  deliveries.recordAttempt("d1", attempt(2, "permanent", 400), { kind: "dead", reason: "HTTP 400" });
+  deliveries.recordAttempt("d1", attempt(2, "permanent", 400), {
+    kind: "dead",
+    reason: "HTTP 400",
+  });
   assert.equal(deliveries.pendingCount(), 0);
   assert.deepEqual(deliveries.getDeadLetter("d1"), {
     ...makeDelivery("d1"),
@@ -175,7 +219,10 @@ test("deliveries - deadLetter moves a pending delivery, or records one never sen
   const { clock, open } = tempStorage(t);
   const { deliveries } = open();
   deliveries.commitDispatch("orders", 1, [makeDelivery("pending")]);
-  deliveries.recordAttempt("pending", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: 3_000 });
+  deliveries.recordAttempt("pending", attempt(1, "retryable", 503), {
+    kind: "retry",
+    nextAttemptAtMs: 3_000,
+  });
   clock.now = 30_000;
   deliveries.deadLetter(makeDelivery("pending"), "target disabled (410)");
   deliveries.deadLetter(makeDelivery("never-sent"), "transform failed: budget exceeded");

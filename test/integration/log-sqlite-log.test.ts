@@ -4,11 +4,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { isRelaybusError } from "../../src/errors.js";
-import { openSqliteStorage, type SqliteStorage, type SqliteStorageOptions } from "../../src/log/sqlite/index.js";
+import {
+  openSqliteStorage,
+  type SqliteStorage,
+  type SqliteStorageOptions,
+} from "../../src/log/sqlite/index.js";
 import type { CloudEvent, EventToAppend, JsonValue } from "../../src/types.js";
 
 function makeEvent(bus: string, id: string, data: JsonValue = { n: 1 }): EventToAppend {
-  const event: CloudEvent = { specversion: "1.0", id, source: "test.source", type: "test.type", data };
+  const event: CloudEvent = {
+    specversion: "1.0",
+    id,
+    source: "test.source",
+    type: "test.type",
+    data,
+  };
   const json = JSON.stringify(event);
   const sizeBytes = Buffer.byteLength(json);
   return { bus, event, json, sizeBytes, units: Math.max(1, Math.ceil(sizeBytes / 65_536)) };
@@ -34,7 +44,11 @@ function tempStorage(t: TestContext) {
 
 test("log - offsets start at 1 and are gap-free per bus", async (t) => {
   const { log } = tempStorage(t).open();
-  const first = await log.append([makeEvent("orders", "a"), makeEvent("payments", "b"), makeEvent("orders", "c")]);
+  const first = await log.append([
+    makeEvent("orders", "a"),
+    makeEvent("payments", "b"),
+    makeEvent("orders", "c"),
+  ]);
   const second = await log.append([makeEvent("orders", "d")]);
   assert.deepEqual(
     first.map((e) => [e.bus, e.offset]),
@@ -44,7 +58,10 @@ test("log - offsets start at 1 and are gap-free per bus", async (t) => {
       ["orders", 2],
     ],
   );
-  assert.deepEqual(second.map((e) => e.offset), [3]);
+  assert.deepEqual(
+    second.map((e) => e.offset),
+    [3],
+  );
   assert.equal(await log.lastOffset("orders"), 3);
   assert.equal(await log.lastOffset("payments"), 1);
   assert.equal(await log.lastOffset("nothing"), 0);
@@ -69,7 +86,9 @@ test("log - stored events carry what ingress computed and when the log took them
 
 test("log - concurrent appends in one turn share one commit", async (t) => {
   const { log } = tempStorage(t).open();
-  const calls = Array.from({ length: 64 }, (_, i) => log.append([makeEvent(i % 2 ? "a" : "b", `e${i}`)]));
+  const calls = Array.from({ length: 64 }, (_, i) =>
+    log.append([makeEvent(i % 2 ? "a" : "b", `e${i}`)]),
+  );
   const results = await Promise.all(calls);
   assert.equal(log.stats().commits, 1);
   assert.equal(log.stats().committedEvents, 64);
@@ -87,7 +106,10 @@ test("log - a commit takes at most groupCommitMaxEvents, but never splits one ca
   const big = log.append(Array.from({ length: 25 }, (_, i) => makeEvent("a", `b${i}`)));
   await Promise.all([...singles, big]);
   assert.equal(log.stats().commits, 4, "3 commits of 10 singles, then the 25-event call alone");
-  assert.deepEqual((await big).map((e) => e.offset), Array.from({ length: 25 }, (_, i) => 31 + i));
+  assert.deepEqual(
+    (await big).map((e) => e.offset),
+    Array.from({ length: 25 }, (_, i) => 31 + i),
+  );
   assert.equal(await log.count("a"), 55);
 });
 
@@ -138,7 +160,10 @@ test("log - a full disk rejects the whole batch with ServiceUnavailable and burn
   database.pragma("max_page_count = 1073741823");
   const [again] = await log.append([large]);
   assert.equal(again?.offset, 2);
-  assert.deepEqual((await log.read("orders", 0, 10)).map((e) => e.event.id), ["before", "large"]);
+  assert.deepEqual(
+    (await log.read("orders", 0, 10)).map((e) => e.event.id),
+    ["before", "large"],
+  );
 });
 
 test("log - reopening keeps every event and continues the offsets", async (t) => {
@@ -149,7 +174,10 @@ test("log - reopening keeps every event and continues the offsets", async (t) =>
 
   const second = temp.open();
   assert.equal(await second.log.lastOffset("a"), 2);
-  assert.deepEqual((await second.log.read("a", 0, 10)).map((e) => e.event.id), ["1", "2"]);
+  assert.deepEqual(
+    (await second.log.read("a", 0, 10)).map((e) => e.event.id),
+    ["1", "2"],
+  );
   const [next] = await second.log.append([makeEvent("a", "4")]);
   assert.equal(next?.offset, 3);
   assert.equal((await second.log.findById("b", "3"))?.offset, 1);
@@ -159,15 +187,29 @@ test("log - read pages after an offset, readLast returns the newest oldest-first
   const { log } = tempStorage(t).open();
   await log.append(Array.from({ length: 10 }, (_, i) => makeEvent("a", `e${i + 1}`)));
   await log.append([makeEvent("b", "other")]);
-  assert.deepEqual((await log.read("a", 3, 4)).map((e) => e.offset), [4, 5, 6, 7]);
-  assert.deepEqual((await log.read("a", 10, 4)).map((e) => e.offset), []);
-  assert.deepEqual((await log.readLast("a", 3)).map((e) => e.offset), [8, 9, 10]);
+  assert.deepEqual(
+    (await log.read("a", 3, 4)).map((e) => e.offset),
+    [4, 5, 6, 7],
+  );
+  assert.deepEqual(
+    (await log.read("a", 10, 4)).map((e) => e.offset),
+    [],
+  );
+  assert.deepEqual(
+    (await log.readLast("a", 3)).map((e) => e.offset),
+    [8, 9, 10],
+  );
   assert.deepEqual(await log.readLast("missing", 3), []);
 });
 
 test("log - findById finds by CloudEvent id within the bus, the latest when repeated", async (t) => {
   const { log } = tempStorage(t).open();
-  await log.append([makeEvent("a", "dup"), makeEvent("b", "dup"), makeEvent("a", "x"), makeEvent("a", "dup")]);
+  await log.append([
+    makeEvent("a", "dup"),
+    makeEvent("b", "dup"),
+    makeEvent("a", "x"),
+    makeEvent("a", "dup"),
+  ]);
   assert.equal((await log.findById("a", "dup"))?.offset, 3);
   assert.equal((await log.findById("b", "dup"))?.bus, "b");
   assert.equal(await log.findById("b", "x"), undefined);
@@ -188,11 +230,17 @@ test("log - retention deletes old events but never from keepFrom on", async (t) 
   assert.equal(deleted, 5);
   assert.equal(await log.count("a"), 10);
   assert.equal(await log.count("b"), 1);
-  assert.deepEqual((await log.read("a", 0, 1)).map((e) => e.offset), [6]);
+  assert.deepEqual(
+    (await log.read("a", 0, 1)).map((e) => e.offset),
+    [6],
+  );
 
   // Passed everything: only the events older than the cutoff go.
   assert.equal(await log.pruneOlderThan(3_000, () => Number.MAX_SAFE_INTEGER), 6);
-  assert.deepEqual((await log.read("a", 0, 100)).map((e) => e.event.id), ["new0", "new1", "new2", "new3", "new4"]);
+  assert.deepEqual(
+    (await log.read("a", 0, 100)).map((e) => e.event.id),
+    ["new0", "new1", "new2", "new3", "new4"],
+  );
 
   // All gone: offsets still never restart, not even after a reopen.
   assert.equal(await log.pruneOlderThan(10_000, () => Number.MAX_SAFE_INTEGER), 5);

@@ -37,7 +37,9 @@ interface PendingCall<T, R> {
 }
 
 /** Creates a group committer; it holds no resources beyond its queue. */
-export function createGroupCommitter<T, R>(options: GroupCommitOptions<T, R>): GroupCommitter<T, R> {
+export function createGroupCommitter<T, R>(
+  options: GroupCommitOptions<T, R>,
+): GroupCommitter<T, R> {
   const maxItems = Math.max(1, Math.floor(options.maxItems));
   let queue: PendingCall<T, R>[] = [];
   let scheduled: NodeJS.Immediate | undefined;

@@ -146,7 +146,9 @@ export function applyMigrations(
 function assertNumbered(migrations: readonly Migration[]): void {
   migrations.forEach((migration, index) => {
     if (migration.version !== index + 1) {
-      throw new Error(`migrations must be numbered 1, 2, 3, ...: entry ${index} has version ${migration.version}`);
+      throw new Error(
+        `migrations must be numbered 1, 2, 3, ...: entry ${index} has version ${migration.version}`,
+      );
     }
   });
 }

@@ -69,30 +69,41 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     if (!inMemory) mkdirSync(dirname(options.path), { recursive: true });
     db = new Database(options.path, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
   } catch (error) {
-    throw new RelaybusError("ServiceUnavailable", `storage unavailable: cannot open ${options.path}: ${String(error)}`, {
-      details: { path: options.path },
-      cause: error,
-    });
+    throw new RelaybusError(
+      "ServiceUnavailable",
+      `storage unavailable: cannot open ${options.path}: ${String(error)}`,
+      {
+        details: { path: options.path },
+        cause: error,
+      },
+    );
   }
 
   try {
     configure(db, options.durability, inMemory);
     const applied = applyMigrations(db);
-    if (applied.length > 0) logger.info("storage migrated", { path: options.path, applied, version: SCHEMA_VERSION });
+    if (applied.length > 0)
+      logger.info("storage migrated", { path: options.path, applied, version: SCHEMA_VERSION });
   } catch (error) {
     db.close();
     if (error instanceof RelaybusError) throw error;
-    throw new RelaybusError("ServiceUnavailable", `storage unavailable: cannot prepare ${options.path}: ${String(error)}`, {
-      details: { path: options.path },
-      cause: error,
-    });
+    throw new RelaybusError(
+      "ServiceUnavailable",
+      `storage unavailable: cannot prepare ${options.path}: ${String(error)}`,
+      {
+        details: { path: options.path },
+        cause: error,
+      },
+    );
   }
 
   const log = createSqliteLog({
     db,
     clock,
     logger,
-    ...(options.groupCommitMaxEvents === undefined ? {} : { groupCommitMaxEvents: options.groupCommitMaxEvents }),
+    ...(options.groupCommitMaxEvents === undefined
+      ? {}
+      : { groupCommitMaxEvents: options.groupCommitMaxEvents }),
   });
   const catalog = createSqliteCatalog(db);
   const deliveries = createSqliteDeliveries({ db, clock });

@@ -24,7 +24,8 @@ interface RuleRow {
 }
 
 const BUS_COLUMNS = "name, description, created_at_ms AS createdAtMs";
-const RULE_COLUMNS = "bus, name, definition, created_at_ms AS createdAtMs, updated_at_ms AS updatedAtMs";
+const RULE_COLUMNS =
+  "bus, name, definition, created_at_ms AS createdAtMs, updated_at_ms AS updatedAtMs";
 
 /** Creates the catalog on `db`, an open, migrated connection shared with the other stores. */
 export function createSqliteCatalog(db: Database.Database): CatalogStore {
@@ -35,7 +36,9 @@ export function createSqliteCatalog(db: Database.Database): CatalogStore {
   );
   const deleteBus = db.prepare<[string]>("DELETE FROM buses WHERE name = ?");
   const deleteBusRules = db.prepare<[string]>("DELETE FROM rules WHERE bus = ?");
-  const listAllRules = db.prepare<[], RuleRow>(`SELECT ${RULE_COLUMNS} FROM rules ORDER BY bus, name`);
+  const listAllRules = db.prepare<[], RuleRow>(
+    `SELECT ${RULE_COLUMNS} FROM rules ORDER BY bus, name`,
+  );
   const listBusRules = db.prepare<[string], RuleRow>(
     `SELECT ${RULE_COLUMNS} FROM rules WHERE bus = ? ORDER BY name`,
   );
@@ -61,8 +64,9 @@ export function createSqliteCatalog(db: Database.Database): CatalogStore {
       return row === undefined ? undefined : toBus(row);
     },
     createBus(bus) {
-      const changes = guardStorage("createBus", () =>
-        insertBus.run(bus.name, bus.description ?? null, bus.createdAtMs).changes,
+      const changes = guardStorage(
+        "createBus",
+        () => insertBus.run(bus.name, bus.description ?? null, bus.createdAtMs).changes,
       );
       if (changes === 0) {
         throw new RelaybusError("BusAlreadyExists", `bus "${bus.name}" already exists`, {
@@ -72,7 +76,9 @@ export function createSqliteCatalog(db: Database.Database): CatalogStore {
     },
     deleteBus: (name) => guardStorage("deleteBus", () => removeBus(name)),
     listRules(bus) {
-      const rows = guardStorage("listRules", () => (bus === undefined ? listAllRules.all() : listBusRules.all(bus)));
+      const rows = guardStorage("listRules", () =>
+        bus === undefined ? listAllRules.all() : listBusRules.all(bus),
+      );
       return rows.map(toRule);
     },
     getRule(bus, name) {
@@ -81,10 +87,17 @@ export function createSqliteCatalog(db: Database.Database): CatalogStore {
     },
     putRule(rule) {
       guardStorage("putRule", () =>
-        putRule.run(rule.bus, rule.name, JSON.stringify(rule.definition), rule.createdAtMs, rule.updatedAtMs),
+        putRule.run(
+          rule.bus,
+          rule.name,
+          JSON.stringify(rule.definition),
+          rule.createdAtMs,
+          rule.updatedAtMs,
+        ),
       );
     },
-    deleteRule: (bus, name) => guardStorage("deleteRule", () => deleteRule.run(bus, name).changes > 0),
+    deleteRule: (bus, name) =>
+      guardStorage("deleteRule", () => deleteRule.run(bus, name).changes > 0),
   };
 }
 

@@ -86,14 +86,31 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
   const appendAttempt = db.prepare<[string, string]>(
     "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ?",
   );
-  const reschedule = db.prepare<[number, string]>("UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?");
+  const reschedule = db.prepare<[number, string]>(
+    "UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?",
+  );
   const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
   const movePendingToDead = db.prepare<[string, number, string]>(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
      SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? ON CONFLICT (id) DO NOTHING`,
   );
   const insertDead = db.prepare<
-    [string, string, number, string, string, string, number, number, number, string, string, string, string, number]
+    [
+      string,
+      string,
+      number,
+      string,
+      string,
+      string,
+      number,
+      number,
+      number,
+      string,
+      string,
+      string,
+      string,
+      number,
+    ]
   >(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -135,22 +152,24 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
     },
   );
 
-  const applyAttempt = db.transaction((id: string, attempt: AttemptRecord, next: DeliveryNext): boolean => {
-    if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
-    switch (next.kind) {
-      case "succeeded":
-        deletePending.run(id);
-        break;
-      case "retry":
-        reschedule.run(next.nextAttemptAtMs, id);
-        break;
-      case "dead":
-        movePendingToDead.run(next.reason, clock.nowMs(), id);
-        deletePending.run(id);
-        break;
-    }
-    return true;
-  });
+  const applyAttempt = db.transaction(
+    (id: string, attempt: AttemptRecord, next: DeliveryNext): boolean => {
+      if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
+      switch (next.kind) {
+        case "succeeded":
+          deletePending.run(id);
+          break;
+        case "retry":
+          reschedule.run(next.nextAttemptAtMs, id);
+          break;
+        case "dead":
+          movePendingToDead.run(next.reason, clock.nowMs(), id);
+          deletePending.run(id);
+          break;
+      }
+      return true;
+    },
+  );
 
   const moveToDead = db.transaction((d: NewDelivery, reason: string) => {
     const deadAtMs = clock.nowMs();
@@ -211,7 +230,9 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
           { details: { bus, checkpoint: current, throughOffset } },
         );
       }
-      guardStorage("commitDispatch", () => dispatch.immediate(bus, throughOffset, deliveries, clock.nowMs()));
+      guardStorage("commitDispatch", () =>
+        dispatch.immediate(bus, throughOffset, deliveries, clock.nowMs()),
+      );
       checkpoints.set(bus, throughOffset);
     },
     due(nowMs, limit, exclude) {
@@ -231,7 +252,9 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
       return guardStorage("nextDueAtMs", () => selectNextDue.get()) ?? undefined;
     },
     recordAttempt(deliveryId, attempt, next) {
-      const found = guardStorage("recordAttempt", () => applyAttempt.immediate(deliveryId, attempt, next));
+      const found = guardStorage("recordAttempt", () =>
+        applyAttempt.immediate(deliveryId, attempt, next),
+      );
       if (!found) {
         throw new RelaybusError("InternalError", `delivery "${deliveryId}" is not pending`, {
           details: { deliveryId },
@@ -250,9 +273,14 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
       if (filter.rule !== undefined) params.push(filter.rule);
       if (filter.targetId !== undefined) params.push(filter.targetId);
       if (filter.beforeMs !== undefined) params.push(filter.beforeMs);
-      const limit = Math.min(Math.max(1, Math.floor(filter.limit ?? DEFAULT_DEAD_LETTER_PAGE)), MAX_DEAD_LETTER_PAGE);
+      const limit = Math.min(
+        Math.max(1, Math.floor(filter.limit ?? DEFAULT_DEAD_LETTER_PAGE)),
+        MAX_DEAD_LETTER_PAGE,
+      );
       params.push(limit);
-      return guardStorage("listDeadLetters", () => listStatement(filter).all(...params)).map(toDeadLetter);
+      return guardStorage("listDeadLetters", () => listStatement(filter).all(...params)).map(
+        toDeadLetter,
+      );
     },
     getDeadLetter(id) {
       const row = guardStorage("getDeadLetter", () => selectDeadLetter.get(id));

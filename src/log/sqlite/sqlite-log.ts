@@ -73,9 +73,11 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
 
   /** Last committed offset per bus; loaded once, then kept by the commits themselves. */
   const heads = new Map<string, number>();
-  for (const row of db.prepare<[], { bus: string; lastOffset: number }>(
-    "SELECT bus, last_offset AS lastOffset FROM log_heads",
-  ).all()) {
+  for (const row of db
+    .prepare<[], { bus: string; lastOffset: number }>(
+      "SELECT bus, last_offset AS lastOffset FROM log_heads",
+    )
+    .all()) {
     heads.set(row.bus, row.lastOffset);
   }
 
@@ -83,14 +85,24 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
   const stats: LogStats = { commits: 0, committedEvents: 0, failedCommits: 0 };
   let closed = false;
 
-  const writeBatch = db.transaction((calls: readonly StoredEvent[][], touched: Iterable<string>) => {
-    for (const call of calls) {
-      for (const e of call) {
-        insertEvent.run(e.bus, e.offset, e.event.id, e.receivedAtMs, e.sizeBytes, e.units, e.json);
+  const writeBatch = db.transaction(
+    (calls: readonly StoredEvent[][], touched: Iterable<string>) => {
+      for (const call of calls) {
+        for (const e of call) {
+          insertEvent.run(
+            e.bus,
+            e.offset,
+            e.event.id,
+            e.receivedAtMs,
+            e.sizeBytes,
+            e.units,
+            e.json,
+          );
+        }
       }
-    }
-    for (const bus of touched) upsertHead.run(bus, heads.get(bus) ?? 0);
-  });
+      for (const bus of touched) upsertHead.run(bus, heads.get(bus) ?? 0);
+    },
+  );
 
   const commit = (calls: readonly (readonly EventToAppend[])[]): StoredEvent[][] => {
     if (closed) throw closedError();
@@ -180,10 +192,14 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
       return committer.submit(events);
     },
     async read(bus, afterOffset, limit) {
-      return guardStorage("read", () => selectAfter.all(bus, afterOffset, limit)).map(toStoredEvent);
+      return guardStorage("read", () => selectAfter.all(bus, afterOffset, limit)).map(
+        toStoredEvent,
+      );
     },
     async readLast(bus, limit) {
-      return guardStorage("readLast", () => selectLast.all(bus, limit)).reverse().map(toStoredEvent);
+      return guardStorage("readLast", () => selectLast.all(bus, limit))
+        .reverse()
+        .map(toStoredEvent);
     },
     async lastOffset(bus) {
       return heads.get(bus) ?? 0;

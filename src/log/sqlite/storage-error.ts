@@ -25,10 +25,14 @@ export function toStorageError(error: unknown, operation: string): RelaybusError
   if (error instanceof RelaybusError) return error;
   const sqliteCode = sqliteCodeOf(error);
   const reason = error instanceof Error ? error.message : String(error);
-  return new RelaybusError("ServiceUnavailable", `storage unavailable: ${operation} failed: ${reason}`, {
-    details: sqliteCode === undefined ? { operation } : { operation, sqliteCode },
-    cause: error,
-  });
+  return new RelaybusError(
+    "ServiceUnavailable",
+    `storage unavailable: ${operation} failed: ${reason}`,
+    {
+      details: sqliteCode === undefined ? { operation } : { operation, sqliteCode },
+      cause: error,
+    },
+  );
 }
 
 /** Runs a synchronous storage call, turning a SQLite failure into `ServiceUnavailable`. */
