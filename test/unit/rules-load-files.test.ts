@@ -8,7 +8,7 @@ import { checkRuleFiles, formatRuleProblem, loadRuleFiles } from "../../src/rule
 const FIXTURES = "test/fixtures/rules";
 
 function tempDir(): string {
-  const dir = tempDir();
+  const dir = mkdtempSync(join(tmpdir(), "relaybus-rules-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
