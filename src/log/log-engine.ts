@@ -163,13 +163,21 @@ export interface DeadLetterFilter {
 export interface DeliveryStore {
   /** The offset of `bus` the dispatcher has fully handed over (0 at first). */
   checkpoint(bus: string): number;
-  /** Records `deliveries` as pending and moves the checkpoint of `bus` to `throughOffset`. */
+  /**
+   * Records `deliveries` as pending (due at their `createdAtMs`) and moves the checkpoint of
+   * `bus` to `throughOffset`, in one transaction. A delivery id already pending is skipped.
+   * Throws `InternalError` if the checkpoint would move back, `ServiceUnavailable` if the
+   * write fails (then nothing of it is stored).
+   */
   commitDispatch(bus: string, throughOffset: number, deliveries: readonly NewDelivery[]): void;
   /** Pending deliveries due at `nowMs`, oldest due first, at most `limit`, skipping `exclude`. */
   due(nowMs: number, limit: number, exclude?: ReadonlySet<string>): Delivery[];
   /** The earliest `nextAttemptAtMs` of any pending delivery, undefined when none. */
   nextDueAtMs(): number | undefined;
-  /** Appends the attempt and applies `next` (done, rescheduled, or moved to dead letters). */
+  /**
+   * Appends the attempt and applies `next` (done, rescheduled, or moved to dead letters).
+   * Throws `InternalError` when the delivery is not pending (finished or dead already).
+   */
   recordAttempt(deliveryId: string, attempt: AttemptRecord, next: DeliveryNext): void;
   /** Moves a pending delivery straight to the dead letters (a failed transform, say). */
   deadLetter(delivery: NewDelivery, reason: string): void;
