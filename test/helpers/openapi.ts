@@ -9,8 +9,8 @@
  * OpenAPI 3.1's) plus ajv-formats. OpenAPI-only schema keywords (`example`, `discriminator`,
  * `xml`, `externalDocs`) are declared as annotations, so they are accepted and ignored.
  *
- * Every checked (method, path template) is recorded, so that a test can compare what it
- * exercised with {@link contractRoutes} and fail when the document and the tests drift.
+ * {@link contractRoutes} lists the declared operations, so that a test can compare them with
+ * what it called and fail when the document and the tests drift apart.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -40,7 +40,6 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 let loaded: { document: JsonMap; ajv: Ajv2020 } | undefined;
 const compiled = new Map<string, ValidateFunction>();
-const exercised = new Set<string>();
 
 /** The parsed `openapi.yaml`, with no `$ref` resolved (as written). */
 export function loadContract(): JsonMap {
@@ -52,15 +51,11 @@ export function contractRoutes(): ContractRoute[] {
   const routes: ContractRoute[] = [];
   for (const [path, item] of Object.entries(asMap(load().document.paths, "paths"))) {
     for (const method of HTTP_METHODS) {
-      if (asMap(item, path)[method] !== undefined) routes.push({ method: method.toUpperCase(), path });
+      if (asMap(item, path)[method] !== undefined)
+        routes.push({ method: method.toUpperCase(), path });
     }
   }
   return routes;
-}
-
-/** The routes {@link assertMatchesContract} has checked so far in this process, as `METHOD path`. */
-export function exercisedRoutes(): ReadonlySet<string> {
-  return exercised;
 }
 
 /** `METHOD path`, the key routes are compared by. */
@@ -87,8 +82,8 @@ export function assertMatchesContract(
 ): void {
   const where = `${routeKey(method, pathTemplate)} → ${status}`;
   const response = findResponse(method, pathTemplate, status);
-  exercised.add(routeKey(method, pathTemplate));
-  const content = response.content === undefined ? undefined : asMap(response.content, `${where} content`);
+  const content =
+    response.content === undefined ? undefined : asMap(response.content, `${where} content`);
   if (content === undefined || Object.keys(content).length === 0) {
     if (body !== undefined && body !== "") {
       throw new Error(`${where}: the contract declares no body, got ${preview(body)}`);
@@ -97,14 +92,20 @@ export function assertMatchesContract(
   }
   const mediaType = normalizeMediaType(contentType);
   if (mediaType === undefined) {
-    throw new Error(`${where}: the contract declares a body (${Object.keys(content).join(", ")}), got no content-type`);
+    throw new Error(
+      `${where}: the contract declares a body (${Object.keys(content).join(", ")}), got no content-type`,
+    );
   }
   if (content[mediaType] === undefined) {
-    throw new Error(`${where}: content-type ${mediaType} is not declared (declared: ${Object.keys(content).join(", ")})`);
+    throw new Error(
+      `${where}: content-type ${mediaType} is not declared (declared: ${Object.keys(content).join(", ")})`,
+    );
   }
   const validate = validatorFor(method, pathTemplate, status, mediaType);
   if (!validate(body)) {
-    throw new Error(`${where} (${mediaType}): the body does not match the contract:\n${describeErrors(validate.errors ?? [])}\nbody: ${preview(body)}`);
+    throw new Error(
+      `${where} (${mediaType}): the body does not match the contract:\n${describeErrors(validate.errors ?? [])}\nbody: ${preview(body)}`,
+    );
   }
 }
 
@@ -127,15 +128,21 @@ export async function assertResponseMatchesContract(
     try {
       body = JSON.parse(text) as unknown;
     } catch {
-      throw new Error(`${routeKey(method, pathTemplate)} → ${response.status}: content-type ${mediaType} but the body is not JSON: ${text.slice(0, 300)}`);
+      throw new Error(
+        `${routeKey(method, pathTemplate)} → ${response.status}: content-type ${mediaType} but the body is not JSON: ${text.slice(0, 300)}`,
+      );
     }
   } else body = text;
   assertMatchesContract(method, pathTemplate, response.status, contentType, body);
   const declared = findResponse(method, pathTemplate, response.status).headers;
-  for (const [name, header] of Object.entries(declared === undefined ? {} : asMap(declared, "headers"))) {
+  for (const [name, header] of Object.entries(
+    declared === undefined ? {} : asMap(declared, "headers"),
+  )) {
     const resolved = asMap(resolve(header, load().document), name);
     if (resolved.required === true && !response.headers.has(name)) {
-      throw new Error(`${routeKey(method, pathTemplate)} → ${response.status}: required response header ${name} is missing`);
+      throw new Error(
+        `${routeKey(method, pathTemplate)} → ${response.status}: required response header ${name} is missing`,
+      );
     }
   }
   return body;
@@ -145,11 +152,19 @@ export async function assertResponseMatchesContract(
  * The schema of a request body as declared (refs resolved), and its examples, so that tests
  * can check that the examples a newcomer pastes are valid.
  */
-export function requestBodies(): { route: ContractRoute; mediaType: string; schema: Json; examples: Json[] }[] {
+export function requestBodies(): {
+  route: ContractRoute;
+  mediaType: string;
+  schema: Json;
+  examples: Json[];
+}[] {
   const document = load().document;
   const found: { route: ContractRoute; mediaType: string; schema: Json; examples: Json[] }[] = [];
   for (const route of contractRoutes()) {
-    const operation = asMap(asMap(asMap(document.paths, "paths")[route.path], route.path)[route.method.toLowerCase()], route.method);
+    const operation = asMap(
+      asMap(asMap(document.paths, "paths")[route.path], route.path)[route.method.toLowerCase()],
+      route.method,
+    );
     if (operation.requestBody === undefined) continue;
     const requestBody = asMap(resolve(operation.requestBody, document), "requestBody");
     for (const [mediaType, media] of Object.entries(asMap(requestBody.content, "content"))) {
@@ -159,10 +174,45 @@ export function requestBodies(): { route: ContractRoute; mediaType: string; sche
       for (const example of Object.values(asMap(resolvedMedia.examples ?? {}, "examples"))) {
         examples.push(asMap(resolve(example, document), "example").value ?? null);
       }
-      found.push({ route, mediaType, schema: resolve(resolvedMedia.schema ?? {}, document), examples });
+      found.push({
+        route,
+        mediaType,
+        schema: resolve(resolvedMedia.schema ?? {}, document),
+        examples,
+      });
     }
   }
   return found;
+}
+
+/**
+ * Compiles the schema of every declared response (refs resolved), so that a typo in any of
+ * them (an unknown keyword, a broken `$ref`) fails at once, not when a test first meets it.
+ * Returns how many schemas compiled.
+ */
+export function compileAllResponseSchemas(): number {
+  let count = 0;
+  const document = load().document;
+  for (const route of contractRoutes()) {
+    const operation = asMap(
+      asMap(asMap(document.paths, "paths")[route.path], route.path)[route.method.toLowerCase()],
+      route.method,
+    );
+    for (const status of Object.keys(asMap(operation.responses, "responses"))) {
+      const content = findResponse(route.method, route.path, Number(status)).content;
+      for (const mediaType of Object.keys(content === undefined ? {} : asMap(content, "content"))) {
+        try {
+          validatorFor(route.method, route.path, Number(status), mediaType);
+        } catch (error) {
+          throw new Error(
+            `${routeKey(route.method, route.path)} → ${status} ${mediaType}: ${(error as Error).message}`,
+          );
+        }
+        count++;
+      }
+    }
+  }
+  return count;
 }
 
 /** Validates `value` against a schema of the contract (refs resolved); returns the errors, empty when valid. */
@@ -181,7 +231,13 @@ function load(): { document: JsonMap; ajv: Ajv2020 } {
   if (typeof map.openapi !== "string" || !map.openapi.startsWith("3.1")) {
     throw new Error(`${OPENAPI_PATH}: expected openapi: 3.1.x, got ${JSON.stringify(map.openapi)}`);
   }
-  const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictRequired: false, validateFormats: true });
+  const ajv = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    strictTypes: false,
+    strictRequired: false,
+    validateFormats: true,
+  });
   addFormats(ajv);
   ajv.addVocabulary(OPENAPI_ONLY_KEYWORDS);
   loaded = { document: map, ajv };
@@ -193,16 +249,24 @@ function findResponse(method: string, pathTemplate: string, status: number): Jso
   const item = asMap(document.paths, "paths")[pathTemplate];
   if (item === undefined) throw new Error(`${pathTemplate}: no such path in openapi.yaml`);
   const operation = asMap(item, pathTemplate)[method.toLowerCase()];
-  if (operation === undefined) throw new Error(`${routeKey(method, pathTemplate)}: no such operation in openapi.yaml`);
+  if (operation === undefined)
+    throw new Error(`${routeKey(method, pathTemplate)}: no such operation in openapi.yaml`);
   const responses = asMap(asMap(operation, method).responses, "responses");
   const response = responses[String(status)];
   if (response === undefined) {
-    throw new Error(`${routeKey(method, pathTemplate)}: status ${status} is not declared (declared: ${Object.keys(responses).join(", ")})`);
+    throw new Error(
+      `${routeKey(method, pathTemplate)}: status ${status} is not declared (declared: ${Object.keys(responses).join(", ")})`,
+    );
   }
   return asMap(resolve(response, document), `${status}`);
 }
 
-function validatorFor(method: string, pathTemplate: string, status: number, mediaType: string): ValidateFunction {
+function validatorFor(
+  method: string,
+  pathTemplate: string,
+  status: number,
+  mediaType: string,
+): ValidateFunction {
   const key = `${routeKey(method, pathTemplate)} ${status} ${mediaType}`;
   let validate = compiled.get(key);
   if (validate === undefined) {
@@ -226,10 +290,14 @@ function resolve(value: Json | undefined, document: JsonMap, seen: readonly stri
   if (typeof value !== "object" || value === null) return value;
   const ref = value.$ref;
   if (typeof ref === "string") {
-    if (!ref.startsWith("#/")) throw new Error(`$ref ${ref}: only local references (#/...) are supported`);
-    if (seen.includes(ref)) throw new Error(`$ref ${ref}: circular (${[...seen, ref].join(" → ")})`);
+    if (!ref.startsWith("#/"))
+      throw new Error(`$ref ${ref}: only local references (#/...) are supported`);
+    if (seen.includes(ref))
+      throw new Error(`$ref ${ref}: circular (${[...seen, ref].join(" → ")})`);
     const target = resolve(pointerGet(document, ref), document, [...seen, ref]);
-    const siblings = Object.fromEntries(Object.entries(value).filter(([k]) => k !== "$ref" && k !== "description" && k !== "summary"));
+    const siblings = Object.fromEntries(
+      Object.entries(value).filter(([k]) => k !== "$ref" && k !== "description" && k !== "summary"),
+    );
     if (Object.keys(siblings).length === 0) return target;
     return { allOf: [target, resolve(siblings, document, seen)] };
   }
@@ -258,17 +326,24 @@ function asMap(value: Json | undefined, label: string): JsonMap {
 }
 
 function normalizeMediaType(contentType: string | null | undefined): string | undefined {
-  if (contentType === undefined || contentType === null || contentType.trim() === "") return undefined;
+  if (contentType === undefined || contentType === null || contentType.trim() === "")
+    return undefined;
   return contentType.split(";", 1)[0]!.trim().toLowerCase();
 }
 
 function isJsonMediaType(mediaType: string): boolean {
-  return /^application\/([a-z0-9.+-]*\+)?json$/.test(mediaType) || mediaType.startsWith("application/x-amz-json");
+  return (
+    /^application\/([a-z0-9.+-]*\+)?json$/.test(mediaType) ||
+    mediaType.startsWith("application/x-amz-json")
+  );
 }
 
 function describeErrors(errors: readonly ErrorObject[]): string {
   return errors
-    .map((e) => `  ${e.instancePath === "" ? "(body)" : e.instancePath}: ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`)
+    .map(
+      (e) =>
+        `  ${e.instancePath === "" ? "(body)" : e.instancePath}: ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`,
+    )
     .join("\n");
 }
 
