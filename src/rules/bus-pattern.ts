@@ -55,7 +55,9 @@ function translateLevel(
   for (const [key, value] of Object.entries(pattern)) {
     if (key === "$or" && Array.isArray(value)) {
       out[key] = value.map((alternative, index) =>
-        isObject(alternative) ? translateLevel(alternative, [...path, key, index], uses) : alternative,
+        isObject(alternative)
+          ? translateLevel(alternative, [...path, key, index], uses)
+          : alternative,
       );
       continue;
     }

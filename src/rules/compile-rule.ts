@@ -81,7 +81,9 @@ export function compileRule(
 ): CompiledRule {
   const shapeProblems = validateRuleDefinitionShape(input);
   const result =
-    shapeProblems.length > 0 ? { problems: shapeProblems } : checkRule(bus, input as RuleDefinition, options);
+    shapeProblems.length > 0
+      ? { problems: shapeProblems }
+      : checkRule(bus, input as RuleDefinition, options);
   if (result.rule !== undefined) return result.rule;
   throw problemsToError(result.problems);
 }
@@ -158,11 +160,14 @@ function resolveTarget(
     });
     ok = false;
   }
-  const format = target.format ?? (target.transform === undefined ? DEFAULT_TARGET_FORMAT : "transform");
+  const format =
+    target.format ?? (target.transform === undefined ? DEFAULT_TARGET_FORMAT : "transform");
   let transform: RoutedTarget["transform"];
   if (target.transform !== undefined) {
     try {
-      transform = compileTransform(target.transform, { maxTransformBytes: config.limits.maxTransformBytes });
+      transform = compileTransform(target.transform, {
+        maxTransformBytes: config.limits.maxTransformBytes,
+      });
     } catch (error) {
       problems.push({
         pointer: toPointer([...base, "transform"]),
@@ -198,10 +203,17 @@ function patternProblem(error: unknown, pattern: JsonValue): PointerProblem {
     return { pointer: "/pattern", message, code: "InvalidEventPattern" };
   }
   const path = error.details?.path;
-  if (typeof path !== "string") return { pointer: "/pattern", message: error.message, code: "InvalidEventPattern" };
+  if (typeof path !== "string")
+    return { pointer: "/pattern", message: error.message, code: "InvalidEventPattern" };
   const prefix = `${path === "" ? "pattern" : path}: `;
-  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  return { pointer: `/pattern${toPointer(resolveDottedPath(pattern, path))}`, message, code: "InvalidEventPattern" };
+  const message = error.message.startsWith(prefix)
+    ? error.message.slice(prefix.length)
+    : error.message;
+  return {
+    pointer: `/pattern${toPointer(resolveDottedPath(pattern, path))}`,
+    message,
+    code: "InvalidEventPattern",
+  };
 }
 
 /**

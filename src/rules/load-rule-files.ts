@@ -43,7 +43,10 @@ export interface RuleFileSet {
  * with `.` such as editor swap files). A missing directory is an empty set. Never throws for
  * a problem in a file; problems are returned, sorted by file and line.
  */
-export async function loadRuleFiles(dir: string, config: RuleCompileConfig = DEFAULT_CONFIG): Promise<RuleFileSet> {
+export async function loadRuleFiles(
+  dir: string,
+  config: RuleCompileConfig = DEFAULT_CONFIG,
+): Promise<RuleFileSet> {
   const set: RuleFileSet = { files: [], rules: [], problems: [] };
   let paths: string[];
   try {
@@ -51,7 +54,12 @@ export async function loadRuleFiles(dir: string, config: RuleCompileConfig = DEF
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return set;
-    set.problems.push({ file: dir, line: 1, pointer: "", message: `cannot read the rules directory: ${(error as Error).message}` });
+    set.problems.push({
+      file: dir,
+      line: 1,
+      pointer: "",
+      message: `cannot read the rules directory: ${(error as Error).message}`,
+    });
     return set;
   }
 
@@ -91,7 +99,8 @@ async function listRuleFiles(dir: string, prefix = ""): Promise<string[]> {
     if (entry.name.startsWith(".")) continue;
     const relative = prefix === "" ? entry.name : join(prefix, entry.name);
     if (entry.isDirectory()) found.push(...(await listRuleFiles(dir, relative)));
-    else if (entry.isFile() && RULE_FILE_EXTENSIONS.some((ext) => entry.name.endsWith(ext))) found.push(relative);
+    else if (entry.isFile() && RULE_FILE_EXTENSIONS.some((ext) => entry.name.endsWith(ext)))
+      found.push(relative);
   }
   // Plain code-point order, not the locale's, so every machine loads files alike.
   return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -109,7 +118,12 @@ async function loadOneFile(
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    problems.push({ file, line: 1, pointer: "", message: `cannot read: ${(error as Error).message}` });
+    problems.push({
+      file,
+      line: 1,
+      pointer: "",
+      message: `cannot read: ${(error as Error).message}`,
+    });
     return loaded;
   }
 
@@ -142,13 +156,22 @@ async function loadOneFile(
     return loaded;
   }
   if (value === null || value === undefined) {
-    problems.push({ file, line: 1, pointer: "", message: 'the file is empty; expected a mapping with "bus" and "rules"' });
+    problems.push({
+      file,
+      line: 1,
+      pointer: "",
+      message: 'the file is empty; expected a mapping with "bus" and "rules"',
+    });
     return loaded;
   }
 
   const shapeProblems = validateRuleFileShape(value);
   problems.push(...shapeProblems.map(at));
-  const { bus, description, rules } = value as { bus?: unknown; description?: unknown; rules?: unknown };
+  const { bus, description, rules } = value as {
+    bus?: unknown;
+    description?: unknown;
+    rules?: unknown;
+  };
   if (typeof bus === "string" && !shapeProblems.some((p) => p.pointer === "/bus")) loaded.bus = bus;
   if (typeof description === "string") loaded.description = description;
   if (!Array.isArray(rules)) return loaded;
@@ -175,10 +198,16 @@ async function loadOneFile(
     }
     // A rule with a shape problem is not compiled: its pattern or transforms may be
     // missing or of the wrong type, and the shape problem already says what to fix.
-    if (loaded.bus === undefined || shapeProblems.some((p) => p.pointer === base || p.pointer.startsWith(`${base}/`))) {
+    if (
+      loaded.bus === undefined ||
+      shapeProblems.some((p) => p.pointer === base || p.pointer.startsWith(`${base}/`))
+    ) {
       return;
     }
-    const result = checkRule(loaded.bus, rule as RuleDefinition, { config, origin: { kind: "file", file, line, pointer: base } });
+    const result = checkRule(loaded.bus, rule as RuleDefinition, {
+      config,
+      origin: { kind: "file", file, line, pointer: base },
+    });
     if (result.rule !== undefined) compiled.push(result.rule);
     else problems.push(...result.problems.map((p) => at({ ...p, pointer: `${base}${p.pointer}` })));
   });

@@ -64,7 +64,8 @@ export interface RuleFile {
  * Where a rule came from: a rule file (the file, the line of the rule's item and its JSON
  * pointer in the file, `/rules/0`), or the API.
  */
-export type RuleOrigin = { kind: "file"; file: string; line: number; pointer: string } | { kind: "api" };
+export type RuleOrigin =
+  { kind: "file"; file: string; line: number; pointer: string } | { kind: "api" };
 
 /** Bus and rule names: letters, digits, `.`, `_`, `-`, 1 to 64 characters. */
 export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

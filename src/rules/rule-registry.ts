@@ -210,15 +210,20 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   }
 
   function requireBus(name: string): void {
-    if (!busExists(name)) throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(name)} does not exist`);
+    if (!busExists(name))
+      throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(name)} does not exist`);
   }
 
   function notFound(bus: string, name: string): RelaybusError {
-    return new RelaybusError("RuleNotFound", `rule ${JSON.stringify(name)} does not exist on bus ${JSON.stringify(bus)}`);
+    return new RelaybusError(
+      "RuleNotFound",
+      `rule ${JSON.stringify(name)} does not exist on bus ${JSON.stringify(bus)}`,
+    );
   }
 
   function managedByFile(rule: CompiledRule): RelaybusError {
-    const where = rule.origin.kind === "file" ? `${rule.origin.file}:${rule.origin.line}` : "a rule file";
+    const where =
+      rule.origin.kind === "file" ? `${rule.origin.file}:${rule.origin.line}` : "a rule file";
     return new RelaybusError(
       "RuleManagedByFile",
       `rule ${JSON.stringify(rule.name)} of bus ${JSON.stringify(rule.bus)} is defined in ${where}; change the file instead`,
@@ -247,7 +252,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     for (const file of loaded.files) {
       if (file.bus === undefined) continue;
       busFiles.set(file.bus, [...(busFiles.get(file.bus) ?? []), file.file]);
-      if (file.description !== undefined && !busDescriptions.has(file.bus)) busDescriptions.set(file.bus, file.description);
+      if (file.description !== undefined && !busDescriptions.has(file.bus))
+        busDescriptions.set(file.bus, file.description);
     }
     const next: FileSet = { rules: loaded.rules, files: loaded.files, busFiles, busDescriptions };
     // From here to the swap nothing awaits, so API changes cannot slip in between the
@@ -281,7 +287,9 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       enabled: rule.enabled,
       origin: rule.origin,
       definition: rule.definition,
-      ...(stored === undefined ? {} : { createdAtMs: stored.createdAtMs, updatedAtMs: stored.updatedAtMs }),
+      ...(stored === undefined
+        ? {}
+        : { createdAtMs: stored.createdAtMs, updatedAtMs: stored.updatedAtMs }),
     };
   }
 
@@ -333,7 +341,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       const catalogBuses = new Map(catalog.listBuses().map((bus) => [bus.name, bus]));
       for (const name of catalogBuses.keys()) names.add(name);
       const fileCounts = new Map<string, number>();
-      for (const rule of fileSet.rules) fileCounts.set(rule.bus, (fileCounts.get(rule.bus) ?? 0) + 1);
+      for (const rule of fileSet.rules)
+        fileCounts.set(rule.bus, (fileCounts.get(rule.bus) ?? 0) + 1);
       return [...names].sort().map((name) => {
         const stored = catalogBuses.get(name);
         const origins: BusOrigin[] = [];
@@ -359,7 +368,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
 
     deleteBus(name: string, options: { force?: boolean } = {}): void {
       requireBus(name);
-      if (name === DEFAULT_BUS) throw new RelaybusError("BusProtected", `bus "${DEFAULT_BUS}" cannot be deleted`);
+      if (name === DEFAULT_BUS)
+        throw new RelaybusError("BusProtected", `bus "${DEFAULT_BUS}" cannot be deleted`);
       const files = fileSet.busFiles.get(name);
       if (files !== undefined) {
         throw new RelaybusError(
@@ -414,7 +424,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       if (api.rule.enabled === enabled) return view(api.rule, api.stored);
       const result = checkRule(bus, { ...api.rule.definition, enabled }, compileOptions);
       // The definition compiled a moment ago; only `enabled` changed.
-      if (result.rule === undefined) throw new RelaybusError("InternalError", "a stored rule stopped compiling");
+      if (result.rule === undefined)
+        throw new RelaybusError("InternalError", "a stored rule stopped compiling");
       return storeApiRule(bus, result.rule, api);
     },
 
@@ -451,7 +462,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
           reloadFiles().then(
             (summary) => logger.info("rule files changed: reloaded", { ...summary }),
             (error: unknown) => {
-              const problems = (error as RelaybusError).details?.problems as RuleProblem[] | undefined;
+              const problems = (error as RelaybusError).details?.problems as
+                RuleProblem[] | undefined;
               logger.warn("rule files changed but the reload was refused; the running rules stay", {
                 error: error instanceof Error ? error.message.split("\n")[0] : String(error),
                 ...(problems === undefined ? {} : { problems: problems.map(formatRuleProblem) }),
@@ -477,6 +489,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
 /** API rules in routing order: oldest first, then by name, so the order survives restarts. */
 function sortedApiRules(rules: ReadonlyMap<string, ApiRule>): ApiRule[] {
   return [...rules.values()].sort(
-    (a, b) => a.stored.createdAtMs - b.stored.createdAtMs || (a.rule.name < b.rule.name ? -1 : a.rule.name > b.rule.name ? 1 : 0),
+    (a, b) =>
+      a.stored.createdAtMs - b.stored.createdAtMs ||
+      (a.rule.name < b.rule.name ? -1 : a.rule.name > b.rule.name ? 1 : 0),
   );
 }

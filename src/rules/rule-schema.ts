@@ -51,9 +51,21 @@ const definitions = {
         maximum: 86_400,
         description: "Give up once the event is this old, in seconds (default 86,400).",
       },
-      baseDelayMs: { type: "integer", minimum: 0, description: "First retry delay before jitter, ms (default 1,000)." },
-      factor: { type: "number", minimum: 1, description: "Growth factor of the delay (default 2)." },
-      maxDelayMs: { type: "integer", minimum: 0, description: "Largest delay before jitter, ms (default 300,000)." },
+      baseDelayMs: {
+        type: "integer",
+        minimum: 0,
+        description: "First retry delay before jitter, ms (default 1,000).",
+      },
+      factor: {
+        type: "number",
+        minimum: 1,
+        description: "Growth factor of the delay (default 2).",
+      },
+      maxDelayMs: {
+        type: "integer",
+        minimum: 0,
+        description: "Largest delay before jitter, ms (default 300,000).",
+      },
     },
   },
   webhook: {
@@ -85,7 +97,8 @@ const definitions = {
       webhook: { $ref: "#/definitions/webhook" },
       format: {
         enum: [...TARGET_FORMATS],
-        description: "How the target receives the event (default cloudevents-structured, or transform when a transform is given).",
+        description:
+          "How the target receives the event (default cloudevents-structured, or transform when a transform is given).",
       },
       transform: {
         type: "string",
@@ -132,7 +145,10 @@ export const RULE_FILE_SCHEMA = {
   additionalProperties: false,
   required: ["bus"],
   properties: {
-    bus: { $ref: "#/definitions/name", description: "The bus these rules belong to; created if it does not exist." },
+    bus: {
+      $ref: "#/definitions/name",
+      description: "The bus these rules belong to; created if it does not exist.",
+    },
     description: { $ref: "#/definitions/description" },
     rules: { type: "array", items: { $ref: "#/definitions/rule" } },
   },

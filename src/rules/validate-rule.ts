@@ -38,7 +38,9 @@ export function validateRuleFileShape(value: unknown): PointerProblem[] {
 
 /** Problems with the shape of one rule (the body of the rules API); empty when right. */
 export function validateRuleDefinitionShape(value: unknown): PointerProblem[] {
-  const problems = validateDefinition(value) ? [] : describeAjvErrors(validateDefinition.errors ?? []);
+  const problems = validateDefinition(value)
+    ? []
+    : describeAjvErrors(validateDefinition.errors ?? []);
   problems.push(...duplicateTargetIds(value, []));
   return problems;
 }
@@ -100,7 +102,10 @@ function describeAjvError(error: ErrorObject): { pointer: string; message: strin
     case "required": {
       const missing = String(params.missingProperty);
       if (error.schemaPath.endsWith("/then/required") && missing === "transform") {
-        return { pointer: `${pointer}/format`, message: `format "transform" needs a "transform" expression` };
+        return {
+          pointer: `${pointer}/format`,
+          message: `format "transform" needs a "transform" expression`,
+        };
       }
       return { pointer, message: `missing required key ${JSON.stringify(missing)}` };
     }
@@ -136,9 +141,15 @@ function describeAjvError(error: ErrorObject): { pointer: string; message: strin
         message: `at most ${String(params.limit)} ${pointer.endsWith("/targets") ? "targets" : "items"}, got ${(error.data as unknown[]).length}`,
       };
     case "type":
-      return { pointer, message: `must be ${String(params.type)}, got ${describeType(error.data)}` };
+      return {
+        pointer,
+        message: `must be ${String(params.type)}, got ${describeType(error.data)}`,
+      };
     default:
-      return { pointer, message: `${error.message ?? "is invalid"}, got ${JSON.stringify(error.data)}` };
+      return {
+        pointer,
+        message: `${error.message ?? "is invalid"}, got ${JSON.stringify(error.data)}`,
+      };
   }
 }
 

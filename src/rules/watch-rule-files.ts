@@ -60,7 +60,9 @@ export function watchRuleFiles(dir: string, options: WatchRuleFilesOptions): () 
     });
     return () => undefined;
   }
-  watcher.on("error", (error) => logger.warn("watching the rules directory failed", { dir, error: String(error) }));
+  watcher.on("error", (error) =>
+    logger.warn("watching the rules directory failed", { dir, error: String(error) }),
+  );
 
   return () => {
     stopped = true;

@@ -2,7 +2,16 @@
  * From JSON pointers to lines of a YAML document, and back from offsets to pointers: rule
  * problems are found on the plain JS value, but reported where the author can find them.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from "yaml";
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  type Document,
+  type LineCounter,
+  type Node,
+} from "yaml";
 import { fromPointer, toPointer } from "./rule-problem.js";
 
 /**
@@ -38,7 +47,9 @@ export function pointerAtOffset(doc: Document, offset: number): string {
   let node: unknown = doc.contents;
   for (;;) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => isPair(item) && contains(item.key, item.value, offset));
+      const pair = node.items.find(
+        (item) => isPair(item) && contains(item.key, item.value, offset),
+      );
       if (pair === undefined) break;
       path.push(keyText(pair.key));
       node = pair.value;

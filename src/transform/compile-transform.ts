@@ -109,16 +109,23 @@ function compileUncached(expression: string): CompiledTransform {
   try {
     expr = jsonata(expression, { sequence: MAX_TRANSFORM_SEQUENCE });
   } catch (error) {
-    throw new RelaybusError("InvalidTransform", `transform does not compile: ${describeJsonataError(error)}`, {
-      cause: error,
-    });
+    throw new RelaybusError(
+      "InvalidTransform",
+      `transform does not compile: ${describeJsonataError(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   // `assign` is typed for string names, but jsonata looks its hooks up by symbol.
   expr.assign(ENTRY_HOOK as unknown as string, checkBudget);
 
   return {
     expression,
-    async evaluate(input: JsonValue | CloudEvent, timeoutMs: number): Promise<JsonValue | undefined> {
+    async evaluate(
+      input: JsonValue | CloudEvent,
+      timeoutMs: number,
+    ): Promise<JsonValue | undefined> {
       const budget: Budget = { deadlineMs: Date.now() + timeoutMs, timeoutMs };
       let result: unknown;
       try {
@@ -127,10 +134,14 @@ function compileUncached(expression: string): CompiledTransform {
         if (error instanceof BudgetExceeded) {
           throw new RelaybusError("InvalidTransform", error.message, { details: { expression } });
         }
-        throw new RelaybusError("InvalidTransform", `transform failed: ${describeJsonataError(error)}`, {
-          cause: error,
-          details: { expression },
-        });
+        throw new RelaybusError(
+          "InvalidTransform",
+          `transform failed: ${describeJsonataError(error)}`,
+          {
+            cause: error,
+            details: { expression },
+          },
+        );
       }
       return toJson(result);
     },
@@ -162,7 +173,10 @@ function toJson(result: unknown): JsonValue | undefined {
   if (result === undefined) return undefined;
   const text = JSON.stringify(result, (_key, value: unknown) => {
     if (isFunctionValue(value)) {
-      throw new RelaybusError("InvalidTransform", "transform result holds a function, which is not JSON");
+      throw new RelaybusError(
+        "InvalidTransform",
+        "transform result holds a function, which is not JSON",
+      );
     }
     return value;
   });
@@ -188,6 +202,7 @@ function describeJsonataError(error: unknown): string {
   const parts: string[] = [];
   if (typeof position === "number") parts.push(`at position ${position}`);
   if (typeof token === "string" && token !== "") parts.push(`near ${JSON.stringify(token)}`);
-  const where = parts.length > 0 ? ` (${parts.join(", ")}${typeof code === "string" ? `, ${code}` : ""})` : "";
+  const where =
+    parts.length > 0 ? ` (${parts.join(", ")}${typeof code === "string" ? `, ${code}` : ""})` : "";
   return `${typeof message === "string" ? message : "unknown error"}${where}`;
 }

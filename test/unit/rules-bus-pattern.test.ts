@@ -3,9 +3,17 @@ import { test } from "node:test";
 import { toBusPattern } from "../../src/rules/bus-pattern.js";
 
 test("rules bus pattern - detail-type and detail mean type and data", () => {
-  const result = toBusPattern({ source: ["shop"], "detail-type": ["order.created"], detail: { total: [{ numeric: [">", 100] }] } });
+  const result = toBusPattern({
+    source: ["shop"],
+    "detail-type": ["order.created"],
+    detail: { total: [{ numeric: [">", 100] }] },
+  });
   assert.deepEqual(result, {
-    pattern: { source: ["shop"], type: ["order.created"], data: { total: [{ numeric: [">", 100] }] } },
+    pattern: {
+      source: ["shop"],
+      type: ["order.created"],
+      data: { total: [{ numeric: [">", 100] }] },
+    },
     problems: [],
   });
 });
@@ -16,7 +24,10 @@ test("rules bus pattern - CloudEvents names pass through unchanged", () => {
 });
 
 test("rules bus pattern - flattened keys are translated by their first segment", () => {
-  assert.deepEqual(toBusPattern({ "detail.total": [5], "detailed": ["x"] }).pattern, { "data.total": [5], detailed: ["x"] });
+  assert.deepEqual(toBusPattern({ "detail.total": [5], detailed: ["x"] }).pattern, {
+    "data.total": [5],
+    detailed: ["x"],
+  });
 });
 
 test("rules bus pattern - only top-level keys are translated, nested detail stays", () => {
@@ -24,8 +35,14 @@ test("rules bus pattern - only top-level keys are translated, nested detail stay
 });
 
 test("rules bus pattern - top-level $or alternatives are translated", () => {
-  const result = toBusPattern({ source: ["s"], $or: [{ "detail-type": ["a"] }, { detail: { n: [1] }, $or: [{ "detail.m": [2] }] }] });
-  assert.deepEqual(result.pattern, { source: ["s"], $or: [{ type: ["a"] }, { data: { n: [1] }, $or: [{ "data.m": [2] }] }] });
+  const result = toBusPattern({
+    source: ["s"],
+    $or: [{ "detail-type": ["a"] }, { detail: { n: [1] }, $or: [{ "detail.m": [2] }] }],
+  });
+  assert.deepEqual(result.pattern, {
+    source: ["s"],
+    $or: [{ type: ["a"] }, { data: { n: [1] }, $or: [{ "data.m": [2] }] }],
+  });
 });
 
 test("rules bus pattern - both detail and data is an error naming both", () => {
@@ -34,7 +51,10 @@ test("rules bus pattern - both detail and data is an error naming both", () => {
   assert.equal(result.problems.length, 1);
   assert.equal(result.problems[0]?.pointer, "/detail");
   assert.equal(result.problems[0]?.code, "InvalidEventPattern");
-  assert.match(result.problems[0]?.message ?? "", /"detail" \(at \/detail\) and "data" \(at \/data\)/);
+  assert.match(
+    result.problems[0]?.message ?? "",
+    /"detail" \(at \/detail\) and "data" \(at \/data\)/,
+  );
 });
 
 test("rules bus pattern - mixing vocabularies across $or alternatives is refused too", () => {

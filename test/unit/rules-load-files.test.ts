@@ -3,7 +3,11 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { checkRuleFiles, formatRuleProblem, loadRuleFiles } from "../../src/rules/load-rule-files.js";
+import {
+  checkRuleFiles,
+  formatRuleProblem,
+  loadRuleFiles,
+} from "../../src/rules/load-rule-files.js";
 
 const FIXTURES = "test/fixtures/rules";
 
@@ -36,14 +40,27 @@ test("rules files - valid files load in path order, yaml and yml alike", async (
 
 test("rules files - each rule records the file, line and pointer it came from", async () => {
   const set = await loadRuleFiles(join(FIXTURES, "valid"));
-  assert.deepEqual(set.rules[0]?.origin, { kind: "file", file: join(FIXTURES, "valid/orders.yaml"), line: 5, pointer: "/rules/0" });
-  assert.deepEqual(set.rules[1]?.origin, { kind: "file", file: join(FIXTURES, "valid/orders.yaml"), line: 24, pointer: "/rules/1" });
+  assert.deepEqual(set.rules[0]?.origin, {
+    kind: "file",
+    file: join(FIXTURES, "valid/orders.yaml"),
+    line: 5,
+    pointer: "/rules/0",
+  });
+  assert.deepEqual(set.rules[1]?.origin, {
+    kind: "file",
+    file: join(FIXTURES, "valid/orders.yaml"),
+    line: 24,
+    pointer: "/rules/1",
+  });
 });
 
 test("rules files - a YAML syntax error is reported at its line", async () => {
   const [line, ...rest] = await problemLines("syntax");
   assert.deepEqual(rest, []);
-  assert.match(line ?? "", /^test\/fixtures\/rules\/syntax\/broken\.yaml:6: \/rules\/0\/pattern\/source\/0: YAML: Flow sequence/);
+  assert.match(
+    line ?? "",
+    /^test\/fixtures\/rules\/syntax\/broken\.yaml:6: \/rules\/0\/pattern\/source\/0: YAML: Flow sequence/,
+  );
 });
 
 test("rules files - schema problems are all reported, each at its key's line", async () => {
@@ -63,7 +80,10 @@ test("rules files - an invalid pattern is reported inside the pattern, as writte
 test("rules files - an invalid transform is reported at the transform with its position", async () => {
   const lines = await problemLines("transform");
   assert.equal(lines.length, 1);
-  assert.match(lines[0] ?? "", /^test\/fixtures\/rules\/transform\/orders\.yaml:12: \/rules\/0\/targets\/1\/transform: transform does not compile: .*position 14/);
+  assert.match(
+    lines[0] ?? "",
+    /^test\/fixtures\/rules\/transform\/orders\.yaml:12: \/rules\/0\/targets\/1\/transform: transform does not compile: .*position 14/,
+  );
 });
 
 test("rules files - a rule name defined twice for a bus across files is reported at the second", async () => {
@@ -75,26 +95,41 @@ test("rules files - a rule name defined twice for a bus across files is reported
 
 test("rules files - a pattern with both detail and data names both", async () => {
   const [line] = await problemLines("both-vocabularies");
-  assert.match(line ?? "", /orders\.yaml:5: \/rules\/0\/pattern\/detail: pattern uses both "detail" \(at \/detail\) and "data" \(at \/data\)/);
+  assert.match(
+    line ?? "",
+    /orders\.yaml:5: \/rules\/0\/pattern\/detail: pattern uses both "detail" \(at \/detail\) and "data" \(at \/data\)/,
+  );
 });
 
 test("rules files - an empty file is a problem, not a silent nothing", async () => {
-  assert.deepEqual(await problemLines("empty"), [`${FIXTURES}/empty/empty.yaml:1: /: the file is empty; expected a mapping with "bus" and "rules"`]);
+  assert.deepEqual(await problemLines("empty"), [
+    `${FIXTURES}/empty/empty.yaml:1: /: the file is empty; expected a mapping with "bus" and "rules"`,
+  ]);
 });
 
 test("rules files - a missing directory is an empty set", async () => {
-  assert.deepEqual(await checkRuleFiles(join(FIXTURES, "no-such-directory")), { files: 0, rules: 0, problems: [] });
+  assert.deepEqual(await checkRuleFiles(join(FIXTURES, "no-such-directory")), {
+    files: 0,
+    rules: 0,
+    problems: [],
+  });
 });
 
 test("rules files - subdirectories are read, hidden files and other extensions are not", async () => {
   const dir = tempDir();
   mkdirSync(join(dir, "team"));
-  writeFileSync(join(dir, "team", "a.yaml"), "bus: team\nrules:\n  - name: r\n    pattern: {source: [x]}\n");
+  writeFileSync(
+    join(dir, "team", "a.yaml"),
+    "bus: team\nrules:\n  - name: r\n    pattern: {source: [x]}\n",
+  );
   writeFileSync(join(dir, ".swap.yaml"), "not: [valid");
   writeFileSync(join(dir, "notes.txt"), "not: [valid");
   const set = await loadRuleFiles(dir);
   assert.deepEqual(set.problems, []);
-  assert.deepEqual(set.files.map((f) => f.file), [join(dir, "team", "a.yaml")]);
+  assert.deepEqual(
+    set.files.map((f) => f.file),
+    [join(dir, "team", "a.yaml")],
+  );
 });
 
 test("rules files - duplicate YAML keys are refused", async () => {
@@ -102,7 +137,10 @@ test("rules files - duplicate YAML keys are refused", async () => {
   writeFileSync(join(dir, "a.yaml"), "bus: a\nbus: b\n");
   const result = await checkRuleFiles(dir);
   assert.equal(result.problems.length, 1);
-  assert.match(formatRuleProblem(result.problems[0]!), /a\.yaml:2: .*YAML: Map keys must be unique/);
+  assert.match(
+    formatRuleProblem(result.problems[0]!),
+    /a\.yaml:2: .*YAML: Map keys must be unique/,
+  );
 });
 
 test("rules files - the shipped rules/ directory is valid", async () => {

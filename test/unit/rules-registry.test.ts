@@ -25,16 +25,26 @@ async function setup(fixture?: string, options: { watchDebounceMs?: number } = {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-registry-"));
   const rulesDir = join(dir, "rules");
   if (fixture !== undefined) cpSync(join(FIXTURES, fixture), rulesDir, { recursive: true });
-  const storage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync-wal-only" });
+  const storage = openSqliteStorage({
+    path: join(dir, "relaybus.db"),
+    durability: "fsync-wal-only",
+  });
   const logs: Setup["logs"] = [];
   const logger: Logger = {
     info: (message, fields) => logs.push({ level: "info", message, ...(fields ? { fields } : {}) }),
     warn: (message, fields) => logs.push({ level: "warn", message, ...(fields ? { fields } : {}) }),
-    error: (message, fields) => logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
+    error: (message, fields) =>
+      logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
   };
   let registry: RuleRegistry;
   try {
-    registry = await createRuleRegistry({ catalog: storage.catalog, rulesDir, config: DEFAULT_CONFIG, logger, ...options });
+    registry = await createRuleRegistry({
+      catalog: storage.catalog,
+      rulesDir,
+      config: DEFAULT_CONFIG,
+      logger,
+      ...options,
+    });
   } catch (error) {
     await storage.close();
     rmSync(dir, { recursive: true, force: true });
@@ -74,7 +84,10 @@ test("rules registry - routes file rules with detail-type and detail translated"
     ["big-orders/fulfilment", "big-orders/audit"],
   );
   assert.deepEqual(registry.route("orders", event({ data: { id: "o-2", total: 50 } })), []);
-  assert.deepEqual(registry.route("orders", event({ type: "order.cancelled", data: { total: 150 } })), []);
+  assert.deepEqual(
+    registry.route("orders", event({ type: "order.cancelled", data: { total: 150 } })),
+    [],
+  );
 });
 
 test("rules registry - routed targets carry resolved defaults and compiled transforms", async () => {
@@ -83,11 +96,18 @@ test("rules registry - routed targets carry resolved defaults and compiled trans
   assert.equal(fulfilment?.format, "transform");
   assert.deepEqual(fulfilment?.headers, { "x-team": "fulfilment" });
   assert.equal(fulfilment?.timeoutMs, DEFAULT_CONFIG.delivery.timeoutMs);
-  assert.deepEqual(fulfilment?.retry, { ...DEFAULT_CONFIG.delivery.retry, maxAttempts: 10, maxAgeSeconds: 3600 });
-  assert.deepEqual(await fulfilment?.transform?.evaluate(event({ data: { id: "o-1", total: 150 } }), 100), {
-    orderId: "o-1",
-    amount: 150,
+  assert.deepEqual(fulfilment?.retry, {
+    ...DEFAULT_CONFIG.delivery.retry,
+    maxAttempts: 10,
+    maxAgeSeconds: 3600,
   });
+  assert.deepEqual(
+    await fulfilment?.transform?.evaluate(event({ data: { id: "o-1", total: 150 } }), 100),
+    {
+      orderId: "o-1",
+      amount: 150,
+    },
+  );
   assert.equal(audit?.format, "cloudevents-structured");
   assert.equal(audit?.timeoutMs, 2000);
   assert.equal(audit?.transform, undefined);
@@ -109,13 +129,19 @@ test("rules registry - buses come from files, the catalog and default", async ()
   assert.equal(registry.busExists("made-by-api"), true);
   assert.equal(registry.busExists("nothing"), false);
   const buses = registry.listBuses();
-  assert.deepEqual(buses.map((b) => [b.name, b.origins, b.rules]), [
-    ["default", ["default"], 0],
-    ["made-by-api", ["catalog"], 0],
-    ["orders", ["file"], 2],
-    ["payments", ["file"], 1],
-  ]);
-  assert.equal(buses.find((b) => b.name === "orders")?.description, "Orders and what follows from them");
+  assert.deepEqual(
+    buses.map((b) => [b.name, b.origins, b.rules]),
+    [
+      ["default", ["default"], 0],
+      ["made-by-api", ["catalog"], 0],
+      ["orders", ["file"], 2],
+      ["payments", ["file"], 1],
+    ],
+  );
+  assert.equal(
+    buses.find((b) => b.name === "orders")?.description,
+    "Orders and what follows from them",
+  );
   assert.equal(buses.find((b) => b.name === "made-by-api")?.createdAtMs, 5);
 });
 
@@ -125,7 +151,10 @@ test("rules registry - a start with a broken rule file is refused with its probl
     const problems = error.details?.problems as RuleProblem[];
     assert.equal(problems.length, 1);
     assert.equal(problems[0]?.pointer, "/rules/0/pattern/detail/total/0/numeric");
-    assert.match(error.message, /orders\.yaml:8: \/rules\/0\/pattern\/detail\/total\/0\/numeric: numeric needs pairs/);
+    assert.match(
+      error.message,
+      /orders\.yaml:8: \/rules\/0\/pattern\/detail\/total\/0\/numeric: numeric needs pairs/,
+    );
     return true;
   });
 });
@@ -136,15 +165,24 @@ test("rules registry - a refused reload keeps the running rules whole", async ()
   assert.equal(registry.route("orders", matching).length, 2);
   // One good change and one bad file: neither may be applied.
   writeFileSync(join(rulesDir, "orders.yaml"), "bus: orders\nrules: []\n");
-  writeFileSync(join(rulesDir, "zz-bad.yaml"), "bus: orders\nrules:\n  - name: x\n    pattern: {source: 5}\n");
+  writeFileSync(
+    join(rulesDir, "zz-bad.yaml"),
+    "bus: orders\nrules:\n  - name: x\n    pattern: {source: 5}\n",
+  );
   await assert.rejects(registry.reloadFiles(), (error: unknown) => {
     assert.ok(isRelaybusError(error, "RulesReloadFailed"));
     const problems = error.details?.problems as RuleProblem[];
-    assert.deepEqual(problems.map((p) => [p.file, p.line, p.pointer]), [[join(rulesDir, "zz-bad.yaml"), 4, "/rules/0/pattern/source"]]);
+    assert.deepEqual(
+      problems.map((p) => [p.file, p.line, p.pointer]),
+      [[join(rulesDir, "zz-bad.yaml"), 4, "/rules/0/pattern/source"]],
+    );
     return true;
   });
   assert.equal(registry.route("orders", matching).length, 2);
-  assert.deepEqual(registry.listRules("orders").map((r) => r.name), ["big-orders", "paused"]);
+  assert.deepEqual(
+    registry.listRules("orders").map((r) => r.name),
+    ["big-orders", "paused"],
+  );
 });
 
 test("rules registry - a good reload swaps the rules in", async () => {
@@ -155,18 +193,34 @@ test("rules registry - a good reload swaps the rules in", async () => {
   );
   const summary = await registry.reloadFiles();
   assert.deepEqual(summary, { files: 2, rules: 2, buses: 2 });
-  assert.deepEqual(registry.route("orders", event({ data: { total: 1 } })).map((t) => t.rule), ["all-orders"]);
+  assert.deepEqual(
+    registry.route("orders", event({ data: { total: 1 } })).map((t) => t.rule),
+    ["all-orders"],
+  );
 });
 
 test("rules registry - API rule lifecycle: create, get, replace, disable, enable, delete", async () => {
   const { registry, storage } = await setup("valid");
   const created = registry.putRule("orders", apiRule, { mode: "create" });
-  assert.deepEqual([created.name, created.enabled, created.origin], ["api-rule", true, { kind: "api" }]);
+  assert.deepEqual(
+    [created.name, created.enabled, created.origin],
+    ["api-rule", true, { kind: "api" }],
+  );
   assert.ok(storage.catalog.getRule("orders", "api-rule") !== undefined, "stored in the catalog");
-  assert.deepEqual(registry.route("orders", event({ data: { total: 1 } })).map((t) => t.rule), ["api-rule"]);
+  assert.deepEqual(
+    registry.route("orders", event({ data: { total: 1 } })).map((t) => t.rule),
+    ["api-rule"],
+  );
 
-  assert.throws(() => registry.putRule("orders", apiRule, { mode: "create" }), failsWith("RuleAlreadyExists"));
-  const replaced = registry.putRule("orders", { ...apiRule, pattern: { source: ["elsewhere"] } }, { mode: "replace" });
+  assert.throws(
+    () => registry.putRule("orders", apiRule, { mode: "create" }),
+    failsWith("RuleAlreadyExists"),
+  );
+  const replaced = registry.putRule(
+    "orders",
+    { ...apiRule, pattern: { source: ["elsewhere"] } },
+    { mode: "replace" },
+  );
   assert.deepEqual(replaced.definition.pattern, { source: ["elsewhere"] });
   assert.equal(replaced.createdAtMs, created.createdAtMs);
   assert.deepEqual(registry.route("orders", event({ data: { total: 1 } })), []);
@@ -174,27 +228,42 @@ test("rules registry - API rule lifecycle: create, get, replace, disable, enable
 
   assert.equal(registry.setEnabled("orders", "api-rule", false).enabled, false);
   assert.deepEqual(registry.route("orders", event({ source: "elsewhere" })), []);
-  assert.equal((storage.catalog.getRule("orders", "api-rule")?.definition as { enabled?: boolean }).enabled, false);
+  assert.equal(
+    (storage.catalog.getRule("orders", "api-rule")?.definition as { enabled?: boolean }).enabled,
+    false,
+  );
   assert.equal(registry.setEnabled("orders", "api-rule", true).enabled, true);
   assert.equal(registry.route("orders", event({ source: "elsewhere" })).length, 1);
 
-  assert.deepEqual(registry.listRules("orders").map((r) => [r.name, r.origin.kind]), [
-    ["big-orders", "file"],
-    ["paused", "file"],
-    ["api-rule", "api"],
-  ]);
+  assert.deepEqual(
+    registry.listRules("orders").map((r) => [r.name, r.origin.kind]),
+    [
+      ["big-orders", "file"],
+      ["paused", "file"],
+      ["api-rule", "api"],
+    ],
+  );
   registry.deleteRule("orders", "api-rule");
   assert.equal(storage.catalog.getRule("orders", "api-rule"), undefined);
   assert.throws(() => registry.getRule("orders", "api-rule"), failsWith("RuleNotFound"));
   assert.throws(() => registry.deleteRule("orders", "api-rule"), failsWith("RuleNotFound"));
-  assert.throws(() => registry.putRule("orders", apiRule, { mode: "replace" }), failsWith("RuleNotFound"));
+  assert.throws(
+    () => registry.putRule("orders", apiRule, { mode: "replace" }),
+    failsWith("RuleNotFound"),
+  );
 });
 
 test("rules registry - file rules cannot be changed through the API", async () => {
   const { registry } = await setup("valid");
   const fileRule = { ...apiRule, name: "big-orders" };
-  assert.throws(() => registry.putRule("orders", fileRule, { mode: "create" }), failsWith("RuleManagedByFile", /orders\.yaml:5/));
-  assert.throws(() => registry.setEnabled("orders", "big-orders", false), failsWith("RuleManagedByFile"));
+  assert.throws(
+    () => registry.putRule("orders", fileRule, { mode: "create" }),
+    failsWith("RuleManagedByFile", /orders\.yaml:5/),
+  );
+  assert.throws(
+    () => registry.setEnabled("orders", "big-orders", false),
+    failsWith("RuleManagedByFile"),
+  );
   assert.throws(() => registry.deleteRule("orders", "big-orders"), failsWith("RuleManagedByFile"));
   assert.deepEqual(registry.getRule("orders", "big-orders").origin, {
     kind: "file",
@@ -206,16 +275,32 @@ test("rules registry - file rules cannot be changed through the API", async () =
 
 test("rules registry - API rules are validated like file rules", async () => {
   const { registry } = await setup();
-  assert.throws(() => registry.putRule("default", { ...apiRule, colour: "blue" }, { mode: "create" }), failsWith("InvalidRule", /\/colour: unknown key/));
   assert.throws(
-    () => registry.putRule("default", { ...apiRule, pattern: { detail: { total: [{ numeric: [">"] }] } } }, { mode: "create" }),
+    () => registry.putRule("default", { ...apiRule, colour: "blue" }, { mode: "create" }),
+    failsWith("InvalidRule", /\/colour: unknown key/),
+  );
+  assert.throws(
+    () =>
+      registry.putRule(
+        "default",
+        { ...apiRule, pattern: { detail: { total: [{ numeric: [">"] }] } } },
+        { mode: "create" },
+      ),
     failsWith("InvalidEventPattern", /^\/pattern\/detail\/total\/0\/numeric: numeric needs pairs/),
   );
   assert.throws(
-    () => registry.putRule("default", { ...apiRule, targets: [{ id: "t", webhook: { url: "http://x/" }, transform: "(" }] }, { mode: "create" }),
+    () =>
+      registry.putRule(
+        "default",
+        { ...apiRule, targets: [{ id: "t", webhook: { url: "http://x/" }, transform: "(" }] },
+        { mode: "create" },
+      ),
     failsWith("InvalidTransform", /^\/targets\/0\/transform: transform does not compile/),
   );
-  assert.throws(() => registry.putRule("nowhere", apiRule, { mode: "create" }), failsWith("BusNotFound"));
+  assert.throws(
+    () => registry.putRule("nowhere", apiRule, { mode: "create" }),
+    failsWith("BusNotFound"),
+  );
   assert.deepEqual(registry.listRules("default"), []);
 });
 
@@ -223,10 +308,18 @@ test("rules registry - API rules survive a restart", async () => {
   const { registry, storage, rulesDir } = await setup("valid");
   registry.putRule("orders", apiRule, { mode: "create" });
   registry.setEnabled("orders", "api-rule", false);
-  const again = await createRuleRegistry({ catalog: storage.catalog, rulesDir, config: DEFAULT_CONFIG, logger: silent() });
+  const again = await createRuleRegistry({
+    catalog: storage.catalog,
+    rulesDir,
+    config: DEFAULT_CONFIG,
+    logger: silent(),
+  });
   try {
     assert.deepEqual(again.getRule("orders", "api-rule").enabled, false);
-    assert.deepEqual(again.listRules("orders").map((r) => r.name), ["big-orders", "paused", "api-rule"]);
+    assert.deepEqual(
+      again.listRules("orders").map((r) => r.name),
+      ["big-orders", "paused", "api-rule"],
+    );
   } finally {
     await again.close();
   }
@@ -235,10 +328,16 @@ test("rules registry - API rules survive a restart", async () => {
 test("rules registry - a file rule clashing with an API rule refuses the reload", async () => {
   const { registry, rulesDir } = await setup("valid");
   registry.putRule("orders", apiRule, { mode: "create" });
-  writeFileSync(join(rulesDir, "more.yaml"), "bus: orders\nrules:\n  - name: api-rule\n    pattern: {source: [x]}\n");
+  writeFileSync(
+    join(rulesDir, "more.yaml"),
+    "bus: orders\nrules:\n  - name: api-rule\n    pattern: {source: [x]}\n",
+  );
   await assert.rejects(registry.reloadFiles(), (error: unknown) => {
     assert.ok(isRelaybusError(error, "RulesReloadFailed"));
-    assert.match(error.message, /more\.yaml:3: \/rules\/0\/name: rule "api-rule" of bus "orders" already exists as an API rule/);
+    assert.match(
+      error.message,
+      /more\.yaml:3: \/rules\/0\/name: rule "api-rule" of bus "orders" already exists as an API rule/,
+    );
     return true;
   });
   assert.equal(registry.getRule("orders", "api-rule").origin.kind, "api");
@@ -247,7 +346,10 @@ test("rules registry - a file rule clashing with an API rule refuses the reload"
 test("rules registry - deleting buses: default and file buses are protected, rules need force", async () => {
   const { registry, storage } = await setup("valid");
   assert.throws(() => registry.deleteBus("default"), failsWith("BusProtected"));
-  assert.throws(() => registry.deleteBus("orders"), failsWith("BusProtected", /valid|orders\.yaml/));
+  assert.throws(
+    () => registry.deleteBus("orders"),
+    failsWith("BusProtected", /valid|orders\.yaml/),
+  );
   assert.throws(() => registry.deleteBus("nothing"), failsWith("BusNotFound"));
   storage.catalog.createBus({ name: "scratch", createdAtMs: 1 });
   registry.putRule("scratch", apiRule, { mode: "create" });
@@ -267,10 +369,19 @@ test("rules registry - watch reloads on change and logs a refused reload", async
     assert.deepEqual(registry.listRules("payments"), []);
 
     writeFileSync(join(rulesDir, "payments.yml"), "bus: payments\nrules:\n  - name: x\n");
-    await waitFor(() => logs.some((l) => l.level === "warn" && l.message.includes("reload was refused")));
+    await waitFor(() =>
+      logs.some((l) => l.level === "warn" && l.message.includes("reload was refused")),
+    );
     const warning = logs.find((l) => l.level === "warn");
-    assert.match(String((warning?.fields?.problems as string[])[0]), /payments\.yml:3: \/rules\/0: missing required key "pattern"/);
-    assert.equal(registry.route("orders", event({ data: { id: "o", total: 500 } })).length, 2, "old rules still run");
+    assert.match(
+      String((warning?.fields?.problems as string[])[0]),
+      /payments\.yml:3: \/rules\/0: missing required key "pattern"/,
+    );
+    assert.equal(
+      registry.route("orders", event({ data: { id: "o", total: 500 } })).length,
+      2,
+      "old rules still run",
+    );
   } finally {
     stop();
   }
@@ -278,18 +389,35 @@ test("rules registry - watch reloads on change and logs a refused reload", async
 
 test("rules registry - the shipped rules/ example routes a demo event to the local receiver", async () => {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-registry-"));
-  const storage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync-wal-only" });
-  const registry = await createRuleRegistry({ catalog: storage.catalog, rulesDir: "rules", config: DEFAULT_CONFIG, logger: silent() });
+  const storage = openSqliteStorage({
+    path: join(dir, "relaybus.db"),
+    durability: "fsync-wal-only",
+  });
+  const registry = await createRuleRegistry({
+    catalog: storage.catalog,
+    rulesDir: "rules",
+    config: DEFAULT_CONFIG,
+    logger: silent(),
+  });
   try {
-    const [target, ...rest] = registry.route("default", event({ source: "demo", type: "greeting", data: { name: "Ada", count: 3 } }));
+    const [target, ...rest] = registry.route(
+      "default",
+      event({ source: "demo", type: "greeting", data: { name: "Ada", count: 3 } }),
+    );
     assert.deepEqual(rest, []);
     assert.equal(target?.url, "http://127.0.0.1:9000/");
-    assert.deepEqual(await target?.transform?.evaluate(event({ id: "x", source: "demo", type: "greeting", data: { name: "Ada", count: 3 } }), 100), {
-      greeting: "Hello, Ada!",
-      count: 3,
-      type: "greeting",
-      eventId: "x",
-    });
+    assert.deepEqual(
+      await target?.transform?.evaluate(
+        event({ id: "x", source: "demo", type: "greeting", data: { name: "Ada", count: 3 } }),
+        100,
+      ),
+      {
+        greeting: "Hello, Ada!",
+        count: 3,
+        type: "greeting",
+        eventId: "x",
+      },
+    );
   } finally {
     await registry.close();
     await storage.close();

@@ -15,15 +15,25 @@ const event: JsonValue = {
 
 function rejectsWith(pattern: RegExp) {
   return (error: unknown) => {
-    assert.ok(isRelaybusError(error, "InvalidTransform"), `expected InvalidTransform, got ${String(error)}`);
+    assert.ok(
+      isRelaybusError(error, "InvalidTransform"),
+      `expected InvalidTransform, got ${String(error)}`,
+    );
     assert.match(error.message, pattern);
     return true;
   };
 }
 
 test("transform - reshapes the event", async () => {
-  const transform = compileTransform('{"orderId": data.id, "amount": data.total, "skus": data.items.sku}', limits);
-  assert.deepEqual(await transform.evaluate(event, 100), { orderId: "o-7", amount: 120, skus: ["a", "b"] });
+  const transform = compileTransform(
+    '{"orderId": data.id, "amount": data.total, "skus": data.items.sku}',
+    limits,
+  );
+  assert.deepEqual(await transform.evaluate(event, 100), {
+    orderId: "o-7",
+    amount: 120,
+    skus: ["a", "b"],
+  });
 });
 
 test("transform - an expression that yields nothing resolves to undefined", async () => {
@@ -46,7 +56,10 @@ test("transform - the same text compiles once", () => {
 
 test("transform - a compile error is InvalidTransform with its position", () => {
   assert.throws(() => compileTransform('{"a": data.id', limits), rejectsWith(/position 13/));
-  assert.throws(() => compileTransform("data.(", limits), rejectsWith(/does not compile: .*position/));
+  assert.throws(
+    () => compileTransform("data.(", limits),
+    rejectsWith(/does not compile: .*position/),
+  );
 });
 
 test("transform - an empty expression is refused", () => {
@@ -55,7 +68,10 @@ test("transform - an empty expression is refused", () => {
 
 test("transform - an expression over maxTransformBytes is refused", () => {
   const expression = `"${"x".repeat(100)}"`;
-  assert.throws(() => compileTransform(expression, { maxTransformBytes: 64 }), rejectsWith(/102 bytes.*64/));
+  assert.throws(
+    () => compileTransform(expression, { maxTransformBytes: 64 }),
+    rejectsWith(/102 bytes.*64/),
+  );
   assert.doesNotThrow(() => compileTransform(expression, { maxTransformBytes: 102 }));
 });
 
@@ -80,7 +96,10 @@ test("transform - non-tail recursion stops at the depth guard", async () => {
 });
 
 test("transform - bounded recursion still works", async () => {
-  const transform = compileTransform("($f := function($n){$n = 0 ? 0 : 1 + $f($n - 1)}; $f(100))", limits);
+  const transform = compileTransform(
+    "($f := function($n){$n = 0 ? 0 : 1 + $f($n - 1)}; $f(100))",
+    limits,
+  );
   assert.equal(await transform.evaluate(event, 1_000), 100);
 });
 
@@ -94,18 +113,30 @@ test("transform - a huge range is refused rather than built", async () => {
 test("transform - a timed-out evaluation does not affect a concurrent one", async () => {
   const slow = compileTransform("(function($f){$f($f)})(function($f){$f($f)})", limits);
   const quick = compileTransform('"ok " & source', limits);
-  const [slowResult, quickResult] = await Promise.allSettled([slow.evaluate(event, 100), quick.evaluate(event, 100)]);
+  const [slowResult, quickResult] = await Promise.allSettled([
+    slow.evaluate(event, 100),
+    quick.evaluate(event, 100),
+  ]);
   assert.equal(slowResult.status, "rejected");
   assert.deepEqual(quickResult, { status: "fulfilled", value: "ok shop.orders" });
 });
 
 test("transform - a runtime error is InvalidTransform", async () => {
-  await assert.rejects(compileTransform('$error("boom")', limits).evaluate(event, 100), rejectsWith(/boom/));
-  await assert.rejects(compileTransform("source + 1", limits).evaluate(event, 100), rejectsWith(/failed/));
+  await assert.rejects(
+    compileTransform('$error("boom")', limits).evaluate(event, 100),
+    rejectsWith(/boom/),
+  );
+  await assert.rejects(
+    compileTransform("source + 1", limits).evaluate(event, 100),
+    rejectsWith(/failed/),
+  );
 });
 
 test("transform - a function result is refused as not JSON", async () => {
-  await assert.rejects(compileTransform("$string", limits).evaluate(event, 100), rejectsWith(/function/));
+  await assert.rejects(
+    compileTransform("$string", limits).evaluate(event, 100),
+    rejectsWith(/function/),
+  );
   await assert.rejects(
     compileTransform('{"f": function($x){$x}}', limits).evaluate(event, 100),
     rejectsWith(/function/),
