@@ -8,6 +8,11 @@
  * so the budget is checked synchronously there: the clock, and the nesting depth jsonata
  * keeps on its per-call base frame. Awaiting the hook at every node also keeps the native
  * stack shallow, so a runaway recursion grows the depth counter, not the JS stack.
+ *
+ * What the hooks cannot stop: one native call that runs long by itself, chiefly a regular
+ * expression with catastrophic backtracking (`$match(data.s, /(a+)+$/)`), since JSONata
+ * regexes are JavaScript's. Stopping that would need a worker thread per evaluation or a
+ * linear-time regex engine (jsonata's `RegexEngine` option); neither is done yet.
  */
 import jsonata from "jsonata";
 import { RelaybusError } from "../errors.js";
