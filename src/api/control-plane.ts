@@ -64,11 +64,23 @@ function parseJson(deps: ControlPlaneDeps): RequestHandler {
 
 function errorHandler(deps: ControlPlaneDeps): ErrorRequestHandler {
   return (error: unknown, _req, res, _next) => {
-    // express.raw reports an oversized body with type "entity.too.large".
-    const tooLarge = (error as { type?: string })?.type === "entity.too.large";
-    const mapped = tooLarge
-      ? new RelaybusError("PayloadTooLarge", `request body is over the limit of ${deps.config.limits.maxRequestBytes} bytes (limits.maxRequestBytes)`)
-      : error;
+    const mapped = mapExpressError(error, deps);
     sendError(res, mapped, randomUUID(), deps.logger);
   };
+}
+
+/** Errors express raises itself, mapped to our codes: an oversized body, a malformed path. */
+function mapExpressError(error: unknown, deps: ControlPlaneDeps): unknown {
+  // express.raw reports an oversized body with type "entity.too.large".
+  if ((error as { type?: string })?.type === "entity.too.large") {
+    return new RelaybusError(
+      "PayloadTooLarge",
+      `request body is over the limit of ${deps.config.limits.maxRequestBytes} bytes (limits.maxRequestBytes)`,
+    );
+  }
+  // The router fails to decode a path parameter with bad percent-encoding.
+  if (error instanceof URIError) {
+    return new RelaybusError("ValidationError", `path: malformed percent-encoding (${error.message})`);
+  }
+  return error;
 }

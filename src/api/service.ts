@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import type { RelaybusConfig } from "../config/defaults.js";
 import { createDeliveryEngine, type DeliveryEngine } from "../delivery/delivery-engine.js";
 import { createDispatcher, type Dispatcher } from "../delivery/dispatcher.js";
-import { createWebhookSender } from "../delivery/webhook-sender.js";
+import { createWebhookSender, type WebhookSender } from "../delivery/webhook-sender.js";
 import { createIngest } from "../events/ingest.js";
 import type { Storage } from "../log/log-engine.js";
 import { openSqliteStorage } from "../log/sqlite/index.js";
@@ -20,7 +20,7 @@ import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js
 import { systemClock, type Clock, type Logger } from "../types.js";
 import { createControlPlaneApp } from "./control-plane.js";
 import { createDataPlaneHandler } from "./data-plane.js";
-import { RELAYBUS_VERSION } from "./version.js";
+import { RELAYBUS_VERSION } from "../version.js";
 
 /** How often retention runs. */
 const RETENTION_INTERVAL_MS = 60_000;
@@ -57,6 +57,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   let registry: RuleRegistry | undefined;
   let dispatcher: Dispatcher | undefined;
   let engine: DeliveryEngine | undefined;
+  let sender: WebhookSender | undefined;
   let server: Server | undefined;
   let stopWatching: (() => void) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
@@ -67,6 +68,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     if (server !== undefined) await closeServer(server);
     await dispatcher?.close();
     await engine?.close();
+    await sender?.close();
     await registry?.close();
     await storage.close();
   };
@@ -74,7 +76,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   try {
     registry = await createRuleRegistry({ catalog: storage.catalog, rulesDir: config.rulesDir, config, logger });
     const reg = registry;
-    const sender = createWebhookSender({ connectionsPerOrigin: config.delivery.connectionsPerOrigin, logger });
+    sender = createWebhookSender({ connectionsPerOrigin: config.delivery.connectionsPerOrigin, logger });
     engine = createDeliveryEngine({
       deliveries: storage.deliveries,
       sender,

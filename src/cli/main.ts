@@ -2,7 +2,7 @@
  * The `relaybus` command. Each sub-command lives in its own file and registers itself here.
  */
 import { Command } from "commander";
-import { RELAYBUS_VERSION } from "../api/version.js";
+import { RELAYBUS_VERSION } from "../version.js";
 import { registerPatternCommand } from "./pattern-command.js";
 import { registerPutCommand } from "./put-command.js";
 import { registerReceiveCommand } from "./receive-command.js";

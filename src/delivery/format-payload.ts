@@ -7,13 +7,7 @@ import type { DeliveryRequest } from "../log/log-engine.js";
 import { RelaybusError } from "../errors.js";
 import type { CloudEvent, JsonValue, StoredEvent } from "../types.js";
 import type { RoutedTarget } from "./router.js";
-
-/**
- * The version in `user-agent`. Kept as a constant rather than read from package.json at run
- * time, because the file's place differs between `src/` and `dist/`; a unit test holds it
- * equal to package.json's version.
- */
-export const RELAYBUS_VERSION = "0.1.0";
+import { RELAYBUS_VERSION } from "../version.js";
 
 /** The `user-agent` of every delivery request. */
 export const USER_AGENT = `Relaybus/${RELAYBUS_VERSION}`;

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { isRelaybusError } from "../../src/errors.js";
+import { RELAYBUS_VERSION } from "../../src/version.js";
 import {
   awsEnvelope,
   formatRequest,
   percentEncodeHeaderValue,
-  RELAYBUS_VERSION,
   structuredFallbackRequest,
   USER_AGENT,
 } from "../../src/delivery/format-payload.js";
@@ -173,7 +172,3 @@ test("format - the structured fallback keeps the event as the payload of a dead 
   assert.equal(request.headers["content-type"], "application/cloudevents+json");
 });
 
-test("format - the user-agent version is package.json's", () => {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  assert.equal(USER_AGENT, `Relaybus/${pkg.version}`);
-});

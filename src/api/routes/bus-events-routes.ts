@@ -6,33 +6,43 @@ import { Router } from "express";
 import { RelaybusError } from "../../errors.js";
 import type { StoredEvent } from "../../types.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
-import { parseInteger, parseLimit } from "./dead-letters-routes.js";
+import { integerParam, limitParam, methodNotAllowed } from "../request-params.js";
 
 export function createBusEventsRouter(deps: ControlPlaneDeps): Router {
   const { registry, storage } = deps;
   const router = Router();
 
-  router.get("/v1/buses/:bus/events", async (req, res) => {
-    const bus = req.params.bus;
+  const requireBus = (bus: string) => {
     if (!registry.busExists(bus)) throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(bus)} does not exist`);
-    const query = req.query as Record<string, string | undefined>;
-    const after = query.after === undefined ? 0 : parseInteger(query.after, "after");
-    const limit = parseLimit(query.limit, 100);
-    const events = await storage.log.read(bus, after, limit);
-    const last = events.at(-1);
-    res.json({
-      events: events.map(describeStoredEvent),
-      nextAfter: last === undefined ? after : last.offset,
-    });
-  });
+  };
 
-  router.get("/v1/buses/:bus/events/:id", async (req, res) => {
-    const found = await storage.log.findById(req.params.bus, req.params.id);
-    if (found === undefined) {
-      throw new RelaybusError("EventNotFound", `event ${JSON.stringify(req.params.id)} is not in the log of bus ${JSON.stringify(req.params.bus)}`);
-    }
-    res.json(describeStoredEvent(found));
-  });
+  router
+    .route("/v1/buses/:bus/events")
+    .get(async (req, res) => {
+      const bus = req.params.bus;
+      requireBus(bus);
+      const after = integerParam(req, "after", 0);
+      const events = await storage.log.read(bus, after, limitParam(req, 100));
+      const last = events.at(-1);
+      res.json({
+        events: events.map(describeStoredEvent),
+        nextAfter: last === undefined ? after : last.offset,
+      });
+    })
+    .all(methodNotAllowed(["GET"]));
+
+  router
+    .route("/v1/buses/:bus/events/:id")
+    .get(async (req, res) => {
+      const { bus, id } = req.params;
+      requireBus(bus);
+      const found = await storage.log.findById(bus, id);
+      if (found === undefined) {
+        throw new RelaybusError("EventNotFound", `event ${JSON.stringify(id)} is not in the log of bus ${JSON.stringify(bus)}`);
+      }
+      res.json(describeStoredEvent(found));
+    })
+    .all(methodNotAllowed(["GET"]));
 
   return router;
 }

@@ -6,6 +6,7 @@ import { Router } from "express";
 import { compileEventPattern } from "../../patterns/compile-pattern.js";
 import { parseEventPattern } from "../../patterns/parse-pattern.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
+import { methodNotAllowed } from "../request-params.js";
 import { compileBodyValidator } from "../validate-body.js";
 
 interface TestPatternBody {
@@ -22,7 +23,7 @@ const parseTestPattern = compileBodyValidator<TestPatternBody>({
 
 export function createPatternsRouter(deps: ControlPlaneDeps): Router {
   const router = Router();
-  router.post("/v1/test-event-pattern", (req, res) => {
+  router.route("/v1/test-event-pattern").post((req, res) => {
     const body = parseTestPattern(req.body);
     // AWS also accepts the pattern and event as JSON strings.
     const pattern = parseEventPattern(decodeIfString(body.pattern), {
@@ -30,7 +31,7 @@ export function createPatternsRouter(deps: ControlPlaneDeps): Router {
     });
     const match = compileEventPattern(pattern).matches(decodeIfString(body.event));
     res.json({ match });
-  });
+  }).all(methodNotAllowed(["POST"]));
   return router;
 }
 
