@@ -7,7 +7,6 @@ import {
   formatRequest,
   percentEncodeHeaderValue,
   structuredFallbackRequest,
-  USER_AGENT,
 } from "../../src/delivery/format-payload.js";
 import type { RoutedTarget } from "../../src/delivery/router.js";
 import type { CloudEvent, StoredEvent, TargetFormat } from "../../src/types.js";
