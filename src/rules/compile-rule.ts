@@ -111,7 +111,11 @@ export function resolveRetryPolicy(
   };
 }
 
-function compileBusPattern(
+/**
+ * Compiles a rule's pattern with bus semantics (`detail-type`/`detail` mean `type`/`data`),
+ * pushing any problem (pointer under `/pattern`) instead of throwing.
+ */
+export function compileBusPattern(
   pattern: JsonObject,
   config: RuleCompileConfig,
   problems: PointerProblem[],

@@ -8,8 +8,9 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
-import { checkRule, type CompiledRule, type RuleCompileConfig } from "./compile-rule.js";
+import { checkRule, compileBusPattern, type CompiledRule, type RuleCompileConfig } from "./compile-rule.js";
 import type { RuleDefinition } from "./model.js";
+import type { JsonObject } from "../types.js";
 import { formatRuleProblem, type PointerProblem, type RuleProblem } from "./rule-problem.js";
 import { validateRuleFileShape } from "./validate-rule.js";
 import { lineOfPointer, pointerAtOffset } from "./yaml-positions.js";
@@ -197,11 +198,18 @@ async function loadOneFile(
       }
     }
     // A rule with a shape problem is not compiled: its pattern or transforms may be
-    // missing or of the wrong type, and the shape problem already says what to fix.
-    if (
-      loaded.bus === undefined ||
-      shapeProblems.some((p) => p.pointer === base || p.pointer.startsWith(`${base}/`))
-    ) {
+    // missing or of the wrong type, and the shape problem already says what to fix. Its
+    // pattern is still checked when the shape problems lie elsewhere, so one run of
+    // `relaybus rules check` reports every problem of the rule.
+    const ruleShapeProblems = shapeProblems.filter((p) => p.pointer === base || p.pointer.startsWith(`${base}/`));
+    if (loaded.bus === undefined || ruleShapeProblems.length > 0) {
+      const pattern = (rule as { pattern?: unknown } | null)?.pattern;
+      const patternUntouched = !ruleShapeProblems.some((p) => p.pointer === base || p.pointer.startsWith(`${base}/pattern`));
+      if (patternUntouched && typeof pattern === "object" && pattern !== null && !Array.isArray(pattern)) {
+        const patternProblems: PointerProblem[] = [];
+        compileBusPattern(pattern as JsonObject, config, patternProblems);
+        problems.push(...patternProblems.map((p) => at({ ...p, pointer: `${base}${p.pointer}` })));
+      }
       return;
     }
     const result = checkRule(loaded.bus, rule as RuleDefinition, {

@@ -148,3 +148,25 @@ test("rules files - the shipped rules/ directory is valid", async () => {
   assert.deepEqual(result.problems.map(formatRuleProblem), []);
   assert.ok(result.rules >= 1, "rules/ holds at least the example rule");
 });
+
+test("rules files - a rule with shape problems still has its pattern checked", async () => {
+  const dir = tempDir();
+  writeFileSync(
+    join(dir, "orders.yaml"),
+    `bus: orders
+rules:
+  - name: big
+    pattern:
+      data:
+        total: [{numeric: [">"]}]
+    targets:
+      - id: t
+        webhook: {url: "ftp://x"}
+`,
+  );
+  const lines = (await checkRuleFiles(dir)).problems.map(formatRuleProblem);
+  assert.deepEqual(lines, [
+    `${join(dir, "orders.yaml")}:6: /rules/0/pattern/data/total/0/numeric: numeric needs pairs of operator and number, got [">"]`,
+    `${join(dir, "orders.yaml")}:9: /rules/0/targets/0/webhook/url: must be an http or https URL, got "ftp://x"`,
+  ]);
+});
