@@ -1,0 +1,129 @@
+/**
+ * End-to-end benchmark: events published, matched by a rule, and delivered to a webhook.
+ *
+ *     npm run bench:delivery [-- --events 50000 --connections 64]
+ *
+ * Starts `relaybus serve` (from the sources) with one rule sending every event to a local
+ * receiver in this process, publishes `--events` single CloudEvents over `--connections`
+ * keep-alive connections, and reports ingest rate while delivering, how long until the last
+ * event reached the receiver, and delivered events/s. Client, server and receiver share
+ * this machine's cores.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Agent, request } from "undici";
+
+const { values: flags } = parseArgs({
+  options: {
+    events: { type: "string", default: "50000" },
+    connections: { type: "string", default: "64" },
+  },
+});
+const total = Number(flags.events);
+const connections = Number(flags.connections);
+
+const delivered = new Set<string>();
+let deliveries = 0;
+let lastDeliveryAt = 0;
+const receiver = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    deliveries++;
+    delivered.add((JSON.parse(Buffer.concat(chunks).toString()) as { id: string }).id);
+    lastDeliveryAt = performance.now();
+    res.writeHead(200).end();
+  });
+});
+await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+const receiverPort = (receiver.address() as AddressInfo).port;
+
+const dir = mkdtempSync(join(tmpdir(), "relaybus-bench-"));
+mkdirSync(join(dir, "rules"));
+writeFileSync(
+  join(dir, "rules", "bench.yaml"),
+  `bus: default
+rules:
+  - name: all
+    pattern: {source: [bench.orders]}
+    targets:
+      - id: hook
+        webhook: {url: "http://127.0.0.1:${receiverPort}/hook"}
+        format: cloudevents-structured
+`,
+);
+const port = await freePort();
+const server = spawn(
+  process.execPath,
+  ["--import", "tsx", new URL("../src/cli/run.ts", import.meta.url).pathname, "serve", "--port", String(port), "--data-dir", join(dir, "data"), "--rules-dir", join(dir, "rules")],
+  { stdio: ["ignore", "ignore", "inherit"] },
+);
+const agent = new Agent({ connections, pipelining: 1 });
+try {
+  await waitForHealth(`http://127.0.0.1:${port}/healthz`);
+  const data = { orderId: "o-12345", customer: "c-678", total: 129.5, note: "x".repeat(800) };
+  let next = 0;
+  let failed = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < total) {
+        const id = `e-${next++}`;
+        const response = await request(`http://127.0.0.1:${port}/v1/buses/default/cloudevents`, {
+          method: "POST",
+          dispatcher: agent,
+          headers: { "content-type": "application/cloudevents+json" },
+          body: JSON.stringify({ specversion: "1.0", id, source: "bench.orders", type: "order.created", data }),
+        });
+        if (response.statusCode !== 200) failed++;
+        await response.body.dump();
+      }
+    }),
+  );
+  const ingestMs = performance.now() - started;
+  const deadline = Date.now() + 120_000;
+  while (delivered.size < total - failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const doneMs = lastDeliveryAt - started;
+  console.log(`relaybus delivery benchmark: ${total.toLocaleString("en")} ~1 KB events, ${connections} connections, one rule, one webhook target\n`);
+  console.log("| measure | value |");
+  console.log("| --- | ---: |");
+  console.log(`| ingest while delivering | ${Math.round((total / ingestMs) * 1000).toLocaleString("en")} events/s |`);
+  console.log(`| all delivered after | ${(doneMs / 1000).toFixed(2)} s |`);
+  console.log(`| end-to-end delivered | ${Math.round((delivered.size / doneMs) * 1000).toLocaleString("en")} events/s |`);
+  console.log(`| delivered / acked / failed | ${delivered.size.toLocaleString("en")} / ${(total - failed).toLocaleString("en")} / ${failed} (${deliveries - delivered.size} duplicates) |`);
+} finally {
+  server.kill("SIGTERM");
+  await new Promise((r) => server.once("exit", r));
+  await agent.close();
+  receiver.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function waitForHealth(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("relaybus did not start");
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address() as AddressInfo;
+      s.close(() => resolve(address.port));
+    });
+  });
+}
