@@ -60,7 +60,7 @@ function makeEvent(bus: string, id: string): EventToAppend {
 
 async function runCase(durability: DurabilityMode, eventsPerAppend: number, ids: IdKind) {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-bench-"));
-  const storage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability });
+  const storage = openSqliteStorage({ dataDir: dir, durability });
   const nextId = ids === "uuid-v4" ? randomUUID : uuidV7;
   let appends = 0;
   const deadline = performance.now() + SECONDS * 1000;

@@ -7,7 +7,7 @@
  * delivery/delivery-engine.ts (attempts, retries, dead letters) → the webhook.
  */
 import { createServer, type Server } from "node:http";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { RelaybusConfig } from "../config/defaults.js";
 import { createDeliveryEngine, type DeliveryEngine } from "../delivery/delivery-engine.js";
@@ -45,9 +45,8 @@ export interface StartOptions {
 export async function startRelaybus(config: RelaybusConfig, options: StartOptions): Promise<RelaybusService> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
-  const dbPath = join(resolve(config.dataDir), "relaybus.db");
   const storage = openSqliteStorage({
-    path: dbPath,
+    dataDir: resolve(config.dataDir),
     durability: config.log.durability,
     groupCommitMaxEvents: config.log.groupCommitMaxEvents,
     clock,

@@ -27,13 +27,13 @@ interface Delivering {
   close(): Promise<void>;
 }
 
-/** Storage, sender, engine and dispatcher over one SQLite file, closed in the right order. */
+/** Storage, sender, engine and dispatcher over one data directory, closed in the right order. */
 function startDelivering(
-  path: string,
+  dataDir: string,
   router: Router,
   options: { closeTimeoutMs?: number; clock?: Clock; random?: () => number } = {},
 ): Delivering {
-  const storage = openSqliteStorage({ path, durability: "fsync-wal-only" });
+  const storage = openSqliteStorage({ dataDir, durability: "fsync-wal-only" });
   const sender = createWebhookSender({ connectionsPerOrigin: 8, logger: silentLogger, closeTimeoutMs: 200 });
   const engine = createDeliveryEngine({
     deliveries: storage.deliveries,
@@ -86,7 +86,7 @@ async function assertNothingOpen(): Promise<void> {
 }
 
 /** A temp dir and a receiver, both cleaned up (and checked for leaks) after the test. */
-async function setup(t: TestContext): Promise<{ dbPath: string; receiver: Receiver; track(d: Delivering): Delivering }> {
+async function setup(t: TestContext): Promise<{ dataDir: string; receiver: Receiver; track(d: Delivering): Delivering }> {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-delivery-"));
   const receiver = await createReceiver();
   const running: Delivering[] = [];
@@ -97,7 +97,7 @@ async function setup(t: TestContext): Promise<{ dbPath: string; receiver: Receiv
     await assertNothingOpen();
   });
   return {
-    dbPath: join(dir, "relaybus.db"),
+    dataDir: join(dir, "data"),
     receiver,
     track(d) {
       running.push(d);
@@ -136,9 +136,9 @@ async function eventually<T>(what: string, timeoutMs: number, probe: () => T | u
 }
 
 test("delivery - a 500-then-200 target gets the same webhook-id on every attempt", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.script("/flaky", [{ status: 500 }, { status: 503, body: "busy" }]);
-  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/flaky"))));
+  const d = track(startDelivering(dataDir, routeAllTo(target(receiver, "/flaky"))));
   const [stored] = await publish(d.storage, 1);
   const requests = await receiver.waitFor(3, 5_000, "/flaky");
   const expectedId = deliveryId(BUS, stored!.offset, stored!.event.id, "r1", "flaky");
@@ -153,9 +153,9 @@ test("delivery - a 500-then-200 target gets the same webhook-id on every attempt
 });
 
 test("delivery - a 400 target goes straight to the dead letters with its payload and attempt", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.always("/strict", { status: 400, body: "field total is required" });
-  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/strict", "data"))));
+  const d = track(startDelivering(dataDir, routeAllTo(target(receiver, "/strict", "data"))));
   const [stored] = await publish(d.storage, 1);
   const dead = await eventually("a dead letter", 5_000, () => d.storage.deliveries.listDeadLetters({ bus: BUS })[0]);
   assert.equal(dead.eventId, stored!.event.id);
@@ -170,12 +170,12 @@ test("delivery - a 400 target goes straight to the dead letters with its payload
 });
 
 test("delivery - a transform that throws dead-letters with the reason while the other targets get theirs", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   const limits = { maxTransformBytes: 8_192 };
   const failing = target(receiver, "/broken", "transform", { transform: compileTransform('$error("no order id")', limits) });
   const working = target(receiver, "/shaped", "transform", { transform: compileTransform('{"orderNo": data.n}', limits) });
   const plain = target(receiver, "/plain", "aws");
-  const d = track(startDelivering(dbPath, routeAllTo(failing, working, plain)));
+  const d = track(startDelivering(dataDir, routeAllTo(failing, working, plain)));
   const [stored] = await publish(d.storage, 1, { total: 5 });
   const [shaped] = await receiver.waitFor(1, 5_000, "/shaped");
   const [aws] = await receiver.waitFor(1, 5_000, "/plain");
@@ -190,11 +190,11 @@ test("delivery - a transform that throws dead-letters with the reason while the 
 });
 
 test("delivery - a transform over its budget dead-letters instead of stalling the bus", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   const slow = target(receiver, "/slow", "transform", {
     transform: compileTransform("($f := function($n){ $n > 0 ? $f($n - 1) + $f($n - 1) : 0 }; $f(40))", { maxTransformBytes: 8_192 }),
   });
-  const d = track(startDelivering(dbPath, routeAllTo(slow, target(receiver, "/ok"))));
+  const d = track(startDelivering(dataDir, routeAllTo(slow, target(receiver, "/ok"))));
   await publish(d.storage, 2);
   await receiver.waitFor(2, 5_000, "/ok");
   const dead = await eventually("two dead letters", 5_000, () => {
@@ -205,10 +205,10 @@ test("delivery - a transform over its budget dead-letters instead of stalling th
 });
 
 test("delivery - a hanging target does not delay a healthy one", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.always("/hang", "hang");
   const hanging = target(receiver, "/hang", "cloudevents-structured", { timeoutMs: 1_500 });
-  const d = track(startDelivering(dbPath, routeAllTo(hanging, target(receiver, "/healthy", "cloudevents-binary"))));
+  const d = track(startDelivering(dataDir, routeAllTo(hanging, target(receiver, "/healthy", "cloudevents-binary"))));
   const started = Date.now();
   await publish(d.storage, 5);
   const healthy = await receiver.waitFor(5, 1_000, "/healthy");
@@ -229,10 +229,10 @@ test("delivery - a hanging target does not delay a healthy one", async (t) => {
 });
 
 test("delivery - 429 with Retry-After waits that long before the next attempt", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.script("/limited", [{ status: 429, headers: { "retry-after": "1" } }]);
   const retry = { ...FAST_RETRY, maxDelayMs: 5_000 };
-  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/limited", "data", { retry }))));
+  const d = track(startDelivering(dataDir, routeAllTo(target(receiver, "/limited", "data", { retry }))));
   await publish(d.storage, 1);
   const [first, second] = await receiver.waitFor(2, 5_000, "/limited");
   const gapMs = second!.atMs - first!.atMs;
@@ -241,8 +241,8 @@ test("delivery - 429 with Retry-After waits that long before the next attempt", 
 });
 
 test("delivery - events no rule matches move the checkpoint without deliveries", async (t) => {
-  const { dbPath, track } = await setup(t);
-  const d = track(startDelivering(dbPath, { route: () => [] }));
+  const { dataDir, track } = await setup(t);
+  const d = track(startDelivering(dataDir, { route: () => [] }));
   const stored = await publish(d.storage, 500);
   await eventually("the checkpoint", 5_000, () => (d.storage.deliveries.checkpoint(BUS) === stored.at(-1)!.offset ? true : undefined));
   await d.dispatcher.whenIdle();
@@ -250,24 +250,24 @@ test("delivery - events no rule matches move the checkpoint without deliveries",
 });
 
 test("delivery - a restart resumes pending deliveries and never loses one", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.always("/down", { status: 503 });
   const router = routeAllTo(target(receiver, "/down", "cloudevents-structured", { retry: { ...FAST_RETRY, maxAttempts: 100 } }));
-  const first = track(startDelivering(dbPath, router));
+  const first = track(startDelivering(dataDir, router));
   const before = await publish(first.storage, 20);
   await receiver.waitFor(20, 5_000, "/down");
   await first.close();
   assert.equal(first.engine.inFlight, 0);
 
   // Events appended while nothing dispatches are caught up on at start.
-  const reopened = openSqliteStorage({ path: dbPath, durability: "fsync-wal-only" });
+  const reopened = openSqliteStorage({ dataDir, durability: "fsync-wal-only" });
   assert.equal(reopened.deliveries.pendingCount(), 20);
   const during = await publish(reopened, 10);
   await reopened.close();
 
   receiver.always("/down", { status: 200 });
   const switchedAtMs = Date.now();
-  const second = track(startDelivering(dbPath, router));
+  const second = track(startDelivering(dataDir, router));
   await eventually("every delivery to finish", 10_000, () =>
     second.storage.deliveries.pendingCount() === 0 && second.storage.deliveries.checkpoint(BUS) === 30 ? true : undefined,
   );
@@ -281,10 +281,10 @@ test("delivery - a restart resumes pending deliveries and never loses one", asyn
 });
 
 test("delivery - gives up after maxAttempts and keeps every attempt", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.always("/down", { status: 502 });
   const retry = { ...FAST_RETRY, maxAttempts: 3 };
-  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/down", "aws", { retry }))));
+  const d = track(startDelivering(dataDir, routeAllTo(target(receiver, "/down", "aws", { retry }))));
   await publish(d.storage, 1);
   const dead = await eventually("a dead letter", 5_000, () => d.storage.deliveries.listDeadLetters({})[0]);
   assert.match(dead.reason, /gave up after 3 attempts \(maxAttempts 3\): HTTP 502/);
@@ -297,13 +297,13 @@ test("delivery - gives up after maxAttempts and keeps every attempt", async (t) 
 });
 
 test("delivery - gives up when the next attempt would be past the event's max age", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   receiver.always("/down", { status: 503 });
   // The engine's clock runs 59.99 s ahead of the log's: the event is nearly 60 s old at its
   // first attempt, and a retry 20-40 ms later (random 0.99) would be past maxAgeSeconds 60.
   const ahead: Clock = { nowMs: () => Date.now() + 59_990 };
   const retry = { ...FAST_RETRY, maxAgeSeconds: 60, baseDelayMs: 40 };
-  const d = track(startDelivering(dbPath, routeAllTo(target(receiver, "/down", "data", { retry })), { clock: ahead, random: () => 0.99 }));
+  const d = track(startDelivering(dataDir, routeAllTo(target(receiver, "/down", "data", { retry })), { clock: ahead, random: () => 0.99 }));
   await publish(d.storage, 1);
   const dead = await eventually("a dead letter", 5_000, () => d.storage.deliveries.listDeadLetters({})[0]);
   assert.match(dead.reason, /gave up after 1 attempts: the next one would be past the event's max age of 60 s: HTTP 503/);
@@ -312,7 +312,7 @@ test("delivery - gives up when the next attempt would be past the event's max ag
 });
 
 test("delivery - a router failure stops the bus and retries it, skipping nothing", async (t) => {
-  const { dbPath, receiver, track } = await setup(t);
+  const { dataDir, receiver, track } = await setup(t);
   const healthy = target(receiver, "/ok");
   let failuresLeft = 2;
   const router: Router = {
@@ -324,7 +324,7 @@ test("delivery - a router failure stops the bus and retries it, skipping nothing
       return bus === BUS ? [healthy] : [];
     },
   };
-  const d = track(startDelivering(dbPath, router));
+  const d = track(startDelivering(dataDir, router));
   const stored = await publish(d.storage, 3);
   const requests = await receiver.waitFor(3, 5_000, "/ok");
   assert.equal(failuresLeft, 0);

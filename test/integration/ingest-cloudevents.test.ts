@@ -14,10 +14,10 @@ import { openSqliteStorage, type SqliteStorage } from "../../src/log/sqlite/inde
 /** Real SQLite storage in a temp dir and ingest over it; closed and checked closed after the test. */
 function setup(t: TestContext, limits: Partial<typeof DEFAULT_CONFIG.limits> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-ingest-ce-"));
-  const storage: SqliteStorage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync" });
+  const storage: SqliteStorage = openSqliteStorage({ dataDir: join(dir, "data"), durability: "fsync" });
   t.after(async () => {
     await storage.close();
-    assert.equal(storage.database.open, false, "storage left open");
+    assert.equal(storage.open, false, "storage left open");
     rmSync(dir, { recursive: true, force: true });
   });
   const ingest = createIngest({

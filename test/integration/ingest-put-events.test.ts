@@ -19,10 +19,10 @@ const NOW_MS = Date.parse("2026-03-04T05:06:07.089Z");
  */
 function setup(t: TestContext, limits: Partial<typeof DEFAULT_CONFIG.limits> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-ingest-"));
-  const storage: SqliteStorage = openSqliteStorage({ path: join(dir, "relaybus.db"), durability: "fsync" });
+  const storage: SqliteStorage = openSqliteStorage({ dataDir: join(dir, "data"), durability: "fsync" });
   t.after(async () => {
     await storage.close();
-    assert.equal(storage.database.open, false, "storage left open");
+    assert.equal(storage.open, false, "storage left open");
     rmSync(dir, { recursive: true, force: true });
   });
   const appendCalls: number[] = [];
@@ -141,10 +141,10 @@ test("ingest put events - a failed append fails the whole request and acks nothi
   const { storage, ingest } = setup(t);
   await ingest.putEvents(body([entry]));
   // Cap the file at its current size: the next append needs new pages and fails as on a full disk.
-  const pages = storage.database.pragma("page_count", { simple: true }) as number;
-  storage.database.pragma(`max_page_count = ${pages}`);
+  const pages = (await storage.logWriterPragma("page_count")) as number;
+  await storage.logWriterPragma(`max_page_count = ${pages}`);
   const big = { ...entry, Detail: JSON.stringify({ blob: "x".repeat(100_000) }) };
   await assert.rejects(ingest.putEvents(body([entry, big])), (error: unknown) => isRelaybusError(error, "ServiceUnavailable"));
   assert.equal(await storage.log.count("default"), 1, "only the event of the first request");
-  storage.database.pragma("max_page_count = 1073741823");
+  await storage.logWriterPragma("max_page_count = 1073741823");
 });

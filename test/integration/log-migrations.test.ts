@@ -1,11 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import Database from "better-sqlite3";
 import { isRelaybusError } from "../../src/errors.js";
-import { applyMigrations, openSqliteStorage, SCHEMA_VERSION } from "../../src/log/sqlite/index.js";
+import {
+  applyMigrations,
+  LOG_FILE_NAME,
+  LOG_MIGRATIONS,
+  LOG_SCHEMA_VERSION,
+  openSqliteStorage,
+  STATE_FILE_NAME,
+  STATE_MIGRATIONS,
+  STATE_SCHEMA_VERSION,
+} from "../../src/log/sqlite/index.js";
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-migrations-"));
@@ -20,27 +29,30 @@ function rawDatabase(t: TestContext, path: string): Database.Database {
   return db;
 }
 
-test("migrations - a fresh file is brought to the latest version, a second run does nothing", (t) => {
-  const db = rawDatabase(t, join(tempDir(t), "relaybus.db"));
-  assert.deepEqual(
-    applyMigrations(db),
-    Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
-  );
-  assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
-  assert.deepEqual(applyMigrations(db), []);
-  const tables = db
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    .pluck()
-    .all();
-  assert.deepEqual(tables, [
-    "buses",
-    "dead_letters",
-    "deliveries",
-    "dispatch_checkpoints",
-    "events",
-    "log_heads",
-    "rules",
-  ]);
+test("migrations - fresh files are brought to the latest version, a second run does nothing", (t) => {
+  const dir = tempDir(t);
+  const cases = [
+    { migrations: LOG_MIGRATIONS, version: LOG_SCHEMA_VERSION, tables: ["events", "log_heads"] },
+    {
+      migrations: STATE_MIGRATIONS,
+      version: STATE_SCHEMA_VERSION,
+      tables: ["buses", "dead_letters", "deliveries", "dispatch_checkpoints", "rules"],
+    },
+  ];
+  for (const [index, { migrations, version, tables }] of cases.entries()) {
+    const db = rawDatabase(t, join(dir, `file-${index}.db`));
+    assert.deepEqual(
+      applyMigrations(db, migrations),
+      Array.from({ length: version }, (_, i) => i + 1),
+    );
+    assert.equal(db.pragma("user_version", { simple: true }), version);
+    assert.deepEqual(applyMigrations(db, migrations), []);
+    const found = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all();
+    assert.deepEqual(found, tables);
+  }
 });
 
 test("migrations - a failing step leaves the file at the last whole version", (t) => {
@@ -69,33 +81,61 @@ test("migrations - versions must run 1, 2, 3 without gaps", (t) => {
   );
 });
 
-test("migrations - a file from a newer Relaybus refuses to open, naming both versions", (t) => {
-  const path = join(tempDir(t), "relaybus.db");
-  const db = new Database(path);
-  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
-  db.close();
-  assert.throws(
-    () => openSqliteStorage({ path, durability: "fsync" }),
-    (error: unknown) =>
-      isRelaybusError(error, "InvalidConfig") &&
-      error.message.includes(`schema version ${SCHEMA_VERSION + 1}`) &&
-      error.message.includes(`only up to ${SCHEMA_VERSION}`),
-  );
-});
+for (const [file, version] of [
+  [LOG_FILE_NAME, LOG_SCHEMA_VERSION],
+  [STATE_FILE_NAME, STATE_SCHEMA_VERSION],
+] as const) {
+  test(`migrations - a ${file} from a newer Relaybus refuses to open, naming both versions`, (t) => {
+    const dataDir = tempDir(t);
+    const db = new Database(join(dataDir, file));
+    db.pragma(`user_version = ${version + 1}`);
+    db.close();
+    assert.throws(
+      () => openSqliteStorage({ dataDir, durability: "fsync" }),
+      (error: unknown) =>
+        isRelaybusError(error, "InvalidConfig") &&
+        error.message.includes(file) &&
+        error.message.includes(`schema version ${version + 1}`) &&
+        error.message.includes(`only up to ${version}`),
+    );
+  });
+}
 
-test("storage - opening creates the directory, uses WAL and the durability asked for", async (t) => {
+test("storage - opening creates the directory and both files, with WAL, 16 KB log pages and the durability asked for", async (t) => {
   const dir = tempDir(t);
-  const full = openSqliteStorage({ path: join(dir, "a", "b", "full.db"), durability: "fsync" });
-  const normal = openSqliteStorage({ path: join(dir, "normal.db"), durability: "fsync-wal-only" });
+  const full = openSqliteStorage({ dataDir: join(dir, "a", "b"), durability: "fsync" });
+  const normal = openSqliteStorage({ dataDir: join(dir, "normal"), durability: "fsync-wal-only" });
   try {
-    assert.equal(full.database.pragma("journal_mode", { simple: true }), "wal");
-    assert.equal(full.database.pragma("synchronous", { simple: true }), 2, "FULL");
-    assert.equal(normal.database.pragma("synchronous", { simple: true }), 1, "NORMAL");
-    assert.ok((full.database.pragma("busy_timeout", { simple: true }) as number) > 0);
+    assert.equal(full.logPath, join(dir, "a", "b", "relaybus.db"));
+    assert.equal(full.statePath, join(dir, "a", "b", "relaybus-state.db"));
+    assert.ok(existsSync(full.logPath) && existsSync(full.statePath));
+    assert.equal(await full.logWriterPragma("journal_mode"), "wal");
+    assert.equal(await full.logWriterPragma("page_size"), 16_384);
+    assert.equal(await full.logWriterPragma("synchronous"), 2, "FULL on the log");
+    assert.equal(await normal.logWriterPragma("synchronous"), 1, "NORMAL on the log");
+    assert.equal(
+      await full.logWriterPragma("wal_autocheckpoint"),
+      0,
+      "the writer checkpoints itself",
+    );
+    assert.ok(((await full.logWriterPragma("busy_timeout")) as number) > 0);
+    for (const storage of [full, normal]) {
+      assert.equal(storage.stateDatabase.pragma("journal_mode", { simple: true }), "wal");
+      assert.equal(
+        storage.stateDatabase.pragma("synchronous", { simple: true }),
+        1,
+        "NORMAL on the state",
+      );
+      assert.ok((storage.stateDatabase.pragma("busy_timeout", { simple: true }) as number) > 0);
+    }
   } finally {
     await full.close();
     await normal.close();
   }
-  assert.equal(full.database.open, false);
+  assert.equal(full.open, false, "connections closed and the writer thread ended");
+  assert.equal(normal.open, false);
   await full.close(); // closing twice is harmless
+  await assert.rejects(full.logWriterPragma("page_count"), (error: unknown) =>
+    isRelaybusError(error, "ServiceUnavailable"),
+  );
 });

@@ -15,7 +15,7 @@ function tempStorage(t: TestContext) {
   });
   return () => {
     const storage = openSqliteStorage({
-      path: join(dir, "relaybus.db"),
+      dataDir: join(dir, "data"),
       durability: "fsync-wal-only",
     });
     opened.push(storage);

@@ -52,7 +52,7 @@ function tempStorage(t: TestContext) {
   });
   const open = () => {
     const storage = openSqliteStorage({
-      path: join(dir, "relaybus.db"),
+      dataDir: join(dir, "data"),
       durability: "fsync",
       clock,
     });
@@ -84,7 +84,7 @@ test("deliveries - commitDispatch records pending deliveries and moves the check
 
 test("deliveries - a failed commitDispatch stores no delivery and keeps the checkpoint", async (t) => {
   const storage = tempStorage(t).open();
-  const { deliveries, database } = storage;
+  const { deliveries, stateDatabase: database } = storage;
   deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
   database.pragma(`max_page_count = ${database.pragma("page_count", { simple: true }) as number}`);
 

@@ -27,19 +27,19 @@ function makeEvent(bus: string, id: string, data: JsonValue = { n: 1 }): EventTo
 /** A temp dir per test; every storage opened through `open` is closed and the dir removed after. */
 function tempStorage(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-log-"));
-  const path = join(dir, "data", "relaybus.db");
+  const dataDir = join(dir, "data");
   const opened: SqliteStorage[] = [];
   t.after(async () => {
     for (const storage of opened) await storage.close();
-    for (const storage of opened) assert.equal(storage.database.open, false, "storage left open");
+    for (const storage of opened) assert.equal(storage.open, false, "storage left open");
     rmSync(dir, { recursive: true, force: true });
   });
   const open = (options: Partial<SqliteStorageOptions> = {}) => {
-    const storage = openSqliteStorage({ path, durability: "fsync", ...options });
+    const storage = openSqliteStorage({ dataDir, durability: "fsync", ...options });
     opened.push(storage);
     return storage;
   };
-  return { path, open };
+  return { dataDir, open };
 }
 
 test("log - offsets start at 1 and are gap-free per bus", async (t) => {
@@ -134,11 +134,12 @@ test("log - onAppend fires after the commit, once per bus touched", async (t) =>
 
 test("log - a full disk rejects the whole batch with ServiceUnavailable and burns no offsets", async (t) => {
   const storage = tempStorage(t).open();
-  const { log, database } = storage;
+  const { log } = storage;
   await log.append([makeEvent("orders", "before")]);
-  // Cap the file at its current size: the next write that needs a new page fails as on a full disk.
-  const pages = database.pragma("page_count", { simple: true }) as number;
-  database.pragma(`max_page_count = ${pages}`);
+  // Cap the log file at its current size (on the writer thread's connection): the next
+  // write that needs a new page fails as on a full disk.
+  const pages = (await storage.logWriterPragma("page_count")) as number;
+  await storage.logWriterPragma(`max_page_count = ${pages}`);
 
   const large = makeEvent("orders", "large", { blob: "x".repeat(200_000) });
   const results = await Promise.allSettled([
@@ -157,7 +158,7 @@ test("log - a full disk rejects the whole batch with ServiceUnavailable and burn
   assert.equal(await log.findById("orders", "bystander"), undefined);
 
   // Space comes back: appends succeed and continue from the last committed offset.
-  database.pragma("max_page_count = 1073741823");
+  await storage.logWriterPragma("max_page_count = 1073741823");
   const [again] = await log.append([large]);
   assert.equal(again?.offset, 2);
   assert.deepEqual(

@@ -26,7 +26,7 @@ async function setup(fixture?: string, options: { watchDebounceMs?: number } = {
   const rulesDir = join(dir, "rules");
   if (fixture !== undefined) cpSync(join(FIXTURES, fixture), rulesDir, { recursive: true });
   const storage = openSqliteStorage({
-    path: join(dir, "relaybus.db"),
+    dataDir: join(dir, "data"),
     durability: "fsync-wal-only",
   });
   const logs: Setup["logs"] = [];
@@ -390,7 +390,7 @@ test("rules registry - watch reloads on change and logs a refused reload", async
 test("rules registry - the shipped rules/ example routes a demo event to the local receiver", async () => {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-registry-"));
   const storage = openSqliteStorage({
-    path: join(dir, "relaybus.db"),
+    dataDir: join(dir, "data"),
     durability: "fsync-wal-only",
   });
   const registry = await createRuleRegistry({

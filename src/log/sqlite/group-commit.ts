@@ -1,62 +1,56 @@
 /**
- * Group commit: callers submit work and get a promise; everything submitted in one turn of
- * the event loop is committed together by one synchronous `commit` call, so concurrent
- * requests share one transaction and one fsync. The trade-off is latency: a caller waits
- * for the end of the current turn (no timer window), which costs nothing when idle and
- * batches naturally under load, because while one commit runs, the next turn's callers queue.
+ * Group commit, as the log writer thread does it: calls queue as they arrive, and each turn
+ * of the event loop commits the calls queued so far in one batch, so concurrent requests
+ * share one transaction and one fsync. There is no timer window: while one commit runs, the
+ * next calls queue, so batches grow with load and cost nothing when idle.
  */
 
 /** How a {@link GroupCommitter} commits. */
-export interface GroupCommitOptions<T, R> {
+export interface GroupCommitOptions<C> {
   /**
-   * Most items in one commit. Calls are never split: a batch takes whole calls while they fit,
+   * Most items in one batch. Calls are never split: a batch takes whole calls while they fit,
    * and a single call larger than this commits alone.
    */
   maxItems: number;
+  /** How many items `call` holds. */
+  sizeOf(call: C): number;
   /**
-   * Commits the calls of one batch atomically and returns each call's results, in order.
-   * Throwing rejects every call of the batch with what was thrown.
+   * Commits one batch and answers its callers, success or failure: it must not throw (what
+   * it throws is lost in a `setImmediate` callback).
    */
-  commit(calls: readonly (readonly T[])[]): R[][];
+  commit(batch: C[]): void;
 }
 
-/** A queue that commits what was submitted in one event-loop turn in one batch. */
-export interface GroupCommitter<T, R> {
-  /** Queues `items` as one call; resolves with their results once committed. */
-  submit(items: readonly T[]): Promise<R[]>;
-  /** Commits everything queued now, synchronously (used by close). */
+/** A queue that commits what arrived by the end of each event-loop turn, in order. */
+export interface GroupCommitter<C> {
+  /** Queues `call` for the next batch. */
+  submit(call: C): void;
+  /** Commits everything queued now, synchronously, batch after batch (used by close). */
   drain(): void;
   /** Calls waiting for a commit. */
   readonly pendingCalls: number;
 }
 
-interface PendingCall<T, R> {
-  items: readonly T[];
-  resolve: (results: R[]) => void;
-  reject: (error: unknown) => void;
-}
-
-/** Creates a group committer; it holds no resources beyond its queue. */
-export function createGroupCommitter<T, R>(
-  options: GroupCommitOptions<T, R>,
-): GroupCommitter<T, R> {
+/** Creates a group committer; it holds no resources beyond its queue and one immediate. */
+export function createGroupCommitter<C>(options: GroupCommitOptions<C>): GroupCommitter<C> {
   const maxItems = Math.max(1, Math.floor(options.maxItems));
-  let queue: PendingCall<T, R>[] = [];
+  let queue: C[] = [];
   let scheduled: NodeJS.Immediate | undefined;
 
   const schedule = () => {
-    // setImmediate runs after the I/O callbacks of this turn, so every request whose body
-    // arrived in this turn is queued before the commit starts.
+    // setImmediate runs after the I/O callbacks of this turn, so every message that arrived
+    // in this turn is queued before the commit starts.
     scheduled ??= setImmediate(flushOne);
   };
 
   /** Takes the longest prefix of whole calls that fits in `maxItems` (at least one call). */
-  const takeBatch = (): PendingCall<T, R>[] => {
+  const takeBatch = (): C[] => {
     let items = 0;
     let count = 0;
     for (const call of queue) {
-      if (count > 0 && items + call.items.length > maxItems) break;
-      items += call.items.length;
+      const size = options.sizeOf(call);
+      if (count > 0 && items + size > maxItems) break;
+      items += size;
       count += 1;
     }
     const batch = queue.slice(0, count);
@@ -64,37 +58,24 @@ export function createGroupCommitter<T, R>(
     return batch;
   };
 
-  const commitBatch = (batch: PendingCall<T, R>[]) => {
-    let results: R[][];
-    try {
-      results = options.commit(batch.map((call) => call.items));
-    } catch (error) {
-      for (const call of batch) call.reject(error);
-      return;
-    }
-    batch.forEach((call, index) => call.resolve(results[index] ?? []));
-  };
-
   function flushOne() {
     scheduled = undefined;
     if (queue.length === 0) return;
-    commitBatch(takeBatch());
+    options.commit(takeBatch());
     // One batch per turn: a backlog larger than maxItems is committed over several turns,
-    // so reads and other writers get the connection between batches.
+    // so a retention batch or a newly arrived call is not stuck behind all of it.
     if (queue.length > 0) schedule();
   }
 
   return {
-    submit(items) {
-      return new Promise<R[]>((resolve, reject) => {
-        queue.push({ items, resolve, reject });
-        schedule();
-      });
+    submit(call) {
+      queue.push(call);
+      schedule();
     },
     drain() {
       if (scheduled !== undefined) clearImmediate(scheduled);
       scheduled = undefined;
-      while (queue.length > 0) commitBatch(takeBatch());
+      while (queue.length > 0) options.commit(takeBatch());
     },
     get pendingCalls() {
       return queue.length;

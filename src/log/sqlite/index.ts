@@ -1,5 +1,13 @@
-/** The embedded storage: event log, catalog and delivery state in one SQLite file. */
-export { openSqliteStorage, DEFAULT_BUSY_TIMEOUT_MS } from "./open-sqlite-storage.js";
+/** The embedded storage: the event log in `relaybus.db`, catalog and delivery state in `relaybus-state.db`. */
+export {
+  openSqliteStorage,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  DEFAULT_CHECKPOINT_AFTER_BYTES,
+  LOG_FILE_NAME,
+  STATE_FILE_NAME,
+} from "./open-sqlite-storage.js";
 export type { SqliteStorage, SqliteStorageOptions } from "./open-sqlite-storage.js";
-export { applyMigrations, MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+export { applyMigrations, schemaVersionOf } from "./migrations.js";
 export type { Migration } from "./migrations.js";
+export { LOG_MIGRATIONS, LOG_SCHEMA_VERSION } from "./log-schema.js";
+export { STATE_MIGRATIONS, STATE_SCHEMA_VERSION } from "./state-schema.js";

@@ -27,7 +27,7 @@ const BUS_COLUMNS = "name, description, created_at_ms AS createdAtMs";
 const RULE_COLUMNS =
   "bus, name, definition, created_at_ms AS createdAtMs, updated_at_ms AS updatedAtMs";
 
-/** Creates the catalog on `db`, an open, migrated connection shared with the other stores. */
+/** Creates the catalog on `db`, an open, migrated connection to the state file. */
 export function createSqliteCatalog(db: Database.Database): CatalogStore {
   const listBuses = db.prepare<[], BusRow>(`SELECT ${BUS_COLUMNS} FROM buses ORDER BY name`);
   const getBus = db.prepare<[string], BusRow>(`SELECT ${BUS_COLUMNS} FROM buses WHERE name = ?`);

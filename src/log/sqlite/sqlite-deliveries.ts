@@ -1,8 +1,9 @@
 /**
  * Delivery state on SQLite: pending deliveries, the dispatcher's checkpoint per bus, and dead
- * letters. Calls are synchronous, each one transaction on the connection the log also uses.
- * That is safe beside group commit: a log commit is one synchronous transaction too, so the
- * two can only follow each other, never nest or interleave.
+ * letters, in the state file (`relaybus-state.db`, see `open-sqlite-storage.ts` for why it is
+ * not the log's file). Calls are synchronous, each one transaction on the main thread's
+ * connection; the log's commits run in their own thread on their own file and never
+ * interleave with these.
  *
  * The request, retry policy and attempts are JSON columns: they are written and read whole,
  * never queried by field. Attempts are appended in SQL (`json_insert`), so a delivery on its
@@ -22,7 +23,7 @@ import type {
 } from "../log-engine.js";
 import { guardStorage } from "./storage-error.js";
 
-/** What {@link createSqliteDeliveries} needs: an open, migrated connection shared with the log. */
+/** What {@link createSqliteDeliveries} needs: an open, migrated connection to the state file. */
 export interface SqliteDeliveriesOptions {
   db: Database.Database;
   clock: Clock;

@@ -1,26 +1,40 @@
 /**
- * The event log on SQLite: one `events` table, offsets per bus kept in memory and assigned
- * at commit time, appends group-committed (see `group-commit.ts`).
+ * The event log on SQLite, as the main thread sees it. Writes go to the log writer thread
+ * (`log-writer-worker.ts`), which owns the only write connection; reads go through this
+ * thread's own read-only connection to the same file (WAL: readers never block the writer).
  *
- * Invariant: the events of a bus always form one contiguous range of offsets. Appends add
- * at the end, retention removes only from the start. `count` relies on it.
+ * Group commit happens in two places. Here, everything appended in one turn of the event
+ * loop is handed over as ONE message. In the thread, everything that arrived while it was
+ * committing goes into the next transaction. The two overlap: while the thread fsyncs, this
+ * thread parses the next requests. A caller's promise resolves when the thread reports its
+ * commit (the ack point); `onAppend` listeners fire then.
  */
 import type Database from "better-sqlite3";
 import { RelaybusError } from "../../errors.js";
 import type { CloudEvent, Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
 import type { LogEngine, LogStats } from "../log-engine.js";
-import { createGroupCommitter } from "./group-commit.js";
-import { guardStorage, toStorageError } from "./storage-error.js";
+import type { LogWriterConfig } from "./log-writer-protocol.js";
+import { startLogWriterThread } from "./log-writer-thread.js";
+import { fromWriterError, guardStorage } from "./storage-error.js";
 
-/** What {@link createSqliteLog} needs: an open, migrated connection it shares with the other stores. */
+/** What {@link createSqliteLog} needs. */
 export interface SqliteLogOptions {
-  db: Database.Database;
+  /** The main thread's connection to the migrated log file; only read through. */
+  reader: Database.Database;
+  /** How to start the writer thread. */
+  writer: LogWriterConfig;
   clock: Clock;
   logger: Logger;
-  /** Most events in one commit. Default 2,000 (the config default). */
-  groupCommitMaxEvents?: number;
-  /** Most events one retention batch deletes before yielding the connection. Default 500. */
+  /** Most events one retention batch deletes before the writer commits waiting appends. Default 500. */
   pruneBatchSize?: number;
+}
+
+/** The SQLite log: the {@link LogEngine} plus what the storage needs to manage its thread. */
+export interface SqliteLog extends LogEngine {
+  /** Runs one PRAGMA on the writer thread's connection and returns its simple result. */
+  writerPragma(pragma: string): Promise<unknown>;
+  /** True until the writer thread has ended. */
+  readonly writerRunning: boolean;
 }
 
 interface EventRow {
@@ -32,48 +46,44 @@ interface EventRow {
   json: string;
 }
 
+interface PendingCall {
+  id: number;
+  events: readonly EventToAppend[];
+  receivedAtMs: number;
+  resolve(stored: StoredEvent[]): void;
+  reject(error: unknown): void;
+}
+
 const EVENT_COLUMNS =
   "bus, offset, received_at_ms AS receivedAtMs, size_bytes AS sizeBytes, units, json";
 
 /**
- * Creates the SQLite log on `options.db`. It does not own the connection: `close()` commits
- * what is queued and stops accepting appends; the storage closes the connection after it.
+ * Creates the log and starts its writer thread. It does not own `reader`: `close()` commits
+ * what is queued and ends the thread; the storage closes the connection after it.
  */
-export function createSqliteLog(options: SqliteLogOptions): LogEngine {
-  const { db, clock, logger } = options;
+export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
+  const { reader, clock, logger } = options;
   const pruneBatchSize = options.pruneBatchSize ?? 500;
 
-  // Prepared once: the hot path binds and runs, nothing else.
-  const insertEvent = db.prepare<[string, number, string, number, number, number, string]>(
-    "INSERT INTO events (bus, offset, event_id, received_at_ms, size_bytes, units, json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-  );
-  const upsertHead = db.prepare<[string, number]>(
-    "INSERT INTO log_heads (bus, last_offset) VALUES (?, ?) ON CONFLICT (bus) DO UPDATE SET last_offset = excluded.last_offset",
-  );
-  const selectAfter = db.prepare<[string, number, number], EventRow>(
+  const selectAfter = reader.prepare<[string, number, number], EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE bus = ? AND offset > ? ORDER BY offset LIMIT ?`,
   );
-  const selectLast = db.prepare<[string, number], EventRow>(
+  const selectLast = reader.prepare<[string, number], EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE bus = ? ORDER BY offset DESC LIMIT ?`,
   );
-  const selectById = db.prepare<[string, string], EventRow>(
+  const selectById = reader.prepare<[string, string], EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE bus = ? AND event_id = ? ORDER BY offset DESC LIMIT 1`,
   );
-  const selectFirstOffset = db
+  const selectFirstOffset = reader
     .prepare<[string], number | null>("SELECT MIN(offset) FROM events WHERE bus = ?")
     .pluck();
-  const selectPrunable = db
-    .prepare<[string, number, number], [number, number]>(
-      "SELECT offset, received_at_ms FROM events WHERE bus = ? AND offset < ? ORDER BY offset LIMIT ?",
-    )
-    .raw();
-  const deleteRange = db.prepare<[string, number, number]>(
-    "DELETE FROM events WHERE bus = ? AND offset >= ? AND offset <= ?",
-  );
 
-  /** Last committed offset per bus; loaded once, then kept by the commits themselves. */
+  /**
+   * Last committed offset per bus, as acknowledged: loaded before the thread starts, then
+   * moved by its commit reports. The thread keeps its own copy, which it moves at commit.
+   */
   const heads = new Map<string, number>();
-  for (const row of db
+  for (const row of reader
     .prepare<[], { bus: string; lastOffset: number }>(
       "SELECT bus, last_offset AS lastOffset FROM log_heads",
     )
@@ -83,77 +93,109 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
 
   const listeners = new Set<(bus: string) => void>();
   const stats: LogStats = { commits: 0, committedEvents: 0, failedCommits: 0 };
+  /** Calls handed to the thread, by id, until it answers. */
+  const pending = new Map<number, PendingCall>();
+  /** Calls of the current turn, handed over together at its end. */
+  let outbox: PendingCall[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  let nextCallId = 1;
   let closed = false;
+  let stoppedError: RelaybusError | undefined;
+  let closing: Promise<void> | undefined;
 
-  const writeBatch = db.transaction(
-    (calls: readonly StoredEvent[][], touched: Iterable<string>) => {
-      for (const call of calls) {
-        for (const e of call) {
-          insertEvent.run(
-            e.bus,
-            e.offset,
-            e.event.id,
-            e.receivedAtMs,
-            e.sizeBytes,
-            e.units,
-            e.json,
-          );
-        }
+  const thread = startLogWriterThread(options.writer, {
+    onCommitted(message) {
+      const touched = new Set<string>();
+      let k = 0;
+      for (const id of message.callIds) {
+        const call = pending.get(id);
+        if (call === undefined) continue;
+        pending.delete(id);
+        const stored = call.events.map((e): StoredEvent => {
+          const offset = message.offsets[k++] as number;
+          if (offset > (heads.get(e.bus) ?? 0)) heads.set(e.bus, offset);
+          touched.add(e.bus);
+          return {
+            bus: e.bus,
+            event: e.event,
+            json: e.json,
+            sizeBytes: e.sizeBytes,
+            units: e.units,
+            offset,
+            receivedAtMs: call.receivedAtMs,
+          };
+        });
+        call.resolve(stored);
       }
-      for (const bus of touched) upsertHead.run(bus, heads.get(bus) ?? 0);
+      stats.commits += 1;
+      stats.committedEvents += k;
+      for (const bus of touched) notify(bus);
     },
-  );
-
-  const commit = (calls: readonly (readonly EventToAppend[])[]): StoredEvent[][] => {
-    if (closed) throw closedError();
-    const receivedAtMs = clock.nowMs();
-    // Offsets are taken here, not at submit, so a failed commit can hand them back and the
-    // next one reuses them: no gaps.
-    const before = new Map<string, number>();
-    let eventCount = 0;
-    const stored = calls.map((call) =>
-      call.map((e): StoredEvent => {
-        const previous = heads.get(e.bus) ?? 0;
-        if (!before.has(e.bus)) before.set(e.bus, previous);
-        heads.set(e.bus, previous + 1);
-        eventCount += 1;
-        return {
-          bus: e.bus,
-          event: e.event,
-          json: e.json,
-          sizeBytes: e.sizeBytes,
-          units: e.units,
-          offset: previous + 1,
-          receivedAtMs,
-        };
-      }),
-    );
-    try {
-      writeBatch(stored, before.keys());
-    } catch (error) {
-      for (const [bus, previous] of before) {
-        if (previous === 0) heads.delete(bus);
-        else heads.set(bus, previous);
-      }
+    onFailed(message) {
       stats.failedCommits += 1;
-      const wrapped = toStorageError(error, "append");
+      const error = fromWriterError(message.error, "append");
       logger.error("log append failed; the batch was rolled back", {
-        calls: calls.length,
-        events: eventCount,
-        ...wrapped.details,
+        calls: message.callIds.length,
+        events: message.events,
+        ...error.details,
       });
-      throw wrapped;
-    }
-    stats.commits += 1;
-    stats.committedEvents += eventCount;
-    for (const bus of before.keys()) notify(bus);
-    return stored;
-  };
-
-  const committer = createGroupCommitter<EventToAppend, StoredEvent>({
-    maxItems: options.groupCommitMaxEvents ?? 2_000,
-    commit,
+      for (const id of message.callIds) {
+        pending.get(id)?.reject(error);
+        pending.delete(id);
+      }
+    },
+    onExit(error) {
+      closed = true;
+      stoppedError = error;
+      if (error !== undefined) {
+        logger.error("log writer thread stopped", { error: error.message });
+      }
+      const failure = error ?? closedError();
+      for (const call of [...pending.values(), ...outbox]) call.reject(failure);
+      pending.clear();
+      outbox = [];
+    },
   });
+
+  /** Hands the calls of this turn to the thread as one message. */
+  function handOver() {
+    scheduled = undefined;
+    if (outbox.length === 0) return;
+    const calls = outbox;
+    outbox = [];
+    const receivedAtMs = clock.nowMs();
+    const callIds: number[] = [];
+    const counts: number[] = [];
+    const buses: string[] = [];
+    const ids: string[] = [];
+    const jsons: string[] = [];
+    const sizes: number[] = [];
+    const units: number[] = [];
+    for (const call of calls) {
+      call.receivedAtMs = receivedAtMs;
+      pending.set(call.id, call);
+      callIds.push(call.id);
+      counts.push(call.events.length);
+      for (const e of call.events) {
+        buses.push(e.bus);
+        ids.push(e.event.id);
+        jsons.push(e.json);
+        sizes.push(e.sizeBytes);
+        units.push(e.units);
+      }
+    }
+    thread.append({
+      type: "append",
+      callIds,
+      counts,
+      receivedAtMs,
+      buses,
+      ids,
+      jsons,
+      sizes,
+      units,
+    });
+  }
 
   function notify(bus: string) {
     for (const listener of listeners) {
@@ -166,30 +208,16 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
     }
   }
 
-  async function pruneBus(bus: string, cutoffMs: number, keepFrom: number): Promise<number> {
-    let deleted = 0;
-    while (!closed) {
-      const rows = guardStorage("prune", () => selectPrunable.all(bus, keepFrom, pruneBatchSize));
-      // Delete only the prefix older than the cutoff, keeping the range contiguous. With a
-      // clock that stepped back, an old event behind a newer one waits for the next run.
-      let end = 0;
-      while (end < rows.length && (rows[end]?.[1] ?? Infinity) < cutoffMs) end += 1;
-      const first = rows[0]?.[0];
-      const last = rows[end - 1]?.[0];
-      if (end === 0 || first === undefined || last === undefined) break;
-      deleted += guardStorage("prune", () => deleteRange.run(bus, first, last).changes);
-      if (end < rows.length || rows.length < pruneBatchSize) break;
-      // Yield between batches: appends queued meanwhile commit before the next delete.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    return deleted;
-  }
-
   return {
     append(events) {
-      if (closed) return Promise.reject(closedError());
+      if (closed) return Promise.reject(stoppedError ?? closedError());
       if (events.length === 0) return Promise.resolve([]);
-      return committer.submit(events);
+      return new Promise<StoredEvent[]>((resolve, reject) => {
+        outbox.push({ id: nextCallId++, events, receivedAtMs: 0, resolve, reject });
+        // setImmediate runs after this turn's I/O callbacks: every request whose body
+        // arrived in this turn goes in the same message.
+        scheduled ??= setImmediate(handOver);
+      });
     },
     async read(bus, afterOffset, limit) {
       return guardStorage("read", () => selectAfter.all(bus, afterOffset, limit)).map(
@@ -207,7 +235,8 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
     async count(bus) {
       const last = heads.get(bus) ?? 0;
       const first = guardStorage("count", () => selectFirstOffset.get(bus));
-      return first === null || first === undefined ? 0 : last - first + 1;
+      // The reader may see a commit whose report has not arrived yet: never negative.
+      return first === null || first === undefined ? 0 : Math.max(0, last - first + 1);
     },
     async findById(bus, id) {
       const row = guardStorage("findById", () => selectById.get(bus, id));
@@ -218,19 +247,35 @@ export function createSqliteLog(options: SqliteLogOptions): LogEngine {
       return () => listeners.delete(listener);
     },
     async pruneOlderThan(cutoffMs, keepFrom) {
-      let deleted = 0;
-      for (const bus of [...heads.keys()]) {
-        deleted += await pruneBus(bus, cutoffMs, keepFrom(bus));
-      }
-      return deleted;
+      if (closed) return 0;
+      const keep = [...heads.keys()].map((bus): [string, number] => [bus, keepFrom(bus)]);
+      if (keep.length === 0) return 0;
+      const deleted = await thread.request({
+        type: "prune",
+        cutoffMs,
+        keepFrom: keep,
+        batchSize: pruneBatchSize,
+      });
+      return deleted as number;
+    },
+    writerPragma(pragma) {
+      return thread.request({ type: "pragma", pragma });
+    },
+    get writerRunning() {
+      return thread.running;
     },
     stats() {
       return { ...stats };
     },
-    async close() {
-      if (closed) return;
-      committer.drain();
-      closed = true;
+    close() {
+      closing ??= (async () => {
+        if (scheduled !== undefined) clearImmediate(scheduled);
+        // Queued calls go out before the close message: the thread commits them first.
+        if (!closed) handOver();
+        closed = true;
+        await thread.close();
+      })();
+      return closing;
     },
   };
 }

@@ -43,3 +43,23 @@ export function guardStorage<R>(operation: string, run: () => R): R {
     throw toStorageError(error, operation);
   }
 }
+
+/**
+ * The `ServiceUnavailable` for a failure reported by the log writer thread, which can send
+ * the message and the SQLite code across but not the error object itself.
+ */
+export function fromWriterError(
+  error: { message: string; sqliteCode?: string },
+  operation: string,
+): RelaybusError {
+  return new RelaybusError(
+    "ServiceUnavailable",
+    `storage unavailable: ${operation} failed: ${error.message}`,
+    {
+      details:
+        error.sqliteCode === undefined
+          ? { operation }
+          : { operation, sqliteCode: error.sqliteCode },
+    },
+  );
+}

@@ -1,0 +1,159 @@
+/**
+ * The log writer thread (a `node:worker_threads` worker). It owns the only connection that
+ * writes the log file, so SQLite commits and their fsyncs, which stop the calling thread
+ * (better-sqlite3 is synchronous), run on the second core while the main thread parses the
+ * next requests. Measured before this split: ~48% of the main thread sat in commits.
+ *
+ * Each turn it commits the calls that arrived (possibly from several main-thread turns) in
+ * one transaction, split at `groupCommitMaxEvents`, and answers with one message per
+ * transaction: the offsets, or the failure. Retention runs here too, in batches between
+ * commits. Checkpoints run here after the answer is sent, so they delay the next batch but
+ * never an ack that is ready (automatic checkpoints, which run inside a commit, are off).
+ *
+ * Started by `log-writer-thread.ts`; speaks `log-writer-protocol.ts`.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import { createGroupCommitter } from "./group-commit.js";
+import { configureLogWriter } from "./connection-settings.js";
+import { createLogWriter, type QueuedCall } from "./log-writer.js";
+import type {
+  AppendMessage,
+  FromWriter,
+  LogWriterConfig,
+  PruneMessage,
+  ToWriter,
+  WriterError,
+} from "./log-writer-protocol.js";
+import { sqliteCodeOf } from "./storage-error.js";
+
+function toWriterError(error: unknown): WriterError {
+  const message = error instanceof Error ? error.message : String(error);
+  const sqliteCode = sqliteCodeOf(error);
+  return sqliteCode === undefined ? { message } : { message, sqliteCode };
+}
+
+function run(): void {
+  const port = parentPort;
+  if (port === null) throw new Error("log-writer-worker.ts runs as a worker thread only");
+  const config = workerData as LogWriterConfig;
+  const send = (message: FromWriter) => port.postMessage(message);
+
+  let db: Database.Database;
+  try {
+    db = new Database(config.path, { timeout: config.busyTimeoutMs });
+    configureLogWriter(db, config.durability);
+  } catch (error) {
+    send({ type: "open-failed", error: toWriterError(error) });
+    port.close();
+    return;
+  }
+  const writer = createLogWriter(db);
+  let walBytesSinceCheckpoint = 0;
+
+  const checkpointIfDue = () => {
+    if (walBytesSinceCheckpoint < config.checkpointAfterBytes) return;
+    walBytesSinceCheckpoint = 0;
+    try {
+      // PASSIVE: copies what it can without waiting for the main thread's readers.
+      db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // A failed checkpoint loses nothing (the WAL keeps the pages); the next one retries.
+    }
+  };
+
+  const committer = createGroupCommitter<QueuedCall>({
+    maxItems: config.groupCommitMaxEvents,
+    sizeOf: (call) => call.count,
+    commit(batch) {
+      const callIds = batch.map((call) => call.callId);
+      try {
+        const offsets = writer.commit(batch);
+        send({ type: "committed", callIds, offsets });
+      } catch (error) {
+        const events = batch.reduce((n, call) => n + call.count, 0);
+        send({ type: "failed", callIds, events, error: toWriterError(error) });
+        return;
+      }
+      for (const call of batch) {
+        for (let i = call.start; i < call.start + call.count; i++) {
+          walBytesSinceCheckpoint += call.message.sizes[i] ?? 0;
+        }
+      }
+      checkpointIfDue();
+    },
+  });
+
+  let closing = false;
+  let pruning: Promise<void> = Promise.resolve();
+
+  const queueAppend = (message: AppendMessage) => {
+    let start = 0;
+    message.callIds.forEach((callId, index) => {
+      const count = message.counts[index] ?? 0;
+      committer.submit({ callId, message, start, count });
+      start += count;
+    });
+  };
+
+  const prune = async (message: PruneMessage) => {
+    let deleted = 0;
+    try {
+      for (const [bus, keepFrom] of message.keepFrom) {
+        for (;;) {
+          if (closing) break;
+          const batch = writer.pruneBatch(bus, message.cutoffMs, keepFrom, message.batchSize);
+          deleted += batch.deleted;
+          if (!batch.more) break;
+          // Yield between batches: appends queued meanwhile commit before the next delete.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      send({ type: "result", requestId: message.requestId, ok: true, value: deleted });
+    } catch (error) {
+      send({
+        type: "result",
+        requestId: message.requestId,
+        ok: false,
+        error: toWriterError(error),
+      });
+    }
+  };
+
+  const close = async () => {
+    closing = true;
+    committer.drain();
+    await pruning;
+    db.close();
+    port.close();
+  };
+
+  port.on("message", (message: ToWriter) => {
+    switch (message.type) {
+      case "append":
+        queueAppend(message);
+        break;
+      case "prune":
+        pruning = pruning.then(() => prune(message));
+        break;
+      case "pragma":
+        try {
+          const value: unknown = db.pragma(message.pragma, { simple: true });
+          send({ type: "result", requestId: message.requestId, ok: true, value });
+        } catch (error) {
+          send({
+            type: "result",
+            requestId: message.requestId,
+            ok: false,
+            error: toWriterError(error),
+          });
+        }
+        break;
+      case "close":
+        void close();
+        break;
+    }
+  });
+}
+
+run();

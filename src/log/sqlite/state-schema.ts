@@ -1,0 +1,75 @@
+/**
+ * The schema of the state file, `<dataDir>/relaybus-state.db`: buses, API rules, the
+ * dispatcher's checkpoints, pending deliveries and dead letters. It is written on the main
+ * thread, synchronously, with `synchronous=NORMAL` (see `open-sqlite-storage.ts` for why that
+ * is safe).
+ */
+import { schemaVersionOf, type Migration } from "./migrations.js";
+
+/** Every migration of the state file, oldest first. */
+export const STATE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "catalog, dispatch checkpoints, delivery state and dead letters",
+    sql: `
+      CREATE TABLE buses (
+        name          TEXT PRIMARY KEY,
+        description   TEXT,
+        created_at_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE rules (
+        bus           TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        definition    TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (bus, name)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE dispatch_checkpoints (
+        bus            TEXT PRIMARY KEY,
+        through_offset INTEGER NOT NULL,
+        updated_at_ms  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE deliveries (
+        id                   TEXT    NOT NULL UNIQUE,
+        bus                  TEXT    NOT NULL,
+        offset               INTEGER NOT NULL,
+        event_id             TEXT    NOT NULL,
+        rule                 TEXT    NOT NULL,
+        target_id            TEXT    NOT NULL,
+        event_received_at_ms INTEGER NOT NULL,
+        created_at_ms        INTEGER NOT NULL,
+        next_attempt_at_ms   INTEGER NOT NULL,
+        retry                TEXT    NOT NULL,
+        attempts             TEXT    NOT NULL,
+        request              TEXT    NOT NULL
+      );
+      CREATE INDEX deliveries_due ON deliveries (next_attempt_at_ms);
+
+      CREATE TABLE dead_letters (
+        id                   TEXT    NOT NULL UNIQUE,
+        bus                  TEXT    NOT NULL,
+        offset               INTEGER NOT NULL,
+        event_id             TEXT    NOT NULL,
+        rule                 TEXT    NOT NULL,
+        target_id            TEXT    NOT NULL,
+        event_received_at_ms INTEGER NOT NULL,
+        created_at_ms        INTEGER NOT NULL,
+        next_attempt_at_ms   INTEGER NOT NULL,
+        reason               TEXT    NOT NULL,
+        dead_at_ms           INTEGER NOT NULL,
+        retry                TEXT    NOT NULL,
+        attempts             TEXT    NOT NULL,
+        request              TEXT    NOT NULL
+      );
+      CREATE INDEX dead_letters_dead_at ON dead_letters (dead_at_ms);
+      CREATE INDEX dead_letters_bus_dead_at ON dead_letters (bus, dead_at_ms);
+    `,
+  },
+];
+
+/** The state file version this code writes. */
+export const STATE_SCHEMA_VERSION: number = schemaVersionOf(STATE_MIGRATIONS);
