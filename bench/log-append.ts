@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DurabilityMode } from "../src/config/defaults.js";
+import { uuidV7 } from "../src/events/uuid-v7.js";
 import { openSqliteStorage } from "../src/log/sqlite/index.js";
 import type { CloudEvent, EventToAppend } from "../src/types.js";
 
@@ -19,15 +20,6 @@ const SECONDS = Number(process.argv[2] ?? 3);
 
 /** The ids events carry: random UUIDs (v4, what producers send) or time-ordered ones (v7). */
 type IdKind = "uuid-v4" | "uuid-v7";
-
-let v7Counter = 0;
-/** A UUIDv7 (RFC 9562): 48-bit ms timestamp first, so ids of recent events sort together. */
-function uuidV7(): string {
-  const hex =
-    Date.now().toString(16).padStart(12, "0") + ((v7Counter++ & 0xfff) | 0x7000).toString(16);
-  const rest = randomUUID().slice(19);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${rest}`;
-}
 
 /**
  * Events of ~400 bytes that differ only in their id. The id (and so the JSON) must be fresh
@@ -61,7 +53,7 @@ function makeEvent(bus: string, id: string): EventToAppend {
 async function runCase(durability: DurabilityMode, eventsPerAppend: number, ids: IdKind) {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-bench-"));
   const storage = openSqliteStorage({ dataDir: dir, durability });
-  const nextId = ids === "uuid-v4" ? randomUUID : uuidV7;
+  const nextId = ids === "uuid-v4" ? randomUUID : () => uuidV7();
   let appends = 0;
   const deadline = performance.now() + SECONDS * 1000;
   const started = performance.now();

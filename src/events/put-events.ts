@@ -3,14 +3,15 @@
  * `Source → source`, `DetailType → type`, `Detail → data` (a JSON object, with
  * `datacontenttype: application/json`), `Time → time`, `Resources → resources`,
  * `TraceHeader → traceheader`, and `EventBusName` (a name or an event-bus ARN) picks the bus.
- * The service assigns `id` (a UUID) and, when `Time` is absent, `time` (now).
+ * The service assigns `id` (a UUIDv7: time-ordered, so the log's id index stays cheap) and,
+ * when `Time` is absent, `time` (now).
  */
-import { randomUUID } from "node:crypto";
 import { RelaybusError, isRelaybusError } from "../errors.js";
 import type { CloudEvent, JsonValue } from "../types.js";
 import { describeValue, isCloudEventsString, isRfc3339, isUriReference } from "./attribute-types.js";
 import { parseResources, RESOURCES_ATTRIBUTE, SPEC_VERSION } from "./cloud-event.js";
 import { parseJsonBody } from "./json-body.js";
+import { uuidV7 } from "./uuid-v7.js";
 
 /** The bus an entry without `EventBusName` goes to. */
 export const DEFAULT_BUS = "default";
@@ -100,7 +101,7 @@ export function parsePutEventsEntry(entry: unknown, index: number, context: PutE
   }
   const event: CloudEvent = {
     specversion: SPEC_VERSION,
-    id: randomUUID(),
+    id: uuidV7(),
     source,
     type: requiredString(fields, "DetailType", at),
     time: parseTime(fields["Time"], `${at}.Time`) ?? context.nowIso,

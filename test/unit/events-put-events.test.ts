@@ -5,7 +5,8 @@ import { parseBusName, parsePutEventsEntry, parsePutEventsRequest } from "../../
 
 const context = { nowIso: "2026-01-02T03:04:05.000Z", maxJsonDepth: 8 };
 const entry = { Source: "com.example.orders", DetailType: "Order Created", Detail: '{"total":120}' };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Ingest assigns time-ordered UUIDv7 ids, so the log's id index grows at its right edge. */
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 function assertEntryError(value: unknown, code: ErrorCode, field: string, pattern: RegExp): void {
   assert.throws(
@@ -19,10 +20,10 @@ function assertEntryError(value: unknown, code: ErrorCode, field: string, patter
   );
 }
 
-test("put events - an entry maps to a CloudEvent on the default bus with a new id and now", () => {
+test("put events - an entry maps to a CloudEvent on the default bus with a new UUIDv7 id and now", () => {
   const { bus, event } = parsePutEventsEntry(entry, 0, context);
   assert.equal(bus, "default");
-  assert.match(event.id, UUID);
+  assert.match(event.id, UUID_V7);
   assert.deepEqual(event, {
     specversion: "1.0",
     id: event.id,
