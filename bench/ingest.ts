@@ -5,12 +5,15 @@
  *
  * Starts `relaybus serve` (from the sources) on a free port with an empty data dir, then
  * drives it with autocannon over keep-alive connections: single-event PutEvents, 10-entry
- * PutEvents, and single CloudEvents in structured mode. Every answer is an ack after the
+ * PutEvents, and single CloudEvents in structured mode, once with one fixed id and once with a
+ * fresh random (v4) id per request, as producers choose their own (the log's id index pays
+ * for random ids; PutEvents ids are time-ordered UUIDv7). Every answer is an ack after the
  * commit (durability `fsync`: SQLite synchronous=FULL), so requests/s × entries is durable
  * events/s. Client and server share this machine's cores.
  */
 import autocannon from "autocannon";
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -43,6 +46,14 @@ const scenarios = [
     contentType: "application/cloudevents+json",
     body: JSON.stringify({ specversion: "1.0", id: "bench-1", source: "bench.orders", type: "order.created", data: JSON.parse(detail) }),
     entries: 1,
+  },
+  {
+    name: "CloudEvent, structured, random ids",
+    path: "/v1/buses/default/cloudevents",
+    contentType: "application/cloudevents+json",
+    body: JSON.stringify({ specversion: "1.0", id: "bench-1", source: "bench.orders", type: "order.created", data: JSON.parse(detail) }),
+    entries: 1,
+    randomIds: true,
   },
 ];
 
@@ -82,6 +93,10 @@ function run(scenario: (typeof scenarios)[number], seconds: number): Promise<aut
     method: "POST",
     headers: { "content-type": scenario.contentType },
     body: scenario.body,
+    // A fresh v4 id per request: a prefix swap, so the client's cost stays small.
+    ...("randomIds" in scenario
+      ? { setupRequest: (request: autocannon.Request) => ({ ...request, body: scenario.body.replace('"bench-1"', `"${randomUUID()}"`) }) }
+      : {}),
     connections,
     pipelining: 1,
     duration: seconds,
