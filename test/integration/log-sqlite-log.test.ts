@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import Database from "better-sqlite3";
 import { isRelaybusError } from "../../src/errors.js";
 import {
   openSqliteStorage,
@@ -276,6 +277,46 @@ test("log - close commits queued appends, later appends reject ServiceUnavailabl
   );
   const reopened = temp.open();
   assert.equal(await reopened.log.count("a"), 1);
+});
+
+test("log - close ends the writer thread and releases both files", async (t) => {
+  const storage = tempStorage(t).open();
+  await storage.log.append([makeEvent("a", "1")]);
+  assert.equal(storage.open, true);
+  await storage.close();
+  assert.equal(storage.open, false, "a connection or the writer thread is still open");
+  // The last connection to close checkpoints the WAL and deletes it: with the writer's
+  // connection left open, the log's WAL would still be there.
+  assert.equal(existsSync(`${storage.logPath}-wal`), false, "the log's WAL is still there");
+  assert.equal(existsSync(`${storage.statePath}-wal`), false, "the state's WAL is still there");
+  const raw = new Database(storage.logPath);
+  try {
+    assert.equal(raw.prepare("SELECT count(*) FROM events").pluck().get(), 1);
+  } finally {
+    raw.close();
+  }
+});
+
+test("log - appends from later turns queue behind a running commit and are acked in order", async (t) => {
+  const { log } = tempStorage(t).open();
+  const acked: number[] = [];
+  const calls: Promise<void>[] = [];
+  for (let turn = 0; turn < 20; turn++) {
+    calls.push(
+      log.append([makeEvent("a", `t${turn}`)]).then(([e]) => void acked.push(e?.offset ?? -1)),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(calls);
+  assert.deepEqual(
+    acked,
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
+  assert.equal(log.stats().committedEvents, 20);
+  assert.deepEqual(
+    (await log.read("a", 0, 100)).map((e) => e.event.id),
+    Array.from({ length: 20 }, (_, i) => `t${i}`),
+  );
 });
 
 test("log - an empty append resolves at once without a commit", async (t) => {
