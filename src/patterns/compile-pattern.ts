@@ -10,6 +10,16 @@
  * reports whether it was settled without one ("free") or needs the consistent search. The
  * search, which allocates, runs only for alternatives whose outcome depends on it.
  *
+ * A free leaf is consistent with every choice, so a condition that has one is settled for
+ * every other condition that picks a leaf. It is not settled for an `exists: false` whose path
+ * has leaves only inside arrays: that absence holds only in a slice narrow enough to exclude
+ * them, and what narrows the slice is the leaves the other conditions pick, so one of them may
+ * have to pick a leaf inside an array even though it also has a free one. For
+ * `{"a.b": [{"anything-but": [0]}], "a": [{"exists": false}]}` on
+ * `{"a": [{"b": -1}, null], "a.b": ""}`, a.b must be the -1 of element 0, not the free "", for
+ * the null of element 1 to fall outside the slice. When such an absence is open, the search
+ * therefore takes every condition of the alternative, which makes it the reference definition.
+ *
  * Conditions are shared between the alternatives that `$or` forks, and a condition's outcome
  * is remembered for the duration of one `matches` call, so `$or` does not repeat work.
  *
@@ -29,7 +39,10 @@ export interface CompiledPattern {
 
 const SATISFIED = 1;
 const FAILED = 2;
+/** Depends on the slice; the condition can only pick a leaf there. */
 const UNDECIDED = 3;
+/** Depends on the slice, and may hold by absence: the slice must exclude its leaves, which sit only in arrays. */
+const UNDECIDED_ABSENCE = 4;
 
 interface CompiledCondition {
   readonly segmentCount: number;
@@ -142,9 +155,8 @@ function evaluate(condition: CompiledCondition, event: object): number {
   // A leaf reached without passing an array of objects shares no array with any other
   // condition's leaf, so it is consistent with every choice the others make.
   if (matchedFree) return SATISFIED;
-  if (condition.allowsAbsence && !leafFree && !leafInArray) return SATISFIED;
+  if (condition.allowsAbsence && !leafFree) return leafInArray ? UNDECIDED_ABSENCE : SATISFIED;
   if (matchedInArray) return UNDECIDED;
-  if (condition.allowsAbsence && !leafFree && leafInArray) return UNDECIDED;
   return FAILED;
 }
 
@@ -256,6 +268,7 @@ export function compileEventPattern(pattern: EventPattern): CompiledPattern {
       for (let a = 0; a < alternatives.length; a++) {
         const conditions = alternatives[a]!.conditions;
         let failed = false;
+        let absenceOpen = false;
         undecided.length = 0;
         for (let c = 0; c < conditions.length; c++) {
           const condition = conditions[c]!;
@@ -268,9 +281,15 @@ export function compileEventPattern(pattern: EventPattern): CompiledPattern {
             break;
           }
           if (condition.status === UNDECIDED) undecided.push(condition);
+          else if (condition.status === UNDECIDED_ABSENCE) {
+            undecided.push(condition);
+            absenceOpen = true;
+          }
         }
         if (failed) continue;
-        if (undecided.length === 0 || consistentSearch([...undecided], root)) return true;
+        if (undecided.length === 0) return true;
+        // An open absence may need a settled condition's leaf inside an array to narrow the slice.
+        if (consistentSearch(absenceOpen ? conditions : [...undecided], root)) return true;
       }
       return false;
     },

@@ -202,3 +202,37 @@ test("patterns array consistency - fields under one array must come from the sam
     [{ a: ["x"], "a.b": ["y"] }, { a: ["x"], "a.b": "y" }, true],
   ]);
 });
+
+test("patterns array consistency - exists: false holds in the slice another field's array element picks, though that field also has a leaf outside", () => {
+  // The CI counterexample (fast-check seed 585462469): a.b has a leaf in element 0 of the array
+  // at a and a free one under the dotted key "a.b". Picking element 0 (a.b = -1, not 0) leaves no
+  // leaf at a, so the pattern matches; the compiled matcher used to settle a.b by its free leaf,
+  // which shares no array, and so could not exclude the null at a.
+  const pattern = { "a.b": [{ "anything-but": [0] }], a: [{ exists: false }] };
+  checkAll([
+    [pattern, { a: [{ b: -1 }, null], "a.b": "" }, true],
+    [pattern, { a: [{ b: -1 }], "a.b": "" }, true],
+    [pattern, { a: [{ b: -1 }, "x"], "a.b": "" }, true], // a scalar element instead of null
+    [pattern, { a: [[{ b: "" }], false], "a.b": "" }, true], // the object inside a nested array
+    [pattern, { a: [{ b: -1, c: null }, null], "a.b": "" }, true], // a.c is not a leaf at a
+    [{ a: [{ exists: false }], "a.b": [{ "anything-but": [0] }] }, { "a.b": "", a: [null, { b: false }] }, true],
+    // Element 0 cannot be picked (0 is excluded, or there is no b): only the free "" is left,
+    // which excludes nothing, so the null at a is in every slice.
+    [pattern, { a: [{ b: 0 }, null], "a.b": "" }, false],
+    [pattern, { a: [{ c: 1 }, null], "a.b": "" }, false],
+    [{ "a.b": [{ exists: true }], a: [{ exists: false }] }, { "a.b": false, a: [{ b: null }, ""] }, true],
+    [{ "a.b": [{ exists: true }], a: [{ exists: false }] }, { "a.b": false, a: [null] }, false],
+    // exists: false beside other matchers on the same field, and a null inside the array at a.
+    [
+      { "a.b": [{ "anything-but": { prefix: "x" } }, null], a: [{ exists: false }, ""] },
+      { a: [null, [{ b: "" }]], "a.b": 0 },
+      true,
+    ],
+    // The same with the dotted key holding the array and the nested spelling the free leaf.
+    [{ "a.b.c": [{ "anything-but": [0] }], "a.b": [{ exists: false }] }, { "a.b": [{ c: -1 }, null], a: { b: { c: "" } } }, true],
+    [{ "a.b.c": [{ "anything-but": [0] }], "a.b": [{ exists: false }] }, { "a.b": [{ c: 0 }, null], a: { b: { c: "" } } }, false],
+    // A field outside the array narrows nothing, and an empty element holds no leaf to pick.
+    [{ b: ["x"], a: [{ exists: false }] }, { b: "x", a: [{ c: 1 }, null] }, false],
+    [{ b: ["x"], a: { c: [{ exists: false }] } }, { b: "x", a: [{ c: 1 }, {}] }, false],
+  ]);
+});
