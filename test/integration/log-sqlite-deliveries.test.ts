@@ -258,3 +258,29 @@ test("deliveries - dead letters list newest first, by bus, rule and target, in p
   assert.deepEqual(ids({ limit: 2, beforeMs: 3_000 }), ["o2", "o1"]);
   assert.deepEqual(ids({ bus: "nothing" }), []);
 });
+
+test("deliveries - a checkpoint without deliveries is written later, and on close at the latest", async (t) => {
+  const { open } = tempStorage(t);
+  const first = open();
+  first.deliveries.commitDispatch("quiet", 7, []);
+  assert.equal(first.deliveries.checkpoint("quiet"), 7, "the dispatcher sees it at once");
+  const count = () =>
+    first.stateDatabase.prepare("SELECT COUNT(*) AS n FROM dispatch_checkpoints WHERE bus = 'quiet'").get() as { n: number };
+  assert.equal(count().n, 0, "not written yet: nothing pending depends on it");
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(count().n, 1, "written by the deferred flush");
+  first.deliveries.commitDispatch("quiet", 9, []);
+  await first.close();
+  const second = open();
+  assert.equal(second.deliveries.checkpoint("quiet"), 9, "close wrote the last one");
+});
+
+test("deliveries - a checkpoint that carries deliveries is written with them at once", (t) => {
+  const { open } = tempStorage(t);
+  const storage = open();
+  storage.deliveries.commitDispatch("orders", 1, [makeDelivery("d-now")]);
+  const row = storage.stateDatabase
+    .prepare("SELECT through_offset AS o FROM dispatch_checkpoints WHERE bus = 'orders'")
+    .get() as { o: number } | undefined;
+  assert.equal(row?.o, 1);
+});

@@ -177,7 +177,11 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
           await log.close();
         } finally {
           reader.close();
-          state.close();
+          try {
+            deliveries.flushCheckpoints();
+          } finally {
+            state.close();
+          }
         }
       })();
       return closing;

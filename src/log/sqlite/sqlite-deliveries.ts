@@ -62,8 +62,17 @@ const DEAD_LETTER_COLUMNS = `${DELIVERY_COLUMNS}, reason, dead_at_ms AS deadAtMs
 const STORED_COLUMNS =
   "id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, next_attempt_at_ms, retry, attempts, request";
 
+/** How long a checkpoint that carries no deliveries may wait in memory before it is written. */
+const CHECKPOINT_FLUSH_MS = 100;
+
+/** The delivery store, plus writing deferred checkpoints before the file closes. */
+export interface SqliteDeliveries extends DeliveryStore {
+  /** Writes every checkpoint still held in memory (the storage calls it before closing). */
+  flushCheckpoints(): void;
+}
+
 /** Creates the delivery store on `options.db`. */
-export function createSqliteDeliveries(options: SqliteDeliveriesOptions): DeliveryStore {
+export function createSqliteDeliveries(options: SqliteDeliveriesOptions): SqliteDeliveries {
   const { db, clock } = options;
 
   const upsertCheckpoint = db.prepare<[string, number, number]>(
@@ -128,6 +137,26 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
     )
     .all()) {
     checkpoints.set(row.bus, row.throughOffset);
+  }
+
+  /** Buses whose checkpoint moved in memory but is not written yet; see commitDispatch. */
+  const unwritten = new Set<string>();
+  let flushTimer: NodeJS.Timeout | undefined;
+  const writeCheckpoints = db.transaction((buses: string[], nowMs: number) => {
+    for (const bus of buses) upsertCheckpoint.run(bus, checkpoints.get(bus) ?? 0, nowMs);
+  });
+  function flushCheckpoints(): void {
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (unwritten.size === 0) return;
+    const buses = [...unwritten];
+    unwritten.clear();
+    try {
+      guardStorage("commitDispatch", () => writeCheckpoints(buses, clock.nowMs()));
+    } catch {
+      // Written next time; until then a restart re-dispatches a few events (at least once).
+      for (const bus of buses) unwritten.add(bus);
+    }
   }
 
   const insertPending = (d: NewDelivery) =>
@@ -231,11 +260,24 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Delive
           { details: { bus, checkpoint: current, throughOffset } },
         );
       }
+      if (deliveries.length === 0) {
+        // Nothing became pending, so nothing can be lost by writing this checkpoint a
+        // little later: after a crash the dispatcher re-reads events that produced no
+        // deliveries. Most batches of a busy bus are like this; deferring spares a write
+        // transaction per batch on the ingest thread.
+        checkpoints.set(bus, throughOffset);
+        unwritten.add(bus);
+        flushTimer ??= setTimeout(flushCheckpoints, CHECKPOINT_FLUSH_MS);
+        flushTimer.unref();
+        return;
+      }
       guardStorage("commitDispatch", () =>
         dispatch.immediate(bus, throughOffset, deliveries, clock.nowMs()),
       );
       checkpoints.set(bus, throughOffset);
+      unwritten.delete(bus);
     },
+    flushCheckpoints,
     due(nowMs, limit, exclude) {
       if (limit <= 0) return [];
       // Ask for enough rows that `limit` remain after skipping the excluded ones (the

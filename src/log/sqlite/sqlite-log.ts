@@ -15,6 +15,7 @@ import type { CloudEvent, Clock, EventToAppend, Logger, StoredEvent } from "../.
 import type { LogEngine, LogStats } from "../log-engine.js";
 import type { LogWriterConfig } from "./log-writer-protocol.js";
 import { startLogWriterThread } from "./log-writer-thread.js";
+import { createRecentEvents } from "./recent-events.js";
 import { fromWriterError, guardStorage } from "./storage-error.js";
 
 /** What {@link createSqliteLog} needs. */
@@ -54,6 +55,12 @@ interface PendingCall {
   reject(error: unknown): void;
 }
 
+/** Events per bus kept in memory for readers right behind the writer; see recent-events.ts. */
+const RECENT_EVENTS_PER_BUS = 1_024;
+
+/** Calls handed to a busy writer together, at most; see `append`. */
+const HANDOVER_CHUNK_CALLS = 16;
+
 const EVENT_COLUMNS =
   "bus, offset, received_at_ms AS receivedAtMs, size_bytes AS sizeBytes, units, json";
 
@@ -91,6 +98,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
     heads.set(row.bus, row.lastOffset);
   }
 
+  const recent = createRecentEvents(RECENT_EVENTS_PER_BUS);
   const listeners = new Set<(bus: string) => void>();
   const stats: LogStats = { commits: 0, committedEvents: 0, failedCommits: 0 };
   /** Calls handed to the thread, by id, until it answers. */
@@ -125,6 +133,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
             receivedAtMs: call.receivedAtMs,
           };
         });
+        for (const event of stored) recent.add(event);
         call.resolve(stored);
       }
       stats.commits += 1;
@@ -157,8 +166,9 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
     },
   });
 
-  /** Hands the calls of this turn to the thread as one message. */
+  /** Hands the calls waiting in the outbox to the thread as one message. */
   function handOver() {
+    if (scheduled !== undefined) clearImmediate(scheduled);
     scheduled = undefined;
     if (outbox.length === 0) return;
     const calls = outbox;
@@ -214,14 +224,20 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
       if (events.length === 0) return Promise.resolve([]);
       return new Promise<StoredEvent[]>((resolve, reject) => {
         outbox.push({ id: nextCallId++, events, receivedAtMs: 0, resolve, reject });
-        // setImmediate runs after this turn's I/O callbacks: every request whose body
-        // arrived in this turn goes in the same message.
-        scheduled ??= setImmediate(handOver);
+        // An idle writer gets the call at once, so its commit overlaps the parsing of the
+        // rest of this turn's requests. A busy writer gets calls in chunks as they come
+        // and the remainder at the end of the turn (setImmediate runs after this turn's
+        // I/O callbacks): when its fsync ends, everything that queued meanwhile goes into
+        // its next transaction. Handing over only once per turn instead would make this
+        // thread and the writer take turns rather than overlap.
+        if (pending.size === 0 || outbox.length >= HANDOVER_CHUNK_CALLS) handOver();
+        else scheduled ??= setImmediate(handOver);
       });
     },
     async read(bus, afterOffset, limit) {
-      return guardStorage("read", () => selectAfter.all(bus, afterOffset, limit)).map(
-        toStoredEvent,
+      return (
+        recent.read(bus, afterOffset, limit) ??
+        guardStorage("read", () => selectAfter.all(bus, afterOffset, limit)).map(toStoredEvent)
       );
     },
     async readLast(bus, limit) {
@@ -250,6 +266,8 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
       if (closed) return 0;
       const keep = [...heads.keys()].map((bus): [string, number] => [bus, keepFrom(bus)]);
       if (keep.length === 0) return 0;
+      // Retention deletes from the old end; the tails may hold deleted events.
+      recent.clear();
       const deleted = await thread.request({
         type: "prune",
         cutoffMs,
