@@ -1,10 +1,10 @@
 /**
- * The delivery engine: takes due deliveries from the store, sends them concurrently, and
+ * The delivery engine: leases due deliveries from the store, sends them concurrently, and
  * records each attempt with what follows it (done, retry at a time, or dead letter). It
  * holds no delivery state of its own beyond what is in flight, so a restart resumes from
  * the store alone.
  */
-import type { AttemptRecord, Delivery, DeliveryStore } from "../log/log-engine.js";
+import type { AttemptRecord, AttemptToRecord, Delivery, DeliveryStore } from "../log/log-engine.js";
 import type { Clock, Logger } from "../types.js";
 import { classifyOutcome, type SendResult } from "./classify-outcome.js";
 import { webhookTimestamp } from "./format-payload.js";
@@ -45,15 +45,27 @@ export interface DeliveryEngine {
 const MAX_TIMER_MS = 2_147_483_647;
 /** Floor of a re-check when the store says something is due but hands nothing out. */
 const MIN_RECHECK_MS = 10;
+/**
+ * How long a lease outlives the request's own timeout. The sender gives up at `timeoutMs`
+ * and the attempt is recorded in the next turn, so a lease runs out only if the process
+ * died (or stalled this long): then the delivery is due again, at least once.
+ */
+export const LEASE_MARGIN_MS = 30_000;
 
 /**
  * Creates and starts an engine.
  *
- * Scheduling: one pass ("pump") takes up to `maxInFlight - inFlight` due deliveries and
- * starts each without waiting for any, so a slow target never delays the start of another
- * attempt (fairness between targets when one of them fills every slot is a later issue).
- * Then it sleeps on one unref'd timer until the next delivery is due, or until a wake-up or
- * the end of an attempt triggers another pass; it never polls.
+ * Scheduling: one pass ("pump") first records the attempts that finished since the last
+ * one, then leases up to `maxInFlight - inFlight` due deliveries and starts each without
+ * waiting for any, so a slow target never delays the start of another attempt (fairness
+ * between targets when one of them fills every slot is a later issue). Then it sleeps on one
+ * unref'd timer until the next delivery is due, or until a wake-up or the end of an attempt
+ * triggers another pass; it never polls.
+ *
+ * Attempts that end in one event-loop turn are recorded together, in one transaction, by
+ * the pump that follows: a commit per attempt was most of the main thread's time. A leased
+ * delivery is not due, so the store does not hand it out again while its attempt runs or
+ * waits to be recorded.
  *
  * Each attempt refreshes `webhook-timestamp` (receivers reject stale timestamps, and a retry
  * may come hours later) while `webhook-id` stays the delivery id on every attempt.
@@ -64,9 +76,16 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
 
-  /** Ids the store must not hand out: in flight, or parked after a failed record. */
-  const excluded = new Set<string>();
+  /** Ids of deliveries taken and not yet recorded: running, finished, or parked. */
+  const held = new Set<string>();
   const running = new Set<Promise<void>>();
+  /** Attempts that ended and wait for the next pump to record them. */
+  let finished: Array<{ delivery: Delivery; record: AttemptToRecord }> = [];
+  /**
+   * Deliveries whose record failed, back from parking: sent again from here, since their
+   * lease keeps the store from handing them out until it runs out.
+   */
+  const returned: Delivery[] = [];
   let timer: NodeJS.Timeout | undefined;
   let pumpQueued = false;
   let closed = false;
@@ -87,13 +106,25 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       clearTimeout(timer);
       timer = undefined;
     }
+    recordFinished();
     try {
       const free = maxInFlight - running.size;
       if (free <= 0) return; // a finishing attempt wakes us
       const nowMs = clock.nowMs();
-      const due = deliveries.due(nowMs, free, excluded);
-      for (const delivery of due) start(delivery);
-      if (due.length === free) return; // maybe more due; a finishing attempt wakes us
+      const leased = deliveries.leaseDue(nowMs, free, LEASE_MARGIN_MS);
+      let started = 0;
+      for (const delivery of leased) {
+        // Held already only if a lease ran out under a stalled attempt: one send at a time.
+        if (held.has(delivery.id)) continue;
+        start(delivery);
+        started++;
+      }
+      // The store answered, so parked deliveries may go again.
+      while (started < free && returned.length > 0) {
+        start(returned.shift()!);
+        started++;
+      }
+      if (started === free || leased.length === free) return; // maybe more; an end wakes us
       sleepUntilNextDue(nowMs);
     } catch (error) {
       logger.error("delivery: reading due deliveries failed; retrying", {
@@ -104,16 +135,52 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     }
   }
 
-  function sleepUntilNextDue(nowMs: number): void {
-    let nextMs = deliveries.nextDueAtMs();
-    if (nextMs === undefined) return; // nothing pending: the dispatcher wakes us
-    if (nextMs <= nowMs) {
-      // The earliest pending delivery is one in flight (it stays pending until recorded).
-      // Ask for the earliest one not in flight, whenever it is due.
-      const [first] = deliveries.due(Number.MAX_SAFE_INTEGER, 1, excluded);
-      if (first === undefined) return; // all pending are in flight: their ends wake us
-      nextMs = first.nextAttemptAtMs;
+  /** Records every finished attempt in one transaction, then lets their deliveries go. */
+  function recordFinished(): void {
+    if (finished.length === 0) return;
+    const batch = finished;
+    finished = [];
+    let notPending: string[];
+    try {
+      notPending = deliveries.recordAttempts(batch.map((f) => f.record));
+    } catch (error) {
+      // Unrecorded, the deliveries are still pending: they will be sent again (at least
+      // once). Parking them for a while keeps a failing store from turning into a tight
+      // loop of requests to the receivers.
+      logger.error("delivery: recording attempts failed; the deliveries will be retried", {
+        deliveryIds: batch.map((f) => f.record.deliveryId),
+        error: messageOf(error),
+      });
+      if (closed) return; // their leases run out and they are sent again after a restart
+      setTimeout(() => {
+        for (const f of batch) if (!closed) returned.push(f.delivery);
+        wake();
+      }, failureBackoffMs).unref();
+      return;
     }
+    for (const { delivery, record } of batch) {
+      held.delete(delivery.id);
+      if (notPending.includes(delivery.id)) {
+        logger.warn("delivery: attempt not recorded, the delivery was no longer pending", {
+          deliveryId: delivery.id,
+          attempt: record.attempt.attempt,
+        });
+      } else if (record.next.kind === "dead") {
+        logger.warn("delivery: dead-lettered", {
+          deliveryId: delivery.id,
+          bus: delivery.bus,
+          rule: delivery.rule,
+          targetId: delivery.targetId,
+          reason: record.next.reason,
+        });
+      }
+    }
+  }
+
+  function sleepUntilNextDue(nowMs: number): void {
+    // Everything due at nowMs was leased, so this is a retry's time or a lease's end.
+    const nextMs = deliveries.nextDueAtMs();
+    if (nextMs === undefined) return; // nothing pending: the dispatcher wakes us
     arm(Math.max(MIN_RECHECK_MS, nextMs - nowMs));
   }
 
@@ -124,15 +191,26 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   }
 
   function start(delivery: Delivery): void {
-    excluded.add(delivery.id);
-    const attempt = runAttempt(delivery).finally(() => {
-      running.delete(attempt);
-      wake();
-    });
+    held.add(delivery.id);
+    const attempt = runAttempt(delivery)
+      .then(
+        (record) => {
+          if (!abandoned) finished.push({ delivery, record });
+        },
+        (error: unknown) => {
+          // A defect: nothing to record. Its lease runs out and it is sent again.
+          held.delete(delivery.id);
+          logger.error("delivery: an attempt failed unexpectedly", { deliveryId: delivery.id, error: messageOf(error) });
+        },
+      )
+      .finally(() => {
+        running.delete(attempt);
+        wake();
+      });
     running.add(attempt);
   }
 
-  async function runAttempt(delivery: Delivery): Promise<void> {
+  async function runAttempt(delivery: Delivery): Promise<AttemptToRecord> {
     const number = delivery.attempts.length + 1;
     const startedAtMs = clock.nowMs();
     const request = {
@@ -155,45 +233,15 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       eventReceivedAtMs: delivery.eventReceivedAtMs,
       random,
     });
-    const record: AttemptRecord = {
+    const attempt: AttemptRecord = {
       attempt: number,
       startedAtMs,
       durationMs: result.durationMs,
       outcome: classified.outcome,
     };
-    if (result.status !== undefined) record.status = result.status;
-    if (classified.error !== undefined) record.error = classified.error;
-    if (abandoned) {
-      excluded.delete(delivery.id);
-      return;
-    }
-    try {
-      deliveries.recordAttempt(delivery.id, record, next);
-      excluded.delete(delivery.id);
-    } catch (error) {
-      // Unrecorded, the delivery is still pending and due: it will be sent again (at least
-      // once). Parking it for a while keeps a failing store from turning into a tight loop
-      // of requests to the receiver.
-      logger.error("delivery: recording an attempt failed; the delivery will be retried", {
-        deliveryId: delivery.id,
-        attempt: number,
-        error: messageOf(error),
-      });
-      setTimeout(() => {
-        excluded.delete(delivery.id);
-        wake();
-      }, failureBackoffMs).unref();
-      return;
-    }
-    if (next.kind === "dead") {
-      logger.warn("delivery: dead-lettered", {
-        deliveryId: delivery.id,
-        bus: delivery.bus,
-        rule: delivery.rule,
-        targetId: delivery.targetId,
-        reason: next.reason,
-      });
-    }
+    if (result.status !== undefined) attempt.status = result.status;
+    if (classified.error !== undefined) attempt.error = classified.error;
+    return { deliveryId: delivery.id, attempt, next };
   }
 
   wake(); // pending deliveries from before a restart
@@ -208,17 +256,21 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
-      if (running.size === 0) return;
-      let bound: NodeJS.Timeout | undefined;
-      const late = new Promise<"late">((resolve) => {
-        bound = setTimeout(() => resolve("late"), closeTimeoutMs);
-      });
-      const outcome = await Promise.race([Promise.allSettled([...running]).then(() => "done" as const), late]);
-      clearTimeout(bound);
-      if (outcome === "late") {
-        abandoned = true;
-        logger.warn("delivery: attempts still in flight at close; they stay pending", { inFlight: running.size });
+      if (running.size > 0) {
+        let bound: NodeJS.Timeout | undefined;
+        const late = new Promise<"late">((resolve) => {
+          bound = setTimeout(() => resolve("late"), closeTimeoutMs);
+        });
+        const outcome = await Promise.race([Promise.allSettled([...running]).then(() => "done" as const), late]);
+        clearTimeout(bound);
+        if (outcome === "late") {
+          abandoned = true;
+          // Their leases run out and they are sent again after a restart (at least once).
+          logger.warn("delivery: attempts still in flight at close; they stay pending", { inFlight: running.size });
+        }
       }
+      // What ended by now is recorded; attempts ending later are not (they stay pending).
+      recordFinished();
     },
   };
 }

@@ -140,6 +140,13 @@ export type DeliveryNext =
   | { kind: "retry"; nextAttemptAtMs: number }
   | { kind: "dead"; reason: string };
 
+/** One finished attempt to record, with what follows it. */
+export interface AttemptToRecord {
+  deliveryId: string;
+  attempt: AttemptRecord;
+  next: DeliveryNext;
+}
+
 /** A delivery that ended without success, with its payload and every attempt. */
 export interface DeadLetter extends Delivery {
   reason: string;
@@ -170,13 +177,32 @@ export interface DeliveryStore {
    * write fails (then nothing of it is stored).
    */
   commitDispatch(bus: string, throughOffset: number, deliveries: readonly NewDelivery[]): void;
-  /** Pending deliveries due at `nowMs`, oldest due first, at most `limit`, skipping `exclude`. */
-  due(nowMs: number, limit: number, exclude?: ReadonlySet<string>): Delivery[];
-  /** The earliest `nextAttemptAtMs` of any pending delivery, undefined when none. */
+  /**
+   * Pending deliveries due at `nowMs`, oldest due first, at most `limit`. A read: it leases
+   * nothing, so it also shows deliveries in flight (due again when their lease ends).
+   */
+  due(nowMs: number, limit: number): Delivery[];
+  /**
+   * Takes the deliveries due at `nowMs` (oldest due first, at most `limit`) and leases them
+   * in the same transaction: each one's `nextAttemptAtMs` becomes `nowMs` plus its
+   * `request.timeoutMs` plus `leaseMarginMs`, so it is not due again while its attempt runs.
+   * Recording the attempt ends the lease (the delivery is done, rescheduled or dead). If the
+   * process dies first, the lease runs out and the delivery is due again: at least once.
+   * The deliveries are returned with their lease expiry as `nextAttemptAtMs`.
+   */
+  leaseDue(nowMs: number, limit: number, leaseMarginMs: number): Delivery[];
+  /** The earliest `nextAttemptAtMs` of any pending delivery (leases included), undefined when none. */
   nextDueAtMs(): number | undefined;
   /**
-   * Appends the attempt and applies `next` (done, rescheduled, or moved to dead letters).
-   * Throws `InternalError` when the delivery is not pending (finished or dead already).
+   * Appends each record's attempt and applies its `next` (done, rescheduled, or moved to
+   * dead letters), all in one transaction: either every record is stored or none is
+   * (`ServiceUnavailable`). Records of deliveries no longer pending are skipped; their ids
+   * are returned.
+   */
+  recordAttempts(records: readonly AttemptToRecord[]): string[];
+  /**
+   * {@link DeliveryStore.recordAttempts} for one record. Throws `InternalError` when the
+   * delivery is not pending (finished or dead already).
    */
   recordAttempt(deliveryId: string, attempt: AttemptRecord, next: DeliveryNext): void;
   /** Moves a pending delivery straight to the dead letters (a failed transform, say). */

@@ -126,7 +126,7 @@ test("deliveries - a delivery handed over twice is stored once", (t) => {
   assert.equal(deliveries.pendingCount(), 1);
 });
 
-test("deliveries - due returns what is due, earliest first, up to the limit, skipping excluded", (t) => {
+test("deliveries - due returns what is due, earliest first, up to the limit, skipping leased", (t) => {
   const { deliveries } = tempStorage(t).open();
   deliveries.commitDispatch("orders", 4, [
     makeDelivery("c", { createdAtMs: 3_000 }),
@@ -142,16 +142,120 @@ test("deliveries - due returns what is due, earliest first, up to the limit, ski
     deliveries.due(5_000, 2).map((d) => d.id),
     ["a", "b"],
   );
+  assert.equal(deliveries.nextDueAtMs(), 1_000);
   assert.deepEqual(
-    deliveries.due(5_000, 2, new Set(["a", "b"])).map((d) => d.id),
+    deliveries.leaseDue(5_000, 2, 30_000).map((d) => d.id),
+    ["a", "b"],
+  );
+  assert.deepEqual(
+    deliveries.due(5_000, 2).map((d) => d.id),
     ["c"],
   );
   assert.deepEqual(
-    deliveries.due(10_000, 2, new Set(["a"])).map((d) => d.id),
-    ["b", "c"],
+    deliveries.due(10_000, 2).map((d) => d.id),
+    ["c", "d"],
   );
   assert.deepEqual(deliveries.due(500, 10), []);
-  assert.equal(deliveries.nextDueAtMs(), 1_000);
+  assert.equal(deliveries.nextDueAtMs(), 3_000);
+});
+
+test("deliveries - a leased delivery is not handed out again until its lease runs out", (t) => {
+  const { deliveries } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 2, [
+    makeDelivery("d1"),
+    makeDelivery("d2", { createdAtMs: 2_500, request: { ...makeDelivery("d2").request, timeoutMs: 1_000 } }),
+  ]);
+  const leased = deliveries.leaseDue(3_000, 10, 500);
+  assert.deepEqual(
+    leased.map((d) => [d.id, d.nextAttemptAtMs]),
+    [
+      ["d1", 3_000 + 10_000 + 500],
+      ["d2", 3_000 + 1_000 + 500],
+    ],
+    "each lease lasts the request's timeout plus the margin",
+  );
+  assert.deepEqual(leased[0]?.attempts, []);
+  assert.deepEqual(deliveries.leaseDue(3_000, 10, 500), [], "in flight: not due");
+  assert.deepEqual(deliveries.leaseDue(4_499, 10, 500), []);
+  assert.equal(deliveries.nextDueAtMs(), 4_500);
+  assert.equal(deliveries.pendingCount(), 2, "leased deliveries stay pending");
+  assert.deepEqual(
+    deliveries.leaseDue(4_500, 10, 500).map((d) => d.id),
+    ["d2"],
+    "due again once its lease ran out",
+  );
+  deliveries.recordAttempt("d1", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: 5_000 });
+  assert.deepEqual(
+    deliveries.leaseDue(5_000, 10, 500).map((d) => d.id),
+    ["d1"],
+    "recording the attempt ended the lease",
+  );
+});
+
+test("deliveries - after a crash mid-attempt the delivery is due again once its lease ran out", async (t) => {
+  const { clock, open } = tempStorage(t);
+  const first = open();
+  first.deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  const [leased] = first.deliveries.leaseDue(clock.now, 10, 30_000);
+  assert.equal(leased?.id, "d1");
+  // The attempt never gets recorded: the process dies with the lease written.
+  await first.close();
+
+  const second = open();
+  assert.equal(second.deliveries.pendingCount(), 1);
+  assert.deepEqual(second.deliveries.leaseDue(clock.now + 10_000, 10, 30_000), [], "lease still running");
+  clock.now += 10_000 + 30_000;
+  const [again] = second.deliveries.leaseDue(clock.now, 10, 30_000);
+  assert.equal(again?.id, "d1");
+  assert.deepEqual(again?.attempts, [], "the lost attempt left no record");
+  assert.deepEqual(again?.request, makeDelivery("d1").request, "same request, so the same webhook-id");
+});
+
+test("deliveries - recordAttempts applies a batch in one transaction, all or nothing", (t) => {
+  const { deliveries, stateDatabase: database } = tempStorage(t).open();
+  deliveries.commitDispatch("orders", 3, [
+    makeDelivery("ok"),
+    makeDelivery("again"),
+    makeDelivery("bad"),
+    makeDelivery("full"),
+  ]);
+  deliveries.leaseDue(3_000, 10, 30_000);
+  const notPending = deliveries.recordAttempts([
+    { deliveryId: "ok", attempt: attempt(1, "success", 200), next: { kind: "succeeded" } },
+    { deliveryId: "again", attempt: attempt(1, "retryable", 503), next: { kind: "retry", nextAttemptAtMs: 4_000 } },
+    { deliveryId: "bad", attempt: attempt(1, "permanent", 400), next: { kind: "dead", reason: "HTTP 400" } },
+    { deliveryId: "gone", attempt: attempt(1, "success", 200), next: { kind: "succeeded" } },
+  ]);
+  assert.deepEqual(notPending, ["gone"], "a delivery no longer pending is skipped, not a failed batch");
+  assert.deepEqual(
+    deliveries.due(Number.MAX_SAFE_INTEGER, 10).map((d) => [d.id, d.attempts.length]),
+    [
+      ["again", 1],
+      ["full", 0],
+    ],
+  );
+  assert.equal(deliveries.getDeadLetter("bad")?.attempts.length, 1);
+
+  // A batch whose last record cannot be written stores none of its records.
+  database.pragma(`max_page_count = ${database.pragma("page_count", { simple: true }) as number}`);
+  const huge = { ...attempt(2, "retryable", 503), error: "x".repeat(100_000) };
+  assert.throws(
+    () =>
+      deliveries.recordAttempts([
+        { deliveryId: "again", attempt: attempt(2, "success", 200), next: { kind: "succeeded" } },
+        { deliveryId: "full", attempt: huge, next: { kind: "retry", nextAttemptAtMs: 9_000 } },
+      ]),
+    (error: unknown) => isRelaybusError(error, "ServiceUnavailable"),
+  );
+  database.pragma("max_page_count = 1073741823");
+  assert.deepEqual(
+    deliveries.due(Number.MAX_SAFE_INTEGER, 10).map((d) => [d.id, d.attempts.length]),
+    [
+      ["again", 1],
+      ["full", 0],
+    ],
+    "the success before the failing record was rolled back with it",
+  );
 });
 
 test("deliveries - a retry appends the attempt and reschedules", (t) => {

@@ -14,6 +14,7 @@ import { RelaybusError } from "../../errors.js";
 import type { Clock } from "../../types.js";
 import type {
   AttemptRecord,
+  AttemptToRecord,
   DeadLetter,
   DeadLetterFilter,
   Delivery,
@@ -182,24 +183,47 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     },
   );
 
-  const applyAttempt = db.transaction(
-    (id: string, attempt: AttemptRecord, next: DeliveryNext): boolean => {
-      if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
-      switch (next.kind) {
-        case "succeeded":
-          deletePending.run(id);
-          break;
-        case "retry":
-          reschedule.run(next.nextAttemptAtMs, id);
-          break;
-        case "dead":
-          movePendingToDead.run(next.reason, clock.nowMs(), id);
-          deletePending.run(id);
-          break;
-      }
-      return true;
-    },
-  );
+  const applyAttempt = (id: string, attempt: AttemptRecord, next: DeliveryNext): boolean => {
+    if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
+    switch (next.kind) {
+      case "succeeded":
+        deletePending.run(id);
+        break;
+      case "retry":
+        reschedule.run(next.nextAttemptAtMs, id);
+        break;
+      case "dead":
+        movePendingToDead.run(next.reason, clock.nowMs(), id);
+        deletePending.run(id);
+        break;
+    }
+    return true;
+  };
+  // One transaction for every attempt that finished in an event-loop turn: a commit costs
+  // far more than the few row writes of an attempt, and at 256 in flight many end together.
+  const applyAttempts = db.transaction((records: readonly AttemptToRecord[]): string[] => {
+    const notPending: string[] = [];
+    for (const r of records) {
+      if (!applyAttempt(r.deliveryId, r.attempt, r.next)) notPending.push(r.deliveryId);
+    }
+    return notPending;
+  });
+
+  // Leasing is a write per pump (the rows taken get a new next_attempt_at_ms) instead of,
+  // before, a read per pump of `limit + in flight` rows to skip the ones in flight in
+  // JavaScript: that scan grew with the attempts in flight and re-read all of them on every
+  // pump. The cost of the lease: a delivery whose process died mid-attempt waits for its
+  // lease to run out (its timeout plus the margin) before it is sent again.
+  const lease = db.transaction((nowMs: number, limit: number, leaseMarginMs: number) => {
+    const taken: Delivery[] = [];
+    for (const row of selectDue.all(nowMs, limit)) {
+      const delivery = toDelivery(row);
+      delivery.nextAttemptAtMs = nowMs + delivery.request.timeoutMs + leaseMarginMs;
+      reschedule.run(delivery.nextAttemptAtMs, delivery.id);
+      taken.push(delivery);
+    }
+    return taken;
+  });
 
   const moveToDead = db.transaction((d: NewDelivery, reason: string) => {
     const deadAtMs = clock.nowMs();
@@ -278,27 +302,26 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
       unwritten.delete(bus);
     },
     flushCheckpoints,
-    due(nowMs, limit, exclude) {
+    due(nowMs, limit) {
       if (limit <= 0) return [];
-      // Ask for enough rows that `limit` remain after skipping the excluded ones (the
-      // deliveries in flight); skip them before parsing their JSON.
-      const rows = guardStorage("due", () => selectDue.all(nowMs, limit + (exclude?.size ?? 0)));
-      const due: Delivery[] = [];
-      for (const row of rows) {
-        if (exclude?.has(row.id)) continue;
-        due.push(toDelivery(row));
-        if (due.length >= limit) break;
-      }
-      return due;
+      return guardStorage("due", () => selectDue.all(nowMs, limit)).map(toDelivery);
+    },
+    leaseDue(nowMs, limit, leaseMarginMs) {
+      if (limit <= 0) return [];
+      return guardStorage("leaseDue", () => lease.immediate(nowMs, limit, leaseMarginMs));
     },
     nextDueAtMs() {
       return guardStorage("nextDueAtMs", () => selectNextDue.get()) ?? undefined;
     },
+    recordAttempts(records) {
+      if (records.length === 0) return [];
+      return guardStorage("recordAttempts", () => applyAttempts.immediate(records));
+    },
     recordAttempt(deliveryId, attempt, next) {
-      const found = guardStorage("recordAttempt", () =>
-        applyAttempt.immediate(deliveryId, attempt, next),
+      const [notPending] = guardStorage("recordAttempt", () =>
+        applyAttempts.immediate([{ deliveryId, attempt, next }]),
       );
-      if (!found) {
+      if (notPending !== undefined) {
         throw new RelaybusError("InternalError", `delivery "${deliveryId}" is not pending`, {
           details: { deliveryId },
         });
