@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -331,4 +331,24 @@ test("log - an empty append resolves at once without a commit", async (t) => {
   const { log } = tempStorage(t).open();
   assert.deepEqual(await log.append([]), []);
   assert.equal(log.stats().commits, 0);
+});
+
+test("log - the checkpointer thread copies the WAL into the log file while appends go on", async (t) => {
+  const { dataDir, open } = tempStorage(t);
+  const storage = open({ checkpointAfterBytes: 256 * 1024 });
+  const logFile = join(dataDir, "relaybus.db");
+  const before = statSync(logFile).size;
+  // ~4 MB in 40 appends; only a checkpoint writes pages into the log file itself (commits go
+  // to the WAL), and the writer no longer runs any.
+  for (let i = 0; i < 40; i++) {
+    await storage.log.append(
+      Array.from({ length: 10 }, (_, k) => makeEvent("orders", `e${i}-${k}`, { blob: "x".repeat(10_000) })),
+    );
+  }
+  const deadline = Date.now() + 5_000;
+  while (statSync(logFile).size < before + 3_000_000 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(statSync(logFile).size >= before + 3_000_000, `log file grew from ${before} to ${statSync(logFile).size} bytes`);
+  assert.equal(await storage.log.count("orders"), 400);
 });

@@ -13,7 +13,7 @@ import type { DurabilityMode } from "../../config/defaults.js";
  */
 export const LOG_PAGE_SIZE_BYTES = 16_384;
 
-/** How far the WAL may grow before the writer asks for a checkpoint: 64 MB. */
+/** The size the WAL file is truncated to after it restarts: 64 MB. */
 export const JOURNAL_SIZE_LIMIT_BYTES = 67_108_864;
 
 /**
@@ -28,8 +28,8 @@ export function prepareLogFile(db: Database.Database): void {
 /**
  * The log writer's connection. FULL fsyncs the WAL on every commit; NORMAL only at
  * checkpoints (durable against a process crash, not against power loss). Automatic
- * checkpoints are off: one would run inside a commit and delay its acks; the writer runs a
- * PASSIVE checkpoint itself after answering, once the WAL has grown enough.
+ * checkpoints are off: one would run inside a commit and delay its acks; the checkpointer
+ * thread runs PASSIVE checkpoints beside the writer instead (log-checkpointer-worker.ts).
  */
 export function configureLogWriter(db: Database.Database, durability: DurabilityMode): void {
   useWal(db);

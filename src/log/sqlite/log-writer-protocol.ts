@@ -16,8 +16,6 @@ export interface LogWriterConfig {
   busyTimeoutMs: number;
   /** Most events in one transaction; a call is never split. */
   groupCommitMaxEvents: number;
-  /** Run a PASSIVE checkpoint after a commit once this many bytes went to the WAL since the last. */
-  checkpointAfterBytes: number;
 }
 
 /**

@@ -4,18 +4,8 @@
  * promise. The thread is kept referenced only while something awaits it, so an idle storage
  * does not keep the process alive, but a pending append does.
  *
- * The worker's source must load both from `dist/` (compiled `.js`, `npm start`) and from
- * `src/` through tsx (tests, benchmarks). Under tsx this module's own URL ends in `.ts`, and
- * a worker does not inherit tsx's loader hooks on Node 20 (`new Worker("x.ts")` fails with
- * ERR_UNKNOWN_FILE_EXTENSION even under `--import tsx`), so the worker then starts from a
- * one-line bootstrap that registers tsx's CommonJS hooks in the thread and requires the `.ts`
- * entry. The CommonJS hooks, rather than tsx's ESM `register()`, because the latter starts
- * one more hooks thread per worker: first appends waited ~300 ms for the thread instead of
- * ~150 ms (~75 ms from `dist/`). The worker's modules use nothing ESM-only.
+ * The worker loads from `dist/` and from `src/` alike: see start-worker.ts.
  */
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import { RelaybusError } from "../../errors.js";
 import type {
   CommittedMessage,
@@ -27,6 +17,7 @@ import type {
   ToWriter,
   AppendMessage,
 } from "./log-writer-protocol.js";
+import { startWorker } from "./start-worker.js";
 import { fromWriterError } from "./storage-error.js";
 
 /** What the main thread does with the writer's answers. */
@@ -59,7 +50,7 @@ export function startLogWriterThread(
   config: LogWriterConfig,
   handlers: LogWriterHandlers,
 ): LogWriterThread {
-  const worker = createWorker(config);
+  const worker = startWorker("log-writer-worker", config);
   let running = true;
   let closeRequested = false;
   let openError: RelaybusError | undefined;
@@ -162,15 +153,4 @@ function stoppedError(cause: RelaybusError | undefined): RelaybusError {
       details: { operation: "append" },
     })
   );
-}
-
-function createWorker(config: LogWriterConfig): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) {
-    return new Worker(new URL("./log-writer-worker.js", here), { workerData: config });
-  }
-  const entry = fileURLToPath(new URL("./log-writer-worker.ts", here));
-  const tsx = createRequire(here).resolve("tsx/cjs/api");
-  const bootstrap = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(entry)});`;
-  return new Worker(bootstrap, { eval: true, workerData: config });
 }

@@ -49,19 +49,6 @@ function run(): void {
     return;
   }
   const writer = createLogWriter(db);
-  let walBytesSinceCheckpoint = 0;
-
-  const checkpointIfDue = () => {
-    if (walBytesSinceCheckpoint < config.checkpointAfterBytes) return;
-    walBytesSinceCheckpoint = 0;
-    try {
-      // PASSIVE: copies what it can without waiting for the main thread's readers.
-      db.pragma("wal_checkpoint(PASSIVE)");
-    } catch {
-      // A failed checkpoint loses nothing (the WAL keeps the pages); the next one retries.
-    }
-  };
-
   const committer = createGroupCommitter<QueuedCall>({
     maxItems: config.groupCommitMaxEvents,
     sizeOf: (call) => call.count,
@@ -73,14 +60,7 @@ function run(): void {
       } catch (error) {
         const events = batch.reduce((n, call) => n + call.count, 0);
         send({ type: "failed", callIds, events, error: toWriterError(error) });
-        return;
       }
-      for (const call of batch) {
-        for (let i = call.start; i < call.start + call.count; i++) {
-          walBytesSinceCheckpoint += call.message.sizes[i] ?? 0;
-        }
-      }
-      checkpointIfDue();
     },
   });
 

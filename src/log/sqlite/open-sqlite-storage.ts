@@ -69,8 +69,8 @@ export interface SqliteStorageOptions {
   /** How long a write waits for another process's lock before failing. Default 5,000 ms. */
   busyTimeoutMs?: number;
   /**
-   * The writer runs a PASSIVE WAL checkpoint, after answering, once this many bytes of events
-   * were committed since the last one. Default 16 MB ({@link DEFAULT_CHECKPOINT_AFTER_BYTES}).
+   * The checkpointer thread runs a PASSIVE WAL checkpoint each time this many bytes of events
+   * were committed since its last request. Default 16 MB ({@link DEFAULT_CHECKPOINT_AFTER_BYTES}).
    */
   checkpointAfterBytes?: number;
 }
@@ -150,7 +150,12 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
       durability: options.durability,
       busyTimeoutMs,
       groupCommitMaxEvents: options.groupCommitMaxEvents ?? 2_000,
-      checkpointAfterBytes: options.checkpointAfterBytes ?? DEFAULT_CHECKPOINT_AFTER_BYTES,
+    },
+    checkpointer: {
+      path: logPath,
+      durability: options.durability,
+      busyTimeoutMs,
+      afterBytes: options.checkpointAfterBytes ?? DEFAULT_CHECKPOINT_AFTER_BYTES,
     },
     clock,
     logger,

@@ -14,6 +14,8 @@ import { RelaybusError } from "../../errors.js";
 import type { CloudEvent, Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
 import type { LogEngine, LogStats } from "../log-engine.js";
 import type { LogWriterConfig } from "./log-writer-protocol.js";
+import type { CheckpointerConfig } from "./log-checkpointer-protocol.js";
+import { startLogCheckpointer } from "./log-checkpointer-thread.js";
 import { startLogWriterThread } from "./log-writer-thread.js";
 import { createRecentEvents } from "./recent-events.js";
 import { fromWriterError, guardStorage } from "./storage-error.js";
@@ -24,6 +26,8 @@ export interface SqliteLogOptions {
   reader: Database.Database;
   /** How to start the writer thread. */
   writer: LogWriterConfig;
+  /** How to start the checkpointer thread, and after how many committed bytes it runs. */
+  checkpointer: CheckpointerConfig & { afterBytes: number };
   clock: Clock;
   logger: Logger;
   /** Most events one retention batch deletes before the writer commits waiting appends. Default 500. */
@@ -111,6 +115,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
   let stoppedError: RelaybusError | undefined;
   let closing: Promise<void> | undefined;
 
+  const checkpointer = startLogCheckpointer(options.checkpointer, logger);
   const thread = startLogWriterThread(options.writer, {
     onCommitted(message) {
       const touched = new Set<string>();
@@ -133,7 +138,10 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
             receivedAtMs: call.receivedAtMs,
           };
         });
-        for (const event of stored) recent.add(event);
+        for (const event of stored) {
+          recent.add(event);
+          checkpointer.committed(event.sizeBytes);
+        }
         call.resolve(stored);
       }
       stats.commits += 1;
@@ -292,6 +300,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
         if (!closed) handOver();
         closed = true;
         await thread.close();
+        await checkpointer.close();
       })();
       return closing;
     },
