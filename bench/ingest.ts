@@ -1,20 +1,25 @@
 /**
  * Ingest benchmark: durable events/s and answer times of a real Relaybus process.
  *
- *     npm run bench:ingest [-- --duration 10 --connections 64 --durability fsync]
+ *     npm run bench:ingest [-- --duration 10 --connections 64 --durability fsync --client wrk --only "1 entry"]
  *
  * Starts `relaybus serve` (from the sources) on a free port with an empty data dir, then
- * drives it with autocannon over keep-alive connections: single-event PutEvents, 10-entry
+ * drives it over keep-alive connections: single-event PutEvents, 10-entry
  * PutEvents, and single CloudEvents in structured mode, once with one fixed id and once with a
  * fresh random (v4) id per request, as producers choose their own (the log's id index pays
  * for random ids; PutEvents ids are time-ordered UUIDv7). Every answer is an ack after the
  * commit (durability `fsync`: SQLite synchronous=FULL), so requests/s × entries is durable
- * events/s. Client and server share this machine's cores.
+ * events/s.
+ *
+ * The load generator is wrk when it is installed (`apt-get install wrk`), else autocannon;
+ * `--client wrk|autocannon` chooses. Client and server share this machine's two cores, and
+ * autocannon, written in Node, takes about a third of one, so it measures the server lower.
+ * The first line printed says which client ran.
  */
 import autocannon from "autocannon";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,8 +31,15 @@ const { values: flags } = parseArgs({
     connections: { type: "string", default: "64" },
     durability: { type: "string", default: "fsync" },
     engine: { type: "string", default: "sqlite" },
+    client: { type: "string" },
+    only: { type: "string" },
   },
 });
+const client = flags.client ?? (spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "autocannon");
+if (client !== "wrk" && client !== "autocannon") {
+  console.error(`--client ${client}: use wrk or autocannon`);
+  process.exit(2);
+}
 if (flags.engine !== "sqlite") {
   console.error(`--engine ${flags.engine}: only sqlite exists so far`);
   process.exit(2);
@@ -67,18 +79,16 @@ const server = spawn(
 );
 try {
   await waitForHealth(`http://127.0.0.1:${port}/healthz`);
-  console.log(`relaybus ingest benchmark: ${connections} keep-alive connections, ${durationS} s per scenario, durability ${flags.durability}, ~1 KB events\n`);
+  console.log(`relaybus ingest benchmark: ${client}, ${connections} keep-alive connections, ${durationS} s per scenario, durability ${flags.durability}, ~1 KB events\n`);
   console.log("| scenario | requests/s | durable events/s | p50 ms | p99 ms | errors |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-  for (const scenario of scenarios) {
+  // --only runs the scenarios whose name contains the text (for comparing one path over runs).
+  for (const scenario of scenarios.filter((x) => flags.only === undefined || x.name.includes(flags.only))) {
     // A short warm-up lets the JIT settle before measuring.
     await run(scenario, 2);
     const result = await run(scenario, durationS);
-    const ok = result["2xx"];
-    const rps = ok / durationS;
-    const errors = result.non2xx + result.errors + result.timeouts;
     console.log(
-      `| ${scenario.name} | ${Math.round(rps).toLocaleString("en")} | ${Math.round(rps * scenario.entries).toLocaleString("en")} | ${result.latency.p50} | ${result.latency.p99} | ${errors} |`,
+      `| ${scenario.name} | ${Math.round(result.okPerSecond).toLocaleString("en")} | ${Math.round(result.okPerSecond * scenario.entries).toLocaleString("en")} | ${result.p50Ms} | ${result.p99Ms} | ${result.errors} |`,
     );
   }
 } finally {
@@ -87,8 +97,21 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-function run(scenario: (typeof scenarios)[number], seconds: number): Promise<autocannon.Result> {
-  return autocannon({
+interface RunResult {
+  /** 2xx answers per second. */
+  okPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Non-2xx answers, socket errors and timeouts. */
+  errors: number;
+}
+
+function run(scenario: (typeof scenarios)[number], seconds: number): Promise<RunResult> {
+  return client === "wrk" ? runWrk(scenario, seconds) : runAutocannon(scenario, seconds);
+}
+
+async function runAutocannon(scenario: (typeof scenarios)[number], seconds: number): Promise<RunResult> {
+  const result = await autocannon({
     url: `http://127.0.0.1:${port}${scenario.path}`,
     method: "POST",
     headers: { "content-type": scenario.contentType },
@@ -101,6 +124,62 @@ function run(scenario: (typeof scenarios)[number], seconds: number): Promise<aut
     pipelining: 1,
     duration: seconds,
   });
+  return {
+    okPerSecond: result["2xx"] / seconds,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+/** Runs wrk with a Lua script for the method, body and content type, and parses its report. */
+async function runWrk(scenario: (typeof scenarios)[number], seconds: number): Promise<RunResult> {
+  const script = join(dir, "wrk.lua");
+  const lines = [`wrk.method = "POST"`, `wrk.headers["Content-Type"] = "${scenario.contentType}"`];
+  if ("randomIds" in scenario) {
+    // A fresh random (v4-shaped) id per request, as the autocannon path does.
+    lines.push(
+      `local template = ${luaString(scenario.body.replace('"bench-1"', '"RANDOM_ID"'))}`,
+      `request = function()`,
+      `  local id = string.format("%08x-%04x-4%03x-%04x-%06x%06x", math.random(0, 0x7fffffff), math.random(0, 0xffff), math.random(0, 0xfff), math.random(0x8000, 0xbfff), math.random(0, 0xffffff), math.random(0, 0xffffff))`,
+      `  return wrk.format(nil, nil, nil, (template:gsub("RANDOM_ID", id)))`,
+      `end`,
+    );
+  } else {
+    lines.push(`wrk.body = ${luaString(scenario.body)}`);
+  }
+  writeFileSync(script, `${lines.join("\n")}\n`);
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, `http://127.0.0.1:${port}${scenario.path}`]);
+    let text = "";
+    child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}:\n${text}`))));
+  });
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+  return {
+    okPerSecond: (requests - non2xx) / seconds,
+    p50Ms: wrkLatencyMs(output, "50%"),
+    p99Ms: wrkLatencyMs(output, "99%"),
+    errors: non2xx + socketErrors,
+  };
+}
+
+/** A percentile from wrk's "Latency Distribution" block, in ms. */
+function wrkLatencyMs(output: string, percentile: string): number {
+  const match = new RegExp(`^\\s*${percentile}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(output);
+  if (match === null) return Number.NaN;
+  const factor = match[2] === "us" ? 0.001 : match[2] === "s" ? 1000 : 1;
+  return Math.round(Number(match[1]) * factor * 100) / 100;
+}
+
+/** A Lua string literal holding `text`. */
+function luaString(text: string): string {
+  return `"${text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
 }
 
 async function waitForHealth(url: string): Promise<void> {
