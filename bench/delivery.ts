@@ -9,13 +9,13 @@
  * event reached the receiver, and delivered events/s. Client, server and receiver share
  * this machine's cores.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { startBenchServer } from "./bench-server.js";
 import { Agent, request } from "undici";
 
 const { values: flags } = parseArgs({
@@ -57,15 +57,10 @@ rules:
         format: cloudevents-structured
 `,
 );
-const port = await freePort();
-const server = spawn(
-  process.execPath,
-  ["--import", "tsx", new URL("../src/cli/run.ts", import.meta.url).pathname, "serve", "--port", String(port), "--data-dir", join(dir, "data"), "--rules-dir", join(dir, "rules")],
-  { stdio: ["ignore", "ignore", "inherit"] },
-);
+const server = await startBenchServer(dir);
+const port = server.port;
 const agent = new Agent({ connections, pipelining: 1 });
 try {
-  await waitForHealth(`http://127.0.0.1:${port}/healthz`);
   const data = { orderId: "o-12345", customer: "c-678", total: 129.5, note: "x".repeat(800) };
   let next = 0;
   let failed = 0;
@@ -97,33 +92,8 @@ try {
   console.log(`| end-to-end delivered | ${Math.round((delivered.size / doneMs) * 1000).toLocaleString("en")} events/s |`);
   console.log(`| delivered / acked / failed | ${delivered.size.toLocaleString("en")} / ${(total - failed).toLocaleString("en")} / ${failed} (${deliveries - delivered.size} duplicates) |`);
 } finally {
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
+  await server.stop();
   await agent.close();
   receiver.close();
   rmSync(dir, { recursive: true, force: true });
-}
-
-async function waitForHealth(url: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("relaybus did not start");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address() as AddressInfo;
-      s.close(() => resolve(address.port));
-    });
-  });
 }

@@ -20,10 +20,10 @@ import autocannon from "autocannon";
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { startBenchServer } from "./bench-server.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -69,16 +69,11 @@ const scenarios = [
   },
 ];
 
-const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), "relaybus-bench-"));
 mkdirSync(join(dir, "rules"));
-const server = spawn(
-  process.execPath,
-  ["--import", "tsx", new URL("../src/cli/run.ts", import.meta.url).pathname, "serve", "--port", String(port), "--data-dir", join(dir, "data"), "--rules-dir", join(dir, "rules")],
-  { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, RELAYBUS_DURABILITY: flags.durability } },
-);
+const server = await startBenchServer(dir, { RELAYBUS_DURABILITY: flags.durability });
+const port = server.port;
 try {
-  await waitForHealth(`http://127.0.0.1:${port}/healthz`);
   console.log(`relaybus ingest benchmark: ${client}, ${connections} keep-alive connections, ${durationS} s per scenario, durability ${flags.durability}, ~1 KB events\n`);
   console.log("| scenario | requests/s | durable events/s | p50 ms | p99 ms | errors |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -92,8 +87,7 @@ try {
     );
   }
 } finally {
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
+  await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -180,28 +174,4 @@ function wrkLatencyMs(output: string, percentile: string): number {
 /** A Lua string literal holding `text`. */
 function luaString(text: string): string {
   return `"${text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
-}
-
-async function waitForHealth(url: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("relaybus did not start");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
 }

@@ -1,0 +1,55 @@
+/**
+ * Starts `relaybus serve` from the sources as a child process for a benchmark, on a free
+ * loopback port with the given data and rules directories, and waits until it answers.
+ */
+import { spawn } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
+import { join } from "node:path";
+
+export interface BenchServer {
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** SIGTERM, and wait for the process to exit. */
+  stop(): Promise<void>;
+}
+
+/** `dir` holds `data/` and `rules/`; `env` adds environment variables (RELAYBUS_DURABILITY, say). */
+export async function startBenchServer(dir: string, env: Record<string, string> = {}): Promise<BenchServer> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", new URL("../src/cli/run.ts", import.meta.url).pathname, "serve", "--port", String(port), "--data-dir", join(dir, "data"), "--rules-dir", join(dir, "rules")],
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await exited;
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return { port, url, stop };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stop();
+      throw new Error("relaybus did not start");
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
