@@ -79,8 +79,13 @@ export interface ReloadSummary {
 export interface RuleRegistry extends Router {
   /** The targets `event` of `bus` goes to, in rule order (file rules, then API rules by creation), then target order. */
   route(bus: string, event: CloudEvent): RoutedTarget[];
+  /** Whether the bus exists: `default`, declared by a rule file, or created through the API. A memory lookup. */
   busExists(name: string): boolean;
+  /** Throws `BusNotFound` unless the bus exists. */
+  assertBusExists(name: string): void;
   listBuses(): BusView[];
+  /** Creates a bus in the catalog. Throws `BusAlreadyExists` when a bus of that name exists. */
+  createBus(bus: { name: string; description?: string }): BusView;
   /**
    * Deletes a bus created through the API, with its API rules when `force`. Throws
    * `BusNotFound`, `BusProtected` (`default`, or declared by a rule file) or `BusHasRules`.
@@ -92,7 +97,7 @@ export interface RuleRegistry extends Router {
    * running rules stay.
    */
   reloadFiles(): Promise<ReloadSummary>;
-  /** Reads the API rules again from the catalog (after another writer changed it). */
+  /** Reads the API buses and rules again from the catalog (after another writer changed it). */
   reloadCatalog(): void;
   /**
    * Creates (`create`) or replaces (`replace`) an API rule. Validates and compiles it first:
@@ -147,8 +152,11 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   let apiRules = new Map<string, ReadonlyMap<string, ApiRule>>();
   /** bus → enabled rules in routing order: the snapshot `route` reads. */
   let routes = new Map<string, readonly CompiledRule[]>();
-  /** Catalog buses seen to exist; creation bypasses the registry, deletion goes through it. */
-  const knownCatalogBuses = new Set<string>();
+  /**
+   * Buses of the catalog, loaded with the API rules and kept by createBus and deleteBus, so
+   * that busExists (asked once per ingested entry) never reaches SQLite.
+   */
+  const catalogBuses = new Set<string>();
   let reloading: Promise<unknown> = Promise.resolve();
   const stopFunctions = new Set<() => void>();
 
@@ -187,7 +195,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       }
     }
     apiRules = next;
-    knownCatalogBuses.clear();
+    catalogBuses.clear();
+    for (const bus of catalog.listBuses()) catalogBuses.add(bus.name);
   }
 
   function setApiRule(bus: string, name: string, value: ApiRule | undefined): void {
@@ -202,11 +211,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   }
 
   function busExists(name: string): boolean {
-    if (name === DEFAULT_BUS || fileSet.busFiles.has(name) || apiRules.has(name)) return true;
-    if (knownCatalogBuses.has(name)) return true;
-    if (catalog.getBus(name) === undefined) return false;
-    knownCatalogBuses.add(name);
-    return true;
+    return name === DEFAULT_BUS || fileSet.busFiles.has(name) || apiRules.has(name) || catalogBuses.has(name);
   }
 
   function requireBus(name: string): void {
@@ -323,7 +328,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     apiRules: [...apiRules.values()].reduce((sum, rules) => sum + rules.size, 0),
   });
 
-  return {
+  const registry: RuleRegistry = {
     route(bus: string, event: CloudEvent): RoutedTarget[] {
       const rules = routes.get(bus);
       if (rules === undefined) return [];
@@ -335,6 +340,20 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     },
 
     busExists,
+    assertBusExists: requireBus,
+
+    createBus(bus): BusView {
+      if (busExists(bus.name)) {
+        throw new RelaybusError("BusAlreadyExists", `bus ${JSON.stringify(bus.name)} already exists`);
+      }
+      catalog.createBus({
+        name: bus.name,
+        createdAtMs: nowMs(),
+        ...(bus.description === undefined ? {} : { description: bus.description }),
+      });
+      catalogBuses.add(bus.name);
+      return registry.listBuses().find((b) => b.name === bus.name) as BusView;
+    },
 
     listBuses(): BusView[] {
       const names = new Set<string>([DEFAULT_BUS, ...fileSet.busFiles.keys(), ...apiRules.keys()]);
@@ -387,7 +406,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       catalog.deleteBus(name);
       // Rules stored for a bus the catalog never held are deleted one by one.
       for (const rule of apiRules.get(name)?.keys() ?? []) catalog.deleteRule(name, rule);
-      knownCatalogBuses.delete(name);
+      catalogBuses.delete(name);
       const next = new Map(apiRules);
       next.delete(name);
       apiRules = next;
@@ -484,6 +503,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       await reloading;
     },
   };
+  return registry;
 }
 
 /** API rules in routing order: oldest first, then by name, so the order survives restarts. */

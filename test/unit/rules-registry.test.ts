@@ -123,7 +123,9 @@ test("rules registry - a disabled rule and an unknown bus route nowhere", async 
 
 test("rules registry - buses come from files, the catalog and default", async () => {
   const { registry, storage } = await setup("valid");
+  // Another writer of the catalog (another process, say): the registry sees it after reloadCatalog.
   storage.catalog.createBus({ name: "made-by-api", description: "from the API", createdAtMs: 5 });
+  registry.reloadCatalog();
   assert.equal(registry.busExists("default"), true);
   assert.equal(registry.busExists("orders"), true);
   assert.equal(registry.busExists("made-by-api"), true);
@@ -351,11 +353,12 @@ test("rules registry - deleting buses: default and file buses are protected, rul
     failsWith("BusProtected", /valid|orders\.yaml/),
   );
   assert.throws(() => registry.deleteBus("nothing"), failsWith("BusNotFound"));
-  storage.catalog.createBus({ name: "scratch", createdAtMs: 1 });
+  registry.createBus({ name: "scratch" });
   registry.putRule("scratch", apiRule, { mode: "create" });
   assert.throws(() => registry.deleteBus("scratch"), failsWith("BusHasRules"));
   registry.deleteBus("scratch", { force: true });
   assert.equal(registry.busExists("scratch"), false);
+  assert.equal(storage.catalog.getBus("scratch"), undefined, "gone from the catalog too");
   assert.deepEqual(storage.catalog.listRules("scratch"), []);
   assert.deepEqual(registry.route("scratch", event({})), []);
 });
@@ -436,3 +439,14 @@ async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test("rules registry - createBus stores the bus, and a taken name is refused", async () => {
+  const { registry, storage } = await setup("valid");
+  const created = registry.createBus({ name: "fresh", description: "made here" });
+  assert.equal(created.name, "fresh");
+  assert.equal(registry.busExists("fresh"), true);
+  assert.equal(storage.catalog.getBus("fresh")?.description, "made here");
+  for (const taken of ["fresh", "orders", "default"]) {
+    assert.throws(() => registry.createBus({ name: taken }), failsWith("BusAlreadyExists"));
+  }
+});

@@ -12,9 +12,7 @@ export function createBusEventsRouter(deps: ControlPlaneDeps): Router {
   const { registry, storage } = deps;
   const router = Router();
 
-  const requireBus = (bus: string) => {
-    if (!registry.busExists(bus)) throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(bus)} does not exist`);
-  };
+  const requireBus = (bus: string) => registry.assertBusExists(bus);
 
   router
     .route("/v1/buses/:bus/events")

@@ -1,6 +1,5 @@
 /** Buses: `GET/POST /v1/buses`, `GET/DELETE /v1/buses/{bus}` (`?force=true` deletes a bus with rules). */
 import { Router } from "express";
-import { RelaybusError } from "../../errors.js";
 import { NAME_PATTERN } from "../../rules/model.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { booleanParam, methodNotAllowed } from "../request-params.js";
@@ -31,17 +30,7 @@ export function createBusesRouter(deps: ControlPlaneDeps): Router {
       res.json({ buses: registry.listBuses() });
     })
     .post((req, res) => {
-      const body = parseCreateBus(req.body);
-      if (registry.busExists(body.name)) {
-        throw new RelaybusError("BusAlreadyExists", `bus ${JSON.stringify(body.name)} already exists`);
-      }
-      storage.catalog.createBus({
-        name: body.name,
-        createdAtMs: Date.now(),
-        ...(body.description === undefined ? {} : { description: body.description }),
-      });
-      registry.reloadCatalog();
-      res.status(201).json(registry.listBuses().find((b) => b.name === body.name));
+      res.status(201).json(registry.createBus(parseCreateBus(req.body)));
     })
     .all(methodNotAllowed(["GET", "POST"]));
 
@@ -49,8 +38,8 @@ export function createBusesRouter(deps: ControlPlaneDeps): Router {
     .route("/v1/buses/:bus")
     .get(async (req, res) => {
       const name = req.params.bus;
+      registry.assertBusExists(name);
       const bus = registry.listBuses().find((b) => b.name === name);
-      if (bus === undefined) throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(name)} does not exist`);
       res.json({ ...bus, lastOffset: await storage.log.lastOffset(name) });
     })
     .delete((req, res) => {

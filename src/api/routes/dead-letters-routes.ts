@@ -7,7 +7,7 @@ import { RelaybusError } from "../../errors.js";
 import type { DeadLetterFilter } from "../../log/log-engine.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { redactSecrets } from "../redact-secrets.js";
-import { limitParam, methodNotAllowed, queryParam } from "../request-params.js";
+import { integerParam, limitParam, methodNotAllowed, queryParam } from "../request-params.js";
 
 export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
   const { deliveries } = deps.storage;
@@ -20,16 +20,11 @@ export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
       const bus = queryParam(req, "bus");
       const rule = queryParam(req, "rule");
       const target = queryParam(req, "target");
-      const before = queryParam(req, "before");
       if (bus !== undefined) filter.bus = bus;
       if (rule !== undefined) filter.rule = rule;
       if (target !== undefined) filter.targetId = target;
-      if (before !== undefined) {
-        if (!/^\d{1,15}$/.test(before)) {
-          throw new RelaybusError("ValidationError", `before: expected a time in ms since the epoch, got ${JSON.stringify(before)}`);
-        }
-        filter.beforeMs = Number(before);
-      }
+      // `before`: ms since the epoch, for paging newest first.
+      if (queryParam(req, "before") !== undefined) filter.beforeMs = integerParam(req, "before", 0);
       res.json({ deadLetters: redactSecrets(deliveries.listDeadLetters(filter)) });
     })
     .all(methodNotAllowed(["GET"]));

@@ -20,9 +20,7 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
   const { registry } = deps;
   const router = Router();
 
-  const requireBus = (bus: string) => {
-    if (!registry.busExists(bus)) throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(bus)} does not exist`);
-  };
+  const requireBus = (bus: string) => registry.assertBusExists(bus);
 
   router
     .route("/v1/rules\\:reload")
