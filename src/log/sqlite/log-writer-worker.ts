@@ -38,6 +38,17 @@ function run(): void {
   if (port === null) throw new Error("log-writer-worker.ts runs as a worker thread only");
   const config = workerData as LogWriterConfig;
   const send = (message: FromWriter) => port.postMessage(message);
+  /** Answers a request with an error. */
+  const fail = (requestId: number, error: unknown) =>
+    send({ type: "result", requestId, ok: false, error: toWriterError(error) });
+  /** Answers a request with what `compute` returns, or with the error it throws. */
+  const answer = (requestId: number, compute: () => unknown) => {
+    try {
+      send({ type: "result", requestId, ok: true, value: compute() });
+    } catch (error) {
+      fail(requestId, error);
+    }
+  };
 
   let db: Database.Database;
   try {
@@ -89,14 +100,9 @@ function run(): void {
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
-      send({ type: "result", requestId: message.requestId, ok: true, value: deleted });
+      answer(message.requestId, () => deleted);
     } catch (error) {
-      send({
-        type: "result",
-        requestId: message.requestId,
-        ok: false,
-        error: toWriterError(error),
-      });
+      fail(message.requestId, error);
     }
   };
 
@@ -117,17 +123,7 @@ function run(): void {
         pruning = pruning.then(() => prune(message));
         break;
       case "pragma":
-        try {
-          const value: unknown = db.pragma(message.pragma, { simple: true });
-          send({ type: "result", requestId: message.requestId, ok: true, value });
-        } catch (error) {
-          send({
-            type: "result",
-            requestId: message.requestId,
-            ok: false,
-            error: toWriterError(error),
-          });
-        }
+        answer(message.requestId, () => db.pragma(message.pragma, { simple: true }));
         break;
       case "close":
         void close();

@@ -160,21 +160,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     }
   }
 
-  const insertPending = (d: NewDelivery) =>
-    insertDelivery.run(
-      d.id,
-      d.bus,
-      d.offset,
-      d.eventId,
-      d.rule,
-      d.targetId,
-      d.eventReceivedAtMs,
-      d.createdAtMs,
-      d.createdAtMs, // due at once: the first attempt is not delayed
-      JSON.stringify(d.retry),
-      "[]",
-      JSON.stringify(d.request),
-    );
+  const insertPending = (d: NewDelivery) => insertDelivery.run(...storedColumns(d));
 
   const dispatch = db.transaction(
     (bus: string, throughOffset: number, deliveries: readonly NewDelivery[], nowMs: number) => {
@@ -232,22 +218,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
       deletePending.run(d.id);
       return;
     }
-    insertDead.run(
-      d.id,
-      d.bus,
-      d.offset,
-      d.eventId,
-      d.rule,
-      d.targetId,
-      d.eventReceivedAtMs,
-      d.createdAtMs,
-      d.createdAtMs,
-      JSON.stringify(d.retry),
-      "[]",
-      JSON.stringify(d.request),
-      reason,
-      deadAtMs,
-    );
+    insertDead.run(...storedColumns(d), reason, deadAtMs);
   });
 
   /** One prepared statement per combination of filter fields, made on first use. */
@@ -374,4 +345,27 @@ function toDelivery(row: DeliveryRow): Delivery {
 
 function toDeadLetter(row: DeadLetterRow): DeadLetter {
   return { ...toDelivery(row), reason: row.reason, deadAtMs: row.deadAtMs };
+}
+
+/**
+ * The values of STORED_COLUMNS for a delivery never attempted, in their order: due at once
+ * (the first attempt is not delayed), with no attempts yet.
+ */
+function storedColumns(
+  d: NewDelivery,
+): [string, string, number, string, string, string, number, number, number, string, string, string] {
+  return [
+    d.id,
+    d.bus,
+    d.offset,
+    d.eventId,
+    d.rule,
+    d.targetId,
+    d.eventReceivedAtMs,
+    d.createdAtMs,
+    d.createdAtMs,
+    JSON.stringify(d.retry),
+    "[]",
+    JSON.stringify(d.request),
+  ];
 }
