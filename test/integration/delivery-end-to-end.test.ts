@@ -12,13 +12,12 @@ import type { RetryPolicy, Storage } from "../../src/log/log-engine.js";
 import { openSqliteStorage } from "../../src/log/sqlite/index.js";
 import { compileTransform } from "../../src/transform/compile-transform.js";
 import { silentLogger, systemClock, type Clock, type CloudEvent, type StoredEvent, type TargetFormat } from "../../src/types.js";
+import { assertNothingOpen } from "../helpers/open-handles.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
 
 const BUS = "orders";
 const FAST_RETRY: RetryPolicy = { maxAttempts: 5, maxAgeSeconds: 3_600, baseDelayMs: 20, factor: 2, maxDelayMs: 100 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const OPEN_KINDS = new Set(["TCPSocketWrap", "TCPServerWrap", "TCPWRAP", "Timeout"]);
-
 interface Delivering {
   storage: Storage;
   sender: WebhookSender;
@@ -71,18 +70,6 @@ function startDelivering(
       await storage.close();
     },
   };
-}
-
-async function assertNothingOpen(): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  let open: string[] = [];
-  while (Date.now() < deadline) {
-    open = process.getActiveResourcesInfo().filter((kind) => OPEN_KINDS.has(kind));
-    if (open.length === 0) return;
-    // setImmediate, not a timer: a pending timer would itself count as open.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.deepEqual(open, [], "sockets or timers left open");
 }
 
 /** A temp dir and a receiver, both cleaned up (and checked for leaks) after the test. */

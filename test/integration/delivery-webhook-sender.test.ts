@@ -3,21 +3,8 @@ import { createServer } from "node:net";
 import { test, type TestContext } from "node:test";
 import { createWebhookSender, type WebhookSender } from "../../src/delivery/webhook-sender.js";
 import { silentLogger } from "../../src/types.js";
+import { assertNothingOpen } from "../helpers/open-handles.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
-
-/** Handles that show a socket, server or ref'd timer is still open. */
-const OPEN_KINDS = new Set(["TCPSocketWrap", "TCPServerWrap", "TCPWRAP", "Timeout"]);
-
-async function assertNothingOpen(): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  let open: string[] = [];
-  while (Date.now() < deadline) {
-    open = process.getActiveResourcesInfo().filter((kind) => OPEN_KINDS.has(kind));
-    if (open.length === 0) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  assert.deepEqual(open, [], "sockets or timers left open");
-}
 
 async function setup(t: TestContext): Promise<{ receiver: Receiver; sender: WebhookSender }> {
   const receiver = await createReceiver();
