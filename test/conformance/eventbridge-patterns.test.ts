@@ -7,6 +7,7 @@ import JSON5 from "json5";
 import { isRelaybusError } from "../../src/errors.js";
 import { compileEventPattern } from "../../src/patterns/compile-pattern.js";
 import { parseEventPattern } from "../../src/patterns/parse-pattern.js";
+import { buildPatternMachine } from "../../src/patterns/pattern-machine.js";
 import { matchesEventPattern } from "../../src/patterns/reference-matcher.js";
 
 const casesDir = new URL("../../../shared/conformance/eventbridge-patterns/", import.meta.url);
@@ -23,6 +24,7 @@ function check(name: string, pattern: unknown, event: unknown): void {
   const expected = !name.endsWith("_NEG.json5");
   assert.equal(matchesEventPattern(parsed, event), expected, "reference matcher");
   assert.equal(compileEventPattern(parsed).matches(event), expected, "compiled matcher");
+  assert.deepEqual(buildPatternMachine([{ key: name, pattern: parsed }]).match(event), expected ? [name] : [], "machine");
 }
 
 for (const name of caseFiles) {
@@ -31,6 +33,24 @@ for (const name of caseFiles) {
     check(name, EventPattern, Event);
   });
 }
+
+// One machine holding every accepted case's pattern at once: for each case's event it must
+// find exactly the patterns the reference matcher finds, its own among them when expected.
+test("eventbridge conformance - one machine of all case patterns finds, for every event, what the reference finds", () => {
+  const cases = caseFiles
+    .filter((name) => !name.endsWith("_EXC.json5"))
+    .map((name) => ({ name, ...(read(name) as { Event: unknown; EventPattern: unknown }) }))
+    .map(({ name, Event, EventPattern }) => ({ name, event: Event, pattern: parseEventPattern(EventPattern) }));
+  const machine = buildPatternMachine(cases.map(({ name, pattern }) => ({ key: name, pattern })));
+  let crossMatches = 0;
+  for (const { name, event } of cases) {
+    const expected = cases.filter((c) => matchesEventPattern(c.pattern, event)).map((c) => c.name);
+    assert.deepEqual(machine.match(event), expected, `event of ${name}`);
+    crossMatches += expected.filter((other) => other !== name).length;
+  }
+  // The cases share events and fields, so many events match other cases' patterns too.
+  assert.ok(crossMatches > 50, `cross matches: ${crossMatches}`);
+});
 
 // The pair's pattern repeats the key "location". EventBridge's engine (event-ruler, whose
 // rule compiler lets a later field overwrite an earlier one by default) keeps the last value,
@@ -44,6 +64,7 @@ test("eventbridge conformance - complex_multi_key_event.json with its pattern (d
   const parsed = parseEventPattern(pattern);
   assert.equal(matchesEventPattern(parsed, event), true, "reference matcher");
   assert.equal(compileEventPattern(parsed).matches(event), true, "compiled matcher");
+  assert.deepEqual(buildPatternMachine([{ key: 0, pattern: parsed }]).match(event), [0], "machine");
   // Had the first value been kept, the event would not match: the last one decides.
   const firstOnly = parseEventPattern({ detail: { location: [{ prefix: "us-" }] } });
   assert.equal(matchesEventPattern(firstOnly, event), false);

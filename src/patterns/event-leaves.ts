@@ -1,0 +1,194 @@
+/**
+ * The event side of the pattern machine: an event flattened once into its leaves (strings,
+ * numbers, booleans, null), grouped by field path, keeping only the paths some pattern of the
+ * machine names. Fields no pattern mentions are never walked, so a large `data` costs nothing
+ * unless a rule looks into it.
+ *
+ * Paths are named as everywhere in patterns: keys joined with `.`, so `{"a": {"b": 1}}` and
+ * `{"a.b": 1}` both give a leaf at `a.b`. Each leaf carries its *trail*: the array elements it
+ * sits in, as flat `[arrayId, index, arrayId, index, ...]`, which the machine uses to keep
+ * EventBridge's rule that fields under one array of objects come from the same element. An
+ * array whose leaves all have one path cannot hold two conditions' leaves (an alternative has
+ * one condition per path), so it is left out of the trails; most events then have no trails
+ * at all, and the machine takes its fast path.
+ *
+ * One `EventLeaves` is reused for every event a machine matches: matching is synchronous and
+ * never re-entered, so filling it again allocates almost nothing.
+ *
+ * @module
+ */
+
+/** The leaves of one path, valid for the collection whose `epoch` they carry. */
+export interface PathLeaves {
+  epoch: number;
+  count: number;
+  /** How many of the leaves have no trail: those are consistent with every choice. */
+  free: number;
+  readonly values: unknown[];
+  /** `undefined` for a leaf outside any array that matters. */
+  readonly trails: (readonly number[] | undefined)[];
+}
+
+const NO_TRAIL: readonly number[] = [];
+
+/**
+ * Where an event's key may lead: one node per field path, or prefix of one, that patterns
+ * name. `children` maps every key that can come next, including keys that span several
+ * segments (`"b.c"` under `a` for the path `a.b.c`), so walking an event never builds a string.
+ */
+interface PathNode {
+  /** The id of the path this node names, or -1 when it is only a prefix. */
+  readonly pathId: number;
+  readonly children: Map<string, PathNode>;
+  /** The same children as a list, walked instead of the event's keys when it is short. */
+  readonly childList: { readonly key: string; readonly node: PathNode; readonly inherited: boolean }[];
+}
+
+/** Under this many children, a node looks its children up in the event; above, the event's keys in its children. */
+const FEW_CHILDREN = 8;
+
+function buildPathTree(paths: readonly string[]): PathNode {
+  const nodes = new Map<string, PathNode>();
+  const ids = new Map(paths.map((path, id) => [path, id]));
+  const nodeFor = (path: string): PathNode => {
+    let node = nodes.get(path);
+    if (node === undefined) {
+      node = { pathId: ids.get(path) ?? -1, children: new Map(), childList: [] };
+      nodes.set(path, node);
+    }
+    return node;
+  };
+  const root = nodeFor("");
+  for (const path of paths) {
+    const segments = path.split(".");
+    // Every run of segments i..j is a key that leads from the node of segments 0..i-1 to that of 0..j.
+    for (let i = 0; i < segments.length; i++) {
+      const from = nodeFor(segments.slice(0, i).join("."));
+      for (let j = i; j < segments.length; j++) {
+        const key = segments.slice(i, j + 1).join(".");
+        if (from.children.has(key)) continue;
+        const to = nodeFor(segments.slice(0, j + 1).join("."));
+        from.children.set(key, to);
+        from.childList.push({ key, node: to, inherited: key in Object.prototype });
+      }
+    }
+  }
+  return root;
+}
+
+export class EventLeaves {
+  /** Current collection; `PathLeaves` from older ones read as empty. */
+  epoch = 0;
+  /** Leaves found in this collection, over all paths. */
+  leafCount = 0;
+  /** `byPath[pathId]`: the leaves of that path. */
+  readonly byPath: PathLeaves[];
+
+  private readonly root: PathNode;
+  private nextArrayId = 0;
+  /** Per array met in this collection: the path id of its first leaf, or -2 once leaves of two paths were seen. */
+  private readonly arrayPaths: number[] = [];
+  private anyTrail = false;
+
+  /**
+   * @param paths every field path the machine's patterns name, in path-id order.
+   */
+  constructor(paths: readonly string[]) {
+    this.root = buildPathTree(paths);
+    this.byPath = paths.map(() => ({ epoch: -1, count: 0, free: 0, values: [], trails: [] }));
+  }
+
+  /** Collects the leaves of `event` (a JSON object; anything else has no fields). */
+  collect(event: unknown): void {
+    this.epoch++;
+    this.leafCount = 0;
+    this.nextArrayId = 0;
+    this.anyTrail = false;
+    if (typeof event !== "object" || event === null || Array.isArray(event)) return;
+    this.visitObject(event as Record<string, unknown>, this.root, NO_TRAIL);
+    if (this.anyTrail) this.pruneTrails();
+  }
+
+  private visitObject(record: Record<string, unknown>, node: PathNode, trail: readonly number[]): void {
+    const list = node.childList;
+    if (list.length <= FEW_CHILDREN) {
+      for (let i = 0; i < list.length; i++) {
+        const child = list[i]!;
+        if (child.inherited && !Object.hasOwn(record, child.key)) continue;
+        const value = record[child.key];
+        if (value !== undefined) this.visit(value, child.node, trail);
+      }
+      return;
+    }
+    const children = node.children;
+    for (const key in record) {
+      const child = children.get(key);
+      if (child !== undefined && Object.hasOwn(record, key)) this.visit(record[key], child, trail);
+    }
+  }
+
+  private visit(value: unknown, node: PathNode, trail: readonly number[]): void {
+    if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+      if (node.pathId >= 0) this.push(node.pathId, value, trail);
+      return;
+    }
+    if (typeof value !== "object") return; // undefined, functions: not JSON, absent
+    if (Array.isArray(value)) {
+      const arrayId = this.nextArrayId++;
+      this.arrayPaths[arrayId] = -1;
+      for (let index = 0; index < value.length; index++) {
+        this.visit(value[index], node, [...trail, arrayId, index]);
+      }
+      return;
+    }
+    if (node.childList.length > 0) this.visitObject(value as Record<string, unknown>, node, trail);
+  }
+
+  private push(pathId: number, value: unknown, trail: readonly number[]): void {
+    const leaves = this.byPath[pathId]!;
+    if (leaves.epoch !== this.epoch) {
+      leaves.epoch = this.epoch;
+      leaves.count = 0;
+      leaves.free = 0;
+    }
+    leaves.values[leaves.count] = value;
+    if (trail.length === 0) {
+      leaves.trails[leaves.count] = undefined;
+      leaves.free++;
+    } else {
+      leaves.trails[leaves.count] = trail;
+      this.anyTrail = true;
+      for (let k = 0; k < trail.length; k += 2) {
+        const arrayId = trail[k]!;
+        const seen = this.arrayPaths[arrayId]!;
+        if (seen === -1) this.arrayPaths[arrayId] = pathId;
+        else if (seen !== pathId) this.arrayPaths[arrayId] = -2;
+      }
+    }
+    leaves.count++;
+    this.leafCount++;
+  }
+
+  /** Drops from every trail the arrays whose leaves all share one path; a trail left empty makes its leaf free. */
+  private pruneTrails(): void {
+    const shared = this.arrayPaths;
+    for (const leaves of this.byPath) {
+      if (leaves.epoch !== this.epoch) continue;
+      for (let i = 0; i < leaves.count; i++) {
+        const trail = leaves.trails[i];
+        if (trail === undefined) continue;
+        let keep = 0;
+        for (let k = 0; k < trail.length; k += 2) if (shared[trail[k]!] === -2) keep++;
+        if (keep === trail.length / 2) continue;
+        if (keep === 0) {
+          leaves.trails[i] = undefined;
+          leaves.free++;
+          continue;
+        }
+        const pruned: number[] = [];
+        for (let k = 0; k < trail.length; k += 2) if (shared[trail[k]!] === -2) pruned.push(trail[k]!, trail[k + 1]!);
+        leaves.trails[i] = pruned;
+      }
+    }
+  }
+}

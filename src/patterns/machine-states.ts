@@ -1,0 +1,327 @@
+/**
+ * The states of the pattern machine and how patterns are added to them.
+ *
+ * Every alternative of every pattern (one per `$or` combination) becomes a path through a
+ * trie of states. Each step of the path is one *condition*: a field path and one value
+ * matcher. A field whose pattern lists several values (`"source": ["a", "b"]`) is expanded
+ * into one path per value, since a field holds when any of its values does: the trie then
+ * shares every step two patterns have in common, and one hashed lookup of the event's value
+ * finds the only step that can follow, however many patterns there are.
+ *
+ * The steps of a path are ordered so that the cheap, selective ones come first: hashed values
+ * (exact, equals-ignore-case), then prefixes and suffixes (one hashed lookup per distinct
+ * length), then `exists: true`, then the matchers that must be tried one by one (numeric
+ * ranges, anything-but, wildcards, CIDR, ...) and last `exists: false`. Within a rank, steps go
+ * by path and then by matcher, so identical leading conditions of different patterns share
+ * their states. By the time the one-by-one matchers run, the hashed steps have usually narrowed
+ * an event to the few patterns that can still match.
+ *
+ * A state, once the machine is built, is never changed: a new rule set builds a new machine.
+ *
+ * @module
+ */
+
+import type { FieldCondition, PatternAlternative, ValueMatcher } from "./pattern-types.js";
+import { compileValueTest, type ValueTest } from "./value-tests.js";
+
+/** One state: the patterns whose alternative is complete here, and the ways on. */
+export interface MachineState {
+  /** Entry indices whose alternative ends at this state, ascending, each once. */
+  terminals: number[] | undefined;
+  /** The ways on, one group per field path. */
+  groups: FieldGroup[] | undefined;
+  /** For matching: the match call that last reached this state with no trail (see the matcher). */
+  seen: number;
+}
+
+/** The conditions on one field path that lead on from one state, indexed by matcher kind. */
+export interface FieldGroup {
+  readonly pathId: number;
+  /** Exact string values (that are not IP addresses). */
+  strings: Map<string, MachineState> | undefined;
+  /** Exact numbers; `300` and `300.0` are one key. */
+  numbers: Map<number, MachineState> | undefined;
+  onTrue: MachineState | undefined;
+  onFalse: MachineState | undefined;
+  onNull: MachineState | undefined;
+  /** `equals-ignore-case`, keyed by the lower-cased operand. */
+  ignoreCase: Map<string, MachineState> | undefined;
+  /** `prefix`, keyed by the operand; `prefixLengths` are its distinct lengths, ascending. */
+  prefixes: Map<string, MachineState> | undefined;
+  prefixLengths: number[] | undefined;
+  prefixesIgnoreCase: Map<string, MachineState> | undefined;
+  prefixIgnoreCaseLengths: number[] | undefined;
+  suffixes: Map<string, MachineState> | undefined;
+  suffixLengths: number[] | undefined;
+  suffixesIgnoreCase: Map<string, MachineState> | undefined;
+  suffixIgnoreCaseLengths: number[] | undefined;
+  /** `exists: true`: any leaf. */
+  onPresent: MachineState | undefined;
+  /** `exists: false` (alone, or in a field kept whole): no leaf in the slice of the event the other conditions picked. */
+  onAbsent: MachineState[] | undefined;
+  /** Matchers tried one by one. */
+  tested: { readonly test: ValueTest; readonly next: MachineState }[] | undefined;
+  /** Whether any string-keyed index needs the value lower-cased. */
+  needsLowered: boolean;
+}
+
+/** A condition the machine steps on: one path and one matcher (or, rarely, several kept together). */
+export interface MachineStep {
+  readonly path: string;
+  /** The matchers; one, unless a field was left unexpanded (see {@link expandAlternative}). */
+  readonly matchers: readonly ValueMatcher[];
+  /** Orders steps: cheap and selective first. */
+  readonly rank: number;
+  /** Identifies the condition: equal keys on one path are the same step. */
+  readonly key: string;
+}
+
+/**
+ * How many single-matcher paths one alternative may expand into. Past it, the fields with the
+ * most values stay whole (one step tried with all their matchers), which is as correct and only
+ * less shared.
+ */
+export const MAX_PATHS_PER_ALTERNATIVE = 256;
+
+const RANK_HASHED = 0;
+const RANK_AFFIX = 1;
+const RANK_PRESENT = 2;
+const RANK_TESTED = 3;
+const RANK_ABSENT = 4;
+
+function rankOf(matcher: ValueMatcher): number {
+  switch (matcher.kind) {
+    case "exact":
+      return matcher.ip === undefined ? RANK_HASHED : RANK_TESTED;
+    case "equals-ignore-case":
+      return RANK_HASHED;
+    case "prefix":
+    case "suffix":
+      return RANK_AFFIX;
+    case "exists":
+      return matcher.exists ? RANK_PRESENT : RANK_ABSENT;
+    default:
+      return RANK_TESTED;
+  }
+}
+
+/** JSON with bigints (IP ranges) as strings: a stable key for a matcher. */
+function matcherKey(matcher: ValueMatcher): string {
+  return JSON.stringify(matcher, (_name, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
+}
+
+function singleStep(path: string, matcher: ValueMatcher): MachineStep {
+  return { path, matchers: [matcher], rank: rankOf(matcher), key: matcherKey(matcher) };
+}
+
+function wholeStep(condition: FieldCondition): MachineStep {
+  const keys = condition.matchers.map(matcherKey).sort();
+  return { path: condition.path, matchers: condition.matchers, rank: RANK_TESTED, key: `[${keys.join(",")}]` };
+}
+
+function compareSteps(a: MachineStep, b: MachineStep): number {
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  if (a.path !== b.path) return a.path < b.path ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/**
+ * The step sequences an alternative stands for: one per choice of one matcher in each field,
+ * each sorted cheap-first. A field holds when any of its matchers does, so the alternative
+ * holds exactly when one of these sequences does.
+ */
+export function expandAlternative(alternative: PatternAlternative): MachineStep[][] {
+  // Decide which fields to expand: the ones with fewest matchers first, while the product fits.
+  const order = alternative.map((condition, index) => index).sort(
+    (a, b) => alternative[a]!.matchers.length - alternative[b]!.matchers.length,
+  );
+  const expand = new Set<number>();
+  let product = 1;
+  for (const index of order) {
+    const count = alternative[index]!.matchers.length;
+    if (product * count > MAX_PATHS_PER_ALTERNATIVE) continue;
+    product *= count;
+    expand.add(index);
+  }
+  let sequences: MachineStep[][] = [[]];
+  alternative.forEach((condition, index) => {
+    if (!expand.has(index)) {
+      const step = wholeStep(condition);
+      for (const sequence of sequences) sequence.push(step);
+      return;
+    }
+    const next: MachineStep[][] = [];
+    // Duplicate matchers (`["a", "a"]`) would give duplicate sequences.
+    const seen = new Set<string>();
+    for (const matcher of condition.matchers) {
+      const step = singleStep(condition.path, matcher);
+      if (seen.has(step.key)) continue;
+      seen.add(step.key);
+      for (const sequence of sequences) next.push([...sequence, step]);
+    }
+    sequences = next;
+  });
+  for (const sequence of sequences) sequence.sort(compareSteps);
+  return sequences;
+}
+
+export function newState(): MachineState {
+  return { terminals: undefined, groups: undefined, seen: -1 };
+}
+
+function newGroup(pathId: number): FieldGroup {
+  return {
+    pathId,
+    strings: undefined,
+    numbers: undefined,
+    onTrue: undefined,
+    onFalse: undefined,
+    onNull: undefined,
+    ignoreCase: undefined,
+    prefixes: undefined,
+    prefixLengths: undefined,
+    prefixesIgnoreCase: undefined,
+    prefixIgnoreCaseLengths: undefined,
+    suffixes: undefined,
+    suffixLengths: undefined,
+    suffixesIgnoreCase: undefined,
+    suffixIgnoreCaseLengths: undefined,
+    onPresent: undefined,
+    onAbsent: undefined,
+    tested: undefined,
+    needsLowered: false,
+  };
+}
+
+/** Adds `length` to an ascending list of distinct lengths. */
+function addLength(lengths: number[] | undefined, length: number): number[] {
+  const list = lengths ?? [];
+  if (!list.includes(length)) {
+    list.push(length);
+    list.sort((a, b) => a - b);
+  }
+  return list;
+}
+
+/**
+ * Builds the trie. Steps are found again by (state, path, key) through a side table that the
+ * finished machine does not keep.
+ */
+export class StateBuilder {
+  readonly root = newState();
+  /** Field paths in id order. */
+  readonly paths: string[] = [];
+  private readonly pathIds = new Map<string, number>();
+  /** state → path id → group, while building. */
+  private readonly groupsOf = new Map<MachineState, Map<number, FieldGroup>>();
+  /** group → step key → next state, while building. */
+  private readonly stepsOf = new Map<FieldGroup, Map<string, MachineState>>();
+  stateCount = 1;
+
+  /** Adds one step sequence ending in `entry`. */
+  add(sequence: readonly MachineStep[], entry: number): void {
+    let state = this.root;
+    for (const step of sequence) state = this.follow(state, step);
+    const terminals = state.terminals ?? (state.terminals = []);
+    // Entries are added in ascending order, so a repeat can only be the last one.
+    if (terminals[terminals.length - 1] !== entry) terminals.push(entry);
+  }
+
+  /** Drops the side tables; the states are final after this. */
+  finish(): { root: MachineState; paths: readonly string[]; stateCount: number } {
+    this.groupsOf.clear();
+    this.stepsOf.clear();
+    return { root: this.root, paths: this.paths, stateCount: this.stateCount };
+  }
+
+  private pathId(path: string): number {
+    let id = this.pathIds.get(path);
+    if (id === undefined) {
+      id = this.paths.length;
+      this.paths.push(path);
+      this.pathIds.set(path, id);
+    }
+    return id;
+  }
+
+  private follow(state: MachineState, step: MachineStep): MachineState {
+    const pathId = this.pathId(step.path);
+    let groups = this.groupsOf.get(state);
+    if (groups === undefined) {
+      groups = new Map();
+      this.groupsOf.set(state, groups);
+    }
+    let group = groups.get(pathId);
+    if (group === undefined) {
+      group = newGroup(pathId);
+      groups.set(pathId, group);
+      (state.groups ?? (state.groups = [])).push(group);
+    }
+    let steps = this.stepsOf.get(group);
+    if (steps === undefined) {
+      steps = new Map();
+      this.stepsOf.set(group, steps);
+    }
+    const existing = steps.get(step.key);
+    if (existing !== undefined) return existing;
+    const next = newState();
+    this.stateCount++;
+    steps.set(step.key, next);
+    if (step.matchers.length === 1) placeMatcher(group, step.matchers[0]!, next);
+    else placeWhole(group, step.matchers, next);
+    return next;
+  }
+}
+
+/** Files one matcher's way to `next` in the index its kind uses. */
+function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineState): void {
+  switch (matcher.kind) {
+    case "exact": {
+      const value = matcher.value;
+      if (matcher.ip !== undefined) break; // any spelling of the address: tested
+      if (typeof value === "string") (group.strings ??= new Map()).set(value, next);
+      else if (typeof value === "number") (group.numbers ??= new Map()).set(value, next);
+      else if (value === true) group.onTrue = next;
+      else if (value === false) group.onFalse = next;
+      else group.onNull = next;
+      return;
+    }
+    case "equals-ignore-case":
+      (group.ignoreCase ??= new Map()).set(matcher.value, next);
+      group.needsLowered = true;
+      return;
+    case "prefix":
+      if (matcher.ignoreCase) {
+        (group.prefixesIgnoreCase ??= new Map()).set(matcher.value, next);
+        group.prefixIgnoreCaseLengths = addLength(group.prefixIgnoreCaseLengths, matcher.value.length);
+        group.needsLowered = true;
+      } else {
+        (group.prefixes ??= new Map()).set(matcher.value, next);
+        group.prefixLengths = addLength(group.prefixLengths, matcher.value.length);
+      }
+      return;
+    case "suffix":
+      if (matcher.ignoreCase) {
+        (group.suffixesIgnoreCase ??= new Map()).set(matcher.value, next);
+        group.suffixIgnoreCaseLengths = addLength(group.suffixIgnoreCaseLengths, matcher.value.length);
+        group.needsLowered = true;
+      } else {
+        (group.suffixes ??= new Map()).set(matcher.value, next);
+        group.suffixLengths = addLength(group.suffixLengths, matcher.value.length);
+      }
+      return;
+    case "exists":
+      if (matcher.exists) group.onPresent = next;
+      else (group.onAbsent ??= []).push(next);
+      return;
+    default:
+      break;
+  }
+  (group.tested ??= []).push({ test: compileValueTest([matcher]), next });
+}
+
+/** A field kept whole: one test of all its matchers, and its absence if it allows one. */
+function placeWhole(group: FieldGroup, matchers: readonly ValueMatcher[], next: MachineState): void {
+  (group.tested ??= []).push({ test: compileValueTest(matchers), next });
+  if (matchers.some((m) => m.kind === "exists" && !m.exists)) (group.onAbsent ??= []).push(next);
+}

@@ -1,0 +1,301 @@
+/**
+ * `buildPatternMachine`: every pattern of a bus compiled into one immutable matcher, so that
+ * the cost of matching an event depends on the event, not on how many patterns there are
+ * (the idea of aws/event-ruler, which EventBridge runs).
+ *
+ * Matching an event:
+ *
+ * 1. Its leaves are collected once, grouped by field path, keeping only the paths some
+ *    pattern names (`event-leaves.ts`).
+ * 2. The machine's trie (`machine-states.ts`) is walked from its root. At each state, for each
+ *    field path it has ways on for, each leaf of that path is looked up in the way's indexes
+ *    (a hash for exact values, one hashed lookup per distinct length for prefixes and
+ *    suffixes, a test for the rest), and every way that accepts the leaf is followed. A state
+ *    where a pattern's alternative is complete reports that pattern.
+ * 3. Arrays: a leaf inside arrays carries its trail of array elements; a walk keeps the union
+ *    of the trails of the leaves it picked and only takes a leaf whose trail agrees with it,
+ *    which is EventBridge's rule that fields under one array of objects come from one element.
+ *    Events without such arrays (most) have no trails, and then a state reached twice is
+ *    walked once.
+ * 4. `exists: false` holds when its path has no leaf. When the path's leaves all sit in arrays,
+ *    whether one falls in the slice of the event the other fields picked is a question about
+ *    the whole alternative; the machine then hands that pattern to its own compiled matcher
+ *    (`compile-pattern.ts`), which answers exactly. Rare, and the answer is the same.
+ *
+ * A walk is bounded: past a budget of steps proportional to the event's leaves (only a
+ * hostile mix of large arrays and many conditions under them gets there), the machine stops
+ * and asks every pattern's compiled matcher instead, which is linear in the patterns.
+ *
+ * The answer is always that of {@link matchesEventPattern} run on every pattern; the tests hold
+ * the machine to it on every conformance case, a corpus, and random patterns and events.
+ *
+ * @module
+ */
+
+import { compileEventPattern, type CompiledPattern } from "./compile-pattern.js";
+import { EventLeaves, type PathLeaves } from "./event-leaves.js";
+import { expandAlternative, StateBuilder, type FieldGroup, type MachineState } from "./machine-states.js";
+import type { EventPattern } from "./pattern-types.js";
+
+/** One pattern to put in a machine, with the key `match` reports it by. */
+export interface MachineEntry<K> {
+  readonly key: K;
+  readonly pattern: EventPattern;
+}
+
+/** All patterns of a bus, compiled together. Immutable: build a new one (aside) and swap to change. */
+export interface PatternMachine<K> {
+  /** How many entries the machine was built from. */
+  readonly size: number;
+  /** How many states its trie has: a measure of its size in memory. */
+  readonly stateCount: number;
+  /**
+   * The keys of the entries whose pattern matches `event`, each once, in the order the entries
+   * were given. Same answer as running {@link matchesEventPattern} on every pattern.
+   */
+  match(event: unknown): K[];
+}
+
+/** Steps a walk may take before the machine falls back to matching pattern by pattern. */
+const BASE_STEP_BUDGET = 100_000;
+const STEP_BUDGET_PER_LEAF = 64;
+
+/** Builds a machine from checked patterns (from {@link parseEventPattern}), synchronously. */
+export function buildPatternMachine<K>(entries: readonly MachineEntry<K>[]): PatternMachine<K> {
+  const builder = new StateBuilder();
+  for (let index = 0; index < entries.length; index++) addEntry(builder, entries[index]!.pattern, index);
+  return new CompiledMachine(entries, builder);
+}
+
+/**
+ * Builds a machine without holding the event loop for long: it adds patterns for at most
+ * `sliceMs` at a time and yields between slices. Matching goes on meanwhile, on whatever
+ * machine the caller still holds; the caller swaps when this resolves.
+ */
+export async function buildPatternMachineAside<K>(
+  entries: readonly MachineEntry<K>[],
+  options: { sliceMs?: number } = {},
+): Promise<PatternMachine<K>> {
+  const sliceMs = options.sliceMs ?? 10;
+  const builder = new StateBuilder();
+  let index = 0;
+  while (index < entries.length) {
+    const until = performance.now() + sliceMs;
+    do {
+      addEntry(builder, entries[index]!.pattern, index);
+      index++;
+    } while (index < entries.length && (index % 64 !== 0 || performance.now() < until));
+    if (index < entries.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return new CompiledMachine(entries, builder);
+}
+
+function addEntry(builder: StateBuilder, pattern: EventPattern, index: number): void {
+  for (const alternative of pattern.alternatives) {
+    for (const sequence of expandAlternative(alternative)) builder.add(sequence, index);
+  }
+}
+
+/** Thrown inside a walk that ran out of steps; never escapes `match`. */
+const OUT_OF_STEPS = Symbol("out of steps");
+
+/**
+ * Whether a walk's trail `held` and a leaf's trail agree (no array in different elements);
+ * returns their union, or null when they do not agree.
+ */
+function joinTrails(held: readonly number[] | undefined, leaf: readonly number[]): readonly number[] | null {
+  if (held === undefined) return leaf;
+  let joined: number[] | undefined;
+  for (let k = 0; k < leaf.length; k += 2) {
+    const arrayId = leaf[k]!;
+    let found = false;
+    for (let j = 0; j < held.length; j += 2) {
+      if (held[j] !== arrayId) continue;
+      if (held[j + 1] !== leaf[k + 1]) return null;
+      found = true;
+      break;
+    }
+    if (!found) (joined ??= held.slice()).push(arrayId, leaf[k + 1]!);
+  }
+  return joined ?? held;
+}
+
+class CompiledMachine<K> implements PatternMachine<K> {
+  readonly size: number;
+  readonly stateCount: number;
+  private readonly entries: readonly MachineEntry<K>[];
+  private readonly root: MachineState;
+  private readonly leaves: EventLeaves;
+  private readonly byPath: readonly PathLeaves[];
+  /** Each pattern's own compiled matcher, made when first needed. */
+  private readonly verifiers: (CompiledPattern | undefined)[];
+  // Per-call scratch, reused: matching is synchronous and never re-entered.
+  private epoch = 0;
+  private readonly matchedAt: number[];
+  private readonly verifyAt: number[];
+  private readonly matched: number[] = [];
+  private readonly toVerify: number[] = [];
+  private steps = 0;
+  private stepBudget = 0;
+
+  constructor(entries: readonly MachineEntry<K>[], builder: StateBuilder) {
+    const built = builder.finish();
+    this.entries = entries;
+    this.size = entries.length;
+    this.stateCount = built.stateCount;
+    this.root = built.root;
+    this.leaves = new EventLeaves(built.paths);
+    this.byPath = this.leaves.byPath;
+    this.verifiers = new Array<CompiledPattern | undefined>(entries.length).fill(undefined);
+    this.matchedAt = new Array<number>(entries.length).fill(-1);
+    this.verifyAt = new Array<number>(entries.length).fill(-1);
+  }
+
+  match(event: unknown): K[] {
+    const leaves = this.leaves;
+    leaves.collect(event);
+    this.epoch = leaves.epoch;
+    this.matched.length = 0;
+    this.toVerify.length = 0;
+    this.steps = 0;
+    this.stepBudget = BASE_STEP_BUDGET + STEP_BUDGET_PER_LEAF * leaves.leafCount;
+    try {
+      this.visit(this.root, undefined, false);
+    } catch (error) {
+      if (error !== OUT_OF_STEPS) throw error;
+      return this.matchOneByOne(event);
+    }
+    for (const entry of this.toVerify) {
+      if (this.matchedAt[entry] !== this.epoch && this.verifier(entry).matches(event)) this.matched.push(entry);
+    }
+    const matched = this.matched;
+    if (matched.length === 0) return [];
+    if (matched.length > 1) matched.sort((a, b) => a - b);
+    const keys = new Array<K>(matched.length);
+    for (let i = 0; i < matched.length; i++) keys[i] = this.entries[matched[i]!]!.key;
+    return keys;
+  }
+
+  private verifier(entry: number): CompiledPattern {
+    return (this.verifiers[entry] ??= compileEventPattern(this.entries[entry]!.pattern));
+  }
+
+  private matchOneByOne(event: unknown): K[] {
+    const keys: K[] = [];
+    for (let entry = 0; entry < this.entries.length; entry++) {
+      if (this.verifier(entry).matches(event)) keys.push(this.entries[entry]!.key);
+    }
+    return keys;
+  }
+
+  /**
+   * Walks on from `state`. `trail` is the union of the picked leaves' trails (undefined when
+   * none sat in a shared array); `verify` is set once an `exists: false` was passed whose
+   * answer depends on the whole alternative.
+   */
+  private visit(state: MachineState, trail: readonly number[] | undefined, verify: boolean): void {
+    if (trail === undefined && !verify) {
+      if (state.seen === this.epoch) return;
+      state.seen = this.epoch;
+    }
+    if (++this.steps > this.stepBudget) throw OUT_OF_STEPS;
+    const terminals = state.terminals;
+    if (terminals !== undefined) {
+      for (let i = 0; i < terminals.length; i++) this.reached(terminals[i]!, verify);
+    }
+    const groups = state.groups;
+    if (groups === undefined) return;
+    const epoch = this.epoch;
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!;
+      const leaves = this.byPath[group.pathId]!;
+      const absent = group.onAbsent;
+      if (leaves.epoch !== epoch || leaves.count === 0) {
+        if (absent !== undefined) for (const next of absent) this.visit(next, trail, verify);
+        continue;
+      }
+      for (let i = 0; i < leaves.count; i++) {
+        const leafTrail = leaves.trails[i];
+        let joined = trail;
+        if (leafTrail !== undefined) {
+          const both = joinTrails(trail, leafTrail);
+          if (both === null) continue;
+          joined = both;
+        }
+        this.step(group, leaves.values[i], joined, verify);
+      }
+      // Leaves only inside arrays: absence may hold in the slice the rest picks; verify.
+      if (absent !== undefined && leaves.free === 0) for (const next of absent) this.visit(next, trail, true);
+    }
+  }
+
+  /** Follows every way of `group` that accepts `value`. */
+  private step(group: FieldGroup, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+    let next: MachineState | undefined;
+    if (typeof value === "string") {
+      if (group.strings !== undefined && (next = group.strings.get(value)) !== undefined) this.visit(next, trail, verify);
+      if (group.prefixes !== undefined) this.affixes(group.prefixes, group.prefixLengths!, value, true, trail, verify);
+      if (group.suffixes !== undefined) this.affixes(group.suffixes, group.suffixLengths!, value, false, trail, verify);
+      if (group.needsLowered) {
+        const lower = value.toLowerCase();
+        if (group.ignoreCase !== undefined && (next = group.ignoreCase.get(lower)) !== undefined) {
+          this.visit(next, trail, verify);
+        }
+        if (group.prefixesIgnoreCase !== undefined) {
+          this.affixes(group.prefixesIgnoreCase, group.prefixIgnoreCaseLengths!, lower, true, trail, verify);
+        }
+        if (group.suffixesIgnoreCase !== undefined) {
+          this.affixes(group.suffixesIgnoreCase, group.suffixIgnoreCaseLengths!, lower, false, trail, verify);
+        }
+      }
+    } else if (typeof value === "number") {
+      if (group.numbers !== undefined && (next = group.numbers.get(value)) !== undefined) this.visit(next, trail, verify);
+    } else if (value === true) {
+      if (group.onTrue !== undefined) this.visit(group.onTrue, trail, verify);
+    } else if (value === false) {
+      if (group.onFalse !== undefined) this.visit(group.onFalse, trail, verify);
+    } else if (value === null) {
+      if (group.onNull !== undefined) this.visit(group.onNull, trail, verify);
+    }
+    if (group.onPresent !== undefined) this.visit(group.onPresent, trail, verify);
+    const tested = group.tested;
+    if (tested !== undefined) {
+      for (let t = 0; t < tested.length; t++) {
+        const way = tested[t]!;
+        if (way.test(value)) this.visit(way.next, trail, verify);
+      }
+    }
+  }
+
+  /** Looks `value`'s prefixes (or suffixes) of each distinct operand length up in `ways`. */
+  private affixes(
+    ways: ReadonlyMap<string, MachineState>,
+    lengths: readonly number[],
+    value: string,
+    prefix: boolean,
+    trail: readonly number[] | undefined,
+    verify: boolean,
+  ): void {
+    const length = value.length;
+    for (let i = 0; i < lengths.length; i++) {
+      const size = lengths[i]!;
+      if (size > length) break;
+      const part = size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size);
+      const next = ways.get(part);
+      if (next !== undefined) this.visit(next, trail, verify);
+    }
+  }
+
+  private reached(entry: number, verify: boolean): void {
+    const epoch = this.epoch;
+    if (!verify) {
+      if (this.matchedAt[entry] !== epoch) {
+        this.matchedAt[entry] = epoch;
+        this.matched.push(entry);
+      }
+    } else if (this.verifyAt[entry] !== epoch && this.matchedAt[entry] !== epoch) {
+      this.verifyAt[entry] = epoch;
+      this.toVerify.push(entry);
+    }
+  }
+}
