@@ -12,6 +12,7 @@
  */
 
 import type { JsonObject } from "../types.js";
+import type { RegexNode } from "./i-regexp.js";
 
 /** An IP address range from a `cidr` operand (or a single address), bounds inclusive. */
 export interface IpRange {
@@ -27,9 +28,20 @@ export interface NumericBound {
   readonly inclusive: boolean;
 }
 
+/** A parsed wildcard: `segments` are the literal runs between the `*`s, unescaped. */
+export interface WildcardValue {
+  readonly text: string;
+  readonly segments: readonly string[];
+}
+
 /**
  * One value matcher: an element of a field's array in the pattern. Strings match only string
  * values, numbers only numbers, and so on, except where noted.
+ *
+ * The kinds up to `anything-but-wildcard` are EventBridge's. The rest are Relaybus' own
+ * (`and`, `contains`, `regex`, `wildcard-ignore-case`, `anything-but-wildcard-ignore-case`):
+ * each is a new kind, so code that knows only EventBridge's kinds can hand them to
+ * {@link compileValueTest}, which takes every kind.
  */
 export type ValueMatcher =
   /** A literal: `"x"`, `5`, `true`, `null`. A string that is an IP address matches any spelling of that address. */
@@ -64,7 +76,26 @@ export type ValueMatcher =
   | {
       readonly kind: "anything-but-wildcard";
       readonly values: readonly { readonly text: string; readonly segments: readonly string[] }[];
-    };
+    }
+  /**
+   * `{"$and": [m1, m2, ...]}`: a leaf value every inner matcher accepts. At least 2 inner
+   * matchers, none of them `exists` or another `and`.
+   */
+  | { readonly kind: "and"; readonly matchers: readonly ValueMatcher[] }
+  /** `{"contains": "x"}`: a string with `value` (never empty) somewhere in it, case-sensitive. */
+  | { readonly kind: "contains"; readonly value: string }
+  /**
+   * `{"regex": "..."}`: a string the I-Regexp (RFC 9485) `text` matches as a whole; `tree` is
+   * its parse (see i-regexp.ts).
+   */
+  | { readonly kind: "regex"; readonly text: string; readonly tree: RegexNode }
+  /** `{"wildcard": {"equals-ignore-case": "a*b"}}`: `text` as written, `segments` lower-cased. */
+  | { readonly kind: "wildcard-ignore-case"; readonly text: string; readonly segments: readonly string[] }
+  /**
+   * `{"anything-but": {"wildcard": {"equals-ignore-case": ...}}}`: passes every value but
+   * strings one of the wildcards matches ignoring case; `segments` lower-cased.
+   */
+  | { readonly kind: "anything-but-wildcard-ignore-case"; readonly values: readonly WildcardValue[] };
 
 /** The kinds of {@link ValueMatcher}. */
 export type ValueMatcherKind = ValueMatcher["kind"];

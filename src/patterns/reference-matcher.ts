@@ -17,6 +17,7 @@
  * @module
  */
 
+import { iRegexpMatches } from "./i-regexp.js";
 import { ipAddressToBigInt } from "./ip-address.js";
 import { isComparableNumber } from "./numeric.js";
 import type { EventPattern, FieldCondition, IpRange, PatternAlternative, ValueMatcher } from "./pattern-types.js";
@@ -145,6 +146,17 @@ export function valueMatches(matcher: ValueMatcher, value: Scalar): boolean {
       return !(text !== undefined && matcher.values.includes(text.toLowerCase()));
     case "anything-but-wildcard":
       return !(text !== undefined && matcher.values.some((w) => wildcardMatches(w.segments, text)));
+    // Relaybus' own operators.
+    case "and":
+      return matcher.matchers.every((inner) => valueMatches(inner, value));
+    case "contains":
+      return text !== undefined && text.includes(matcher.value);
+    case "regex":
+      return text !== undefined && iRegexpMatches(matcher.tree, text);
+    case "wildcard-ignore-case":
+      return text !== undefined && wildcardMatches(matcher.segments, text.toLowerCase());
+    case "anything-but-wildcard-ignore-case":
+      return !(text !== undefined && matcher.values.some((w) => wildcardMatches(w.segments, text.toLowerCase())));
   }
 }
 

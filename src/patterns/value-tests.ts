@@ -1,13 +1,15 @@
 /**
  * Compiles one field condition's value matchers into a single test of a leaf value, for the
  * compiled matcher. Everything that does not depend on the event happens here: exact values go
- * into Sets, ignore-case operands are lower-cased, CIDR blocks become numeric bounds and
- * wildcards become segment scanners. A test allocates nothing for the common cases (exact
+ * into Sets, ignore-case operands are lower-cased, CIDR blocks become numeric bounds,
+ * wildcards become segment scanners, regexes become re2js automata (linear time) and a `$and`
+ * becomes the conjunction of its inner matchers' tests. A test allocates nothing for the common cases (exact
  * strings, numbers, prefixes, ASCII ignore-case, IPv4).
  *
  * @module
  */
 
+import { compileIRegexp } from "./i-regexp.js";
 import { parseIpAddress } from "./ip-address.js";
 import { isComparableNumber } from "./numeric.js";
 import type { IpRange, ValueMatcher } from "./pattern-types.js";
@@ -176,7 +178,42 @@ function compileOne(matcher: Exclude<ValueMatcher, { kind: "exact" }>): ValueTes
       const tests = matcher.values.map((w) => compileWildcard(w.segments));
       return (value) => typeof value !== "string" || !tests.some((test) => test(value));
     }
+    // Relaybus' own operators.
+    case "and":
+      return allOf(matcher.matchers.map((inner) => compileValueTest([inner])));
+    case "contains": {
+      const needle = matcher.value;
+      return (value) => typeof value === "string" && value.includes(needle);
+    }
+    case "regex": {
+      const test = compileIRegexp(matcher.tree);
+      return (value) => typeof value === "string" && test(value);
+    }
+    case "wildcard-ignore-case": {
+      const test = compileWildcard(matcher.segments);
+      return (value) => typeof value === "string" && test(lowered(value));
+    }
+    case "anything-but-wildcard-ignore-case": {
+      const tests = matcher.values.map((w) => compileWildcard(w.segments));
+      return (value) => {
+        if (typeof value !== "string") return true;
+        const lower = lowered(value);
+        return !tests.some((test) => test(lower));
+      };
+    }
   }
+}
+
+/** A test that holds when every one of `tests` does (a `$and`), tried in the order written. */
+function allOf(tests: readonly ValueTest[]): ValueTest {
+  if (tests.length === 2) {
+    const [a, b] = tests as [ValueTest, ValueTest];
+    return (value) => a(value) && b(value);
+  }
+  return (value) => {
+    for (let i = 0; i < tests.length; i++) if (!tests[i]!(value)) return false;
+    return true;
+  };
 }
 
 /** Folds a condition's literal values into Set lookups (plus IP ranges for IP literals). */

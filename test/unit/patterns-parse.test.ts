@@ -107,3 +107,56 @@ test("patterns parse - the typed pattern keeps the JSON and flattens fields into
   );
   assert.deepEqual(parsed.alternatives[1]?.[1]?.segments, ["detail", "b", "c"]);
 });
+
+test("patterns parse - $and needs at least two value matchers, none of them exists or $and", () => {
+  rejects({ a: [{ $and: { prefix: "x" } }] }, "a[0].$and", /array of at least 2/);
+  rejects({ a: [{ $and: [{ prefix: "x" }] }] }, "a[0].$and", /at least 2 value matchers, got 1/);
+  rejects({ a: [{ $and: [{ prefix: "x" }, { exists: true }] }] }, "a[0].$and[1]", /exists cannot be inside \$and/);
+  rejects({ a: [{ $and: [{ prefix: "x" }, { $and: ["a", "b"] }] }] }, "a[0].$and[1]", /cannot hold another \$and/);
+  rejects({ a: [{ $and: [{ prefix: "x" }, { suffix: 1 }] }] }, "a[0].$and[1].suffix", /needs a string/);
+  rejects({ a: [{ $and: [{ prefix: "x" }, { numeric: [">", 1e-7] }] }] }, "a[0].$and[1].numeric[1]", /6 decimal places/);
+  rejects({ a: { $and: [{ b: ["x"] }, { c: ["y"] }] } }, "a.$and", /goes in a field's array/);
+  rejects({ a: [{ $and: ["x", "y"], prefix: "z" }] }, "a[0]", /only one operator/);
+});
+
+test("patterns parse - contains and regex operands", () => {
+  rejects({ a: [{ contains: 1 }] }, "a[0].contains", /needs a string/);
+  rejects({ a: [{ contains: "" }] }, "a[0].contains", /non-empty/);
+  rejects({ a: [{ regex: ["x"] }] }, "a[0].regex", /needs a string \(an I-Regexp, RFC 9485\)/);
+  rejects({ a: [{ regex: "\\d+" }] }, "a[0].regex", /at position 0: \\d is not I-Regexp; write \[0-9\]/);
+  rejects({ a: [{ regex: "x(?:y)" }] }, "a[0].regex", /at position 2: \(\? groups .* are not I-Regexp/);
+  rejects({ a: [{ regex: "a*?" }] }, "a[0].regex", /cannot follow another quantifier/);
+  rejects({ a: [{ regex: "(a" }] }, "a[0].regex", /unclosed \(/);
+  rejects({ a: [{ regex: "a{3,2}" }] }, "a[0].regex", /maximum below its minimum/);
+  rejects({ a: [{ regex: "\\p{IsBasicLatin}" }] }, "a[0].regex", /general category/);
+  rejects({ a: [{ regex: "(a)\\1" }] }, "a[0].regex", /backreferences/);
+  rejects({ a: [{ regex: "x\ud800" }] }, "a[0].regex", /lone surrogate U\+D800/);
+});
+
+test("patterns parse - regex size limits, with the limit in the message", () => {
+  rejects({ a: [{ regex: "x".repeat(257) }] }, "a[0].regex", /257 characters, more than the limit of 256/);
+  assert.doesNotThrow(() => parseEventPattern({ a: [{ regex: "x".repeat(256) }] }));
+  rejects({ a: [{ regex: "a{1001}" }] }, "a[0].regex", /repetition count 1001 is more than 1000/);
+  rejects({ a: [{ regex: "(a{100}){100}" }] }, "a[0].regex", /nested repetition counts multiply to more than 1000/);
+  rejects({ a: [{ regex: "[a-z]{0,1000}" }] }, "a[0].regex", /compiles to \d+ instructions, more than the limit of 1000/);
+  assert.doesNotThrow(() => parseEventPattern({ a: [{ regex: "[a-z]{0,400}" }] }));
+});
+
+test("patterns parse - wildcard ignoring case, and the anything-but forms EventBridge refuses", () => {
+  rejects({ a: [{ wildcard: { "equals-ignore-case": 1 } }] }, "a[0].wildcard.equals-ignore-case", /needs a string/);
+  rejects({ a: [{ wildcard: { other: "x" } }] }, "a[0].wildcard", /equals-ignore-case/);
+  rejects({ a: [{ wildcard: { "equals-ignore-case": "a**" } }] }, "a[0].wildcard.equals-ignore-case", /consecutive/);
+  rejects({ a: [{ wildcard: ["x*"] }] }, "a[0].wildcard", /needs a string or \{"equals-ignore-case": string\}/);
+  rejects(
+    { a: [{ "anything-but": { wildcard: { "equals-ignore-case": ["ok*", "a\\b"] } } }] },
+    "a[0].anything-but.wildcard.equals-ignore-case[1]",
+    /invalid escape/,
+  );
+  rejects({ a: [{ "anything-but": { wildcard: { prefix: "x" } } }] }, "a[0].anything-but.wildcard", /equals-ignore-case/);
+  // Recorded EventBridge answers refuse these; the message shows the form that works.
+  rejects(
+    { a: [{ "anything-but": { suffix: { "equals-ignore-case": ".png" } } }] },
+    "a[0].anything-but.suffix",
+    /\{"anything-but": \{"wildcard": \{"equals-ignore-case": "\*x"\}\}\}/,
+  );
+});

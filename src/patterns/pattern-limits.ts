@@ -1,0 +1,103 @@
+/**
+ * Guards on how much matching work one pattern may ask for. Every number here is far above
+ * what the recorded EventBridge cases use (at most 19 fields, 3 values per field, 3
+ * alternatives and 4 wildcard stars in a pattern), so no pattern EventBridge accepts there is
+ * refused; they exist so that a pattern, which may come from an untrusted API caller, cannot
+ * make every event slow. The byte, depth and `$or` limits live in parse-pattern.ts, the
+ * per-wildcard and per-regex ones in wildcard.ts and i-regexp.ts.
+ *
+ * @module
+ */
+
+import type { ValueMatcher } from "./pattern-types.js";
+
+/**
+ * The most fields (conditions) one pattern may hold, counting each field once however many
+ * `$or` alternatives share it. Every field is a walk of the event for every event.
+ */
+export const MAX_PATTERN_FIELDS = 256;
+
+/**
+ * The most values in one list: a field's array, an `anything-but` list, a `$and`. Literal
+ * values are looked up in a set, but every operator is tried one by one.
+ */
+export const MAX_VALUES_PER_FIELD = 1024;
+
+/**
+ * The largest wildcard complexity score of a pattern (see {@link wildcardScore}): 8 wildcards
+ * at the per-value maximum of 5 stars. Each `*` is a place where a match must search (and a
+ * looping state in an automaton that holds many patterns), so the total, not only the stars of
+ * one value, is what bounds the work.
+ */
+export const MAX_WILDCARD_SCORE = 40;
+
+/** The most `regex` operators in one pattern (each compiles to its own automaton). */
+export const MAX_REGEX_PER_PATTERN = 16;
+
+/**
+ * The wildcard complexity score of one matcher: the number of `*` in each wildcard value
+ * (`wildcard` and `anything-but` `wildcard`, with or without `equals-ignore-case`), 2 for a
+ * `contains` (it is the wildcard `*text*`), the sum over the inner matchers of a `$and`, and 0
+ * for every other operator. A pattern's score is the sum over its fields, each counted once.
+ */
+export function wildcardScore(matcher: ValueMatcher): number {
+  switch (matcher.kind) {
+    case "wildcard":
+    case "wildcard-ignore-case":
+      return matcher.segments.length - 1;
+    case "anything-but-wildcard":
+    case "anything-but-wildcard-ignore-case":
+      return matcher.values.reduce((sum, value) => sum + value.segments.length - 1, 0);
+    case "contains":
+      return 2;
+    case "and":
+      return matcher.matchers.reduce((sum, inner) => sum + wildcardScore(inner), 0);
+    default:
+      return 0;
+  }
+}
+
+function regexCount(matcher: ValueMatcher): number {
+  if (matcher.kind === "regex") return 1;
+  if (matcher.kind === "and") return matcher.matchers.reduce((sum, inner) => sum + regexCount(inner), 0);
+  return 0;
+}
+
+/** What a pattern has used of its per-pattern limits so far, as the parser counts it. */
+export interface PatternTally {
+  fields: number;
+  wildcardScore: number;
+  regexes: number;
+}
+
+/** An empty {@link PatternTally}. */
+export function emptyTally(): PatternTally {
+  return { fields: 0, wildcardScore: 0, regexes: 0 };
+}
+
+/**
+ * Adds one field's matchers to `tally` and says why the pattern is now over a per-pattern
+ * limit ({@link MAX_PATTERN_FIELDS}, {@link MAX_WILDCARD_SCORE}, {@link MAX_REGEX_PER_PATTERN}),
+ * or returns undefined. The parser calls it once per field written in the pattern, so a field
+ * that `$or` shares between alternatives counts once.
+ */
+export function addField(tally: PatternTally, matchers: readonly ValueMatcher[]): string | undefined {
+  tally.fields++;
+  for (const matcher of matchers) {
+    tally.wildcardScore += wildcardScore(matcher);
+    tally.regexes += regexCount(matcher);
+  }
+  if (tally.fields > MAX_PATTERN_FIELDS) {
+    return `the pattern has more than ${MAX_PATTERN_FIELDS} fields, the limit`;
+  }
+  if (tally.wildcardScore > MAX_WILDCARD_SCORE) {
+    return (
+      `the pattern's wildcard complexity score reaches ${tally.wildcardScore} here, more than the limit of ` +
+      `${MAX_WILDCARD_SCORE} (each * of a wildcard counts 1, each contains 2); use fewer wildcards or fewer stars`
+    );
+  }
+  if (tally.regexes > MAX_REGEX_PER_PATTERN) {
+    return `the pattern has more than ${MAX_REGEX_PER_PATTERN} regex operators, the limit`;
+  }
+  return undefined;
+}
