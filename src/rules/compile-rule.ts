@@ -7,8 +7,9 @@ import type { RelaybusConfig } from "../config/defaults.js";
 import type { RoutedTarget } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
-import { compileEventPattern } from "../patterns/compile-pattern.js";
+import { compileEventPattern, type CompiledPattern } from "../patterns/compile-pattern.js";
 import { parseEventPattern } from "../patterns/parse-pattern.js";
+import type { EventPattern } from "../patterns/pattern-types.js";
 import { compileTransform } from "../transform/compile-transform.js";
 import type { CloudEvent, JsonObject, JsonValue, TargetFormat } from "../types.js";
 import { toBusPattern } from "./bus-pattern.js";
@@ -25,7 +26,15 @@ export interface CompiledRule {
   /** `definition.enabled`, default true. A disabled rule is kept but never routed. */
   readonly enabled: boolean;
   readonly origin: RuleOrigin;
-  /** True when the event matches the rule's pattern (bus vocabulary already applied). */
+  /**
+   * The checked pattern in bus vocabulary (`detail` already `data`): what the bus's pattern
+   * machine is built from.
+   */
+  readonly pattern: EventPattern;
+  /**
+   * True when the event matches the rule's pattern, by the rule's own compiled matcher (made on
+   * first use). Routing asks the bus's machine instead; this serves one-rule questions.
+   */
   matches(event: CloudEvent): boolean;
   /** The rule's targets, resolved, in definition order. Shared: callers must not mutate. */
   readonly targets: readonly RoutedTarget[];
@@ -50,11 +59,12 @@ export function checkRule(
   const { config } = options;
   const problems: PointerProblem[] = [];
 
-  const matcher = compileBusPattern(definition.pattern, config, problems);
+  const pattern = compileBusPattern(definition.pattern, config, problems);
   const targets = (definition.targets ?? []).map((target, index) =>
     resolveTarget(definition.name, target, index, config, problems),
   );
-  if (problems.length > 0 || matcher === undefined) return { problems };
+  if (problems.length > 0 || pattern === undefined) return { problems };
+  let matcher: CompiledPattern | undefined;
 
   const rule: CompiledRule = Object.freeze({
     bus,
@@ -62,7 +72,8 @@ export function checkRule(
     definition,
     enabled: definition.enabled ?? true,
     origin: options.origin,
-    matches: (event: CloudEvent) => matcher.matches(event),
+    pattern,
+    matches: (event: CloudEvent) => (matcher ??= compileEventPattern(pattern)).matches(event),
     targets: Object.freeze(targets.filter((t): t is RoutedTarget => t !== undefined)),
   });
   return { rule, problems: [] };
@@ -112,14 +123,14 @@ export function resolveRetryPolicy(
 }
 
 /**
- * Compiles a rule's pattern with bus semantics (`detail-type`/`detail` mean `type`/`data`),
- * pushing any problem (pointer under `/pattern`) instead of throwing.
+ * Checks a rule's pattern and puts it in bus vocabulary (`detail-type`/`detail` mean
+ * `type`/`data`), pushing any problem (pointer under `/pattern`) instead of throwing.
  */
 export function compileBusPattern(
   pattern: JsonObject,
   config: RuleCompileConfig,
   problems: PointerProblem[],
-): { matches(event: CloudEvent): boolean } | undefined {
+): EventPattern | undefined {
   const limits = { maxPatternBytes: config.limits.maxPatternBytes };
   // Parse as written first, so that a grammar error points into the file as the author
   // wrote it (`detail/total`, not the translated `data/total`).
@@ -135,7 +146,7 @@ export function compileBusPattern(
     return undefined;
   }
   try {
-    return compileEventPattern(parseEventPattern(translated.pattern, limits));
+    return parseEventPattern(translated.pattern, limits);
   } catch (error) {
     // Not expected where the original parsed (only top-level names changed); if it happens,
     // its path names the translated keys, which the file does not hold, so report /pattern.

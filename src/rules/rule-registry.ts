@@ -2,9 +2,9 @@
  * The rule registry: every rule of every bus, from rule files and from the API, compiled,
  * and the router the dispatcher calls once per event.
  *
- * Routing reads one immutable snapshot per bus (an array of the enabled compiled rules), so
- * it never sees a half-applied change and a bus without rules costs one Map lookup. Every
- * change builds new snapshots aside and swaps the Map in one assignment. A reload of the
+ * Routing asks one immutable table per bus (its enabled rules and the pattern machine built
+ * from them, see `bus-routing.ts`), so it never sees a half-applied change and a bus without
+ * rules costs one Map lookup. Every change builds new tables aside and swaps them in. A reload of the
  * files with any problem is refused whole, and the running rules stay.
  */
 import type { RelaybusConfig } from "../config/defaults.js";
@@ -12,6 +12,7 @@ import type { RoutedTarget, Router } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
 import type { CatalogStore, StoredRule } from "../log/log-engine.js";
 import type { CloudEvent, JsonObject, Logger } from "../types.js";
+import { BusRouting } from "./bus-routing.js";
 import { checkRule, compileRule, type CompiledRule } from "./compile-rule.js";
 import { loadRuleFiles, type LoadedRuleFile } from "./load-rule-files.js";
 import type { RuleDefinition, RuleOrigin } from "./model.js";
@@ -32,6 +33,8 @@ export interface RuleRegistryDeps {
   watchDebounceMs?: number;
   /** Time source for API rule timestamps. Default `Date.now`. */
   nowMs?: () => number;
+  /** Buses with more rules than this rebuild their pattern machine aside. Default 2,000. */
+  syncBuildMaxRules?: number;
 }
 
 /** A rule as the API shows it. */
@@ -77,8 +80,14 @@ export interface ReloadSummary {
 
 /** The rule registry: a {@link Router} plus the management of buses and rules. */
 export interface RuleRegistry extends Router {
-  /** The targets `event` of `bus` goes to, in rule order (file rules, then API rules by creation), then target order. */
+  /**
+   * The targets `event` of `bus` goes to, in rule order (file rules, then API rules by
+   * creation), then target order. While a bus's machine is rebuilt aside, rules changed since
+   * come after the others.
+   */
   route(bus: string, event: CloudEvent): RoutedTarget[];
+  /** Resolves once no bus's pattern machine is being rebuilt aside. */
+  routingSettled(): Promise<void>;
   /** Whether the bus exists: `default`, declared by a rule file, or created through the API. A memory lookup. */
   busExists(name: string): boolean;
   /** Throws `BusNotFound` unless the bus exists. */
@@ -150,8 +159,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   let fileRuleIndex = new Map<string, CompiledRule>();
   /** bus → name → API rule. Replaced, never mutated in place, like the snapshots. */
   let apiRules = new Map<string, ReadonlyMap<string, ApiRule>>();
-  /** bus → enabled rules in routing order: the snapshot `route` reads. */
-  let routes = new Map<string, readonly CompiledRule[]>();
+  /** Per bus, the enabled rules and their pattern machine: what `route` asks. */
+  const routing = new BusRouting({ logger, ...(deps.syncBuildMaxRules === undefined ? {} : { syncBuildMaxRules: deps.syncBuildMaxRules }) });
   /**
    * Buses of the catalog, loaded with the API rules and kept by createBus and deleteBus, so
    * that busExists (asked once per ingested entry) never reaches SQLite.
@@ -173,7 +182,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     fileSet.rules.forEach(add);
     for (const rules of apiRules.values()) sortedApiRules(rules).forEach((r) => add(r.rule));
     for (const list of next.values()) Object.freeze(list);
-    routes = next;
+    routing.update(next);
   }
 
   function loadApiRules(): void {
@@ -330,14 +339,10 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
 
   const registry: RuleRegistry = {
     route(bus: string, event: CloudEvent): RoutedTarget[] {
-      const rules = routes.get(bus);
-      if (rules === undefined) return [];
-      const targets: RoutedTarget[] = [];
-      for (const rule of rules) {
-        if (rule.matches(event)) for (const target of rule.targets) targets.push(target);
-      }
-      return targets;
+      return routing.route(bus, event);
     },
+
+    routingSettled: () => routing.settled(),
 
     busExists,
     assertBusExists: requireBus,
@@ -500,6 +505,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
 
     async close(): Promise<void> {
       for (const stop of [...stopFunctions]) stop();
+      routing.stop();
       await reloading;
     },
   };

@@ -21,7 +21,7 @@ interface Setup {
 }
 
 /** A registry over a real SQLite file and a copy of a fixture directory, closed after the test. */
-async function setup(fixture?: string, options: { watchDebounceMs?: number } = {}): Promise<Setup> {
+async function setup(fixture?: string, options: { watchDebounceMs?: number; syncBuildMaxRules?: number } = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-registry-"));
   const rulesDir = join(dir, "rules");
   if (fixture !== undefined) cpSync(join(FIXTURES, fixture), rulesDir, { recursive: true });
@@ -449,4 +449,32 @@ test("rules registry - createBus stores the bus, and a taken name is refused", a
   for (const taken of ["fresh", "orders", "default"]) {
     assert.throws(() => registry.createBus({ name: taken }), failsWith("BusAlreadyExists"));
   }
+});
+
+test("rules registry - on a bus with many rules, a change routes at once while the machine is rebuilt aside", async () => {
+  const { registry, logs } = await setup(undefined, { syncBuildMaxRules: 50 });
+  const target = { id: "hook", webhook: { url: "http://127.0.0.1:9/hook" } };
+  const put = (name: string, type: string) =>
+    registry.putRule("default", { name, pattern: { type: [type] }, targets: [target] }, { mode: "create" });
+  for (let i = 0; i < 200; i++) put(`rule-${i}`, `type-${i}`);
+  await registry.routingSettled();
+  const event = (type: string): CloudEvent => ({ specversion: "1.0", id: "1", source: "test", type });
+
+  // A new rule and a deleted one take effect before the rebuild lands...
+  put("late", "type-late");
+  registry.deleteRule("default", "rule-7");
+  assert.equal(registry.route("default", event("type-late")).length, 1);
+  assert.equal(registry.route("default", event("type-7")).length, 0);
+  assert.equal(registry.route("default", event("type-8")).length, 1);
+  // ...and after it, with the machine now holding them.
+  await registry.routingSettled();
+  assert.ok(logs.some((l) => l.message === "pattern machine rebuilt" && l.fields?.rules === 200));
+  assert.equal(registry.route("default", event("type-late")).length, 1);
+  assert.equal(registry.route("default", event("type-7")).length, 0);
+  assert.equal(registry.route("default", event("type-199")).length, 1);
+  // Disabling replaces the rule object: the old one is retired from the machine's answers.
+  registry.setEnabled("default", "rule-9", false);
+  assert.equal(registry.route("default", event("type-9")).length, 0);
+  await registry.routingSettled();
+  assert.equal(registry.route("default", event("type-9")).length, 0);
 });
