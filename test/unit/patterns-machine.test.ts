@@ -30,6 +30,16 @@ const matcher = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom("10.0.0.0/8").map((c) => ({ cidr: c })) },
   { weight: 1, arbitrary: fc.array(text, { minLength: 1, maxLength: 2 }).map((v) => ({ "anything-but": v })) },
   { weight: 1, arbitrary: fc.constantFrom("x", "a").map((v) => ({ "anything-but": { prefix: v } })) },
+  // Relaybus' own operators, which the machine tries one by one.
+  { weight: 1, arbitrary: fc.constantFrom("a", "b", "X").map((v) => ({ contains: v })) },
+  { weight: 1, arbitrary: fc.constantFrom("x.*", "[a-z]+", "(x|a)b?x?", "\\p{Lu}.*").map((r) => ({ regex: r })) },
+  { weight: 1, arbitrary: fc.constantFrom("X*", "*B", "*É*").map((w) => ({ wildcard: { "equals-ignore-case": w } })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom({ prefix: "x" }, { suffix: "b" }), fc.constantFrom({ contains: "a" }, { "anything-but": "xab" }))
+      .map((inner) => ({ $and: inner })),
+  },
 );
 const values = fc.array(matcher, { minLength: 1, maxLength: 3 });
 
