@@ -1,9 +1,11 @@
 /**
  * `POST /v1/test-event-pattern`: applies a pattern to a JSON event exactly as given (AWS
- * `TestEventPattern` semantics: no renaming of `detail` or `detail-type`).
+ * `TestEventPattern` semantics: no renaming of `detail` or `detail-type`). With
+ * `"explain": true` the answer also carries the explanation of src/patterns/explain-pattern.ts.
  */
 import { Router } from "express";
 import { compileEventPattern } from "../../patterns/compile-pattern.js";
+import { explainEventPattern } from "../../patterns/explain-pattern.js";
 import { parseEventPattern } from "../../patterns/parse-pattern.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { methodNotAllowed } from "../request-params.js";
@@ -12,13 +14,14 @@ import { compileBodyValidator } from "../validate-body.js";
 interface TestPatternBody {
   pattern: unknown;
   event: unknown;
+  explain?: boolean;
 }
 
 const parseTestPattern = compileBodyValidator<TestPatternBody>({
   type: "object",
   additionalProperties: false,
   required: ["pattern", "event"],
-  properties: { pattern: {}, event: {} },
+  properties: { pattern: {}, event: {}, explain: { type: "boolean" } },
 });
 
 export function createPatternsRouter(deps: ControlPlaneDeps): Router {
@@ -29,8 +32,10 @@ export function createPatternsRouter(deps: ControlPlaneDeps): Router {
     const pattern = parseEventPattern(decodeIfString(body.pattern), {
       maxPatternBytes: deps.config.limits.maxPatternBytes,
     });
-    const match = compileEventPattern(pattern).matches(decodeIfString(body.event));
-    res.json({ match });
+    const event = decodeIfString(body.event);
+    const match = compileEventPattern(pattern).matches(event);
+    if (body.explain === true) res.json({ match, explanation: explainEventPattern(pattern, event) });
+    else res.json({ match });
   }).all(methodNotAllowed(["POST"]));
   return router;
 }
