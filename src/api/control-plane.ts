@@ -14,6 +14,7 @@ import { createBusesRouter } from "./routes/buses-routes.js";
 import { createDeadLettersRouter } from "./routes/dead-letters-routes.js";
 import { createHealthRouter } from "./routes/health-routes.js";
 import { createPatternsRouter } from "./routes/patterns-routes.js";
+import { createRulesDryRunRouter } from "./routes/rules-dry-run-routes.js";
 import { createRulesRouter } from "./routes/rules-routes.js";
 
 export type { ControlPlaneDeps } from "./control-plane-deps.js";
@@ -27,6 +28,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
 
   app.use(createHealthRouter(deps));
   app.use(createBusesRouter(deps));
+  // Before the rules router, whose `{name}` would otherwise take `name:dry-run` whole.
+  app.use(createRulesDryRunRouter(deps));
   app.use(createRulesRouter(deps));
   app.use(createPatternsRouter(deps));
   app.use(createDeadLettersRouter(deps));

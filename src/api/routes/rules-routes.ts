@@ -5,6 +5,7 @@
  * - `GET|PUT|DELETE /v1/buses/{bus}/rules/{name}`
  * - `POST /v1/buses/{bus}/rules/{name}:enable` and `:disable` (custom methods, as in Google's AIP)
  * - `POST /v1/rules:reload`: reload the rule files; refused whole if any file has a problem.
+ * - `POST /v1/buses/{bus}/rules/{name}:dry-run` lives in rules-dry-run-routes.ts.
  *
  * Credential-like webhook header values are shown as "***" (see redact-secrets.ts).
  */
@@ -72,7 +73,7 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
       if (name === undefined || method === undefined || rest.length > 0 || !CUSTOM_METHODS.includes(method as never)) {
         throw new RelaybusError(
           "MethodNotAllowed",
-          `POST is allowed on a rule only as ${CUSTOM_METHODS.map((m) => `{name}:${m}`).join(" or ")}`,
+          `POST is allowed on a rule only as ${[...CUSTOM_METHODS, "dry-run"].map((m) => `{name}:${m}`).join(", ")}`,
         );
       }
       res.json(redactSecrets(registry.setEnabled(req.params.bus, name, method === "enable")));
