@@ -919,6 +919,83 @@ describe("openapi contract", () => {
       );
     });
 
+    test("contract - POST {name}:dry-run runs a saved or proposed rule over the log, and refuses bad input", async () => {
+      const path = "/v1/buses/{bus}/rules/{name}:dry-run";
+      const saved = await call("POST", path, { params: { bus: "orders", name: "file-rule" } });
+      assert.equal(saved.status, 200);
+      assert.equal(saved.body.ruleSource, "saved");
+      assert.ok((saved.body.matched as number) > 0, JSON.stringify(saved.body));
+      const proposed = await call("POST", path, {
+        params: { bus: "orders", name: "what-if" },
+        json: {
+          limit: 10_000,
+          rule: {
+            pattern: { source: ["shop.orders"] },
+            targets: [
+              { id: "data", webhook: { url: `${receiver.url}/ok` }, format: "data" },
+              { id: "broken", webhook: { url: `${receiver.url}/ok` }, transform: '$error("no")' },
+            ],
+          },
+        },
+      });
+      assert.equal(proposed.status, 200);
+      const targets = ((proposed.body.matches as Obj[])[0]!.targets as Obj[]).map((t) => t.outcome);
+      assert.deepEqual(targets, ["payload", "error"]);
+
+      assertError(
+        await call("POST", path, { params: { bus: "nope", name: "file-rule" } }),
+        404,
+        "BusNotFound",
+      );
+      assertError(
+        await call("POST", path, { params: { bus: "orders", name: "nope" } }),
+        404,
+        "RuleNotFound",
+      );
+      assertError(
+        await call("POST", path, {
+          params: { bus: "orders", name: "file-rule" },
+          json: { limit: 10_001 },
+        }),
+        400,
+        "ValidationError",
+      );
+      assertError(
+        await call("POST", path, {
+          params: { bus: "orders", name: "what-if" },
+          json: { rule: { pattern: { source: "shop.orders" } } },
+        }),
+        400,
+        "InvalidEventPattern",
+      );
+      assertError(
+        await call("POST", path, {
+          params: { bus: "orders", name: "file-rule" },
+          raw: "{",
+          headers: { "content-type": "application/json" },
+        }),
+        400,
+        "InvalidJson",
+      );
+      assertError(
+        await call("POST", path, {
+          params: { bus: "orders", name: "file-rule" },
+          raw: "limit: 5",
+          headers: { "content-type": "application/yaml" },
+        }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("POST", path, {
+          params: { bus: "orders", name: "file-rule" },
+          json: { rule: { pattern: {}, description: "x".repeat(MAX_REQUEST_BYTES) } },
+        }),
+        413,
+        "PayloadTooLarge",
+      );
+    });
+
     test("contract - DELETE /v1/buses/{bus}/rules/{name} deletes an API rule and refuses file rules", async () => {
       const path = "/v1/buses/{bus}/rules/{name}";
       await call("POST", "/v1/buses/{bus}/rules", {
@@ -1000,6 +1077,26 @@ describe("openapi contract", () => {
       assert.equal(no.status, 200);
       assert.equal(no.body.match, false);
 
+      const explained = await call("POST", path, {
+        json: { pattern: { detail: { total: [{ numeric: [">", 300] }] } }, event, explain: true },
+      });
+      assert.equal(explained.status, 200);
+      assert.equal(explained.body.match, false);
+      const explanation = explained.body.explanation as Obj;
+      assert.equal(explanation.match, false);
+      assert.equal(
+        explanation.summary,
+        'no match: detail.total: found 250; none passed [{"numeric":[">",300]}]',
+      );
+      const why = await call("POST", path, {
+        json: { pattern: { source: ["shop.orders"] }, event, explain: true },
+      });
+      assert.equal((why.body.explanation as Obj).matchedAlternative, 0);
+      assertError(
+        await call("POST", path, { json: { pattern: { source: ["a"] }, event, explain: "yes" } }),
+        400,
+        "ValidationError",
+      );
       assertError(
         await call("POST", path, { json: { pattern: { source: "shop.orders" }, event } }),
         400,
