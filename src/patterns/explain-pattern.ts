@@ -533,6 +533,21 @@ export function matcherJson(matcher: ValueMatcher): JsonValue {
       return { "anything-but": { "equals-ignore-case": oneOrMany(matcher.values) } };
     case "anything-but-wildcard":
       return { "anything-but": { wildcard: oneOrMany(matcher.values.map((w) => w.text)) } };
+    // Relaybus' own operators.
+    case "and":
+      return { $and: matcher.matchers.map(matcherJson) };
+    case "contains":
+      return { contains: matcher.value };
+    case "regex":
+      return { regex: matcher.text };
+    case "wildcard-ignore-case":
+      return { wildcard: { "equals-ignore-case": matcher.text } };
+    case "anything-but-wildcard-ignore-case":
+      return {
+        "anything-but": {
+          wildcard: { "equals-ignore-case": oneOrMany(matcher.values.map((w) => w.text)) },
+        },
+      };
     default: {
       // A kind added after this was written: name it, with its operand where it has a usual one.
       const other = matcher as { kind: string; text?: unknown; value?: unknown };

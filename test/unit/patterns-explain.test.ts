@@ -143,6 +143,12 @@ const matcher = fc.oneof(
       { "anything-but": { suffix: ["y", "z"] } },
       { "anything-but": { "equals-ignore-case": "X" } },
       { "anything-but": { wildcard: "*y" } },
+      // Relaybus' own operators.
+      { $and: [{ prefix: "x" }, { "anything-but": "xy" }] },
+      { contains: "y" },
+      { regex: "x.?" },
+      { wildcard: { "equals-ignore-case": "X*" } },
+      { "anything-but": { wildcard: { "equals-ignore-case": ["*Y", "1*"] } } },
     ),
   },
 );
@@ -287,6 +293,29 @@ test("patterns explain - no-match: the values found, and the matchers none of th
         { value: "300", at: "detail.total[1]" },
       ],
       picked: [],
+    },
+  ]);
+});
+
+test("patterns explain - Relaybus' own operators are named in their pattern syntax", () => {
+  const explanation = explain(
+    { detail: { sku: [{ $and: [{ prefix: "b-" }, { contains: "7" }] }, { regex: "a-[0-9]+" }] } },
+    { detail: { sku: "b-123" } },
+  );
+  assert.deepEqual(
+    failuresOf(only(explanation)).map((f) => f.message),
+    [
+      'detail.sku: found "b-123"; none passed [{"$and":[{"prefix":"b-"},{"contains":"7"}]},{"regex":"a-[0-9]+"}]',
+    ],
+  );
+  const matched = explain({ sku: [{ wildcard: { "equals-ignore-case": "B-*" } }] }, { sku: "b-1" });
+  assert.deepEqual(fieldsOf(only(matched)), [
+    {
+      path: "sku",
+      result: "value",
+      value: "b-1",
+      at: "sku",
+      matchedBy: { wildcard: { "equals-ignore-case": "B-*" } },
     },
   ]);
 });
