@@ -11,10 +11,12 @@
  * The steps of a path are ordered so that the cheap, selective ones come first: hashed values
  * (exact, equals-ignore-case), then prefixes and suffixes (one hashed lookup per distinct
  * length), then `exists: true`, then the matchers that must be tried one by one (numeric
- * ranges, anything-but, wildcards, CIDR, ...) and last `exists: false`. Within a rank, steps go
- * by path and then by matcher, so identical leading conditions of different patterns share
- * their states. By the time the one-by-one matchers run, the hashed steps have usually narrowed
- * an event to the few patterns that can still match.
+ * ranges, anything-but, wildcards, CIDR, ...) and last `exists: false`. Within a rank, the
+ * fields most patterns use come first (`source`, `type` on a typical bus), then by path and
+ * matcher: every pattern takes the same first steps, so they share the states near the root,
+ * and an event walks a few wide hashed steps down to the handful of patterns particular to it
+ * instead of visiting many narrow ones. By the time the one-by-one matchers run, the hashed
+ * steps have usually narrowed an event to the few patterns that can still match.
  *
  * A state, once the machine is built, is never changed: a new rule set builds a new machine.
  *
@@ -34,11 +36,27 @@ export interface MachineState {
   seen: number;
 }
 
-/** The conditions on one field path that lead on from one state, indexed by matcher kind. */
+/**
+ * The conditions on one field path that lead on from one state, indexed by matcher kind. Kept
+ * small, because a machine has about as many groups as states and matching an event touches
+ * a few of them scattered over memory: a group of exact strings (the commonest, and deep in
+ * the trie usually a single one) is this object alone; the other kinds live in `other`.
+ */
 export interface FieldGroup {
   readonly pathId: number;
-  /** Exact string values (that are not IP addresses). */
+  /** The group's exact string way when it has exactly one; `soleNext` undefined otherwise. */
+  sole: string;
+  soleNext: MachineState | undefined;
+  /** Exact string ways (that are not IP addresses), when more than one. */
   strings: Map<string, MachineState> | undefined;
+  /** `exists: false` (alone, or in a field kept whole): no leaf in the slice of the event the other conditions picked. */
+  onAbsent: MachineState[] | undefined;
+  /** Every other kind of way. */
+  other: OtherWays | undefined;
+}
+
+/** A group's ways other than exact strings and absence. */
+export interface OtherWays {
   /** Exact numbers; `300` and `300.0` are one key. */
   numbers: Map<number, MachineState> | undefined;
   onTrue: MachineState | undefined;
@@ -57,11 +75,9 @@ export interface FieldGroup {
   suffixIgnoreCaseLengths: number[] | undefined;
   /** `exists: true`: any leaf. */
   onPresent: MachineState | undefined;
-  /** `exists: false` (alone, or in a field kept whole): no leaf in the slice of the event the other conditions picked. */
-  onAbsent: MachineState[] | undefined;
   /** Matchers tried one by one. */
   tested: { readonly test: ValueTest; readonly next: MachineState }[] | undefined;
-  /** Whether any string-keyed index needs the value lower-cased. */
+  /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
 }
 
@@ -119,9 +135,25 @@ function wholeStep(condition: FieldCondition): MachineStep {
   return { path: condition.path, matchers: condition.matchers, rank: RANK_TESTED, key: `[${keys.join(",")}]` };
 }
 
-function compareSteps(a: MachineStep, b: MachineStep): number {
+/** How many alternatives of a machine's patterns name each field path: the more, the earlier its steps. */
+export type PathUse = ReadonlyMap<string, number>;
+
+/** Counts, over every alternative of `patterns`, the alternatives that name each path. */
+export function countPathUse(alternatives: Iterable<PatternAlternative>): Map<string, number> {
+  const use = new Map<string, number>();
+  for (const alternative of alternatives) {
+    for (const condition of alternative) use.set(condition.path, (use.get(condition.path) ?? 0) + 1);
+  }
+  return use;
+}
+
+function compareSteps(a: MachineStep, b: MachineStep, use: PathUse): number {
   if (a.rank !== b.rank) return a.rank - b.rank;
-  if (a.path !== b.path) return a.path < b.path ? -1 : 1;
+  if (a.path !== b.path) {
+    const byUse = (use.get(b.path) ?? 0) - (use.get(a.path) ?? 0);
+    if (byUse !== 0) return byUse;
+    return a.path < b.path ? -1 : 1;
+  }
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
@@ -130,7 +162,7 @@ function compareSteps(a: MachineStep, b: MachineStep): number {
  * each sorted cheap-first. A field holds when any of its matchers does, so the alternative
  * holds exactly when one of these sequences does.
  */
-export function expandAlternative(alternative: PatternAlternative): MachineStep[][] {
+export function expandAlternative(alternative: PatternAlternative, use: PathUse): MachineStep[][] {
   // Decide which fields to expand: the ones with fewest matchers first, while the product fits.
   const order = alternative.map((condition, index) => index).sort(
     (a, b) => alternative[a]!.matchers.length - alternative[b]!.matchers.length,
@@ -161,7 +193,7 @@ export function expandAlternative(alternative: PatternAlternative): MachineStep[
     }
     sequences = next;
   });
-  for (const sequence of sequences) sequence.sort(compareSteps);
+  for (const sequence of sequences) sequence.sort((a, b) => compareSteps(a, b, use));
   return sequences;
 }
 
@@ -170,9 +202,11 @@ export function newState(): MachineState {
 }
 
 function newGroup(pathId: number): FieldGroup {
-  return {
-    pathId,
-    strings: undefined,
+  return { pathId, sole: "", soleNext: undefined, strings: undefined, onAbsent: undefined, other: undefined };
+}
+
+function otherWays(group: FieldGroup): OtherWays {
+  return (group.other ??= {
     numbers: undefined,
     onTrue: undefined,
     onFalse: undefined,
@@ -187,10 +221,22 @@ function newGroup(pathId: number): FieldGroup {
     suffixesIgnoreCase: undefined,
     suffixIgnoreCaseLengths: undefined,
     onPresent: undefined,
-    onAbsent: undefined,
     tested: undefined,
     needsLowered: false,
-  };
+  });
+}
+
+/** Files an exact string way: alone in the group while it is the only one, in a Map once there are two. */
+function placeString(group: FieldGroup, value: string, next: MachineState): void {
+  if (group.strings !== undefined) group.strings.set(value, next);
+  else if (group.soleNext === undefined) {
+    group.sole = value;
+    group.soleNext = next;
+  } else {
+    group.strings = new Map([[group.sole, group.soleNext], [value, next]]);
+    group.sole = "";
+    group.soleNext = undefined;
+  }
 }
 
 /** Adds `length` to an ascending list of distinct lengths. */
@@ -275,53 +321,60 @@ export class StateBuilder {
 
 /** Files one matcher's way to `next` in the index its kind uses. */
 function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineState): void {
+  if (matcher.kind === "exact" && typeof matcher.value === "string" && matcher.ip === undefined) {
+    placeString(group, matcher.value, next);
+    return;
+  }
+  if (matcher.kind === "exists" && !matcher.exists) {
+    (group.onAbsent ??= []).push(next);
+    return;
+  }
+  const ways = otherWays(group);
   switch (matcher.kind) {
     case "exact": {
       const value = matcher.value;
       if (matcher.ip !== undefined) break; // any spelling of the address: tested
-      if (typeof value === "string") (group.strings ??= new Map()).set(value, next);
-      else if (typeof value === "number") (group.numbers ??= new Map()).set(value, next);
-      else if (value === true) group.onTrue = next;
-      else if (value === false) group.onFalse = next;
-      else group.onNull = next;
+      if (typeof value === "number") (ways.numbers ??= new Map()).set(value, next);
+      else if (value === true) ways.onTrue = next;
+      else if (value === false) ways.onFalse = next;
+      else if (value === null) ways.onNull = next;
       return;
     }
     case "equals-ignore-case":
-      (group.ignoreCase ??= new Map()).set(matcher.value, next);
-      group.needsLowered = true;
+      (ways.ignoreCase ??= new Map()).set(matcher.value, next);
+      ways.needsLowered = true;
       return;
     case "prefix":
       if (matcher.ignoreCase) {
-        (group.prefixesIgnoreCase ??= new Map()).set(matcher.value, next);
-        group.prefixIgnoreCaseLengths = addLength(group.prefixIgnoreCaseLengths, matcher.value.length);
-        group.needsLowered = true;
+        (ways.prefixesIgnoreCase ??= new Map()).set(matcher.value, next);
+        ways.prefixIgnoreCaseLengths = addLength(ways.prefixIgnoreCaseLengths, matcher.value.length);
+        ways.needsLowered = true;
       } else {
-        (group.prefixes ??= new Map()).set(matcher.value, next);
-        group.prefixLengths = addLength(group.prefixLengths, matcher.value.length);
+        (ways.prefixes ??= new Map()).set(matcher.value, next);
+        ways.prefixLengths = addLength(ways.prefixLengths, matcher.value.length);
       }
       return;
     case "suffix":
       if (matcher.ignoreCase) {
-        (group.suffixesIgnoreCase ??= new Map()).set(matcher.value, next);
-        group.suffixIgnoreCaseLengths = addLength(group.suffixIgnoreCaseLengths, matcher.value.length);
-        group.needsLowered = true;
+        (ways.suffixesIgnoreCase ??= new Map()).set(matcher.value, next);
+        ways.suffixIgnoreCaseLengths = addLength(ways.suffixIgnoreCaseLengths, matcher.value.length);
+        ways.needsLowered = true;
       } else {
-        (group.suffixes ??= new Map()).set(matcher.value, next);
-        group.suffixLengths = addLength(group.suffixLengths, matcher.value.length);
+        (ways.suffixes ??= new Map()).set(matcher.value, next);
+        ways.suffixLengths = addLength(ways.suffixLengths, matcher.value.length);
       }
       return;
     case "exists":
-      if (matcher.exists) group.onPresent = next;
-      else (group.onAbsent ??= []).push(next);
+      ways.onPresent = next;
       return;
     default:
       break;
   }
-  (group.tested ??= []).push({ test: compileValueTest([matcher]), next });
+  (ways.tested ??= []).push({ test: compileValueTest([matcher]), next });
 }
 
 /** A field kept whole: one test of all its matchers, and its absence if it allows one. */
 function placeWhole(group: FieldGroup, matchers: readonly ValueMatcher[], next: MachineState): void {
-  (group.tested ??= []).push({ test: compileValueTest(matchers), next });
+  (otherWays(group).tested ??= []).push({ test: compileValueTest(matchers), next });
   if (matchers.some((m) => m.kind === "exists" && !m.exists)) (group.onAbsent ??= []).push(next);
 }

@@ -34,7 +34,15 @@
 
 import { compileEventPattern, type CompiledPattern } from "./compile-pattern.js";
 import { EventLeaves, type PathLeaves } from "./event-leaves.js";
-import { expandAlternative, StateBuilder, type FieldGroup, type MachineState } from "./machine-states.js";
+import {
+  countPathUse,
+  expandAlternative,
+  StateBuilder,
+  type FieldGroup,
+  type MachineState,
+  type OtherWays,
+  type PathUse,
+} from "./machine-states.js";
 import type { EventPattern } from "./pattern-types.js";
 
 /** One pattern to put in a machine, with the key `match` reports it by. */
@@ -63,7 +71,8 @@ const STEP_BUDGET_PER_LEAF = 64;
 /** Builds a machine from checked patterns (from {@link parseEventPattern}), synchronously. */
 export function buildPatternMachine<K>(entries: readonly MachineEntry<K>[]): PatternMachine<K> {
   const builder = new StateBuilder();
-  for (let index = 0; index < entries.length; index++) addEntry(builder, entries[index]!.pattern, index);
+  const use = pathUse(entries);
+  for (let index = 0; index < entries.length; index++) addEntry(builder, entries[index]!.pattern, index, use);
   return new CompiledMachine(entries, builder);
 }
 
@@ -78,11 +87,12 @@ export async function buildPatternMachineAside<K>(
 ): Promise<PatternMachine<K>> {
   const sliceMs = options.sliceMs ?? 10;
   const builder = new StateBuilder();
+  const use = pathUse(entries);
   let index = 0;
   while (index < entries.length) {
     const until = performance.now() + sliceMs;
     do {
-      addEntry(builder, entries[index]!.pattern, index);
+      addEntry(builder, entries[index]!.pattern, index, use);
       index++;
     } while (index < entries.length && (index % 64 !== 0 || performance.now() < until));
     if (index < entries.length) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -90,9 +100,13 @@ export async function buildPatternMachineAside<K>(
   return new CompiledMachine(entries, builder);
 }
 
-function addEntry(builder: StateBuilder, pattern: EventPattern, index: number): void {
+function pathUse<K>(entries: readonly MachineEntry<K>[]): PathUse {
+  return countPathUse(entries.flatMap((entry) => entry.pattern.alternatives));
+}
+
+function addEntry(builder: StateBuilder, pattern: EventPattern, index: number, use: PathUse): void {
   for (const alternative of pattern.alternatives) {
-    for (const sequence of expandAlternative(alternative)) builder.add(sequence, index);
+    for (const sequence of expandAlternative(alternative, use)) builder.add(sequence, index);
   }
 }
 
@@ -231,34 +245,45 @@ class CompiledMachine<K> implements PatternMachine<K> {
 
   /** Follows every way of `group` that accepts `value`. */
   private step(group: FieldGroup, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+    if (typeof value === "string") {
+      if (group.soleNext !== undefined) {
+        if (group.sole === value) this.visit(group.soleNext, trail, verify);
+      } else if (group.strings !== undefined) {
+        const next = group.strings.get(value);
+        if (next !== undefined) this.visit(next, trail, verify);
+      }
+    }
+    if (group.other !== undefined) this.stepOther(group.other, value, trail, verify);
+  }
+
+  private stepOther(ways: OtherWays, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
     let next: MachineState | undefined;
     if (typeof value === "string") {
-      if (group.strings !== undefined && (next = group.strings.get(value)) !== undefined) this.visit(next, trail, verify);
-      if (group.prefixes !== undefined) this.affixes(group.prefixes, group.prefixLengths!, value, true, trail, verify);
-      if (group.suffixes !== undefined) this.affixes(group.suffixes, group.suffixLengths!, value, false, trail, verify);
-      if (group.needsLowered) {
+      if (ways.prefixes !== undefined) this.affixes(ways.prefixes, ways.prefixLengths!, value, true, trail, verify);
+      if (ways.suffixes !== undefined) this.affixes(ways.suffixes, ways.suffixLengths!, value, false, trail, verify);
+      if (ways.needsLowered) {
         const lower = value.toLowerCase();
-        if (group.ignoreCase !== undefined && (next = group.ignoreCase.get(lower)) !== undefined) {
+        if (ways.ignoreCase !== undefined && (next = ways.ignoreCase.get(lower)) !== undefined) {
           this.visit(next, trail, verify);
         }
-        if (group.prefixesIgnoreCase !== undefined) {
-          this.affixes(group.prefixesIgnoreCase, group.prefixIgnoreCaseLengths!, lower, true, trail, verify);
+        if (ways.prefixesIgnoreCase !== undefined) {
+          this.affixes(ways.prefixesIgnoreCase, ways.prefixIgnoreCaseLengths!, lower, true, trail, verify);
         }
-        if (group.suffixesIgnoreCase !== undefined) {
-          this.affixes(group.suffixesIgnoreCase, group.suffixIgnoreCaseLengths!, lower, false, trail, verify);
+        if (ways.suffixesIgnoreCase !== undefined) {
+          this.affixes(ways.suffixesIgnoreCase, ways.suffixIgnoreCaseLengths!, lower, false, trail, verify);
         }
       }
     } else if (typeof value === "number") {
-      if (group.numbers !== undefined && (next = group.numbers.get(value)) !== undefined) this.visit(next, trail, verify);
+      if (ways.numbers !== undefined && (next = ways.numbers.get(value)) !== undefined) this.visit(next, trail, verify);
     } else if (value === true) {
-      if (group.onTrue !== undefined) this.visit(group.onTrue, trail, verify);
+      if (ways.onTrue !== undefined) this.visit(ways.onTrue, trail, verify);
     } else if (value === false) {
-      if (group.onFalse !== undefined) this.visit(group.onFalse, trail, verify);
+      if (ways.onFalse !== undefined) this.visit(ways.onFalse, trail, verify);
     } else if (value === null) {
-      if (group.onNull !== undefined) this.visit(group.onNull, trail, verify);
+      if (ways.onNull !== undefined) this.visit(ways.onNull, trail, verify);
     }
-    if (group.onPresent !== undefined) this.visit(group.onPresent, trail, verify);
-    const tested = group.tested;
+    if (ways.onPresent !== undefined) this.visit(ways.onPresent, trail, verify);
+    const tested = ways.tested;
     if (tested !== undefined) {
       for (let t = 0; t < tested.length; t++) {
         const way = tested[t]!;
