@@ -13,10 +13,10 @@
  * (Node.js 20 and re2js both carry Unicode 17).
  *
  * {@link parseIRegexp} checks the syntax (naming what is not I-Regexp, and where) and returns
- * a tree. Two matchers read it: {@link iRegexpMatches}, the plain definition (sets of
- * positions, no engine), for the reference matcher; and {@link compileIRegexp}, which
- * translates the tree to RE2 syntax and runs it on re2js, whose automata take time linear in
- * the value for every regex: no backtracking, so no input can blow up.
+ * a tree. Two matchers read it: {@link compileIRegexp}, which translates the tree to RE2
+ * syntax and runs it on re2js, whose automata take time linear in the value for every regex
+ * (no backtracking, so no input can blow up); and `iRegexpMatches` in i-regexp-reference.ts,
+ * the plain textbook definition the reference matcher uses, which shares nothing with re2js.
  *
  * @module
  */
@@ -408,69 +408,4 @@ export function compileIRegexp(tree: RegexNode): (value: string) => boolean {
   }
   const program = re;
   return (value) => program.testExact(value) && !LONE_SURROGATE.test(value);
-}
-
-/**
- * The definition of matching, for the reference matcher: follow the set of positions each
- * part of the regex can end at, from position 0, and ask whether the value's end is among
- * them. Plain and engine-free (categories come from the JavaScript engine's `\p{...}`);
- * polynomial in the value's length, not meant for the hot path.
- */
-export function iRegexpMatches(tree: RegexNode, value: string): boolean {
-  const chars = Array.from(value).map((char) => char.codePointAt(0)!);
-  if (chars.some((code) => code >= 0xd800 && code <= 0xdfff)) return false; // not a string of Unicode scalar values
-  return ends(tree, new Set([0]), chars).has(chars.length);
-}
-
-/** The positions `node` can end at, starting from any of `starts`. */
-function ends(node: RegexNode, starts: ReadonlySet<number>, chars: readonly number[]): Set<number> {
-  switch (node.type) {
-    case "class": {
-      const out = new Set<number>();
-      for (const start of starts) {
-        if (start < chars.length && classHas(node, chars[start]!)) out.add(start + 1);
-      }
-      return out;
-    }
-    case "sequence": {
-      let current = new Set(starts);
-      for (const item of node.items) current = ends(item, current, chars);
-      return current;
-    }
-    case "alternation": {
-      const out = new Set<number>();
-      for (const branch of node.branches) for (const end of ends(branch, starts, chars)) out.add(end);
-      return out;
-    }
-    case "repeat": {
-      let frontier = new Set(starts);
-      for (let i = 0; i < node.min; i++) frontier = ends(node.item, frontier, chars);
-      const out = new Set(frontier);
-      for (let i = node.min; node.max === undefined || i < node.max; i++) {
-        frontier = ends(node.item, frontier, chars);
-        if (frontier.size === 0) break;
-        const before = out.size;
-        for (const end of frontier) out.add(end);
-        // Unbounded: once a round adds nothing, no later round can (its starts are all in `out` already).
-        if (node.max === undefined && out.size === before) break;
-      }
-      return out;
-    }
-  }
-}
-
-const categoryTests = new Map<string, RegExp>();
-
-function classHas(node: Extract<RegexNode, { type: "class" }>, code: number): boolean {
-  const char = String.fromCodePoint(code);
-  const inMembers = node.members.some((member) => {
-    if (member.type === "range") return code >= member.from && code <= member.to;
-    let test = categoryTests.get(member.name);
-    if (!test) {
-      test = new RegExp(`^\\p{${member.name}}$`, "u");
-      categoryTests.set(member.name, test);
-    }
-    return test.test(char) !== member.negated;
-  });
-  return inMembers !== node.negated;
 }

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { iRegexpMatches } from "./i-regexp.js";
+import { iRegexpMatches } from "./i-regexp-reference.js";
 import { ipAddressToBigInt } from "./ip-address.js";
 import { isComparableNumber } from "./numeric.js";
 import type { EventPattern, FieldCondition, IpRange, PatternAlternative, ValueMatcher } from "./pattern-types.js";

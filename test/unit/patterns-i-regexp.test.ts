@@ -1,8 +1,9 @@
 // I-Regexp (RFC 9485): what the syntax accepts and refuses, and that the re2js translation and
-// the plain position-set definition give the same answers.
+// the plain definition (a Thompson automaton) give the same answers.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { compileIRegexp, iRegexpMatches, parseIRegexp } from "../../src/patterns/i-regexp.js";
+import { iRegexpMatches } from "../../src/patterns/i-regexp-reference.js";
+import { compileIRegexp, parseIRegexp } from "../../src/patterns/i-regexp.js";
 
 function bothMatch(regex: string, value: string): boolean {
   const tree = parseIRegexp(regex);
@@ -108,5 +109,20 @@ test("patterns i-regexp - whole-value matching, characters and classes", () => {
   ];
   for (const [regex, value, expected] of cases) {
     assert.equal(bothMatch(regex, value), expected, `${JSON.stringify(regex)} on ${JSON.stringify(value)}`);
+  }
+});
+
+test("patterns i-regexp - both matchers take time linear in the value, whatever the regex", () => {
+  // The explanation of a match runs the reference definition on API input, so it must not
+  // blow up either: nested stars, overlapping alternatives and the largest counted repetitions.
+  const hostile = ["(a*)*b", "(a|aa)*b", "(a|a)*c", "(x+x+)+y", "(.*a){12}", "(a?){300}a{300}", "((a{0,7}){0,7}){0,7}b"];
+  const value = `${"a".repeat(20_000)}!`;
+  for (const regex of hostile) {
+    const tree = parseIRegexp(regex);
+    const started = performance.now();
+    assert.equal(compileIRegexp(tree)(value), false, regex);
+    assert.equal(iRegexpMatches(tree, value), false, regex);
+    const ms = performance.now() - started;
+    assert.ok(ms < 5000, `${regex}: ${Math.round(ms)} ms`);
   }
 });

@@ -165,8 +165,8 @@ test("patterns property - compiled and reference matchers agree on exists: false
 });
 
 // The regex operator has two implementations that share only the parser: re2js runs a
-// translation of the tree to RE2 syntax, the reference follows sets of positions through the
-// tree itself. Random I-Regexps over a small alphabet (with classes, categories, ., ^ and $
+// translation of the tree to RE2 syntax, the reference runs its own Thompson automaton built
+// from the tree. Random I-Regexps over a small alphabet (with classes, categories, ., ^ and $
 // as plain characters, astral characters, groups and every quantifier) hold them to each other;
 // the values come from the same alphabet, plus the odd lone surrogate, which matches nothing.
 const regexAtom = fc.constantFrom(
