@@ -121,9 +121,11 @@ export class EventLeaves {
       return;
     }
     const children = node.children;
-    for (const key in record) {
-      const child = children.get(key);
-      if (child !== undefined && Object.hasOwn(record, key)) this.visit(record[key], child, trail);
+    // Own keys only, as JSON has; Object.keys is served from V8's enum cache for parsed objects.
+    const keys = Object.keys(record);
+    for (let i = 0; i < keys.length; i++) {
+      const child = children.get(keys[i]!);
+      if (child !== undefined) this.visit(record[keys[i]!], child, trail);
     }
   }
 

@@ -8,15 +8,17 @@
  * shares every step two patterns have in common, and one hashed lookup of the event's value
  * finds the only step that can follow, however many patterns there are.
  *
- * The steps of a path are ordered so that the cheap, selective ones come first: hashed values
- * (exact, equals-ignore-case), then prefixes and suffixes (one hashed lookup per distinct
- * length), then `exists: true`, then the matchers that must be tried one by one (numeric
- * ranges, anything-but, wildcards, CIDR, ...) and last `exists: false`. Within a rank, the
- * fields most patterns use come first (`source`, `type` on a typical bus), then by path and
- * matcher: every pattern takes the same first steps, so they share the states near the root,
- * and an event walks a few wide hashed steps down to the handful of patterns particular to it
- * instead of visiting many narrow ones. By the time the one-by-one matchers run, the hashed
- * steps have usually narrowed an event to the few patterns that can still match.
+ * The steps of a path are ordered so that the cheap, selective ones come first: conditions an
+ * index serves (a hashed value; prefixes, suffixes and wildcards by one lookup per distinct
+ * length; numeric ranges and IPv4 blocks by a range search), then `exists: true`, then the
+ * matchers that must be tried one by one (anything-but, regex, ...) and last `exists: false`.
+ * Among indexed conditions, the narrowest by estimated fan-out comes first (`step-fan-out.ts`):
+ * a pattern's most particular condition (a tenant id, say, rather than the `source` thousands
+ * of patterns share) is its first step, so the first lookups narrow an event to the few
+ * patterns it can match, and the work per event stays about the same whether a bus has a
+ * hundred rules or a hundred thousand. Equally narrow steps go by path and matcher, so
+ * identical leading conditions share their states. By the time the one-by-one
+ * matchers run, the hashed steps have usually narrowed an event to a handful of patterns.
  *
  * A state, once the machine is built, is never changed: a new rule set builds a new machine.
  *
@@ -24,6 +26,8 @@
  */
 
 import type { FieldCondition, PatternAlternative, ValueMatcher } from "./pattern-types.js";
+import { RangeIndex } from "./range-index.js";
+import { stepKey, type StepFanOut } from "./step-fan-out.js";
 import { compileValueTest, type ValueTest } from "./value-tests.js";
 
 /** One state: the patterns whose alternative is complete here, and the ways on. */
@@ -73,12 +77,28 @@ export interface OtherWays {
   suffixLengths: number[] | undefined;
   suffixesIgnoreCase: Map<string, MachineState> | undefined;
   suffixIgnoreCaseLengths: number[] | undefined;
+  /** `numeric` ranges, searched by the event's number. */
+  numericRanges: RangeIndex | undefined;
+  /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. */
+  ipv4Ranges: RangeIndex | undefined;
+  /** `wildcard`s found by their first literal segment (a prefix), then tested whole. */
+  wildcardsByPrefix: Map<string, TestedWay[]> | undefined;
+  wildcardPrefixLengths: number[] | undefined;
+  /** `wildcard`s starting with `*`, found by their last literal segment (a suffix), then tested whole. */
+  wildcardsBySuffix: Map<string, TestedWay[]> | undefined;
+  wildcardSuffixLengths: number[] | undefined;
   /** `exists: true`: any leaf. */
   onPresent: MachineState | undefined;
-  /** Matchers tried one by one. */
-  tested: { readonly test: ValueTest; readonly next: MachineState }[] | undefined;
+  /** Matchers tried one by one: the kinds no index serves. */
+  tested: TestedWay[] | undefined;
   /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
+}
+
+/** A way taken when its test accepts the leaf. */
+export interface TestedWay {
+  readonly test: ValueTest;
+  readonly next: MachineState;
 }
 
 /** A condition the machine steps on: one path and one matcher (or, rarely, several kept together). */
@@ -99,21 +119,29 @@ export interface MachineStep {
  */
 export const MAX_PATHS_PER_ALTERNATIVE = 256;
 
-const RANK_HASHED = 0;
-const RANK_AFFIX = 1;
-const RANK_PRESENT = 2;
-const RANK_TESTED = 3;
-const RANK_ABSENT = 4;
+/**
+ * Found through an index: a hash of the value, one lookup per distinct length (prefixes,
+ * suffixes, wildcards by a literal end) or a range search (numbers, IPv4). Ordered among
+ * themselves by their estimated fan-out (`step-fan-out.ts`).
+ */
+const RANK_INDEXED = 0;
+const RANK_PRESENT = 1;
+const RANK_TESTED = 2;
+const RANK_ABSENT = 3;
 
 function rankOf(matcher: ValueMatcher): number {
   switch (matcher.kind) {
     case "exact":
-      return matcher.ip === undefined ? RANK_HASHED : RANK_TESTED;
+      return matcher.ip === undefined || matcher.ip.family === 4 ? RANK_INDEXED : RANK_TESTED;
+    case "cidr":
+      return matcher.range.family === 4 ? RANK_INDEXED : RANK_TESTED;
+    case "wildcard":
+      return matcher.segments[0] !== "" || matcher.segments[matcher.segments.length - 1] !== "" ? RANK_INDEXED : RANK_TESTED;
     case "equals-ignore-case":
-      return RANK_HASHED;
     case "prefix":
     case "suffix":
-      return RANK_AFFIX;
+    case "numeric":
+      return RANK_INDEXED;
     case "exists":
       return matcher.exists ? RANK_PRESENT : RANK_ABSENT;
     default:
@@ -122,7 +150,7 @@ function rankOf(matcher: ValueMatcher): number {
 }
 
 /** JSON with bigints (IP ranges) as strings: a stable key for a matcher. */
-function matcherKey(matcher: ValueMatcher): string {
+export function matcherKey(matcher: ValueMatcher): string {
   return JSON.stringify(matcher, (_name, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
 }
 
@@ -135,25 +163,11 @@ function wholeStep(condition: FieldCondition): MachineStep {
   return { path: condition.path, matchers: condition.matchers, rank: RANK_TESTED, key: `[${keys.join(",")}]` };
 }
 
-/** How many alternatives of a machine's patterns name each field path: the more, the earlier its steps. */
-export type PathUse = ReadonlyMap<string, number>;
-
-/** Counts, over every alternative of `patterns`, the alternatives that name each path. */
-export function countPathUse(alternatives: Iterable<PatternAlternative>): Map<string, number> {
-  const use = new Map<string, number>();
-  for (const alternative of alternatives) {
-    for (const condition of alternative) use.set(condition.path, (use.get(condition.path) ?? 0) + 1);
-  }
-  return use;
-}
-
-function compareSteps(a: MachineStep, b: MachineStep, use: PathUse): number {
+function compareSteps(a: MachineStep, b: MachineStep, fanOut: StepFanOut): number {
   if (a.rank !== b.rank) return a.rank - b.rank;
-  if (a.path !== b.path) {
-    const byUse = (use.get(b.path) ?? 0) - (use.get(a.path) ?? 0);
-    if (byUse !== 0) return byUse;
-    return a.path < b.path ? -1 : 1;
-  }
+  const byFanOut = (fanOut.get(stepKey(a.path, a.key)) ?? 0) - (fanOut.get(stepKey(b.path, b.key)) ?? 0);
+  if (byFanOut !== 0) return byFanOut;
+  if (a.path !== b.path) return a.path < b.path ? -1 : 1;
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
@@ -162,7 +176,7 @@ function compareSteps(a: MachineStep, b: MachineStep, use: PathUse): number {
  * each sorted cheap-first. A field holds when any of its matchers does, so the alternative
  * holds exactly when one of these sequences does.
  */
-export function expandAlternative(alternative: PatternAlternative, use: PathUse): MachineStep[][] {
+export function expandAlternative(alternative: PatternAlternative, fanOut: StepFanOut): MachineStep[][] {
   // Decide which fields to expand: the ones with fewest matchers first, while the product fits.
   const order = alternative.map((condition, index) => index).sort(
     (a, b) => alternative[a]!.matchers.length - alternative[b]!.matchers.length,
@@ -193,7 +207,7 @@ export function expandAlternative(alternative: PatternAlternative, use: PathUse)
     }
     sequences = next;
   });
-  for (const sequence of sequences) sequence.sort((a, b) => compareSteps(a, b, use));
+  for (const sequence of sequences) sequence.sort((a, b) => compareSteps(a, b, fanOut));
   return sequences;
 }
 
@@ -220,6 +234,12 @@ function otherWays(group: FieldGroup): OtherWays {
     suffixLengths: undefined,
     suffixesIgnoreCase: undefined,
     suffixIgnoreCaseLengths: undefined,
+    numericRanges: undefined,
+    ipv4Ranges: undefined,
+    wildcardsByPrefix: undefined,
+    wildcardPrefixLengths: undefined,
+    wildcardsBySuffix: undefined,
+    wildcardSuffixLengths: undefined,
     onPresent: undefined,
     tested: undefined,
     needsLowered: false,
@@ -237,6 +257,12 @@ function placeString(group: FieldGroup, value: string, next: MachineState): void
     group.sole = "";
     group.soleNext = undefined;
   }
+}
+
+function addWay(ways: Map<string, TestedWay[]>, key: string, way: TestedWay): void {
+  const list = ways.get(key);
+  if (list === undefined) ways.set(key, [way]);
+  else list.push(way);
 }
 
 /** Adds `length` to an ascending list of distinct lengths. */
@@ -275,6 +301,10 @@ export class StateBuilder {
 
   /** Drops the side tables; the states are final after this. */
   finish(): { root: MachineState; paths: readonly string[]; stateCount: number } {
+    for (const group of this.stepsOf.keys()) {
+      group.other?.numericRanges?.seal();
+      group.other?.ipv4Ranges?.seal();
+    }
     this.groupsOf.clear();
     this.stepsOf.clear();
     return { root: this.root, paths: this.paths, stateCount: this.stateCount };
@@ -333,7 +363,12 @@ function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineSta
   switch (matcher.kind) {
     case "exact": {
       const value = matcher.value;
-      if (matcher.ip !== undefined) break; // any spelling of the address: tested
+      if (matcher.ip !== undefined) {
+        // Any spelling of the address: an IPv4 one is a one-address range, an IPv6 one tested.
+        if (matcher.ip.family !== 4) break;
+        (ways.ipv4Ranges ??= new RangeIndex()).add(Number(matcher.ip.low), true, Number(matcher.ip.high), true, next);
+        return;
+      }
       if (typeof value === "number") (ways.numbers ??= new Map()).set(value, next);
       else if (value === true) ways.onTrue = next;
       else if (value === false) ways.onFalse = next;
@@ -364,6 +399,38 @@ function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineSta
         ways.suffixLengths = addLength(ways.suffixLengths, matcher.value.length);
       }
       return;
+    case "numeric": {
+      const { lower, upper } = matcher;
+      (ways.numericRanges ??= new RangeIndex()).add(
+        lower?.value ?? -Infinity,
+        lower?.inclusive ?? true,
+        upper?.value ?? Infinity,
+        upper?.inclusive ?? true,
+        next,
+      );
+      return;
+    }
+    case "cidr":
+      if (matcher.range.family !== 4) break;
+      (ways.ipv4Ranges ??= new RangeIndex()).add(Number(matcher.range.low), true, Number(matcher.range.high), true, next);
+      return;
+    case "wildcard": {
+      const first = matcher.segments[0]!;
+      const last = matcher.segments[matcher.segments.length - 1]!;
+      const way = { test: compileValueTest([matcher]), next };
+      if (first !== "") {
+        addWay((ways.wildcardsByPrefix ??= new Map()), first, way);
+        ways.wildcardPrefixLengths = addLength(ways.wildcardPrefixLengths, first.length);
+        return;
+      }
+      if (last !== "") {
+        addWay((ways.wildcardsBySuffix ??= new Map()), last, way);
+        ways.wildcardSuffixLengths = addLength(ways.wildcardSuffixLengths, last.length);
+        return;
+      }
+      (ways.tested ??= []).push(way);
+      return;
+    }
     case "exists":
       ways.onPresent = next;
       return;

@@ -35,15 +35,22 @@
 import { compileEventPattern, type CompiledPattern } from "./compile-pattern.js";
 import { EventLeaves, type PathLeaves } from "./event-leaves.js";
 import {
-  countPathUse,
   expandAlternative,
+  matcherKey,
   StateBuilder,
   type FieldGroup,
   type MachineState,
   type OtherWays,
-  type PathUse,
+  type TestedWay,
 } from "./machine-states.js";
+import { parseIpAddress } from "./ip-address.js";
+import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
+import type { RangeIndex } from "./range-index.js";
+import { estimateStepFanOut, type StepFanOut } from "./step-fan-out.js";
+
+/** Scratch for parsing an event's IP address; matching is synchronous, so never shared. */
+const ipScratch = new Uint32Array(4);
 
 /** One pattern to put in a machine, with the key `match` reports it by. */
 export interface MachineEntry<K> {
@@ -71,8 +78,8 @@ const STEP_BUDGET_PER_LEAF = 64;
 /** Builds a machine from checked patterns (from {@link parseEventPattern}), synchronously. */
 export function buildPatternMachine<K>(entries: readonly MachineEntry<K>[]): PatternMachine<K> {
   const builder = new StateBuilder();
-  const use = pathUse(entries);
-  for (let index = 0; index < entries.length; index++) addEntry(builder, entries[index]!.pattern, index, use);
+  const fanOut = stepFanOut(entries);
+  for (let index = 0; index < entries.length; index++) addEntry(builder, entries[index]!.pattern, index, fanOut);
   return new CompiledMachine(entries, builder);
 }
 
@@ -87,12 +94,12 @@ export async function buildPatternMachineAside<K>(
 ): Promise<PatternMachine<K>> {
   const sliceMs = options.sliceMs ?? 10;
   const builder = new StateBuilder();
-  const use = pathUse(entries);
+  const fanOut = stepFanOut(entries);
   let index = 0;
   while (index < entries.length) {
     const until = performance.now() + sliceMs;
     do {
-      addEntry(builder, entries[index]!.pattern, index, use);
+      addEntry(builder, entries[index]!.pattern, index, fanOut);
       index++;
     } while (index < entries.length && (index % 64 !== 0 || performance.now() < until));
     if (index < entries.length) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -100,13 +107,13 @@ export async function buildPatternMachineAside<K>(
   return new CompiledMachine(entries, builder);
 }
 
-function pathUse<K>(entries: readonly MachineEntry<K>[]): PathUse {
-  return countPathUse(entries.flatMap((entry) => entry.pattern.alternatives));
+function stepFanOut<K>(entries: readonly MachineEntry<K>[]): StepFanOut {
+  return estimateStepFanOut(entries.flatMap((entry) => entry.pattern.alternatives), matcherKey);
 }
 
-function addEntry(builder: StateBuilder, pattern: EventPattern, index: number, use: PathUse): void {
+function addEntry(builder: StateBuilder, pattern: EventPattern, index: number, fanOut: StepFanOut): void {
   for (const alternative of pattern.alternatives) {
-    for (const sequence of expandAlternative(alternative, use)) builder.add(sequence, index);
+    for (const sequence of expandAlternative(alternative, fanOut)) builder.add(sequence, index);
   }
 }
 
@@ -151,6 +158,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private readonly toVerify: number[] = [];
   private steps = 0;
   private stepBudget = 0;
+  private readonly rangeHits: MachineState[] = [];
 
   constructor(entries: readonly MachineEntry<K>[], builder: StateBuilder) {
     const built = builder.finish();
@@ -172,6 +180,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     this.matched.length = 0;
     this.toVerify.length = 0;
     this.steps = 0;
+    this.rangeHits.length = 0;
     this.stepBudget = BASE_STEP_BUDGET + STEP_BUDGET_PER_LEAF * leaves.leafCount;
     try {
       this.visit(this.root, undefined, false);
@@ -282,6 +291,20 @@ class CompiledMachine<K> implements PatternMachine<K> {
     } else if (value === null) {
       if (ways.onNull !== undefined) this.visit(ways.onNull, trail, verify);
     }
+    if (ways.numericRanges !== undefined && typeof value === "number" && isComparableNumber(value)) {
+      this.ranges(ways.numericRanges, value, trail, verify);
+    }
+    if (typeof value === "string") {
+      if (ways.ipv4Ranges !== undefined && parseIpAddress(value, ipScratch) === 4) {
+        this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
+      }
+      if (ways.wildcardsByPrefix !== undefined) {
+        this.wildcards(ways.wildcardsByPrefix, ways.wildcardPrefixLengths!, value, true, trail, verify);
+      }
+      if (ways.wildcardsBySuffix !== undefined) {
+        this.wildcards(ways.wildcardsBySuffix, ways.wildcardSuffixLengths!, value, false, trail, verify);
+      }
+    }
     if (ways.onPresent !== undefined) this.visit(ways.onPresent, trail, verify);
     const tested = ways.tested;
     if (tested !== undefined) {
@@ -289,6 +312,35 @@ class CompiledMachine<K> implements PatternMachine<K> {
         const way = tested[t]!;
         if (way.test(value)) this.visit(way.next, trail, verify);
       }
+    }
+  }
+
+  private ranges(index: RangeIndex, value: number, trail: readonly number[] | undefined, verify: boolean): void {
+    // Found states go on a shared stack; walks they start push above them and pop back.
+    const found = this.rangeHits;
+    const start = found.length;
+    index.search(value, found);
+    const end = found.length;
+    for (let i = start; i < end; i++) this.visit(found[i]!, trail, verify);
+    found.length = start;
+  }
+
+  /** Finds the wildcards whose first (or last) literal segment `value` starts (or ends) with, and tests them whole. */
+  private wildcards(
+    ways: ReadonlyMap<string, readonly TestedWay[]>,
+    lengths: readonly number[],
+    value: string,
+    prefix: boolean,
+    trail: readonly number[] | undefined,
+    verify: boolean,
+  ): void {
+    const length = value.length;
+    for (let i = 0; i < lengths.length; i++) {
+      const size = lengths[i]!;
+      if (size > length) break;
+      const found = ways.get(size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size));
+      if (found === undefined) continue;
+      for (let w = 0; w < found.length; w++) if (found[w]!.test(value)) this.visit(found[w]!.next, trail, verify);
     }
   }
 

@@ -1,0 +1,66 @@
+// The range index of the pattern machine must find exactly the ranges that hold a value, for
+// any mix of widths, overlaps, open sides and inclusive or exclusive bounds.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { newState, type MachineState } from "../../src/patterns/machine-states.js";
+import { RangeIndex } from "../../src/patterns/range-index.js";
+
+interface Bounds {
+  low: number;
+  lowInclusive: boolean;
+  high: number;
+  highInclusive: boolean;
+}
+
+const bound = fc.oneof(fc.integer({ min: -20, max: 20 }), fc.constantFrom(-Infinity, Infinity, 0.5));
+const range = fc
+  .tuple(bound, fc.boolean(), bound, fc.boolean())
+  .map(([a, lowInclusive, b, highInclusive]): Bounds => ({ low: Math.min(a, b), lowInclusive, high: Math.max(a, b), highInclusive }));
+
+function holds(r: Bounds, v: number): boolean {
+  return (r.lowInclusive ? r.low <= v : r.low < v) && (r.highInclusive ? v <= r.high : v < r.high);
+}
+
+test("range index - finds exactly the ranges holding the value (against a scan of all ranges)", () => {
+  fc.assert(
+    fc.property(fc.array(range, { maxLength: 40 }), fc.array(fc.oneof(fc.integer({ min: -22, max: 22 }), fc.constantFrom(0.5, 1e9, -1e9)), { minLength: 1, maxLength: 10 }), (ranges, values) => {
+      const index = new RangeIndex();
+      const states = ranges.map(() => newState());
+      ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
+      index.seal();
+      for (const value of values) {
+        const found: MachineState[] = [];
+        index.search(value, found);
+        const expected = states.filter((_, i) => holds(ranges[i]!, value));
+        assert.deepEqual(new Set(found), new Set(expected), `value ${value}`);
+        assert.equal(found.length, expected.length, "each range once");
+      }
+    }),
+    { numRuns: 1500 },
+  );
+});
+
+test("range index - one wide range among many narrow ones does not make a search read them all", () => {
+  const index = new RangeIndex();
+  const wide = newState();
+  index.add(-Infinity, true, Infinity, true, wide);
+  const narrow = Array.from({ length: 10_000 }, (_, i) => {
+    const state = newState();
+    index.add(i * 10, true, i * 10 + 5, false, state);
+    return state;
+  });
+  index.seal();
+  const found: MachineState[] = [];
+  index.search(12_342, found);
+  assert.deepEqual(found.sort((a, b) => Number(a === wide) - Number(b === wide)), [narrow[1234]!, wide]);
+  found.length = 0;
+  index.search(12_347, found);
+  assert.deepEqual(found, [wide]);
+});
+
+test("range index - a sealed index takes no more ranges", () => {
+  const index = new RangeIndex();
+  index.seal();
+  assert.throws(() => index.add(0, true, 1, true, newState()), /sealed/);
+});
