@@ -322,7 +322,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     index.search(value, found);
     const end = found.length;
     for (let i = start; i < end; i++) this.visit(found[i]!, trail, verify);
-    found.length = start;
+    while (found.length > start) found.pop();
   }
 
   /** Finds the wildcards whose first (or last) literal segment `value` starts (or ends) with, and tests them whole. */
