@@ -78,9 +78,9 @@ export interface OtherWays {
   suffixesIgnoreCase: Map<string, MachineState> | undefined;
   suffixIgnoreCaseLengths: number[] | undefined;
   /** `numeric` ranges, searched by the event's number. */
-  numericRanges: RangeIndex | undefined;
+  numericRanges: RangeIndex<MachineState> | undefined;
   /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. */
-  ipv4Ranges: RangeIndex | undefined;
+  ipv4Ranges: RangeIndex<MachineState> | undefined;
   /** `wildcard`s found by their first literal segment (a prefix), then tested whole. */
   wildcardsByPrefix: Map<string, TestedWay[]> | undefined;
   wildcardPrefixLengths: number[] | undefined;

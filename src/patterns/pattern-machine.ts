@@ -315,7 +315,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     }
   }
 
-  private ranges(index: RangeIndex, value: number, trail: readonly number[] | undefined, verify: boolean): void {
+  private ranges(index: RangeIndex<MachineState>, value: number, trail: readonly number[] | undefined, verify: boolean): void {
     // Found states go on a shared stack; walks they start push above them and pop back.
     const found = this.rangeHits;
     const start = found.length;

@@ -11,34 +11,32 @@
  * @module
  */
 
-import type { MachineState } from "./machine-states.js";
-
-interface Range {
+interface Range<T> {
   readonly low: number;
   readonly lowInclusive: boolean;
   readonly high: number;
   readonly highInclusive: boolean;
-  readonly next: MachineState;
+  readonly next: T;
 }
 
-interface TreeNode {
+interface TreeNode<T> {
   readonly center: number;
   /** Ranges containing `center`, by low bound ascending. */
-  readonly byLow: readonly Range[];
+  readonly byLow: readonly Range<T>[];
   /** The same ranges, by high bound descending. */
-  readonly byHigh: readonly Range[];
-  readonly below: TreeNode | undefined;
-  readonly above: TreeNode | undefined;
+  readonly byHigh: readonly Range<T>[];
+  readonly below: TreeNode<T> | undefined;
+  readonly above: TreeNode<T> | undefined;
 }
 
-function holds(range: Range, value: number): boolean {
+function holds<T>(range: Range<T>, value: number): boolean {
   return (
     (range.lowInclusive ? range.low <= value : range.low < value) &&
     (range.highInclusive ? value <= range.high : value < range.high)
   );
 }
 
-function buildTree(ranges: readonly Range[]): TreeNode | undefined {
+function buildTree<T>(ranges: readonly Range<T>[]): TreeNode<T> | undefined {
   if (ranges.length === 0) return undefined;
   // The median of the finite endpoints splits the ranges about evenly.
   const points = ranges
@@ -46,9 +44,9 @@ function buildTree(ranges: readonly Range[]): TreeNode | undefined {
     .filter((point) => Number.isFinite(point))
     .sort((a, b) => a - b);
   const center = points.length === 0 ? 0 : points[points.length >> 1]!;
-  const here: Range[] = [];
-  const below: Range[] = [];
-  const above: Range[] = [];
+  const here: Range<T>[] = [];
+  const below: Range<T>[] = [];
+  const above: Range<T>[] = [];
   for (const range of ranges) {
     if (range.high < center) below.push(range);
     else if (range.low > center) above.push(range);
@@ -68,12 +66,13 @@ function buildTree(ranges: readonly Range[]): TreeNode | undefined {
   };
 }
 
-export class RangeIndex {
-  private ranges: Range[] | undefined = [];
-  private root: TreeNode | undefined;
+/** Ranges leading to a `T` each (the machine's next states). */
+export class RangeIndex<T> {
+  private ranges: Range<T>[] | undefined = [];
+  private root: TreeNode<T> | undefined;
 
   /** Adds a range; bounds may be infinite (an open side). Call {@link seal} before searching. */
-  add(low: number, lowInclusive: boolean, high: number, highInclusive: boolean, next: MachineState): void {
+  add(low: number, lowInclusive: boolean, high: number, highInclusive: boolean, next: T): void {
     if (this.ranges === undefined) throw new Error("a sealed RangeIndex takes no more ranges");
     this.ranges.push({ low, lowInclusive, high, highInclusive, next });
   }
@@ -86,7 +85,7 @@ export class RangeIndex {
   }
 
   /** Appends to `out` the state of every range that holds `value`. */
-  search(value: number, out: MachineState[]): void {
+  search(value: number, out: T[]): void {
     let node = this.root;
     while (node !== undefined) {
       if (Number.isNaN(node.center)) {

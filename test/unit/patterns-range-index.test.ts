@@ -25,7 +25,7 @@ function holds(r: Bounds, v: number): boolean {
 test("range index - finds exactly the ranges holding the value (against a scan of all ranges)", () => {
   fc.assert(
     fc.property(fc.array(range, { maxLength: 40 }), fc.array(fc.oneof(fc.integer({ min: -22, max: 22 }), fc.constantFrom(0.5, 1e9, -1e9)), { minLength: 1, maxLength: 10 }), (ranges, values) => {
-      const index = new RangeIndex();
+      const index = new RangeIndex<MachineState>();
       const states = ranges.map(() => newState());
       ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
       index.seal();
@@ -42,7 +42,7 @@ test("range index - finds exactly the ranges holding the value (against a scan o
 });
 
 test("range index - one wide range among many narrow ones does not make a search read them all", () => {
-  const index = new RangeIndex();
+  const index = new RangeIndex<MachineState>();
   const wide = newState();
   index.add(-Infinity, true, Infinity, true, wide);
   const narrow = Array.from({ length: 10_000 }, (_, i) => {
@@ -60,7 +60,7 @@ test("range index - one wide range among many narrow ones does not make a search
 });
 
 test("range index - a sealed index takes no more ranges", () => {
-  const index = new RangeIndex();
+  const index = new RangeIndex<MachineState>();
   index.seal();
   assert.throws(() => index.add(0, true, 1, true, newState()), /sealed/);
 });
