@@ -110,6 +110,8 @@ export interface MachineStep {
   readonly rank: number;
   /** Identifies the condition: equal keys on one path are the same step. */
   readonly key: string;
+  /** Its estimated fan-out (`step-fan-out.ts`): among equal ranks, the smaller goes first. */
+  readonly fanOut: number;
 }
 
 /**
@@ -154,19 +156,19 @@ export function matcherKey(matcher: ValueMatcher): string {
   return JSON.stringify(matcher, (_name, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
 }
 
-function singleStep(path: string, matcher: ValueMatcher): MachineStep {
-  return { path, matchers: [matcher], rank: rankOf(matcher), key: matcherKey(matcher) };
+function singleStep(path: string, matcher: ValueMatcher, fanOut: StepFanOut): MachineStep {
+  const key = matcherKey(matcher);
+  return { path, matchers: [matcher], rank: rankOf(matcher), key, fanOut: fanOut.get(stepKey(path, key)) ?? 0 };
 }
 
 function wholeStep(condition: FieldCondition): MachineStep {
   const keys = condition.matchers.map(matcherKey).sort();
-  return { path: condition.path, matchers: condition.matchers, rank: RANK_TESTED, key: `[${keys.join(",")}]` };
+  return { path: condition.path, matchers: condition.matchers, rank: RANK_TESTED, key: `[${keys.join(",")}]`, fanOut: 0 };
 }
 
-function compareSteps(a: MachineStep, b: MachineStep, fanOut: StepFanOut): number {
+function compareSteps(a: MachineStep, b: MachineStep): number {
   if (a.rank !== b.rank) return a.rank - b.rank;
-  const byFanOut = (fanOut.get(stepKey(a.path, a.key)) ?? 0) - (fanOut.get(stepKey(b.path, b.key)) ?? 0);
-  if (byFanOut !== 0) return byFanOut;
+  if (a.fanOut !== b.fanOut) return a.fanOut - b.fanOut;
   if (a.path !== b.path) return a.path < b.path ? -1 : 1;
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
@@ -200,14 +202,14 @@ export function expandAlternative(alternative: PatternAlternative, fanOut: StepF
     // Duplicate matchers (`["a", "a"]`) would give duplicate sequences.
     const seen = new Set<string>();
     for (const matcher of condition.matchers) {
-      const step = singleStep(condition.path, matcher);
+      const step = singleStep(condition.path, matcher, fanOut);
       if (seen.has(step.key)) continue;
       seen.add(step.key);
       for (const sequence of sequences) next.push([...sequence, step]);
     }
     sequences = next;
   });
-  for (const sequence of sequences) sequence.sort((a, b) => compareSteps(a, b, fanOut));
+  for (const sequence of sequences) sequence.sort(compareSteps);
   return sequences;
 }
 
