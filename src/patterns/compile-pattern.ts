@@ -26,6 +26,7 @@
  * @module
  */
 
+import { canChooseConsistently, type PlacedLeaf } from "./consistent-choice.js";
 import type { EventPattern, FieldCondition } from "./pattern-types.js";
 import { compileValueTest, type ValueTest } from "./value-tests.js";
 
@@ -160,12 +161,6 @@ function evaluate(condition: CompiledCondition, event: object): number {
   return FAILED;
 }
 
-/** A leaf with the array elements it sits in, as (array, index) pairs; for the consistent search only. */
-interface PlacedLeaf {
-  readonly matched: boolean;
-  readonly elements: readonly (readonly [unknown[], number])[];
-}
-
 function collect(
   condition: CompiledCondition,
   node: unknown,
@@ -195,47 +190,19 @@ function collect(
   }
 }
 
-function consistent(a: PlacedLeaf, b: PlacedLeaf): boolean {
-  for (const [array, index] of a.elements) {
-    for (const [other, otherIndex] of b.elements) {
-      if (array === other && index !== otherIndex) return false;
-    }
-  }
-  return true;
-}
-
 /**
  * The array-consistent search over the undecided conditions of one alternative (the settled
- * ones are consistent with any choice). Same definition as the reference matcher's.
+ * ones are consistent with any choice): same definition as the reference matcher's, decided
+ * without trying every combination (`consistent-choice.ts`).
  */
 function consistentSearch(conditions: readonly CompiledCondition[], event: object): boolean {
-  const leaves = conditions.map((condition) => {
-    const out: PlacedLeaf[] = [];
-    collect(condition, event, 0, [], out);
-    return out;
-  });
-  const picked: PlacedLeaf[] = [];
-  const absent: number[] = [];
-  const search = (index: number): boolean => {
-    if (index === conditions.length) {
-      return absent.every((a) => !leaves[a]!.some((leaf) => picked.every((p) => consistent(p, leaf))));
-    }
-    for (const leaf of leaves[index]!) {
-      if (!leaf.matched || !picked.every((p) => consistent(p, leaf))) continue;
-      picked.push(leaf);
-      const found = search(index + 1);
-      picked.pop();
-      if (found) return true;
-    }
-    if (conditions[index]!.allowsAbsence) {
-      absent.push(index);
-      const found = search(index + 1);
-      absent.pop();
-      if (found) return true;
-    }
-    return false;
-  };
-  return search(0);
+  return canChooseConsistently(
+    conditions.map((condition) => {
+      const leaves: PlacedLeaf[] = [];
+      collect(condition, event, 0, [], leaves);
+      return { leaves, allowsAbsence: condition.allowsAbsence };
+    }),
+  );
 }
 
 const NO_FIELDS = Object.freeze({});
