@@ -2,9 +2,26 @@
  * JSON Schema of the configuration. Every object is closed (`additionalProperties: false`),
  * so a typo in a key is an error rather than a silently ignored setting.
  */
+import { isIP } from "node:net";
 import { DURABILITY_MODES } from "./defaults.js";
 
 const positiveInt = { type: "integer", minimum: 1 } as const;
+/** Addresses and CIDR blocks; `cidr` is a format `load-config.ts` registers ({@link isCidr}). */
+const cidrList = { type: "array", items: { type: "string", format: "cidr" } } as const;
+
+/**
+ * True for an IP address (`10.1.2.3`, `fd00::1`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`)
+ * with at most 32 (IPv4) or 128 (IPv6) prefix bits.
+ */
+export function isCidr(text: string): boolean {
+  const slash = text.indexOf("/");
+  if (text.includes("%")) return false; // a zone names an interface, not a range
+  const version = isIP(slash === -1 ? text : text.slice(0, slash));
+  if (version === 0) return false;
+  if (slash === -1) return true;
+  const bits = text.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128);
+}
 
 export const CONFIG_SCHEMA = {
   type: "object",
@@ -50,6 +67,17 @@ export const CONFIG_SCHEMA = {
         timeoutMs: positiveInt,
         maxInFlight: positiveInt,
         connectionsPerOrigin: positiveInt,
+        outbound: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            allowLoopback: { type: "boolean" },
+            allowPrivate: { type: "boolean" },
+            allowedCidrs: cidrList,
+            deniedCidrs: cidrList,
+            maxResponseBytes: { type: "integer", minimum: 0 },
+          },
+        },
         retry: {
           type: "object",
           additionalProperties: false,

@@ -12,6 +12,32 @@ export const DURABILITY_MODES = ["fsync", "fsync-wal-only"] as const;
  */
 export type DurabilityMode = (typeof DURABILITY_MODES)[number];
 
+/**
+ * Which addresses deliveries may connect to, and how much of an answer they read
+ * (`delivery.outbound`). Addresses are judged after DNS, on every connection.
+ */
+export interface OutboundConfig {
+  /** Allow targets on loopback addresses (127.0.0.0/8, ::1). Default false. */
+  allowLoopback: boolean;
+  /**
+   * Allow targets on private addresses: 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier-grade
+   * NAT), fc00::/7 (unique local). Default false.
+   */
+  allowPrivate: boolean;
+  /**
+   * IP addresses or CIDR blocks allowed whatever they are (a private subnet of your own, say).
+   * The only way to allow link-local, metadata, multicast or reserved addresses. Default [].
+   */
+  allowedCidrs: string[];
+  /** IP addresses or CIDR blocks always refused, public ones too; wins over every allow. Default []. */
+  deniedCidrs: string[];
+  /**
+   * Most bytes of an answer's body read; past this the connection is closed instead of
+   * drained. Default 1,048,576 (1 MiB).
+   */
+  maxResponseBytes: number;
+}
+
 export interface RelaybusConfig {
   server: {
     /** Address to listen on. Default 127.0.0.1 (loopback only). */
@@ -55,6 +81,8 @@ export interface RelaybusConfig {
     maxInFlight: number;
     /** Keep-alive connections per target origin. Default 32. */
     connectionsPerOrigin: number;
+    /** Outbound safety: the addresses deliveries may reach, and the cap on answers read. */
+    outbound: OutboundConfig;
     /** Default retry policy of targets (AWS's defaults: 185 attempts, 24 h). */
     retry: {
       maxAttempts: number;
@@ -94,6 +122,13 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     timeoutMs: 10_000,
     maxInFlight: 256,
     connectionsPerOrigin: 32,
+    outbound: {
+      allowLoopback: false,
+      allowPrivate: false,
+      allowedCidrs: [],
+      deniedCidrs: [],
+      maxResponseBytes: 1_048_576,
+    },
     retry: {
       maxAttempts: 185,
       maxAgeSeconds: 86_400,

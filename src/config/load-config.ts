@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { Ajv, type ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { RelaybusError } from "../errors.js";
-import { CONFIG_SCHEMA } from "./config-schema.js";
+import { CONFIG_SCHEMA, isCidr } from "./config-schema.js";
 import { DEFAULT_CONFIG, type RelaybusConfig } from "./defaults.js";
 
 /** Settings given as command-line flags; each wins over file and environment. */
@@ -26,6 +26,8 @@ export const ENVIRONMENT_VARIABLES = {
   RELAYBUS_DATA_DIR: "dataDir",
   RELAYBUS_RULES_DIR: "rulesDir",
   RELAYBUS_DURABILITY: "log.durability",
+  RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "delivery.outbound.allowLoopback (true or false)",
+  RELAYBUS_OUTBOUND_ALLOW_PRIVATE: "delivery.outbound.allowPrivate (true or false)",
   RELAYBUS_URL: "the server the CLI's client commands talk to (default http://127.0.0.1:8080)",
 } as const;
 
@@ -38,6 +40,7 @@ type PartialDeep<T> = { [K in keyof T]?: T[K] extends object ? PartialDeep<T[K]>
 type Layer = PartialDeep<RelaybusConfig> & Record<string, unknown>;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
+ajv.addFormat("cidr", isCidr);
 const validateConfig = ajv.compile(CONFIG_SCHEMA);
 
 /** Builds the configuration from its layers; throws `InvalidConfig` naming every problem. */
@@ -97,6 +100,14 @@ function fromEnvironment(env: Record<string, string | undefined>): Layer {
   if (env.RELAYBUS_DURABILITY !== undefined) {
     layer.log = { durability: env.RELAYBUS_DURABILITY as never };
   }
+  const outbound: { allowLoopback?: boolean; allowPrivate?: boolean } = {};
+  if (env.RELAYBUS_OUTBOUND_ALLOW_LOOPBACK !== undefined) {
+    outbound.allowLoopback = toBoolean(env.RELAYBUS_OUTBOUND_ALLOW_LOOPBACK, "RELAYBUS_OUTBOUND_ALLOW_LOOPBACK");
+  }
+  if (env.RELAYBUS_OUTBOUND_ALLOW_PRIVATE !== undefined) {
+    outbound.allowPrivate = toBoolean(env.RELAYBUS_OUTBOUND_ALLOW_PRIVATE, "RELAYBUS_OUTBOUND_ALLOW_PRIVATE");
+  }
+  if (Object.keys(outbound).length > 0) layer.delivery = { outbound };
   return layer;
 }
 
@@ -117,6 +128,13 @@ function toNumber(text: string, name: string): number {
     throw new RelaybusError("InvalidConfig", `${name}: expected a number, got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+function toBoolean(text: string, name: string): boolean {
+  const value = text.trim().toLowerCase();
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new RelaybusError("InvalidConfig", `${name}: expected true or false, got ${JSON.stringify(text)}`);
 }
 
 function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
