@@ -75,7 +75,11 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   try {
     registry = await createRuleRegistry({ catalog: storage.catalog, rulesDir: config.rulesDir, config, logger });
     const reg = registry;
-    sender = createWebhookSender({ connectionsPerOrigin: config.delivery.connectionsPerOrigin, logger });
+    sender = createWebhookSender({
+      connectionsPerOrigin: config.delivery.connectionsPerOrigin,
+      outbound: config.delivery.outbound,
+      logger,
+    });
     engine = createDeliveryEngine({
       deliveries: storage.deliveries,
       sender,

@@ -13,9 +13,12 @@ export type AttemptOutcome = AttemptRecord["outcome"];
  * - `timeout`: no complete answer within the request's `timeoutMs` (headers and body);
  * - `connection`: the connection could not be opened or broke (DNS, refused, reset, TLS);
  * - `invalid-request`: the request itself cannot be sent (a bad URL or header value), so
- *   sending it again cannot help.
+ *   sending it again cannot help;
+ * - `blocked-address`: the target's address is one `delivery.outbound` refuses (loopback,
+ *   private, link-local, metadata, ...; see `outbound-guard.ts`). The error names the
+ *   address and the setting that would allow it; trying again cannot help.
  */
-export type SendErrorKind = "timeout" | "connection" | "invalid-request";
+export type SendErrorKind = "timeout" | "connection" | "invalid-request" | "blocked-address";
 
 /** What the sender reports for one attempt; never an exception. */
 export interface SendResult {
@@ -49,14 +52,16 @@ export interface ClassifiedOutcome {
  *   point signed deliveries anywhere;
  * - 410 Gone is permanent for now: DESIGN says it disables the target, which comes with
  *   the circuit-breaker work; until then its deliveries dead-letter like any other 4xx;
- * - a request that cannot be sent at all (`invalid-request`) is permanent.
+ * - a request that cannot be sent at all (`invalid-request`), or only to an address the
+ *   outbound policy refuses (`blocked-address`), is permanent.
  */
 export function classifyOutcome(result: SendResult): ClassifiedOutcome {
   const { status } = result;
   if (status === undefined) {
     const kind = result.errorKind ?? "connection";
     const error = `${kind}: ${result.error ?? "no response"}`;
-    return kind === "invalid-request" ? { outcome: "permanent", error } : { outcome: "retryable", error };
+    const permanent = kind === "invalid-request" || kind === "blocked-address";
+    return permanent ? { outcome: "permanent", error } : { outcome: "retryable", error };
   }
   if (status >= 200 && status < 300) return { outcome: "success" };
   const error = result.error === undefined || result.error === "" ? `HTTP ${status}` : `HTTP ${status}: ${result.error}`;

@@ -1,6 +1,7 @@
 /**
  * Runs `relaybus serve` as a child process (from the sources, through tsx), for tests that
- * must kill the server for real.
+ * must kill the server for real. Test receivers listen on 127.0.0.1, so the server allows
+ * loopback targets explicitly (`RELAYBUS_OUTBOUND_ALLOW_LOOPBACK=true`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
@@ -34,7 +35,7 @@ export async function spawnRelaybus(args: { port: number; dataDir: string; rules
   const child = spawn(
     process.execPath,
     ["--import", "tsx", entry, "serve", "--port", String(args.port), "--data-dir", args.dataDir, "--rules-dir", args.rulesDir],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "true" } },
   );
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));

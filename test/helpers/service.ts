@@ -1,6 +1,10 @@
 /**
  * Starts a real Relaybus for a test: a fresh temp data dir and rules dir, the server on
  * 127.0.0.1 port 0. `close()` stops it and removes the directories.
+ *
+ * Test receivers listen on 127.0.0.1, which the default `delivery.outbound` refuses, so the
+ * service allows loopback targets explicitly; a test of the default passes
+ * `config: {delivery: {outbound: {allowLoopback: false}}}`.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +21,8 @@ export interface TestService extends RelaybusService {
   get(path: string): Promise<Response>;
 }
 
-type ConfigOverrides = { [K in keyof RelaybusConfig]?: Partial<RelaybusConfig[K]> | RelaybusConfig[K] };
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+type ConfigOverrides = DeepPartial<RelaybusConfig>;
 
 /** Starts a service; `rules` are written as files into its rules dir first. */
 export async function startTestService(
@@ -27,13 +32,14 @@ export async function startTestService(
   const rulesDir = join(dir, "rules");
   mkdirSync(rulesDir, { recursive: true });
   for (const [name, text] of Object.entries(options.rules ?? {})) writeFileSync(join(rulesDir, name), text);
-  const config = merge(DEFAULT_CONFIG, {
+  const base = merge(DEFAULT_CONFIG, {
     server: { host: "127.0.0.1", port: 0 },
     dataDir: join(dir, "data"),
     rulesDir,
     watchRules: false,
-    ...options.config,
-  } as ConfigOverrides);
+    delivery: { outbound: { allowLoopback: true } },
+  });
+  const config = merge(base, options.config ?? {});
   const service = await startRelaybus(config, { logger: silentLogger });
   return {
     ...service,
@@ -53,14 +59,20 @@ export async function startTestService(
   };
 }
 
+/** `over` laid on `base`, objects merged key by key at every depth, arrays replaced. */
 function merge(base: RelaybusConfig, over: ConfigOverrides): RelaybusConfig {
-  const out = structuredClone(base) as unknown as Record<string, unknown>;
+  return mergeObjects(structuredClone(base) as never, over as never) as unknown as RelaybusConfig;
+}
+
+function mergeObjects(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const current = out[key];
-    out[key] =
-      typeof current === "object" && current !== null && typeof value === "object" && value !== null
-        ? { ...(current as object), ...(value as object) }
-        : value;
+    out[key] = isObject(current) && isObject(value) ? mergeObjects(current, value) : value;
   }
-  return out as unknown as RelaybusConfig;
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

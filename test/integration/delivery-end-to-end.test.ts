@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
 import { createDeliveryEngine, type DeliveryEngine } from "../../src/delivery/delivery-engine.js";
 import { deliveryId } from "../../src/delivery/delivery-id.js";
 import { createDispatcher, type Dispatcher } from "../../src/delivery/dispatcher.js";
@@ -14,6 +15,8 @@ import { compileTransform } from "../../src/transform/compile-transform.js";
 import { silentLogger, systemClock, type Clock, type CloudEvent, type StoredEvent, type TargetFormat } from "../../src/types.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
+
+const LOOPBACK_ALLOWED = { ...DEFAULT_CONFIG.delivery.outbound, allowLoopback: true };
 
 const BUS = "orders";
 const FAST_RETRY: RetryPolicy = { maxAttempts: 5, maxAgeSeconds: 3_600, baseDelayMs: 20, factor: 2, maxDelayMs: 100 };
@@ -33,7 +36,8 @@ function startDelivering(
   options: { closeTimeoutMs?: number; clock?: Clock; random?: () => number } = {},
 ): Delivering {
   const storage = openSqliteStorage({ dataDir, durability: "fsync-wal-only" });
-  const sender = createWebhookSender({ connectionsPerOrigin: 8, logger: silentLogger, closeTimeoutMs: 200 });
+  // The receiver is on 127.0.0.1, which the default outbound policy refuses.
+  const sender = createWebhookSender({ connectionsPerOrigin: 8, logger: silentLogger, closeTimeoutMs: 200, outbound: LOOPBACK_ALLOWED });
   const engine = createDeliveryEngine({
     deliveries: storage.deliveries,
     sender,

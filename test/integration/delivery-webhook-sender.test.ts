@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { test, type TestContext } from "node:test";
+import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
 import { createWebhookSender, type WebhookSender } from "../../src/delivery/webhook-sender.js";
 import { silentLogger } from "../../src/types.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
 
+const LOOPBACK_ALLOWED = { ...DEFAULT_CONFIG.delivery.outbound, allowLoopback: true };
+
 async function setup(t: TestContext): Promise<{ receiver: Receiver; sender: WebhookSender }> {
   const receiver = await createReceiver();
-  const sender = createWebhookSender({ connectionsPerOrigin: 4, logger: silentLogger, closeTimeoutMs: 200 });
+  // The receiver is on 127.0.0.1, which the default outbound policy refuses.
+  const sender = createWebhookSender({ connectionsPerOrigin: 4, logger: silentLogger, closeTimeoutMs: 200, outbound: LOOPBACK_ALLOWED });
   t.after(async () => {
     await sender.close();
     await receiver.close();
