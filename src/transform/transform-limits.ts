@@ -1,0 +1,37 @@
+/**
+ * The limits every transform evaluation runs under, on either engine (the compiled closures or
+ * the jsonata package), and the error that reports a budget overrun.
+ */
+
+/**
+ * Deepest nesting of evaluation steps one evaluation may reach. A step is one node of the
+ * expression tree, so a recursive function uses several per call; 2,000 allows recursion
+ * hundreds of calls deep while stopping `$f($f)` long before memory becomes a problem.
+ */
+export const MAX_TRANSFORM_DEPTH = 2_000;
+
+/**
+ * Longest sequence one evaluation may build (jsonata's own `sequence` guard). A range such
+ * as `[1..9999999]` is built in one native loop the time budget cannot interrupt; this
+ * caps it. No transform of a 256 KB event needs a million items.
+ */
+export const MAX_TRANSFORM_SEQUENCE = 1_000_000;
+
+/** Most compiled expressions kept in the cache; the least recently used go first. */
+export const TRANSFORM_CACHE_SIZE = 1_000;
+
+/** The time budget of one evaluation. */
+export interface EvaluationBudget {
+  /** `Date.now()` past which the evaluation stops. */
+  deadlineMs: number;
+  /** The budget as given, for the message. */
+  timeoutMs: number;
+}
+
+/** Thrown by either engine when an evaluation runs past its budget; mapped to InvalidTransform. */
+export class BudgetExceeded extends Error {}
+
+/** The message both engines give when the clock runs out. */
+export function timeBudgetExceeded(budget: EvaluationBudget): BudgetExceeded {
+  return new BudgetExceeded(`transform evaluation exceeded ${budget.timeoutMs} ms`);
+}
