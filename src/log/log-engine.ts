@@ -212,10 +212,65 @@ export interface DeliveryStore {
   getDeadLetter(id: string): DeadLetter | undefined;
 }
 
+/**
+ * The Standard Webhooks signature schemes: `hmac-sha256` (symmetric, a `whsec_` secret, `v1`
+ * signatures) and `ed25519` (asymmetric, a `whsk_` private key whose `whpk_` public key the
+ * receiver holds, `v1a` signatures).
+ */
+export const TARGET_SECRET_KINDS = ["hmac-sha256", "ed25519"] as const;
+export type TargetSecretKind = (typeof TARGET_SECRET_KINDS)[number];
+
+/** A signing secret as delivery needs it: its scheme and its serialised material. */
+export interface SigningSecret {
+  kind: TargetSecretKind;
+  /** `whsec_<base64>` (hmac-sha256) or `whsk_<base64 seed>` (ed25519). Never shown after creation. */
+  material: string;
+}
+
+/** A signing secret of one target, created through the API and kept in the state file. */
+export interface StoredTargetSecret extends SigningSecret {
+  bus: string;
+  rule: string;
+  targetId: string;
+  /** Unique within the target. */
+  id: string;
+  /** ed25519 only: `whpk_<base64>`, what the receiver verifies with. */
+  publicKey?: string;
+  createdAtMs: number;
+  /** From this time on the secret no longer signs; absent while it has no end. */
+  expiresAtMs?: number;
+}
+
+/**
+ * Signing secrets of targets (Standard Webhooks). The delivery engine asks for a target's
+ * active secrets on every attempt, so reads come from memory: a target's rows are read once
+ * and kept until this store itself changes them (the API and the engine share the process).
+ */
+export interface TargetSecretStore {
+  /**
+   * The target's secrets that have not expired at `nowMs`, oldest first. After the first
+   * read of a target this is a memory lookup, and it returns the same objects until the
+   * target's secrets change, so callers may cache work per object (a parsed key).
+   */
+  activeSecrets(bus: string, rule: string, targetId: string, nowMs: number): readonly StoredTargetSecret[];
+  /** Every stored secret of the target, expired ones included, oldest first. */
+  listSecrets(bus: string, rule: string, targetId: string): StoredTargetSecret[];
+  /**
+   * Stores `secret`, in one transaction with: every other secret of the target that would
+   * outlive `expireOthersAtMs` now expiring then (when given), and secrets of the target that
+   * had expired by `secret.createdAtMs` deleted. Throws `ServiceUnavailable` if the write fails.
+   */
+  addSecret(secret: StoredTargetSecret, options?: { expireOthersAtMs?: number }): void;
+  /** Deletes one secret at once (revocation); false when the target has no such secret. */
+  revokeSecret(bus: string, rule: string, targetId: string, id: string): boolean;
+}
+
 /** All of the storage one Relaybus process uses. */
 export interface Storage {
   log: LogEngine;
   catalog: CatalogStore;
   deliveries: DeliveryStore;
+  /** Signing secrets of targets, created through the API. */
+  targetSecrets: TargetSecretStore;
   close(): Promise<void>;
 }

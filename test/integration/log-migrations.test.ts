@@ -36,7 +36,7 @@ test("migrations - fresh files are brought to the latest version, a second run d
     {
       migrations: STATE_MIGRATIONS,
       version: STATE_SCHEMA_VERSION,
-      tables: ["buses", "dead_letters", "deliveries", "dispatch_checkpoints", "rules"],
+      tables: ["buses", "dead_letters", "deliveries", "dispatch_checkpoints", "rules", "target_secrets"],
     },
   ];
   for (const [index, { migrations, version, tables }] of cases.entries()) {

@@ -1,4 +1,7 @@
-/** The embedded storage: the event log in `relaybus.db`, catalog and delivery state in `relaybus-state.db`. */
+/**
+ * The embedded storage: the event log in `relaybus.db`; catalog, delivery state and targets'
+ * signing secrets in `relaybus-state.db`.
+ */
 export {
   openSqliteStorage,
   DEFAULT_BUSY_TIMEOUT_MS,

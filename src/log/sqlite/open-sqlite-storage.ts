@@ -5,9 +5,9 @@
  *   (`log-writer-worker.ts`): a commit and its fsync stop the thread that runs them
  *   (better-sqlite3 is synchronous), and on the main thread they took ~48% of its time under
  *   load. The main thread reads the log through its own connection.
- * - `relaybus-state.db`, the catalog (buses, API rules) and the delivery state (dispatch
- *   checkpoints, pending deliveries, dead letters), written on the main thread through a
- *   synchronous API.
+ * - `relaybus-state.db`, the catalog (buses, API rules), the delivery state (dispatch
+ *   checkpoints, pending deliveries, dead letters) and targets' signing secrets, written on
+ *   the main thread through a synchronous API.
  *
  * This departs from DESIGN.md section 5 ("delivery state ... in the same file") for a
  * measured reason: with one file, every delivery-state write would have to go through the
@@ -37,6 +37,7 @@ import { applyMigrations, type Migration } from "./migrations.js";
 import { createSqliteCatalog } from "./sqlite-catalog.js";
 import { createSqliteDeliveries } from "./sqlite-deliveries.js";
 import { createSqliteLog } from "./sqlite-log.js";
+import { createSqliteTargetSecrets } from "./sqlite-target-secrets.js";
 import { STATE_MIGRATIONS, STATE_SCHEMA_VERSION } from "./state-schema.js";
 
 /** The log file's name in the data directory. */
@@ -162,6 +163,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   });
   const catalog = createSqliteCatalog(state);
   const deliveries = createSqliteDeliveries({ db: state, clock });
+  const targetSecrets = createSqliteTargetSecrets(state);
 
   let closing: Promise<void> | undefined;
   return {
@@ -172,6 +174,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     log,
     catalog,
     deliveries,
+    targetSecrets,
     get open() {
       return reader.open || state.open || log.writerRunning;
     },

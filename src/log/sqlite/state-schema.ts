@@ -1,8 +1,8 @@
 /**
  * The schema of the state file, `<dataDir>/relaybus-state.db`: buses, API rules, the
- * dispatcher's checkpoints, pending deliveries and dead letters. It is written on the main
- * thread, synchronously, with `synchronous=NORMAL` (see `open-sqlite-storage.ts` for why that
- * is safe).
+ * dispatcher's checkpoints, pending deliveries, dead letters and targets' signing secrets.
+ * It is written on the main thread, synchronously, with `synchronous=NORMAL` (see
+ * `open-sqlite-storage.ts` for why that is safe).
  */
 import { schemaVersionOf, type Migration } from "./migrations.js";
 
@@ -67,6 +67,27 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX dead_letters_dead_at ON dead_letters (dead_at_ms);
       CREATE INDEX dead_letters_bus_dead_at ON dead_letters (bus, dead_at_ms);
+    `,
+  },
+  {
+    version: 2,
+    description: "signing secrets of targets (Standard Webhooks)",
+    // Keyed by the target's address, not by a rule row: rules from files have none. The
+    // material is stored as created (the file is the service's own state, like its rules).
+    // A rowid table: secrets created in the same millisecond list in creation order by it.
+    sql: `
+      CREATE TABLE target_secrets (
+        bus           TEXT    NOT NULL,
+        rule          TEXT    NOT NULL,
+        target_id     TEXT    NOT NULL,
+        id            TEXT    NOT NULL,
+        kind          TEXT    NOT NULL CHECK (kind IN ('hmac-sha256', 'ed25519')),
+        material      TEXT    NOT NULL,
+        public_key    TEXT,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER,
+        PRIMARY KEY (bus, rule, target_id, id)
+      );
     `,
   },
 ];
