@@ -57,7 +57,8 @@ rules:
         format: cloudevents-structured
 `,
 );
-const server = await startBenchServer(dir);
+// The receiver is on this machine: loopback targets must be allowed (they are refused by default).
+const server = await startBenchServer(dir, { RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "true" });
 const port = server.port;
 const agent = new Agent({ connections, pipelining: 1 });
 try {

@@ -15,6 +15,10 @@ export function registerServeCommand(program: Command): void {
     .option("-p, --port <n>", "TCP port (also RELAYBUS_PORT; default 8080)")
     .option("--data-dir <dir>", "directory of relaybus.db (also RELAYBUS_DATA_DIR; default ./data)")
     .option("--rules-dir <dir>", "directory of rule files (also RELAYBUS_RULES_DIR; default ./rules)")
+    .option(
+      "--allow-loopback-targets",
+      "deliver to webhooks on this machine (delivery.outbound.allowLoopback; also RELAYBUS_OUTBOUND_ALLOW_LOOPBACK)",
+    )
     .action(async (flags: ConfigFlags) => {
       const logger = createConsoleLogger();
       let config;
@@ -33,6 +37,9 @@ export function registerServeCommand(program: Command): void {
       logger.info(`Relaybus listening on ${service.url}`, { log: dbPath, rules: resolve(config.rulesDir) });
       if (config.server.host === "127.0.0.1" || config.server.host === "localhost" || config.server.host === "::1") {
         logger.info("listening on loopback only; set --host to serve other machines");
+      }
+      if (config.delivery.outbound.allowLoopback) {
+        logger.warn("deliveries to loopback addresses are allowed (delivery.outbound.allowLoopback): for trying Relaybus on one machine, not for production");
       }
 
       let stopping = false;

@@ -16,6 +16,8 @@ export interface ConfigFlags {
   port?: number | string;
   dataDir?: string;
   rulesDir?: string;
+  /** `--allow-loopback-targets`: delivery.outbound.allowLoopback, for trying Relaybus on one machine. */
+  allowLoopbackTargets?: boolean;
 }
 
 /** Environment variables Relaybus reads, and the setting each one sets. */
@@ -119,6 +121,7 @@ function fromFlags(flags: ConfigFlags): Layer {
   }
   if (flags.dataDir !== undefined) layer.dataDir = flags.dataDir;
   if (flags.rulesDir !== undefined) layer.rulesDir = flags.rulesDir;
+  if (flags.allowLoopbackTargets === true) layer.delivery = { outbound: { allowLoopback: true } };
   return layer;
 }
 

@@ -47,3 +47,8 @@ test("config - a bad value names the field", () => {
     (error: unknown) => isRelaybusError(error, "InvalidConfig") && /--port/.test(error.message),
   );
 });
+
+test("config - --allow-loopback-targets allows deliveries to this machine, which the default refuses", () => {
+  assert.equal(loadConfig({}, {}).delivery.outbound.allowLoopback, false);
+  assert.equal(loadConfig({ allowLoopbackTargets: true }, {}).delivery.outbound.allowLoopback, true);
+});
