@@ -9,6 +9,7 @@ import type { Clock, Logger } from "../types.js";
 import { classifyOutcome, type SendResult } from "./classify-outcome.js";
 import { webhookTimestamp } from "./format-payload.js";
 import { decideNext, type RandomSource } from "./retry-policy.js";
+import type { WebhookSigner } from "./sign-webhook.js";
 import type { WebhookSender } from "./webhook-sender.js";
 
 /** Options of {@link createDeliveryEngine}. */
@@ -29,6 +30,11 @@ export interface DeliveryEngineOptions {
   closeTimeoutMs?: number;
   /** Pause after a storage failure before trying again. Default 1,000 ms. */
   failureBackoffMs?: number;
+  /**
+   * Signs each attempt (`webhook-signature`, Standard Webhooks) with its target's active
+   * secrets. Without one, requests go unsigned.
+   */
+  signer?: WebhookSigner;
 }
 
 /** A running delivery engine. */
@@ -68,13 +74,16 @@ export const LEASE_MARGIN_MS = 30_000;
  * waits to be recorded.
  *
  * Each attempt refreshes `webhook-timestamp` (receivers reject stale timestamps, and a retry
- * may come hours later) while `webhook-id` stays the delivery id on every attempt.
+ * may come hours later) while `webhook-id` stays the delivery id on every attempt. The
+ * signature covers the timestamp, so it is computed here too, per attempt, over the body
+ * exactly as sent; it is never stored, so dead letters and redrives hold no signature.
  */
 export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEngine {
   const { deliveries, sender, clock, logger, maxInFlight } = options;
   const random = options.random ?? Math.random;
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
+  const signer = options.signer;
 
   /** Ids of deliveries taken and not yet recorded: running, finished, or parked. */
   const held = new Set<string>();
@@ -213,10 +222,12 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   async function runAttempt(delivery: Delivery): Promise<AttemptToRecord> {
     const number = delivery.attempts.length + 1;
     const startedAtMs = clock.nowMs();
-    const request = {
-      ...delivery.request,
-      headers: { ...delivery.request.headers, "webhook-timestamp": webhookTimestamp(startedAtMs) },
-    };
+    const timestamp = webhookTimestamp(startedAtMs);
+    const headers: Record<string, string> = { ...delivery.request.headers, "webhook-timestamp": timestamp };
+    const { body } = delivery.request;
+    const signature = signer?.signature(delivery, headers["webhook-id"] ?? delivery.id, timestamp, body, startedAtMs);
+    if (signature !== undefined) headers["webhook-signature"] = signature;
+    const request = { ...delivery.request, headers };
     let result: SendResult;
     try {
       result = await sender.send(request);

@@ -1,7 +1,8 @@
 /**
  * Builds the HTTP request of one delivery: one stored event, formatted the way its target
  * asked (shared/DESIGN.md section 3). The request is built once, at dispatch, stored with the
- * delivery and sent as is on every attempt; only `webhook-timestamp` is refreshed per attempt.
+ * delivery and sent as is on every attempt; only `webhook-timestamp` is refreshed per attempt,
+ * and `webhook-signature` added then (delivery-engine.ts), since it signs the timestamp.
  */
 import type { DeliveryRequest } from "../log/log-engine.js";
 import { RelaybusError } from "../errors.js";
@@ -49,7 +50,8 @@ export interface FormatInput {
  *
  * Every request carries `webhook-id`, `webhook-timestamp` (seconds) and `user-agent`, plus
  * the target's headers. The protocol headers win over the target's own of the same name,
- * so that a target cannot break the idempotency key or the content type.
+ * so that a target cannot break the idempotency key or the content type. A target's own
+ * `webhook-signature` is dropped: that header is only ever the one the engine computes.
  *
  * Throws `RelaybusError("ValidationError")` when the event cannot be carried in that format
  * (binary data that is not UTF-8, see {@link dataBody}; a transform with no output). The
@@ -96,6 +98,7 @@ export function formatRequest(input: FormatInput, options: FormatOptions = DEFAU
     default:
       throw new RelaybusError("ValidationError", `target ${target.targetId}: unknown format ${String(target.format)}`);
   }
+  delete headers["webhook-signature"];
   headers["webhook-id"] = input.deliveryId;
   headers["webhook-timestamp"] = webhookTimestamp(input.nowMs);
   headers["user-agent"] = USER_AGENT;

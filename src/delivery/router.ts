@@ -3,7 +3,7 @@
  * The rule registry (src/rules) implements this; the service wires the two together, so
  * delivery never imports rules.
  */
-import type { RetryPolicy } from "../log/log-engine.js";
+import type { RetryPolicy, SigningSecret } from "../log/log-engine.js";
 import type { CompiledTransform } from "../transform/compile-transform.js";
 import type { CloudEvent, TargetFormat } from "../types.js";
 
@@ -20,6 +20,11 @@ export interface RoutedTarget {
   /** Present when `format` is `transform`. */
   transform?: CompiledTransform;
   retry: RetryPolicy;
+  /**
+   * Signing secrets a rule file gave the target (`signing.secrets`, `env:` already read).
+   * They sign beside the secrets created through the API.
+   */
+  signingSecrets?: readonly SigningSecret[];
 }
 
 /** Routes events to targets. Must be cheap: it runs once per event. */
