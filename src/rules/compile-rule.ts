@@ -4,6 +4,7 @@
  * looked up or parsed per event.
  */
 import type { RelaybusConfig } from "../config/defaults.js";
+import { processEnvironment, type EnvironmentLookup } from "../config/environment.js";
 import type { RoutedTarget } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
@@ -15,6 +16,7 @@ import type { CloudEvent, JsonObject, JsonValue, TargetFormat } from "../types.j
 import { toBusPattern } from "./bus-pattern.js";
 import type { RuleDefinition, RuleOrigin, TargetDefinition } from "./model.js";
 import { toPointer, type PointerProblem } from "./rule-problem.js";
+import { resolveSigningSecrets } from "./signing-secrets.js";
 import { validateRuleDefinitionShape } from "./validate-rule.js";
 
 /** A rule ready to route: immutable, shared by every snapshot that holds it. */
@@ -46,22 +48,30 @@ export type RuleCompileConfig = Pick<RelaybusConfig, "limits" | "delivery">;
 /** The default target format: the whole event as structured-mode CloudEvents JSON. */
 export const DEFAULT_TARGET_FORMAT: TargetFormat = "cloudevents-structured";
 
+/** Options of {@link checkRule} and {@link compileRule}. */
+export interface RuleCompileOptions {
+  config: RuleCompileConfig;
+  origin: RuleOrigin;
+  /** Where `env:NAME` signing secrets are read. Default the process's environment. */
+  env?: EnvironmentLookup;
+}
+
 /**
  * Compiles a rule whose shape is already checked (`validateRuleDefinitionShape`), collecting
- * every pattern and transform problem rather than stopping at the first. Problem pointers are
- * relative to the rule (`/pattern/data/total`, `/targets/0/transform`).
+ * every pattern, transform and signing problem rather than stopping at the first. Problem
+ * pointers are relative to the rule (`/pattern/data/total`, `/targets/0/transform`).
  */
 export function checkRule(
   bus: string,
   definition: RuleDefinition,
-  options: { config: RuleCompileConfig; origin: RuleOrigin },
+  options: RuleCompileOptions,
 ): { rule: CompiledRule; problems: [] } | { rule?: undefined; problems: PointerProblem[] } {
   const { config } = options;
   const problems: PointerProblem[] = [];
 
   const pattern = compileBusPattern(definition.pattern, config, problems);
   const targets = (definition.targets ?? []).map((target, index) =>
-    resolveTarget(definition.name, target, index, config, problems),
+    resolveTarget(bus, definition.name, target, index, options, problems),
   );
   if (problems.length > 0 || pattern === undefined) return { problems };
   let matcher: CompiledPattern | undefined;
@@ -85,11 +95,7 @@ export function checkRule(
  * `InvalidEventPattern` or `InvalidTransform`), whose message lists every problem as
  * `pointer: message`, and whose `details.problems` holds them.
  */
-export function compileRule(
-  bus: string,
-  input: unknown,
-  options: { config: RuleCompileConfig; origin: RuleOrigin },
-): CompiledRule {
+export function compileRule(bus: string, input: unknown, options: RuleCompileOptions): CompiledRule {
   const shapeProblems = validateRuleDefinitionShape(input);
   const result =
     shapeProblems.length > 0
@@ -156,12 +162,14 @@ export function compileBusPattern(
 }
 
 function resolveTarget(
+  bus: string,
   rule: string,
   target: TargetDefinition,
   index: number,
-  config: RuleCompileConfig,
+  options: RuleCompileOptions,
   problems: PointerProblem[],
 ): RoutedTarget | undefined {
+  const { config } = options;
   const base = ["targets", index];
   let ok = true;
   try {
@@ -192,6 +200,28 @@ function resolveTarget(
       ok = false;
     }
   }
+  let signingSecrets: RoutedTarget["signingSecrets"];
+  if (target.signing !== undefined) {
+    if (options.origin.kind === "api") {
+      // Secrets in an API rule's definition would be shown by every GET of it, and `env:`
+      // would let API callers sign with the server's environment variables.
+      problems.push({
+        pointer: toPointer([...base, "signing"]),
+        message: `signing is for rule files; create the secrets of an API rule's target with POST /v1/buses/${bus}/rules/${rule}/targets/${target.id}/secrets`,
+        code: "InvalidRule",
+      });
+      ok = false;
+    } else {
+      const resolved = resolveSigningSecrets(
+        target.signing.secrets,
+        options.env ?? processEnvironment,
+        [...base, "signing", "secrets"],
+        problems,
+      );
+      if (resolved === undefined) ok = false;
+      else signingSecrets = Object.freeze(resolved);
+    }
+  }
   if (!ok) return undefined;
   return Object.freeze({
     rule,
@@ -202,6 +232,7 @@ function resolveTarget(
     format,
     ...(transform === undefined ? {} : { transform }),
     retry: Object.freeze(resolveRetryPolicy(target.retry, config.delivery.retry)),
+    ...(signingSecrets === undefined ? {} : { signingSecrets }),
   });
 }
 

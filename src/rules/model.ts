@@ -29,6 +29,22 @@ export interface RetryDefinition {
   maxDelayMs?: number;
 }
 
+/** Most signing secrets a target may list. */
+export const MAX_SIGNING_SECRETS = 10;
+
+/**
+ * Standard Webhooks signing of a rule file's target. Rules created through the API get their
+ * secrets from `POST /v1/buses/{bus}/rules/{rule}/targets/{target}/secrets` instead.
+ */
+export interface SigningDefinition {
+  /**
+   * 1 to {@link MAX_SIGNING_SECRETS} secrets, each active: `env:NAME` (the variable is read
+   * when the file loads; unset is a problem of the file) or a literal `whsec_...` (HMAC-SHA256)
+   * or `whsk_...` (ed25519 private key). Several during a rotation.
+   */
+  secrets: string[];
+}
+
 export interface TargetDefinition {
   /** Unique within the rule: letters, digits, `.`, `_`, `-`; 1 to 64 characters. */
   id: string;
@@ -38,6 +54,8 @@ export interface TargetDefinition {
   /** JSONata expression whose input is the CloudEvent; its output is the body. */
   transform?: string;
   retry?: RetryDefinition;
+  /** Rule files only: signing secrets of the target's requests. */
+  signing?: SigningDefinition;
 }
 
 export interface RuleDefinition {

@@ -123,6 +123,11 @@ export interface RuleRegistry extends Router {
   /** The rules of a bus, file rules first; `BusNotFound`. */
   listRules(bus: string): RuleView[];
   /**
+   * The compiled target `targetId` of rule `rule` on `bus` (either origin), or undefined.
+   * Map lookups only: delivery asks it on every attempt for the target's file secrets.
+   */
+  findTarget(bus: string, rule: string, targetId: string): RoutedTarget | undefined;
+  /**
    * Reloads the files whenever they change (debounced); a refused reload is logged with its
    * problems and the running rules stay. Returns a function that stops watching.
    */
@@ -476,6 +481,11 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       const fileRules = fileSet.rules.filter((rule) => rule.bus === bus).map((rule) => view(rule));
       const api = sortedApiRules(apiRules.get(bus) ?? new Map()).map((r) => view(r.rule, r.stored));
       return [...fileRules, ...api];
+    },
+
+    findTarget(bus: string, rule: string, targetId: string): RoutedTarget | undefined {
+      const compiled = fileRuleIndex.get(key(bus, rule)) ?? apiRules.get(bus)?.get(rule)?.rule;
+      return compiled?.targets.find((target) => target.targetId === targetId);
     },
 
     watch(): () => void {

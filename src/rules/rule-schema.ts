@@ -9,7 +9,7 @@
  * (src/patterns).
  */
 import { TARGET_FORMATS } from "../types.js";
-import { MAX_TARGETS_PER_RULE, NAME_PATTERN } from "./model.js";
+import { MAX_SIGNING_SECRETS, MAX_TARGETS_PER_RULE, NAME_PATTERN } from "./model.js";
 
 /** Where the schema says it lives; editors only use it as an identifier. */
 export const RULE_FILE_SCHEMA_ID = "https://relaybus.dev/schemas/rule-file.json";
@@ -88,6 +88,25 @@ const definitions = {
       },
     },
   },
+  // The secrets' format is checked in code (signing-secrets.ts), not with a `pattern`: an
+  // ajv pattern error quotes the value, and a secret must never reach a message.
+  signing: {
+    type: "object",
+    additionalProperties: false,
+    required: ["secrets"],
+    description:
+      "Standard Webhooks signing (rule files only; API rules use the target's secrets endpoint).",
+    properties: {
+      secrets: {
+        type: "array",
+        minItems: 1,
+        maxItems: MAX_SIGNING_SECRETS,
+        items: { type: "string", minLength: 1 },
+        description:
+          "Active secrets, each env:NAME (read when the file loads) or a literal whsec_... (HMAC-SHA256) or whsk_... (ed25519 private key).",
+      },
+    },
+  },
   target: {
     type: "object",
     additionalProperties: false,
@@ -106,6 +125,7 @@ const definitions = {
         description: "JSONata expression whose input is the CloudEvent; its output is the body.",
       },
       retry: { $ref: "#/definitions/retry" },
+      signing: { $ref: "#/definitions/signing" },
     },
     // `format: transform` needs an expression; an expression with another format would be
     // silently unused, so that is refused too.

@@ -36,7 +36,7 @@ test("rules schema - unknown keys are refused with the allowed ones", () => {
     validateRuleDefinitionShape({ ...rule, targets: [{ ...target, retries: 3 }] }),
   );
   assert.deepEqual(problems, [
-    '/targets/0/retries: unknown key "retries" (expected one of: id, webhook, format, transform, retry)',
+    '/targets/0/retries: unknown key "retries" (expected one of: id, webhook, format, transform, retry, signing)',
   ]);
 });
 
