@@ -46,6 +46,7 @@ import {
   assertNotMarkedThunk,
   boolize,
   collapse,
+  createRunState,
   createSequence,
   flatten,
   isArrayOfNumbers,
@@ -164,6 +165,16 @@ const ALLOWED_KEYS: Record<string, ReadonlySet<string>> = Object.fromEntries(
   }).map(([type, keys]) => [type, new Set(keys)]),
 );
 
+/** Properties the parser adds for constructs outside the subset, named for people. */
+const NODE_KEY_REASONS: Record<string, string> = {
+  group: "grouping (a{...})",
+  focus: "a focus binding (@$x)",
+  index: "an index binding (#$i)",
+  tuple: "a focus or index binding (@, #)",
+  ancestor: "the parent operator (%)",
+  seekingParent: "the parent operator (%)",
+};
+
 const NUMERIC_OPERATORS = new Set(["+", "-", "*", "/", "%"]);
 const COMPARISON_OPERATORS = new Set(["<", "<=", ">", ">="]);
 
@@ -192,7 +203,7 @@ export function compileJsonataAst(ast: unknown): CompileOutcome {
   return {
     compiled: true,
     run(input, budget) {
-      const run: RunState = { root: input, nowMs: Date.now(), budget, steps: 0 };
+      const run = createRunState(input, budget);
       let context = input;
       // jsonata wraps an array input so that it is treated as one value.
       if (Array.isArray(input) && !isSequence(input)) {
@@ -213,7 +224,8 @@ function checkNode(node: AstNode, state: CompileState, depth: number): void {
   if (depth > MAX_COMPILED_DEPTH) unsupported(`nesting deeper than ${MAX_COMPILED_DEPTH}`);
   const allowed = ALLOWED_KEYS[node.type] ?? unsupported(`${node.type} expressions`);
   for (const key of Object.keys(node)) {
-    if (!allowed.has(key)) unsupported(`${node.type} expression with "${key}"`);
+    if (!allowed.has(key))
+      unsupported(NODE_KEY_REASONS[key] ?? `${node.type} expression with "${key}"`);
   }
   if (node.keepArray === true || node.keepSingletonArray === true) state.hasKeepArray = true;
 }
@@ -479,7 +491,7 @@ function evaluateWildcard(input: unknown, env: Env): unknown {
       tick(env.run);
       const value = (target as Record<string, unknown>)[key];
       // After an append, `results` is a plain array: its push has no size guard, as in jsonata.
-      if (Array.isArray(value)) results = append(results, flatten(value)) as unknown[];
+      if (Array.isArray(value)) results = append(results, flatten(value), env.run) as unknown[];
       else results.push(value);
     }
   }
@@ -530,7 +542,7 @@ function compileBinary(node: AstNode, state: CompileState, depth: number): Evalu
     case "in":
       return (input, env) => includes(lhs(input, env), rhs(input, env));
     case "..":
-      return (input, env) => range(lhs(input, env), rhs(input, env));
+      return (input, env) => range(lhs(input, env), rhs(input, env), env.run);
     default:
       return unsupported(`the ${op} operator`);
   }
@@ -568,7 +580,7 @@ function compileArrayConstructor(node: AstNode, state: CompileState, depth: numb
       const value = (items[i] as Evaluator)(input, env);
       if (value === undefined) continue;
       if (keepWhole[i] === true) result.push(value);
-      else result = append(result, value) as unknown[];
+      else result = append(result, value, env.run) as unknown[];
     }
     if (consarray) {
       Object.defineProperty(result, "cons", {
@@ -642,7 +654,7 @@ function evaluateObject(pairs: readonly CompiledPair[], input: unknown, env: Env
       const group = groups[key];
       if (group !== undefined) {
         if (group.exprIndex !== pairIndex) throw new JsonataCodeError("D1009", key);
-        group.data = append(group.data, item);
+        group.data = append(group.data, item, env.run);
       } else {
         groups[key] = { data: item, exprIndex: pairIndex };
       }

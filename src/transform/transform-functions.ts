@@ -144,10 +144,10 @@ function keys(arg: unknown): Sequence {
   return result;
 }
 
-function spread(arg: unknown): unknown {
+function spread(arg: unknown, run: RunState): unknown {
   let result: unknown = createSequence();
   if (Array.isArray(arg)) {
-    for (const item of arg as unknown[]) result = append(result, spread(item));
+    for (const item of arg as unknown[]) result = append(result, spread(item, run), run);
   } else if (
     arg !== null &&
     typeof arg === "object" &&
@@ -363,8 +363,8 @@ export const BUILTIN_FUNCTIONS: ReadonlyMap<string, BuiltinFunction> = new Map([
   define("exists", "<x:b>", ([value]) => value !== undefined),
   define("keys", "<x-:a<s>>", ([value]) => keys(value)),
   define("lookup", "<x-s:x>", ([value, key], run) => lookup(value, str(key), run)),
-  define("append", "<xx:a>", ([first, second]) => append(first, second)),
-  define("spread", "<x-:a<o>>", ([value]) => spread(value)),
+  define("append", "<xx:a>", ([first, second], run) => append(first, second, run)),
+  define("spread", "<x-:a<o>>", ([value], run) => spread(value, run)),
   define("merge", "<a<o>:o>", ([objects]) => {
     if (objects === undefined) return undefined;
     const result = Object.create(null) as Record<string, unknown>;

@@ -5,10 +5,12 @@
  */
 import { MAX_TRANSFORM_SEQUENCE } from "./transform-limits.js";
 import {
+  charge,
   isDeepEqual,
   isNumeric,
   JsonataCodeError,
   toJsonataString,
+  type RunState,
   type Sequence,
 } from "./transform-values.js";
 
@@ -78,7 +80,7 @@ export function includes(lhs: unknown, rhs: unknown): boolean {
 }
 
 /** `[a..b]`: a sequence of integers, with jsonata's two size guards. */
-export function range(lhs: unknown, rhs: unknown): Sequence | undefined {
+export function range(lhs: unknown, rhs: unknown, run: RunState): Sequence | undefined {
   if (lhs !== undefined && !Number.isInteger(lhs)) throw new JsonataCodeError("T2003", lhs);
   if (rhs !== undefined && !Number.isInteger(rhs)) throw new JsonataCodeError("T2004", rhs);
   if (lhs === undefined || rhs === undefined) return undefined;
@@ -88,6 +90,7 @@ export function range(lhs: unknown, rhs: unknown): Sequence | undefined {
   const size = to - from + 1;
   if (size > 1e7) throw new JsonataCodeError("D2014", size);
   if (size > MAX_TRANSFORM_SEQUENCE) throw new JsonataCodeError("D2015", size);
+  charge(run, size);
   const result: Sequence = new Array<unknown>(size);
   for (let item = from, index = 0; item <= to; item++, index++) result[index] = item;
   result.sequence = true;

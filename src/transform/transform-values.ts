@@ -32,9 +32,18 @@ export interface RunState {
   /** What `$millis()` answers: the time the evaluation started. */
   readonly nowMs: number;
   readonly budget: EvaluationBudget;
-  /** Loop iterations so far; the clock is read every 1,024. */
-  steps: number;
+  /** Work done so far: loop iterations, and items built in one go (ranges, appends). */
+  work: number;
+  /** The `work` at which the clock is read next: every 1,024 units. */
+  nextClockCheck: number;
 }
+
+/** A fresh run state for one evaluation. */
+export function createRunState(root: unknown, budget: EvaluationBudget): RunState {
+  return { root, nowMs: Date.now(), budget, work: 0, nextClockCheck: CLOCK_CHECK_INTERVAL };
+}
+
+const CLOCK_CHECK_INTERVAL = 1024;
 
 /**
  * An evaluation error of the compiled path, carrying the code jsonata gives for the same
@@ -88,9 +97,18 @@ export function assertNotMarkedThunk(value: unknown): void {
 
 /** Counts one loop iteration against the budget; reads the clock every 1,024. */
 export function tick(run: RunState): void {
-  if ((++run.steps & 1023) === 0 && Date.now() > run.budget.deadlineMs) {
-    throw timeBudgetExceeded(run.budget);
-  }
+  if (++run.work >= run.nextClockCheck) checkClock(run);
+}
+
+/** Counts `units` of work done at once (items of a range or an append). */
+export function charge(run: RunState, units: number): void {
+  run.work += units;
+  if (run.work >= run.nextClockCheck) checkClock(run);
+}
+
+function checkClock(run: RunState): void {
+  run.nextClockCheck = run.work + CLOCK_CHECK_INTERVAL;
+  if (Date.now() > run.budget.deadlineMs) throw timeBudgetExceeded(run.budget);
 }
 
 /**
@@ -208,8 +226,8 @@ export function lookup(input: unknown, key: string, run: RunState): unknown {
   return undefined;
 }
 
-/** jsonata's `fn.append`, with its size guard. */
-export function append(first: unknown, second: unknown): unknown {
+/** jsonata's `fn.append`, with its size guard; the items copied count against the budget. */
+export function append(first: unknown, second: unknown, run: RunState): unknown {
   if (first === undefined) return second;
   if (second === undefined) return first;
   const left: unknown[] = Array.isArray(first) ? first : sequenceOf(first);
@@ -217,6 +235,7 @@ export function append(first: unknown, second: unknown): unknown {
   if (left.length + right.length > MAX_TRANSFORM_SEQUENCE) {
     throw new JsonataCodeError("D2015", left.length + right.length);
   }
+  charge(run, left.length + right.length);
   return left.concat(right);
 }
 

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import jsonata from "jsonata";
 import { isRelaybusError } from "../../src/errors.js";
-import { compileTransform, MAX_TRANSFORM_DEPTH } from "../../src/transform/compile-transform.js";
+import {
+  compileTransform,
+  MAX_TRANSFORM_DEPTH,
+  MAX_TRANSFORM_SEQUENCE,
+} from "../../src/transform/compile-transform.js";
 import type { JsonValue } from "../../src/types.js";
 
 const limits = { maxTransformBytes: 8_192 };
@@ -83,8 +88,27 @@ test("transform - self-application recursion stops within the time budget", asyn
 });
 
 test("transform - a big loop stops within the time budget", async () => {
-  const transform = compileTransform("$sum([1..999999].($ * 2))", limits);
+  // $reduce is outside the compiled subset: this loop runs on the jsonata engine.
+  const transform = compileTransform("$reduce([1..999999], function($a, $v){$a + $v * 2})", limits);
+  assert.equal(transform.engine, "jsonata");
   await assert.rejects(transform.evaluate(event, 50), rejectsWith(/evaluation exceeded 50 ms/));
+});
+
+test("transform - a big loop on the compiled path stops within the time budget", async () => {
+  const transform = compileTransform("$sum([1..999999].([1..999].($ * 2)))", limits);
+  assert.equal(transform.engine, "compiled");
+  const started = Date.now();
+  await assert.rejects(transform.evaluate(event, 50), rejectsWith(/evaluation exceeded 50 ms/));
+  assert.ok(Date.now() - started < 2_000, "stopped promptly");
+});
+
+test("transform - ranges built in one go count against the compiled path's budget", async () => {
+  // Each item builds a range of 999,999 numbers natively; the clock is read after each.
+  const transform = compileTransform("$count([1..999].($count([1..999999])))", limits);
+  assert.equal(transform.engine, "compiled");
+  const started = Date.now();
+  await assert.rejects(transform.evaluate(event, 30), rejectsWith(/evaluation exceeded 30 ms/));
+  assert.ok(Date.now() - started < 1_000, "stopped promptly");
 });
 
 test("transform - non-tail recursion stops at the depth guard", async () => {
@@ -141,4 +165,89 @@ test("transform - a function result is refused as not JSON", async () => {
     compileTransform('{"f": function($x){$x}}', limits).evaluate(event, 100),
     rejectsWith(/function/),
   );
+});
+
+test("transform - the typical target transform runs compiled", async () => {
+  const transform = compileTransform(
+    '{"orderId": data.id, "label": source & "/" & data.id, "skus": $map(data.items, function($i){ $uppercase($i.sku) })}',
+    limits,
+  );
+  assert.equal(transform.engine, "compiled");
+  assert.equal(transform.fallbackReason, undefined);
+  assert.deepEqual(await transform.evaluate(event, 100), {
+    orderId: "o-7",
+    label: "shop.orders/o-7",
+    skus: ["A", "B"],
+  });
+});
+
+/** Expressions outside the compiled subset, with the reason each names. */
+const outsideSubset: [string, RegExp][] = [
+  ["data.items{sku: sku}", /grouping/],
+  ["$match(data.id, /o-(\\d)/).groups[0]", /regex|\$match/],
+  ["data.items^(>sku).sku", /sort/],
+  ["$sort(data.items.sku)", /\$sort/],
+  ['$reduce(data.items, function($a, $i){$a & $i.sku}, "")', /\$reduce/],
+  ["($f := function($x){$x * 2}; $f(data.total))", /function value|lambda/],
+  ["data.items@$i.$i.sku", /focus/],
+  ['data.items#$n.{"n": $n}', /index binding/],
+  ['$formatNumber(data.total, "#,##0.00")', /\$formatNumber/],
+  ["$map(data.items.sku, $uppercase)", /function/],
+  ['$now("[Y0001]")', /\$now with arguments/],
+  ["($string := 1; $string)", /shadows/],
+  ["data.items.%.id", /parent operator/],
+  ['$ ~> |data|{"checked": true}|', /~> to something other than a function call/],
+  ["$map(data.items, function($v)<o:s>{$v.sku})", /signature/],
+  ["$substring(?, 0, 2)(data.id)", /named function/],
+];
+
+test("transform - expressions outside the subset run on the jsonata engine and still work", async () => {
+  for (const [expression, reason] of outsideSubset) {
+    const transform = compileTransform(expression, limits);
+    assert.equal(transform.engine, "jsonata", expression);
+    assert.match(transform.fallbackReason ?? "", reason, expression);
+    const engine = jsonata(expression, { sequence: MAX_TRANSFORM_SEQUENCE });
+    const expected: unknown = await engine.evaluate(event);
+    const actual = await transform.evaluate(event, 1_000);
+    assert.deepEqual(
+      actual,
+      expected === undefined ? undefined : JSON.parse(JSON.stringify(expected)),
+      expression,
+    );
+  }
+});
+
+test("transform - a compiled evaluation that fails reports the engine's error", async () => {
+  const transform = compileTransform('{"n": data.id + 1}', limits);
+  assert.equal(transform.engine, "compiled");
+  await assert.rejects(transform.evaluate(event, 100), (error: unknown) => {
+    assert.ok(isRelaybusError(error, "InvalidTransform"));
+    assert.equal(
+      error.message,
+      'transform failed: The left side of the "+" operator must evaluate to a number (at position 15, near "+", T2001)',
+    );
+    assert.equal((error.cause as { code?: string }).code, "T2001");
+    return true;
+  });
+});
+
+test("transform - $now() and $millis() on the compiled path: the evaluation's start, in ISO 8601", async () => {
+  const transform = compileTransform(
+    '{"now": $now(), "millis": $millis(), "again": $now()}',
+    limits,
+  );
+  assert.equal(transform.engine, "compiled");
+  const before = Date.now();
+  const result = (await transform.evaluate(event, 100)) as {
+    now: string;
+    millis: number;
+    again: string;
+  };
+  const after = Date.now();
+  assert.ok(result.millis >= before && result.millis <= after);
+  assert.equal(result.now, new Date(result.millis).toISOString());
+  assert.equal(result.again, result.now);
+  // The engine formats the same instant the same way.
+  const engine = await jsonata("$now()").evaluate(null, undefined);
+  assert.match(String(engine), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 });
