@@ -114,6 +114,14 @@ export interface RetryPolicy {
   baseDelayMs: number;
   factor: number;
   maxDelayMs: number;
+  /**
+   * Set on a delivery redriven from the dead letters: the attempts it had had and its age
+   * in seconds when it was redriven, both already added to `maxAttempts` and
+   * `maxAgeSeconds`. That gives it the whole budget again while its attempts list keeps
+   * every earlier attempt (delivery numbers attempts on from the list's length). Absent on
+   * deliveries never redriven.
+   */
+  spentBeforeRedrive?: { attempts: number; ageSeconds: number };
 }
 
 /** A pending or finished delivery, as the store holds it. */
@@ -153,13 +161,70 @@ export interface DeadLetter extends Delivery {
   deadAtMs: number;
 }
 
-export interface DeadLetterFilter {
+/**
+ * Which dead letters a call concerns. Every field given must hold (AND); no field at all
+ * selects every dead letter.
+ */
+export interface DeadLetterSelection {
   bus?: string;
   rule?: string;
   targetId?: string;
+  /**
+   * A substring of the reason, compared ignoring ASCII case: `HTTP 500`, `transform failed`,
+   * `maxAttempts`, `permanent failure`. Reasons are sentences, not codes (see
+   * `decideNext` and the dispatcher), so a substring is what can select them.
+   */
+  reason?: string;
+  /** Dead-lettered at or after this time, ms since the epoch. */
+  fromMs?: number;
+  /** Dead-lettered at or before this time, ms since the epoch. */
+  toMs?: number;
+  /** Only these delivery ids. */
+  ids?: readonly string[];
+}
+
+/** A {@link DeadLetterSelection} for listing: newest first, a page at a time. */
+export interface DeadLetterFilter extends DeadLetterSelection {
+  /** Page size; default 100, at most 1,000. */
   limit?: number;
   /** Return dead letters whose `deadAtMs` is before this (paging, newest first). */
   beforeMs?: number;
+}
+
+/**
+ * What a redrive sends for one dead letter: a request and retry policy (its stored ones, or
+ * ones rebuilt from the target's current definition), or why it stays a dead letter.
+ */
+export type RedrivePlan = { request: DeliveryRequest; retry: RetryPolicy } | { skip: string };
+
+/** Options of {@link DeliveryStore.redriveDeadLetters}. */
+export interface RedriveOptions {
+  /**
+   * Decides what to send for each selected dead letter; it may be async (reading the log,
+   * evaluating a transform), since it runs before its batch's transaction. Default: the
+   * stored request and retry policy, as they were.
+   */
+  prepare?: (letter: DeadLetter) => RedrivePlan | Promise<RedrivePlan>;
+  /** Dead letters per transaction. Default 500. */
+  batchSize?: number;
+  /** How many skipped dead letters the result lists with their reason. Default 100. */
+  maxSkipsListed?: number;
+}
+
+/** One dead letter a redrive left where it was, and why. */
+export interface RedriveSkip {
+  id: string;
+  reason: string;
+}
+
+/** What {@link DeliveryStore.redriveDeadLetters} did. Selected = redriven + skipped. */
+export interface RedriveResult {
+  /** Dead letters moved back to the pending deliveries. */
+  redriven: number;
+  /** Dead letters left in place (each still a dead letter). */
+  skipped: number;
+  /** The first `maxSkipsListed` of them, with the reason. */
+  skips: RedriveSkip[];
 }
 
 /**
@@ -210,6 +275,25 @@ export interface DeliveryStore {
   pendingCount(): number;
   listDeadLetters(filter: DeadLetterFilter): DeadLetter[];
   getDeadLetter(id: string): DeadLetter | undefined;
+  /**
+   * Moves the selected dead letters back to the pending deliveries, due at once, keeping
+   * each one's id (so its `webhook-id` is the one its receiver saw before and can dedupe on)
+   * and its attempts list (new attempts are numbered on). Its retry policy is
+   * `options.prepare`'s, or its stored one, with what it had spent added on (see
+   * {@link RetryPolicy.spentBeforeRedrive}): a fresh budget of attempts and age.
+   *
+   * Works in batches of `batchSize`, one transaction each, yielding to the event loop in
+   * between. Only dead letters dead by the time the call started are taken, so one that
+   * fails again meanwhile is not redriven twice. A dead letter is skipped (left in place,
+   * counted and reported) when `prepare` says so, or when a delivery with its id is
+   * pending already. One purged meanwhile by another caller counts as neither.
+   */
+  redriveDeadLetters(selection: DeadLetterSelection, options?: RedriveOptions): Promise<RedriveResult>;
+  /**
+   * Deletes the selected dead letters dead by the time the call started, in batches of 500
+   * (one transaction each, yielding in between). Returns how many were deleted.
+   */
+  purgeDeadLetters(selection: DeadLetterSelection): Promise<number>;
 }
 
 /**

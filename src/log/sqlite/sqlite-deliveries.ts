@@ -8,7 +8,14 @@
  * The request, retry policy and attempts are JSON columns: they are written and read whole,
  * never queried by field. Attempts are appended in SQL (`json_insert`), so a delivery on its
  * 150th retry does not parse and re-serialize its history in JavaScript.
+ *
+ * Redrive and purge take dead letters in batches, one transaction each, and yield to the
+ * event loop in between: this connection is the main thread's, so one transaction over a
+ * hundred thousand rows would hold up every request and delivery meanwhile. No index was
+ * added for them: bus and time use the existing `dead_letters_bus_dead_at` and
+ * `dead_letters_dead_at`; rule, target and reason are checked on the rows those give.
  */
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type Database from "better-sqlite3";
 import { RelaybusError } from "../../errors.js";
 import type { Clock } from "../../types.js";
@@ -16,11 +23,15 @@ import type {
   AttemptRecord,
   AttemptToRecord,
   DeadLetter,
-  DeadLetterFilter,
+  DeadLetterSelection,
   Delivery,
   DeliveryNext,
   DeliveryStore,
   NewDelivery,
+  RedriveOptions,
+  RedrivePlan,
+  RedriveResult,
+  RetryPolicy,
 } from "../log-engine.js";
 import { guardStorage } from "./storage-error.js";
 
@@ -34,6 +45,10 @@ export interface SqliteDeliveriesOptions {
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
 /** Most dead letters one `listDeadLetters` call returns, whatever the filter asks. */
 export const MAX_DEAD_LETTER_PAGE = 1_000;
+/** Dead letters one redrive or purge transaction takes, by default. */
+export const DEAD_LETTER_BATCH = 500;
+/** Skipped dead letters a redrive result lists with their reason, by default. */
+export const DEFAULT_MAX_SKIPS_LISTED = 100;
 
 interface DeliveryRow {
   id: string;
@@ -221,25 +236,49 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     insertDead.run(...storedColumns(d), reason, deadAtMs);
   });
 
-  /** One prepared statement per combination of filter fields, made on first use. */
-  const listStatements = new Map<string, Database.Statement<unknown[], DeadLetterRow>>();
-  const listStatement = (filter: DeadLetterFilter) => {
-    const conditions: string[] = [];
-    if (filter.bus !== undefined) conditions.push("bus = ?");
-    if (filter.rule !== undefined) conditions.push("rule = ?");
-    if (filter.targetId !== undefined) conditions.push("target_id = ?");
-    if (filter.beforeMs !== undefined) conditions.push("dead_at_ms < ?");
-    const key = conditions.join(" AND ");
-    let statement = listStatements.get(key);
+  /** Statements whose text depends on which selection fields are given, made on first use. */
+  const statements = new Map<string, Database.Statement<unknown[], unknown>>();
+  const prepared = <Row>(sql: string) => {
+    let statement = statements.get(sql);
     if (statement === undefined) {
-      const where = conditions.length === 0 ? "" : `WHERE ${key}`;
-      statement = db.prepare<unknown[], DeadLetterRow>(
-        `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters ${where} ORDER BY dead_at_ms DESC, id LIMIT ?`,
-      );
-      listStatements.set(key, statement);
+      statement = db.prepare<unknown[], unknown>(sql);
+      statements.set(sql, statement);
     }
-    return statement;
+    return statement as Database.Statement<unknown[], Row>;
   };
+
+  const selectDeadExists = db
+    .prepare<[string], number>("SELECT 1 FROM dead_letters WHERE id = ?")
+    .pluck();
+  const deleteDead = db.prepare<[string]>("DELETE FROM dead_letters WHERE id = ?");
+  // The row moves as it is (id, attempts, times); due now, with the plan's request and policy.
+  const insertRedriven = db.prepare<[number, string, string, string]>(
+    `INSERT INTO deliveries (${STORED_COLUMNS})
+     SELECT id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, ?, ?, attempts, ?
+     FROM dead_letters WHERE id = ? ON CONFLICT (id) DO NOTHING`,
+  );
+
+  type BatchItem = { letter: DeadLetter; plan: RedrivePlan };
+  const redriveBatch = db.transaction((items: readonly BatchItem[], nowMs: number) => {
+    let redriven = 0;
+    const skips: { id: string; reason: string }[] = [];
+    for (const { letter, plan } of items) {
+      if ("skip" in plan) {
+        skips.push({ id: letter.id, reason: plan.skip });
+        continue;
+      }
+      const retry = JSON.stringify(freshBudget(plan.retry, letter, nowMs));
+      if (insertRedriven.run(nowMs, retry, JSON.stringify(plan.request), letter.id).changes > 0) {
+        deleteDead.run(letter.id);
+        redriven++;
+      } else if (selectDeadExists.get(letter.id) !== undefined) {
+        // Pending already (a dispatch repeated after a crash): sending it twice helps nobody.
+        skips.push({ id: letter.id, reason: "a delivery with this id is pending already" });
+      }
+      // Otherwise it was purged since the batch was read: neither redriven nor skipped.
+    }
+    return { redriven, skips };
+  });
 
   return {
     checkpoint(bus) {
@@ -305,23 +344,84 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
       return guardStorage("pendingCount", () => countPending.get()) ?? 0;
     },
     listDeadLetters(filter) {
-      const params: unknown[] = [];
-      if (filter.bus !== undefined) params.push(filter.bus);
-      if (filter.rule !== undefined) params.push(filter.rule);
-      if (filter.targetId !== undefined) params.push(filter.targetId);
-      if (filter.beforeMs !== undefined) params.push(filter.beforeMs);
+      const where = selectionWhere(filter);
+      if (filter.beforeMs !== undefined) where.add("dead_at_ms < ?", filter.beforeMs);
       const limit = Math.min(
         Math.max(1, Math.floor(filter.limit ?? DEFAULT_DEAD_LETTER_PAGE)),
         MAX_DEAD_LETTER_PAGE,
       );
-      params.push(limit);
-      return guardStorage("listDeadLetters", () => listStatement(filter).all(...params)).map(
-        toDeadLetter,
-      );
+      const sql =
+        `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters ${where.sql()} ` +
+        "ORDER BY dead_at_ms DESC, id LIMIT ?";
+      return guardStorage("listDeadLetters", () =>
+        prepared<DeadLetterRow>(sql).all(...where.params, limit),
+      ).map(toDeadLetter);
     },
     getDeadLetter(id) {
       const row = guardStorage("getDeadLetter", () => selectDeadLetter.get(id));
       return row === undefined ? undefined : toDeadLetter(row);
+    },
+    async redriveDeadLetters(selection, options: RedriveOptions = {}) {
+      const batchSize = Math.max(1, options.batchSize ?? DEAD_LETTER_BATCH);
+      const maxSkipsListed = options.maxSkipsListed ?? DEFAULT_MAX_SKIPS_LISTED;
+      const prepare =
+        options.prepare ??
+        ((letter: DeadLetter) => ({ request: letter.request, retry: letter.retry }));
+      const result: RedriveResult = { redriven: 0, skipped: 0, skips: [] };
+      const where = selectionWhere(selection);
+      where.add("dead_at_ms <= ?", clock.nowMs());
+      // Keyset paging in (dead_at_ms, id) order: skipped rows stay in the table, so "the
+      // first batch still there" would find them again. Its values go last, per batch.
+      where.add("(dead_at_ms > ? OR (dead_at_ms = ? AND id > ?))");
+      const sql =
+        `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters ${where.sql()} ` +
+        "ORDER BY dead_at_ms, id LIMIT ?";
+      let after = { deadAtMs: Number.MIN_SAFE_INTEGER, id: "" };
+      for (;;) {
+        const { deadAtMs, id } = after;
+        const letters = guardStorage("redriveDeadLetters", () =>
+          prepared<DeadLetterRow>(sql).all(...where.params, deadAtMs, deadAtMs, id, batchSize),
+        ).map(toDeadLetter);
+        if (letters.length === 0) break;
+        const last = letters[letters.length - 1]!;
+        after = { deadAtMs: last.deadAtMs, id: last.id };
+        const items = await Promise.all(
+          letters.map(async (letter): Promise<BatchItem> => {
+            try {
+              return { letter, plan: await prepare(letter) };
+            } catch (error) {
+              return { letter, plan: { skip: `cannot prepare the redrive: ${messageOf(error)}` } };
+            }
+          }),
+        );
+        const done = guardStorage("redriveDeadLetters", () =>
+          redriveBatch.immediate(items, clock.nowMs()),
+        );
+        result.redriven += done.redriven;
+        result.skipped += done.skips.length;
+        for (const skip of done.skips) {
+          if (result.skips.length < maxSkipsListed) result.skips.push(skip);
+        }
+        if (letters.length < batchSize) break;
+        await yieldToEventLoop();
+      }
+      return result;
+    },
+    async purgeDeadLetters(selection) {
+      const where = selectionWhere(selection);
+      where.add("dead_at_ms <= ?", clock.nowMs());
+      const sql =
+        "DELETE FROM dead_letters WHERE rowid IN " +
+        `(SELECT rowid FROM dead_letters ${where.sql()} LIMIT ?)`;
+      let purged = 0;
+      for (;;) {
+        const { changes } = guardStorage("purgeDeadLetters", () =>
+          prepared(sql).run(...where.params, DEAD_LETTER_BATCH),
+        );
+        purged += changes;
+        if (changes < DEAD_LETTER_BATCH) return purged;
+        await yieldToEventLoop();
+      }
     },
   };
 }
@@ -368,4 +468,67 @@ function storedColumns(
     "[]",
     JSON.stringify(d.request),
   ];
+}
+
+/** A WHERE clause being built: conditions joined by AND, with their parameters in order. */
+interface Where {
+  add(condition: string, ...params: unknown[]): void;
+  sql(): string;
+  readonly params: unknown[];
+}
+
+/** The conditions of a selection; every field given must hold. */
+function selectionWhere(selection: DeadLetterSelection): Where {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  const where: Where = {
+    add(condition, ...values) {
+      conditions.push(condition);
+      params.push(...values);
+    },
+    sql: () => (conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`),
+    params,
+  };
+  if (selection.bus !== undefined) where.add("bus = ?", selection.bus);
+  if (selection.rule !== undefined) where.add("rule = ?", selection.rule);
+  if (selection.targetId !== undefined) where.add("target_id = ?", selection.targetId);
+  // LIKE ignores ASCII case; the escapes make % and _ in the text plain characters.
+  if (selection.reason !== undefined) {
+    where.add("reason LIKE ? ESCAPE '\\'", `%${selection.reason.replace(/[\\%_]/g, "\\$&")}%`);
+  }
+  if (selection.fromMs !== undefined) where.add("dead_at_ms >= ?", selection.fromMs);
+  if (selection.toMs !== undefined) where.add("dead_at_ms <= ?", selection.toMs);
+  // One parameter whatever the number of ids, so the statement is prepared once.
+  if (selection.ids !== undefined) {
+    where.add("id IN (SELECT value FROM json_each(?))", JSON.stringify(selection.ids));
+  }
+  return where;
+}
+
+/**
+ * The retry policy of a redriven delivery: `policy` (the stored one, or the target's
+ * current one) on top of what the dead letter had spent, so that it gets the whole budget
+ * again while its attempts list, which numbers the next attempts, keeps the earlier ones. A
+ * policy that was widened by an earlier redrive is brought back to its own budget first,
+ * so that budgets do not pile up over redrives. Retries back off from where the earlier
+ * attempts stopped (the delay grows with the attempt number, capped at `maxDelayMs`).
+ */
+function freshBudget(policy: RetryPolicy, letter: DeadLetter, nowMs: number): RetryPolicy {
+  const { spentBeforeRedrive: earlier, ...own } = policy;
+  const maxAttempts = Math.max(1, own.maxAttempts - (earlier?.attempts ?? 0));
+  const maxAgeSeconds = Math.max(1, own.maxAgeSeconds - (earlier?.ageSeconds ?? 0));
+  const spent = {
+    attempts: letter.attempts.length,
+    ageSeconds: Math.max(0, Math.ceil((nowMs - letter.eventReceivedAtMs) / 1000)),
+  };
+  return {
+    ...own,
+    maxAttempts: maxAttempts + spent.attempts,
+    maxAgeSeconds: maxAgeSeconds + spent.ageSeconds,
+    spentBeforeRedrive: spent,
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
