@@ -48,6 +48,10 @@ export const ERROR_STATUS = {
   EventNotFound: 404,
   /** The dead letter does not exist. */
   DeadLetterNotFound: 404,
+  /** The rule has no target with that id. */
+  TargetNotFound: 404,
+  /** The target has no signing secret with that id (never created, revoked, or expired and pruned). */
+  SecretNotFound: 404,
   /** No route has that path. */
   RouteNotFound: 404,
   /** The route exists but not with that method. */

@@ -16,6 +16,7 @@ import { createHealthRouter } from "./routes/health-routes.js";
 import { createPatternsRouter } from "./routes/patterns-routes.js";
 import { createRulesDryRunRouter } from "./routes/rules-dry-run-routes.js";
 import { createRulesRouter } from "./routes/rules-routes.js";
+import { createTargetSecretsRouter } from "./routes/target-secrets-routes.js";
 
 export type { ControlPlaneDeps } from "./control-plane-deps.js";
 
@@ -31,6 +32,7 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   // Before the rules router, whose `{name}` would otherwise take `name:dry-run` whole.
   app.use(createRulesDryRunRouter(deps));
   app.use(createRulesRouter(deps));
+  app.use(createTargetSecretsRouter(deps));
   app.use(createPatternsRouter(deps));
   app.use(createDeadLettersRouter(deps));
   app.use(createBusEventsRouter(deps));

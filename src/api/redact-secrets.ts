@@ -1,6 +1,8 @@
 /**
  * Header values that carry credentials are never shown by the API: rule definitions and
- * dead letters show them as "***". The stored values are unchanged and still sent.
+ * dead letters show them as "***". The stored values are unchanged and still sent. Likewise
+ * the literal secrets of a target's `signing.secrets` show as their prefix and "***"
+ * (`whsec_***`); `env:NAME` references are shown, since they hold no secret.
  */
 
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$|token|secret|api[-_]?key|password|signature/i;
@@ -25,9 +27,22 @@ function walk(value: unknown): unknown {
   if (typeof value !== "object" || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    out[key] = key === "headers" && isStringMap(inner) ? redactHeaders(inner) : walk(inner);
+    if (key === "headers" && isStringMap(inner)) out[key] = redactHeaders(inner);
+    else if (key === "signing" && isSigning(inner)) out[key] = { ...inner, secrets: inner.secrets.map(redactSigningSecret) };
+    else out[key] = walk(inner);
   }
   return out;
+}
+
+/** `env:NAME` as is; anything else as its `wh..._` prefix (if any) and "***". */
+function redactSigningSecret(secret: string): string {
+  if (secret.startsWith("env:")) return secret;
+  return `${/^wh[a-z]{2,3}_/.exec(secret)?.[0] ?? ""}***`;
+}
+
+function isSigning(value: unknown): value is { secrets: string[] } {
+  const secrets = (value as { secrets?: unknown } | null)?.secrets;
+  return typeof value === "object" && Array.isArray(secrets) && secrets.every((s) => typeof s === "string");
 }
 
 function isStringMap(value: unknown): value is Record<string, string> {

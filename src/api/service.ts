@@ -12,9 +12,10 @@ import type { AddressInfo } from "node:net";
 import type { RelaybusConfig } from "../config/defaults.js";
 import { createDeliveryEngine, type DeliveryEngine } from "../delivery/delivery-engine.js";
 import { createDispatcher, type Dispatcher } from "../delivery/dispatcher.js";
+import { createWebhookSigner } from "../delivery/sign-webhook.js";
 import { createWebhookSender, type WebhookSender } from "../delivery/webhook-sender.js";
 import { createIngest } from "../events/ingest.js";
-import type { Storage } from "../log/log-engine.js";
+import type { SigningSecret, Storage } from "../log/log-engine.js";
 import { openSqliteStorage } from "../log/sqlite/index.js";
 import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js";
 import { systemClock, type Clock, type Logger } from "../types.js";
@@ -86,6 +87,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       clock,
       logger,
       maxInFlight: config.delivery.maxInFlight,
+      signer: createWebhookSigner({ secretsFor: signingSecretsOf(storage, reg), logger }),
     });
     dispatcher = createDispatcher({
       log: storage.log,
@@ -126,6 +128,22 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     await close().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A target's signing secrets in force: those its rule file gives (`signing.secrets`), then
+ * the unexpired ones created through the API. Both lookups are in memory.
+ */
+function signingSecretsOf(
+  storage: Storage,
+  registry: RuleRegistry,
+): (bus: string, rule: string, targetId: string, nowMs: number) => readonly SigningSecret[] {
+  return (bus, rule, targetId, nowMs) => {
+    const stored = storage.targetSecrets.activeSecrets(bus, rule, targetId, nowMs);
+    const fromFile = registry.findTarget(bus, rule, targetId)?.signingSecrets;
+    if (fromFile === undefined || fromFile.length === 0) return stored;
+    return stored.length === 0 ? fromFile : [...fromFile, ...stored];
+  };
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

@@ -27,6 +27,8 @@ const MAX_EVENT_BYTES = 4_096;
 const MAX_ENTRIES = 10;
 
 const REQUEST_ID = "0b7e4a52-3f7c-4f6b-8d1e-2a9c5e6f7a80";
+/** A literal signing secret in the rule file (32 bytes of 7s): GET shows it as `whsec_***`. */
+const FILE_SIGNING_SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
 
 type Obj = Record<string, unknown>;
 
@@ -60,6 +62,7 @@ rules:
     targets:
       - id: ok
         webhook: {url: "${receiverUrl}/ok"}
+        signing: {secrets: ["${FILE_SIGNING_SECRET}"]}
   - name: to-dead-letters
     pattern:
       source: [dlq.test]
@@ -1055,6 +1058,79 @@ describe("openapi contract", () => {
         params: { bus: "orders", name: "file-rule" },
       });
       assert.equal(still.status, 200);
+    });
+  });
+
+  describe("signing secrets", () => {
+    const path = "/v1/buses/{bus}/rules/{rule}/targets/{target}/secrets";
+    const one = "/v1/buses/{bus}/rules/{rule}/targets/{target}/secrets/{id}";
+    const api = { bus: "orders", rule: "big-orders", target: "fulfil" };
+    const file = { bus: "orders", rule: "file-rule", target: "ok" };
+
+    test("contract - POST .../targets/{target}/secrets creates HMAC and ed25519 secrets, and refuses bad bodies", async () => {
+      const hmac = await call("POST", path, { params: api });
+      assert.equal(hmac.status, 201);
+      assert.match(String(hmac.body.secret), /^whsec_/);
+      assert.equal(hmac.headers.get("cache-control"), "no-store");
+      const ed = await call("POST", path, {
+        params: api,
+        json: { kind: "ed25519", expireOthersAfterSeconds: 3600 },
+      });
+      assert.equal(ed.status, 201);
+      assert.match(String(ed.body.publicKey), /^whpk_/);
+      assert.equal(ed.body.secret, undefined);
+      const onFileTarget = await call("POST", path, { params: file, json: {} });
+      assert.equal(onFileTarget.status, 201);
+
+      assertError(await call("POST", path, { params: api, json: { kind: "rsa" } }), 400, "ValidationError");
+      assertError(
+        await call("POST", path, { params: api, raw: "{", headers: { "content-type": "application/json" } }),
+        400,
+        "InvalidJson",
+      );
+      assertError(
+        await call("POST", path, { params: api, raw: "kind=x", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("POST", path, { params: api, json: { kind: "x".repeat(MAX_REQUEST_BYTES) } }),
+        413,
+        "PayloadTooLarge",
+      );
+      assertError(await call("POST", path, { params: { ...api, bus: "nope" } }), 404, "BusNotFound");
+      assertError(await call("POST", path, { params: { ...api, rule: "nope" } }), 404, "RuleNotFound");
+      assertError(await call("POST", path, { params: { ...api, target: "nope" } }), 404, "TargetNotFound");
+    });
+
+    test("contract - GET .../targets/{target}/secrets lists file and API secrets without the secrets", async () => {
+      const listed = await call("GET", path, { params: api });
+      assert.equal(listed.status, 200);
+      const secrets = listed.body.secrets as Obj[];
+      assert.deepEqual(secrets.map((s) => s.kind), ["hmac-sha256", "ed25519"]);
+      assert.ok(secrets.every((s) => s.secret === undefined));
+      const fromFile = await call("GET", path, { params: file });
+      assert.deepEqual(
+        (fromFile.body.secrets as Obj[]).map((s) => [s.id, s.source]).slice(0, 1),
+        [["file-1", "file"]],
+      );
+      assert.ok(!JSON.stringify(fromFile.body).includes(FILE_SIGNING_SECRET.slice(6)));
+      const rule = await call("GET", "/v1/buses/{bus}/rules/{name}", {
+        params: { bus: "orders", name: "file-rule" },
+      });
+      assert.deepEqual(((rule.body.definition as Obj).targets as Obj[])[0]!.signing, { secrets: ["whsec_***"] });
+      assertError(await call("GET", path, { params: { ...api, bus: "nope" } }), 404, "BusNotFound");
+      assertError(await call("GET", path, { params: { ...api, target: "nope" } }), 404, "TargetNotFound");
+    });
+
+    test("contract - DELETE .../secrets/{id} revokes, and refuses unknown and file secrets", async () => {
+      const created = await call("POST", path, { params: api });
+      const revoked = await call("DELETE", one, { params: { ...api, id: String(created.body.id) } });
+      assert.equal(revoked.status, 204);
+      assertError(await call("DELETE", one, { params: { ...api, id: String(created.body.id) } }), 404, "SecretNotFound");
+      assertError(await call("DELETE", one, { params: { ...file, id: "file-1" } }), 409, "RuleManagedByFile");
+      assertError(await call("DELETE", one, { params: { ...api, target: "nope", id: "x" } }), 404, "TargetNotFound");
+      assertError(await call("DELETE", one, { params: { ...api, bus: "nope", id: "x" } }), 404, "BusNotFound");
     });
   });
 
