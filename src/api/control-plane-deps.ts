@@ -11,4 +11,6 @@ export interface ControlPlaneDeps {
   logger: Logger;
   /** The package version, shown by `GET /healthz`. */
   version: string;
+  /** Tells delivery that deliveries are due now (after a redrive of dead letters). */
+  wakeDelivery?: () => void;
 }

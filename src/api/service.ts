@@ -110,7 +110,15 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     retentionTimer = startRetention(config, storage, clock, logger);
 
     const dataPlane = createDataPlaneHandler({ ingest, limits: config.limits, logger });
-    const controlPlane = createControlPlaneApp({ config, storage, registry: reg, logger, version: RELAYBUS_VERSION });
+    const deliveryEngine = engine;
+    const controlPlane = createControlPlaneApp({
+      config,
+      storage,
+      registry: reg,
+      logger,
+      version: RELAYBUS_VERSION,
+      wakeDelivery: () => deliveryEngine.wake(),
+    });
     server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       if (!dataPlane(req, res)) controlPlane(req, res);
     });

@@ -123,6 +123,12 @@ export interface RuleRegistry extends Router {
   /** The rules of a bus, file rules first; `BusNotFound`. */
   listRules(bus: string): RuleView[];
   /**
+   * The rule as routing runs it (its targets resolved and compiled), enabled or not;
+   * undefined when the bus or the rule does not exist. For redriving dead letters through a
+   * target's current definition.
+   */
+  compiledRule(bus: string, name: string): CompiledRule | undefined;
+  /**
    * The compiled target `targetId` of rule `rule` on `bus` (either origin), or undefined.
    * Map lookups only: delivery asks it on every attempt for the target's file secrets.
    */
@@ -486,6 +492,11 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     findTarget(bus: string, rule: string, targetId: string): RoutedTarget | undefined {
       const compiled = fileRuleIndex.get(key(bus, rule)) ?? apiRules.get(bus)?.get(rule)?.rule;
       return compiled?.targets.find((target) => target.targetId === targetId);
+    },
+
+    compiledRule(bus: string, name: string): CompiledRule | undefined {
+      const { file, api } = findRule(bus, name);
+      return file ?? api?.rule;
     },
 
     watch(): () => void {

@@ -1319,6 +1319,89 @@ describe("openapi contract", () => {
       );
     });
 
+    test("contract - dead letters: filters, :redrive, :purge and DELETE /v1/dead-letters/{id}", async () => {
+      const published = await call("POST", "/v1/events", {
+        json: {
+          Entries: ["a", "b", "c"].map((n) => ({
+            EventBusName: "orders",
+            Source: "dlq.test",
+            DetailType: "doomed",
+            Detail: JSON.stringify({ n }),
+          })),
+        },
+      });
+      assert.equal(published.body.FailedEntryCount, 0);
+      const rejected = async (count: number): Promise<Obj[]> => {
+        let letters: Obj[] = [];
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+          const listed = await call("GET", "/v1/dead-letters", {
+            query: { target: "rejecting", reason: "permanent failure", from: "0", to: new Date(Date.now() + 60_000).toISOString() },
+          });
+          letters = listed.body.deadLetters as Obj[];
+          if (letters.length >= count) return letters;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.fail(`waited for ${count} dead letters, got ${letters.length}`);
+      };
+      const letters = await rejected(4);
+
+      const [first, second] = letters;
+      assert.equal((await call("DELETE", "/v1/dead-letters/{id}", { params: { id: String(first!.id) } })).status, 204);
+      assertError(
+        await call("DELETE", "/v1/dead-letters/{id}", { params: { id: String(first!.id) } }),
+        404,
+        "DeadLetterNotFound",
+      );
+
+      const one = await call("POST", "/v1/dead-letters:redrive", {
+        json: { ids: [String(second!.id), "no-such-letter"], mode: "current" },
+      });
+      assert.deepEqual(one.body, { mode: "current", redriven: 1, skipped: 0, skips: [], notFound: ["no-such-letter"] });
+      const filtered = await call("POST", "/v1/dead-letters:redrive", {
+        json: { filter: { rule: "to-dead-letters", to: Date.now() }, mode: "original" },
+      });
+      assert.equal(filtered.status, 200);
+      assert.equal(filtered.body.skipped, 0);
+      assertError(await call("POST", "/v1/dead-letters:redrive", { json: {} }), 400, "ValidationError");
+      assertError(
+        await call("POST", "/v1/dead-letters:redrive", { json: { all: true, mode: "latest" } }),
+        400,
+        "ValidationError",
+      );
+      assertError(
+        await call("POST", "/v1/dead-letters:redrive", { raw: "{", headers: { "content-type": "application/json" } }),
+        400,
+        "InvalidJson",
+      );
+      assertError(
+        await call("POST", "/v1/dead-letters:redrive", { raw: "all", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("POST", "/v1/dead-letters:redrive", { json: { ids: ["x".repeat(MAX_REQUEST_BYTES)] } }),
+        413,
+        "PayloadTooLarge",
+      );
+
+      // The redriven ones are rejected again and come back; then they all go.
+      await rejected(3);
+      assertError(await call("POST", "/v1/dead-letters:purge", { json: { filter: {} } }), 400, "ValidationError");
+      const purged = await call("POST", "/v1/dead-letters:purge", {
+        json: { filter: { bus: "orders", target: "rejecting" } },
+      });
+      assert.ok((purged.body.purged as number) >= 3, JSON.stringify(purged.body));
+      const none = await call("POST", "/v1/dead-letters:purge", { json: { ids: ["no-such-letter"] } });
+      assert.deepEqual(none.body, { purged: 0, notFound: ["no-such-letter"] });
+      const all = await call("POST", "/v1/dead-letters:purge", { json: { all: true } });
+      assert.equal(all.status, 200);
+      assertError(
+        await call("POST", "/v1/dead-letters:purge", { raw: "all", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+    });
+
     // A filter given twice is the client's mistake, not a storage failure to retry.
     test(
       "contract - GET /v1/dead-letters with a filter given twice is a ValidationError",

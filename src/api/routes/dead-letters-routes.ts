@@ -1,13 +1,30 @@
 /**
- * Dead letters: `GET /v1/dead-letters` (filters: bus, rule, target, limit, before) and
- * `GET /v1/dead-letters/{id}`. Credential-like header values are shown as "***".
+ * Dead letters:
+ * - `GET /v1/dead-letters`: newest first; filters bus, rule, target, reason (a substring,
+ *   ignoring case), from and to (ms since the epoch or RFC 3339), limit, before (paging);
+ * - `GET /v1/dead-letters/{id}`: one, with its payload (the request) and every attempt;
+ * - `DELETE /v1/dead-letters/{id}`: purge one;
+ * - `POST /v1/dead-letters:redrive`: `{ids | filter | all: true, mode}` back to delivery;
+ * - `POST /v1/dead-letters:purge`: `{ids | filter | all: true}` deleted.
+ *
+ * Credential-like header values are shown as "***" (the stored values are unchanged, and a
+ * redrive sends them).
  */
 import { Router } from "express";
 import { RelaybusError } from "../../errors.js";
-import type { DeadLetterFilter } from "../../log/log-engine.js";
+import type { DeadLetterFilter, RedriveOptions } from "../../log/log-engine.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
+import {
+  createCurrentTargetPlanner,
+  parseSelectionFields,
+  parseSelectorBody,
+} from "../dead-letter-redrive.js";
 import { redactSecrets } from "../redact-secrets.js";
 import { integerParam, limitParam, methodNotAllowed, queryParam } from "../request-params.js";
+
+/** Custom-method routes; `\\:` is a literal colon in express 5 paths. */
+const REDRIVE_PATH = "/v1/dead-letters\\:redrive";
+const PURGE_PATH = "/v1/dead-letters\\:purge";
 
 export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
   const { deliveries } = deps.storage;
@@ -16,13 +33,13 @@ export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
   router
     .route("/v1/dead-letters")
     .get((req, res) => {
-      const filter: DeadLetterFilter = { limit: limitParam(req, 100) };
-      const bus = queryParam(req, "bus");
-      const rule = queryParam(req, "rule");
-      const target = queryParam(req, "target");
-      if (bus !== undefined) filter.bus = bus;
-      if (rule !== undefined) filter.rule = rule;
-      if (target !== undefined) filter.targetId = target;
+      const query: Record<string, string | undefined> = {};
+      for (const name of ["bus", "rule", "target", "reason", "from", "to"])
+        query[name] = queryParam(req, name);
+      const filter: DeadLetterFilter = {
+        ...parseSelectionFields(query, ""),
+        limit: limitParam(req, 100),
+      };
       // `before`: ms since the epoch, for paging newest first.
       if (queryParam(req, "before") !== undefined) filter.beforeMs = integerParam(req, "before", 0);
       res.json({ deadLetters: redactSecrets(deliveries.listDeadLetters(filter)) });
@@ -30,15 +47,67 @@ export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
     .all(methodNotAllowed(["GET"]));
 
   router
+    .route(REDRIVE_PATH)
+    .post(async (req, res) => {
+      const { selection, ids, mode } = parseSelectorBody(req.body, { modes: true });
+      const notFound = ids?.filter((id) => deliveries.getDeadLetter(id) === undefined);
+      const options: RedriveOptions = {};
+      if (mode === "current") {
+        options.prepare = createCurrentTargetPlanner({
+          log: deps.storage.log,
+          registry: deps.registry,
+          transformTimeoutMs: deps.config.transform.timeoutMs,
+          nowMs: Date.now,
+        });
+      }
+      const result = await deliveries.redriveDeadLetters(selection, options);
+      if (result.redriven > 0) deps.wakeDelivery?.();
+      deps.logger.info("dead letters redriven", {
+        mode,
+        redriven: result.redriven,
+        skipped: result.skipped,
+      });
+      res.json({
+        mode,
+        redriven: result.redriven,
+        skipped: result.skipped,
+        skips: result.skips,
+        ...(notFound === undefined ? {} : { notFound }),
+      });
+    })
+    .all(methodNotAllowed(["POST"]));
+
+  router
+    .route(PURGE_PATH)
+    .post(async (req, res) => {
+      const { selection, ids } = parseSelectorBody(req.body, { modes: false });
+      const notFound = ids?.filter((id) => deliveries.getDeadLetter(id) === undefined);
+      const purged = await deliveries.purgeDeadLetters(selection);
+      deps.logger.info("dead letters purged", { purged });
+      res.json({ purged, ...(notFound === undefined ? {} : { notFound }) });
+    })
+    .all(methodNotAllowed(["POST"]));
+
+  router
     .route("/v1/dead-letters/:id")
     .get((req, res) => {
       const found = deliveries.getDeadLetter(req.params.id);
-      if (found === undefined) {
-        throw new RelaybusError("DeadLetterNotFound", `dead letter ${JSON.stringify(req.params.id)} does not exist`);
-      }
+      if (found === undefined) throw notFoundError(req.params.id);
       res.json(redactSecrets(found));
     })
-    .all(methodNotAllowed(["GET"]));
+    .delete(async (req, res) => {
+      const purged = await deliveries.purgeDeadLetters({ ids: [req.params.id] });
+      if (purged === 0) throw notFoundError(req.params.id);
+      res.status(204).end();
+    })
+    .all(methodNotAllowed(["GET", "DELETE"]));
 
   return router;
+}
+
+function notFoundError(id: string): RelaybusError {
+  return new RelaybusError(
+    "DeadLetterNotFound",
+    `dead letter ${JSON.stringify(id)} does not exist`,
+  );
 }
