@@ -3,6 +3,7 @@
  */
 import { Command } from "commander";
 import { RELAYBUS_VERSION } from "../version.js";
+import { registerDlqCommand } from "./dlq-command.js";
 import { registerPatternCommand } from "./pattern-command.js";
 import { registerPutCommand } from "./put-command.js";
 import { registerReceiveCommand } from "./receive-command.js";
@@ -21,5 +22,6 @@ export async function runCli(argv: string[]): Promise<void> {
   registerRulesCommand(program);
   registerPatternCommand(program);
   registerReceiveCommand(program);
+  registerDlqCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }
