@@ -347,6 +347,12 @@ export interface TargetSecretStore {
   addSecret(secret: StoredTargetSecret, options?: { expireOthersAtMs?: number }): void;
   /** Deletes one secret at once (revocation); false when the target has no such secret. */
   revokeSecret(bus: string, rule: string, targetId: string, id: string): boolean;
+  /**
+   * Deletes every secret of a rule's targets (or, without `rule`, of a bus's rules), so that a
+   * rule deleted and created again under the same names does not sign with the old secrets.
+   * Returns how many were deleted.
+   */
+  deleteSecretsOf(bus: string, rule?: string): number;
 }
 
 /** All of the storage one Relaybus process uses. */

@@ -692,3 +692,31 @@ test("signing - a version 1 state file is migrated to version 2 and keeps its ro
     /CHECK constraint failed/,
   );
 });
+
+test("signing - deleting a rule (or its bus) deletes its targets' secrets: a rule made again under the same names starts unsigned", async (t) => {
+  const { receiver, service } = await setup(t);
+  await createSignedRule(service, receiver);
+  await createSecret(service);
+  assert.equal((await listSecrets(service)).length, 1);
+  assert.equal((await fetch(`${service.url}/v1/buses/default/rules/signed`, { method: "DELETE" })).status, 204);
+  await createSignedRule(service, receiver);
+  assert.deepEqual(await listSecrets(service), []);
+
+  const bus = await service.post("/v1/buses", { name: "team" });
+  assert.equal(bus.status, 201, await bus.clone().text());
+  const onTeam = "/v1/buses/team/rules/signed/targets/hook/secrets";
+  const created = await service.post("/v1/buses/team/rules", {
+    name: "signed",
+    pattern: { source: ["shop.orders"] },
+    targets: [{ id: "hook", webhook: { url: `${receiver.url}/hook` } }],
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  await createSecret(service, undefined, onTeam);
+  assert.equal((await fetch(`${service.url}/v1/buses/team?force=true`, { method: "DELETE" })).status, 204);
+  assert.equal((await service.post("/v1/buses", { name: "team" })).status, 201);
+  assert.equal(
+    (await service.post("/v1/buses/team/rules", { name: "signed", pattern: { source: ["x"] }, targets: [{ id: "hook", webhook: { url: `${receiver.url}/hook` } }] })).status,
+    201,
+  );
+  assert.deepEqual(await listSecrets(service, onTeam), []);
+});

@@ -64,6 +64,7 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
     .delete((req, res) => {
       requireBus(req.params.bus);
       registry.deleteRule(req.params.bus, req.params.name);
+      deps.storage.targetSecrets.deleteSecretsOf(req.params.bus, req.params.name);
       res.status(204).end();
     })
     // `{name}:enable` and `{name}:disable`: rule names cannot hold ':', so the split is exact.

@@ -56,6 +56,8 @@ export function createSqliteTargetSecrets(db: Database.Database): TargetSecretSt
   const remove = db.prepare<[string, string, string, string]>(
     "DELETE FROM target_secrets WHERE bus = ? AND rule = ? AND target_id = ? AND id = ?",
   );
+  const removeOfRule = db.prepare<[string, string]>("DELETE FROM target_secrets WHERE bus = ? AND rule = ?");
+  const removeOfBus = db.prepare<[string]>("DELETE FROM target_secrets WHERE bus = ?");
 
   const add = db.transaction((secret: StoredTargetSecret, expireOthersAtMs: number | undefined) => {
     const { bus, rule, targetId } = secret;
@@ -126,6 +128,16 @@ export function createSqliteTargetSecrets(db: Database.Database): TargetSecretSt
         );
       } finally {
         cache.delete(keyOf(bus, rule, targetId));
+      }
+    },
+    deleteSecretsOf(bus, rule) {
+      try {
+        return guardStorage("deleteTargetSecrets", () =>
+          rule === undefined ? removeOfBus.run(bus).changes : removeOfRule.run(bus, rule).changes,
+        );
+      } finally {
+        // Rare (a rule or bus deleted): dropping the whole cache is simpler than finding its keys.
+        cache.clear();
       }
     },
   };
