@@ -88,7 +88,8 @@ function pad(text: string | undefined, widthIn: number, padWith: string | undefi
   const char = padWith === undefined || padWith.length === 0 ? " " : padWith;
   const width = Math.trunc(widthIn);
   const padLength = Math.abs(width) - codePointLength(text);
-  if (padLength <= 0) return text;
+  // As jsonata compares: a NaN width pads nothing.
+  if (!(padLength > 0)) return text;
   let padding = new Array(padLength + 1).join(char);
   if (char.length > 1) padding = substring(padding, 0, padLength) ?? "";
   return width > 0 ? text + padding : padding + text;
@@ -218,6 +219,14 @@ function filter(arr: unknown[] | undefined, func: Callable, run: RunState) {
   return result;
 }
 
+/**
+ * A missing pattern of `$split`/`$replace` is neither a string nor a matcher function: jsonata
+ * then calls `undefined.apply` and fails with a TypeError, which this mirrors.
+ */
+function notAMatcher(): TypeError {
+  return new TypeError("Cannot read properties of undefined (reading 'apply')");
+}
+
 function urlCodec(codec: (text: string) => string) {
   return (text: string | undefined) => {
     if (text === undefined) return undefined;
@@ -307,8 +316,9 @@ export const BUILTIN_FUNCTIONS: ReadonlyMap<string, BuiltinFunction> = new Map([
   define("split", "<s-(sf)n?:a<s>>", ([s, separator, limit]) => {
     if (s === undefined) return undefined;
     if ((limit as number) < 0) throw new JsonataCodeError("D3020", limit);
-    if (limit === undefined || num(limit) > 0) return str(s).split(str(separator), num(limit));
-    return [];
+    if (!(limit === undefined || num(limit) > 0)) return [];
+    if (typeof separator !== "string") throw notAMatcher();
+    return str(s).split(separator, num(limit));
   }),
   define("join", "<a<s>s?:s>", ([strs, separator]) => {
     if (strs === undefined) return undefined;
@@ -319,7 +329,8 @@ export const BUILTIN_FUNCTIONS: ReadonlyMap<string, BuiltinFunction> = new Map([
     if (pattern === "") throw new JsonataCodeError("D3010", pattern);
     if ((limit as number) < 0) throw new JsonataCodeError("D3011", limit);
     const text = str(s);
-    if (limit !== undefined && num(limit) <= 0) return text;
+    if (!(limit === undefined || num(limit) > 0)) return text;
+    if (typeof pattern !== "string") throw notAMatcher();
     let result = "";
     let position = 0;
     let count = 0;
