@@ -9,6 +9,7 @@ import {
   append,
   codePointLength,
   createSequence,
+  evaluationTime,
   isDeepEqual,
   isFunction,
   isNumeric,
@@ -414,8 +415,8 @@ export const BUILTIN_FUNCTIONS: ReadonlyMap<string, BuiltinFunction> = new Map([
     lambdaArguments: [1],
   }),
   // Only without arguments: a picture string runs on the engine.
-  define("now", "<s?s?:s>", (_args, run) => new Date(run.nowMs).toISOString(), {
+  define("now", "<s?s?:s>", (_args, run) => new Date(evaluationTime(run)).toISOString(), {
     maxCompiledArguments: 0,
   }),
-  define("millis", "<:n>", (_args, run) => run.nowMs, { maxCompiledArguments: 0 }),
+  define("millis", "<:n>", (_args, run) => evaluationTime(run), { maxCompiledArguments: 0 }),
 ]);

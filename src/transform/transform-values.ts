@@ -29,8 +29,8 @@ export interface Sequence extends Array<unknown> {
 export interface RunState {
   /** The input document, what `$$` means. */
   readonly root: unknown;
-  /** What `$millis()` answers: the time the evaluation started. */
-  readonly nowMs: number;
+  /** What `$millis()` answers: read once, at the first call, then the same all through. */
+  nowMs: number | undefined;
   readonly budget: EvaluationBudget;
   /** Work done so far: loop iterations, and items built in one go (ranges, appends). */
   work: number;
@@ -40,7 +40,7 @@ export interface RunState {
 
 /** A fresh run state for one evaluation. */
 export function createRunState(root: unknown, budget: EvaluationBudget): RunState {
-  return { root, nowMs: Date.now(), budget, work: 0, nextClockCheck: CLOCK_CHECK_INTERVAL };
+  return { root, nowMs: undefined, budget, work: 0, nextClockCheck: CLOCK_CHECK_INTERVAL };
 }
 
 const CLOCK_CHECK_INTERVAL = 1024;
@@ -93,6 +93,12 @@ export function assertNotMarkedThunk(value: unknown): void {
   ) {
     throw new EngineRequired();
   }
+}
+
+/** The evaluation's one instant, for `$now()` and `$millis()`. */
+export function evaluationTime(run: RunState): number {
+  run.nowMs ??= Date.now();
+  return run.nowMs;
 }
 
 /** Counts one loop iteration against the budget; reads the clock every 1,024. */
