@@ -182,12 +182,6 @@ export function isArrayOfNumbers(value: unknown): value is number[] {
   return all;
 }
 
-export function isArrayOfStrings(value: unknown): value is string[] {
-  if (!Array.isArray(value)) return false;
-  for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false;
-  return true;
-}
-
 /** jsonata's `utils.keys`. */
 export function objectKeys(value: unknown): string[] {
   return typeof value === "object" && value !== null ? Object.keys(value) : [];
