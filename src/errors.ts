@@ -100,3 +100,8 @@ export function toRelaybusError(value: unknown): RelaybusError {
   const message = value instanceof Error ? value.message : String(value);
   return new RelaybusError("InternalError", `internal error: ${message}`, { cause: value });
 }
+
+/** The message of anything thrown: an Error's message, or the value as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

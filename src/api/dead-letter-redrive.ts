@@ -7,11 +7,8 @@
  * the store only moves rows and takes each rebuilt request through
  * {@link RedriveOptions.prepare}.
  */
-import {
-  DEFAULT_FORMAT_OPTIONS,
-  formatRequest,
-  type FormatOptions,
-} from "../delivery/format-payload.js";
+import { buildTargetRequest } from "../delivery/build-request.js";
+import { DEFAULT_FORMAT_OPTIONS, type FormatOptions } from "../delivery/format-payload.js";
 import { RelaybusError } from "../errors.js";
 import type {
   DeadLetter,
@@ -21,7 +18,6 @@ import type {
   RedrivePlan,
 } from "../log/log-engine.js";
 import type { RuleRegistry } from "../rules/rule-registry.js";
-import type { JsonValue } from "../types.js";
 
 /**
  * How a redrive builds what it sends: `original`, the request stored with the dead letter,
@@ -245,25 +241,13 @@ export function createCurrentTargetPlanner(
       };
     }
 
-    let transformed: JsonValue | undefined;
-    if (target.format === "transform") {
-      if (target.transform === undefined)
-        return { skip: "format is transform but the target has no transform" };
-      try {
-        transformed = await target.transform.evaluate(stored.event, deps.transformTimeoutMs);
-      } catch (error) {
-        return { skip: `transform failed: ${messageOf(error)}` };
-      }
-    }
-    try {
-      const request = formatRequest(
-        { event: stored, target, deliveryId: letter.id, nowMs: deps.nowMs(), transformed },
-        format,
-      );
-      return { request, retry: target.retry };
-    } catch (error) {
-      return { skip: `cannot format for ${target.format}: ${messageOf(error)}` };
-    }
+    const built = await buildTargetRequest(stored, target, {
+      deliveryId: letter.id,
+      nowMs: deps.nowMs(),
+      transformTimeoutMs: deps.transformTimeoutMs,
+      format,
+    });
+    return built.ok ? { request: built.value, retry: target.retry } : { skip: built.reason };
   };
 }
 
@@ -273,6 +257,3 @@ function describeJson(value: unknown): string {
   return typeof value;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

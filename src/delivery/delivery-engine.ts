@@ -4,6 +4,7 @@
  * holds no delivery state of its own beyond what is in flight, so a restart resumes from
  * the store alone.
  */
+import { errorMessage } from "../errors.js";
 import type { AttemptRecord, AttemptToRecord, Delivery, DeliveryStore } from "../log/log-engine.js";
 import type { Clock, Logger } from "../types.js";
 import { classifyOutcome, type SendResult } from "./classify-outcome.js";
@@ -138,7 +139,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     } catch (error) {
       logger.error("delivery: reading due deliveries failed; retrying", {
         retryInMs: failureBackoffMs,
-        error: messageOf(error),
+        error: errorMessage(error),
       });
       arm(failureBackoffMs);
     }
@@ -158,7 +159,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       // loop of requests to the receivers.
       logger.error("delivery: recording attempts failed; the deliveries will be retried", {
         deliveryIds: batch.map((f) => f.record.deliveryId),
-        error: messageOf(error),
+        error: errorMessage(error),
       });
       if (closed) return; // their leases run out and they are sent again after a restart
       setTimeout(() => {
@@ -209,7 +210,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
         (error: unknown) => {
           // A defect: nothing to record. Its lease runs out and it is sent again.
           held.delete(delivery.id);
-          logger.error("delivery: an attempt failed unexpectedly", { deliveryId: delivery.id, error: messageOf(error) });
+          logger.error("delivery: an attempt failed unexpectedly", { deliveryId: delivery.id, error: errorMessage(error) });
         },
       )
       .finally(() => {
@@ -233,7 +234,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       result = await sender.send(request);
     } catch (error) {
       // The sender reports network failures as results; this is a defect, but still an outcome.
-      result = { error: messageOf(error), errorKind: "connection", durationMs: clock.nowMs() - startedAtMs };
+      result = { error: errorMessage(error), errorKind: "connection", durationMs: clock.nowMs() - startedAtMs };
     }
     const classified = classifyOutcome(result);
     const next = decideNext({
@@ -286,6 +287,3 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   };
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

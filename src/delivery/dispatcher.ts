@@ -6,11 +6,13 @@
  * deliveries are not durably pending (or dead-lettered).
  */
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { errorMessage } from "../errors.js";
 import type { DeliveryStore, LogEngine, NewDelivery } from "../log/log-engine.js";
 import type { Clock, JsonValue, Logger, StoredEvent } from "../types.js";
 import type { DeliveryEngine } from "./delivery-engine.js";
 import { deliveryId } from "./delivery-id.js";
-import { DEFAULT_FORMAT_OPTIONS, formatRequest, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
+import { formatForTarget, transformForTarget } from "./build-request.js";
+import { DEFAULT_FORMAT_OPTIONS, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
 import type { RoutedTarget, Router } from "./router.js";
 
 /** Events read and committed per batch by default. */
@@ -76,7 +78,6 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   // A transform that never settles (it should reject at its budget) must not stall its bus;
   // the margin leaves the transform's own, more precise, error to win in the normal case.
-  const transformDeadlineMs = transformTimeoutMs * 2 + 100;
   const buses = new Map<string, BusState>();
   let closed = false;
 
@@ -173,38 +174,17 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       createdAtMs: nowMs,
     };
     const format = (transformed?: JsonValue): NewDelivery | undefined => {
-      try {
-        const request = formatRequest({ event: stored, target, deliveryId: id, nowMs, transformed }, formatOptions);
-        return { ...base, request };
-      } catch (error) {
-        deadLetter(base, stored, target, nowMs, `cannot format for ${target.format}: ${messageOf(error)}`);
-        return undefined;
-      }
+      const built = formatForTarget(stored, target, id, nowMs, transformed, formatOptions);
+      if (built.ok) return { ...base, request: built.value };
+      deadLetter(base, stored, target, nowMs, built.reason);
+      return undefined;
     };
     if (target.format !== "transform") return format();
-    if (target.transform === undefined) {
-      deadLetter(base, stored, target, nowMs, "format is transform but the target has no transform");
+    return transformForTarget(target, stored, transformTimeoutMs).then((result) => {
+      if (result.ok) return format(result.value);
+      deadLetter(base, stored, target, nowMs, result.reason);
       return undefined;
-    }
-    return evaluateWithDeadline(target, stored).then(
-      (output) => format(output),
-      (error: unknown) => {
-        deadLetter(base, stored, target, nowMs, `transform failed: ${messageOf(error)}`);
-        return undefined;
-      },
-    );
-  }
-
-  function evaluateWithDeadline(target: RoutedTarget, stored: StoredEvent): Promise<JsonValue | undefined> {
-    const evaluation = target.transform!.evaluate(stored.event as unknown as JsonValue, transformTimeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`transform did not settle within ${transformDeadlineMs} ms`)),
-        transformDeadlineMs,
-      );
     });
-    return Promise.race([evaluation, deadline]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -244,7 +224,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   try {
     known = options.listBuses();
   } catch (error) {
-    logger.error("dispatch: could not list buses to catch up on", { error: messageOf(error) });
+    logger.error("dispatch: could not list buses to catch up on", { error: errorMessage(error) });
   }
   for (const bus of known) wake(bus);
 
@@ -264,6 +244,3 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   };
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

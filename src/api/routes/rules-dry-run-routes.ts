@@ -5,8 +5,8 @@
  *
  * The rule is the saved one named in the path, or the definition in the body's `rule`,
  * validated and compiled as `PUT` does (bus vocabulary: `detail-type`/`detail` mean
- * `type`/`data`). Payloads are built by the functions delivery uses (`formatRequest` after
- * the target's compiled transform), so a payload here is the request the dispatcher would
+ * `type`/`data`). Payloads are built by the function the dispatcher uses (`buildTargetRequest`:
+ * transform, then format), so a payload here is the request the dispatcher would
  * store; a failed transform or format is reported on its target with the reason the
  * dispatcher would dead-letter it with.
  *
@@ -17,11 +17,12 @@
  */
 import { Router } from "express";
 import { deliveryId } from "../../delivery/delivery-id.js";
-import { DEFAULT_FORMAT_OPTIONS, formatRequest } from "../../delivery/format-payload.js";
+import { buildTargetRequest } from "../../delivery/build-request.js";
+import { DEFAULT_FORMAT_OPTIONS } from "../../delivery/format-payload.js";
 import type { RoutedTarget } from "../../delivery/router.js";
 import { RelaybusError } from "../../errors.js";
 import { compileRule, type CompiledRule } from "../../rules/compile-rule.js";
-import type { JsonValue, StoredEvent } from "../../types.js";
+import type { StoredEvent } from "../../types.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { redactHeaders } from "../redact-secrets.js";
 import { methodNotAllowed } from "../request-params.js";
@@ -190,44 +191,17 @@ export function createRulesDryRunRouter(deps: ControlPlaneDeps): Router {
   ): Promise<TargetPreview> {
     const base = { targetId: target.targetId, format: target.format, url: target.url };
     if (budget.bytes <= 0 || budget.transformMs <= 0) return { ...base, outcome: "omitted" };
-    let transformed: JsonValue | undefined;
-    if (target.format === "transform") {
-      if (target.transform === undefined) {
-        return {
-          ...base,
-          outcome: "error",
-          error: "format is transform but the target has no transform",
-        };
-      }
-      const startedMs = Date.now();
-      try {
-        transformed = await target.transform.evaluate(stored.event, config.transform.timeoutMs);
-      } catch (error) {
-        return { ...base, outcome: "error", error: `transform failed: ${messageOf(error)}` };
-      } finally {
-        budget.transformMs -= Date.now() - startedMs;
-      }
-    }
-    try {
-      const id = deliveryId(bus, stored.offset, stored.event.id, ruleName, target.targetId);
-      const request = formatRequest(
-        { event: stored, target, deliveryId: id, nowMs, transformed },
-        DEFAULT_FORMAT_OPTIONS,
-      );
-      budget.bytes -= Buffer.byteLength(request.body, "utf8");
-      return {
-        ...base,
-        outcome: "payload",
-        headers: redactHeaders(request.headers),
-        body: request.body,
-      };
-    } catch (error) {
-      return {
-        ...base,
-        outcome: "error",
-        error: `cannot format for ${target.format}: ${messageOf(error)}`,
-      };
-    }
+    const startedMs = Date.now();
+    const built = await buildTargetRequest(stored, target, {
+      deliveryId: deliveryId(bus, stored.offset, stored.event.id, ruleName, target.targetId),
+      nowMs,
+      transformTimeoutMs: config.transform.timeoutMs,
+      format: DEFAULT_FORMAT_OPTIONS,
+    });
+    if (target.format === "transform") budget.transformMs -= Date.now() - startedMs;
+    if (!built.ok) return { ...base, outcome: "error", error: built.reason };
+    budget.bytes -= Buffer.byteLength(built.value.body, "utf8");
+    return { ...base, outcome: "payload", headers: redactHeaders(built.value.headers), body: built.value.body };
   }
 
   return router;
@@ -272,6 +246,3 @@ function describeJson(value: unknown): string {
   return typeof value;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

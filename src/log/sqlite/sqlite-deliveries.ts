@@ -17,7 +17,7 @@
  */
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type Database from "better-sqlite3";
-import { RelaybusError } from "../../errors.js";
+import { RelaybusError, errorMessage } from "../../errors.js";
 import type { Clock } from "../../types.js";
 import type {
   AttemptRecord,
@@ -390,7 +390,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
             try {
               return { letter, plan: await prepare(letter) };
             } catch (error) {
-              return { letter, plan: { skip: `cannot prepare the redrive: ${messageOf(error)}` } };
+              return { letter, plan: { skip: `cannot prepare the redrive: ${errorMessage(error)}` } };
             }
           }),
         );
@@ -529,6 +529,3 @@ function freshBudget(policy: RetryPolicy, letter: DeadLetter, nowMs: number): Re
   };
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

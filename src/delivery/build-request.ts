@@ -1,0 +1,78 @@
+/**
+ * A target's request for one event, built the one way every path builds it: the dispatcher
+ * (what gets delivered), a rule's dry run (what would be) and a dead letter's redrive in
+ * `current` mode (what would be now). First the target's transform, when its format asks for
+ * one, within a deadline; then the format. Each step that fails gives the reason the
+ * dispatcher dead-letters with, so all three paths say the same thing about the same problem.
+ *
+ * @module
+ */
+
+import { errorMessage } from "../errors.js";
+import type { DeliveryRequest } from "../log/log-engine.js";
+import type { JsonValue, StoredEvent } from "../types.js";
+import { formatRequest, type FormatOptions } from "./format-payload.js";
+import type { RoutedTarget } from "./router.js";
+
+/** A step's result: its value, or why there is none. */
+export type Built<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+/**
+ * The target's transform applied to the event, when its format is `transform`. The
+ * transform's own budget is `timeoutMs`; the deadline (twice that, plus 100 ms) also bounds a
+ * transform that stops yielding to its budget check.
+ */
+export function transformForTarget(target: RoutedTarget, event: StoredEvent, timeoutMs: number): Promise<Built<JsonValue | undefined>> {
+  if (target.transform === undefined) {
+    return Promise.resolve({ ok: false, reason: "format is transform but the target has no transform" });
+  }
+  const deadlineMs = timeoutMs * 2 + 100;
+  const evaluation = target.transform.evaluate(event.event as unknown as JsonValue, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`transform did not settle within ${deadlineMs} ms`)), deadlineMs);
+  });
+  return Promise.race([evaluation, deadline])
+    .then(
+      (value): Built<JsonValue | undefined> => ({ ok: true, value }),
+      (error: unknown): Built<JsonValue | undefined> => ({ ok: false, reason: transformFailure(error) }),
+    )
+    .finally(() => clearTimeout(timer));
+}
+
+/** "transform failed: why", once: the transform's own errors already say it. */
+function transformFailure(error: unknown): string {
+  const message = errorMessage(error);
+  return message.startsWith("transform failed: ") ? message : `transform failed: ${message}`;
+}
+
+/** The request in the target's format, `transformed` being the transform's output (format `transform`). */
+export function formatForTarget(
+  event: StoredEvent,
+  target: RoutedTarget,
+  deliveryId: string,
+  nowMs: number,
+  transformed: JsonValue | undefined,
+  options: FormatOptions,
+): Built<DeliveryRequest> {
+  try {
+    return { ok: true, value: formatRequest({ event, target, deliveryId, nowMs, transformed }, options) };
+  } catch (error) {
+    return { ok: false, reason: `cannot format for ${target.format}: ${errorMessage(error)}` };
+  }
+}
+
+/** Both steps, for callers that are asynchronous anyway (dry run, redrive). */
+export async function buildTargetRequest(
+  event: StoredEvent,
+  target: RoutedTarget,
+  options: { deliveryId: string; nowMs: number; transformTimeoutMs: number; format: FormatOptions },
+): Promise<Built<DeliveryRequest>> {
+  let transformed: JsonValue | undefined;
+  if (target.format === "transform") {
+    const result = await transformForTarget(target, event, options.transformTimeoutMs);
+    if (!result.ok) return result;
+    transformed = result.value;
+  }
+  return formatForTarget(event, target, options.deliveryId, options.nowMs, transformed, options.format);
+}
