@@ -299,10 +299,10 @@ class CompiledMachine<K> implements PatternMachine<K> {
         this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
       }
       if (ways.wildcardsByPrefix !== undefined) {
-        this.wildcards(ways.wildcardsByPrefix, ways.wildcardPrefixLengths!, value, true, trail, verify);
+        this.affixes(ways.wildcardsByPrefix, ways.wildcardPrefixLengths!, value, true, trail, verify);
       }
       if (ways.wildcardsBySuffix !== undefined) {
-        this.wildcards(ways.wildcardsBySuffix, ways.wildcardSuffixLengths!, value, false, trail, verify);
+        this.affixes(ways.wildcardsBySuffix, ways.wildcardSuffixLengths!, value, false, trail, verify);
       }
     }
     if (ways.onPresent !== undefined) this.visit(ways.onPresent, trail, verify);
@@ -325,9 +325,13 @@ class CompiledMachine<K> implements PatternMachine<K> {
     while (found.length > start) found.pop();
   }
 
-  /** Finds the wildcards whose first (or last) literal segment `value` starts (or ends) with, and tests them whole. */
-  private wildcards(
-    ways: ReadonlyMap<string, readonly TestedWay[]>,
+  /**
+   * Looks `value`'s prefixes (or suffixes) of each distinct length up in `ways`: a prefix or
+   * suffix way leads on at once; wildcards, found by their first (or last) literal segment,
+   * are then tested whole.
+   */
+  private affixes(
+    ways: ReadonlyMap<string, MachineState | readonly TestedWay[]>,
     lengths: readonly number[],
     value: string,
     prefix: boolean,
@@ -340,26 +344,11 @@ class CompiledMachine<K> implements PatternMachine<K> {
       if (size > length) break;
       const found = ways.get(size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size));
       if (found === undefined) continue;
-      for (let w = 0; w < found.length; w++) if (found[w]!.test(value)) this.visit(found[w]!.next, trail, verify);
-    }
-  }
-
-  /** Looks `value`'s prefixes (or suffixes) of each distinct operand length up in `ways`. */
-  private affixes(
-    ways: ReadonlyMap<string, MachineState>,
-    lengths: readonly number[],
-    value: string,
-    prefix: boolean,
-    trail: readonly number[] | undefined,
-    verify: boolean,
-  ): void {
-    const length = value.length;
-    for (let i = 0; i < lengths.length; i++) {
-      const size = lengths[i]!;
-      if (size > length) break;
-      const part = size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size);
-      const next = ways.get(part);
-      if (next !== undefined) this.visit(next, trail, verify);
+      if (!Array.isArray(found)) {
+        this.visit(found as MachineState, trail, verify);
+        continue;
+      }
+      for (const way of found as readonly TestedWay[]) if (way.test(value)) this.visit(way.next, trail, verify);
     }
   }
 
