@@ -18,6 +18,10 @@ export type RandomSource = () => number;
  * is that one retry may come almost immediately. A `Retry-After` from the receiver replaces
  * the computed delay, capped at `maxDelayMs` so that a receiver cannot park a delivery for
  * longer than the policy allows.
+ *
+ * A policy with `delaysMs` uses that list instead (the wait before retry n is
+ * `delaysMs[n-1]`, the last one repeating), without jitter: a list is written by someone who
+ * wants exactly those waits.
  */
 export function retryDelayMs(
   policy: RetryPolicy,
@@ -26,6 +30,8 @@ export function retryDelayMs(
   retryAfterMs?: number,
 ): number {
   if (retryAfterMs !== undefined) return Math.min(Math.max(0, retryAfterMs), policy.maxDelayMs);
+  const delays = policy.delaysMs;
+  if (delays !== undefined && delays.length > 0) return delays[Math.min(Math.max(0, attempt - 1), delays.length - 1)]!;
   // factor^(attempt-1) overflows to Infinity for large attempt counts; min() then caps it.
   const ceilingMs = Math.min(policy.maxDelayMs, policy.baseDelayMs * policy.factor ** Math.max(0, attempt - 1));
   return Math.floor(random() * ceilingMs);

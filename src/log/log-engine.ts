@@ -114,6 +114,8 @@ export interface RetryPolicy {
   baseDelayMs: number;
   factor: number;
   maxDelayMs: number;
+  /** Explicit delays before each retry instead of the exponential curve; the last one repeats. */
+  delaysMs?: readonly number[];
   /**
    * Set on a delivery redriven from the dead letters: the attempts it had had and its age
    * in seconds when it was redriven, both already added to `maxAttempts` and

@@ -125,6 +125,7 @@ export function resolveRetryPolicy(
     baseDelayMs: retry?.baseDelayMs ?? defaults.baseDelayMs,
     factor: retry?.factor ?? defaults.factor,
     maxDelayMs: retry?.maxDelayMs ?? defaults.maxDelayMs,
+    ...(retry?.delaysMs === undefined ? {} : { delaysMs: Object.freeze([...retry.delaysMs]) }),
   };
 }
 

@@ -25,8 +25,13 @@ export interface RetryDefinition {
   baseDelayMs?: number;
   /** Growth factor of the delay (default 2). */
   factor?: number;
-  /** Largest delay before jitter (default 300,000 ms). */
+  /** Largest delay before jitter (default 300,000 ms); also the cap on a receiver's `Retry-After`. */
   maxDelayMs?: number;
+  /**
+   * An explicit list of delays instead of the exponential curve: the wait before retry n is
+   * `delaysMs[n-1]`, the last one repeating. No jitter.
+   */
+  delaysMs?: number[];
 }
 
 /** Most signing secrets a target may list. */

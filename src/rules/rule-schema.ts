@@ -11,6 +11,9 @@
 import { TARGET_FORMATS } from "../types.js";
 import { MAX_SIGNING_SECRETS, MAX_TARGETS_PER_RULE, NAME_PATTERN } from "./model.js";
 
+/** Most delays an explicit retry list may hold. */
+export const MAX_RETRY_DELAYS = 100;
+
 /** Where the schema says it lives; editors only use it as an identifier. */
 export const RULE_FILE_SCHEMA_ID = "https://relaybus.dev/schemas/rule-file.json";
 /** Identifier of the one-rule schema (the body of `POST /v1/buses/{bus}/rules`). */
@@ -64,7 +67,15 @@ const definitions = {
       maxDelayMs: {
         type: "integer",
         minimum: 0,
-        description: "Largest delay before jitter, ms (default 300,000).",
+        description: "Largest delay before jitter, ms (default 300,000); also caps a receiver's Retry-After.",
+      },
+      delaysMs: {
+        type: "array",
+        minItems: 1,
+        maxItems: MAX_RETRY_DELAYS,
+        items: { type: "integer", minimum: 0, maximum: 86_400_000 },
+        description:
+          "Explicit delays before each retry, ms, instead of the exponential curve; the last one repeats. No jitter.",
       },
     },
   },

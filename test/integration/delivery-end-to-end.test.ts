@@ -222,6 +222,26 @@ test("delivery - a hanging target does not delay a healthy one", async (t) => {
   assert.match(retried[0]!.attempts[0]!.error ?? "", /^timeout: /);
 });
 
+test("delivery - an explicit delay list spaces the retries exactly so, then gives up at maxAttempts", async (t) => {
+  const { dataDir, receiver, track } = await setup(t);
+  receiver.always("/down", { status: 503 });
+  const retry = { ...FAST_RETRY, maxAttempts: 4, maxDelayMs: 5_000, delaysMs: [300, 900] };
+  const d = track(startDelivering(dataDir, routeAllTo(target(receiver, "/down", "data", { retry }))));
+  await publish(d.storage, 1);
+  const attempts = await receiver.waitFor(4, 8_000, "/down");
+  const gaps = attempts.slice(1).map((a, i) => a.atMs - attempts[i]!.atMs);
+  // 300, then 900, then the last delay again; the dispatcher's timers may add a little.
+  [300, 900, 900].forEach((expected, i) => {
+    assert.ok(gaps[i]! >= expected - 20 && gaps[i]! < expected + 600, `gap ${i + 1}: ${gaps[i]} ms, expected ${expected}`);
+  });
+  const [dead] = await eventually("the dead letter", 3_000, () => {
+    const letters = d.storage.deliveries.listDeadLetters({});
+    return letters.length === 1 ? letters : undefined;
+  });
+  assert.match(dead!.reason, /gave up after 4 attempts/);
+  assert.deepEqual(dead!.retry.delaysMs, [300, 900]);
+});
+
 test("delivery - 429 with Retry-After waits that long before the next attempt", async (t) => {
   const { dataDir, receiver, track } = await setup(t);
   receiver.script("/limited", [{ status: 429, headers: { "retry-after": "1" } }]);

@@ -61,3 +61,11 @@ test("retry - gives up when the next attempt would be past the event's max age",
   assert.equal(dead.kind, "dead");
   assert.match(dead.kind === "dead" ? dead.reason : "", /past the event's max age of 3600 s/);
 });
+
+test("retry - an explicit delay list replaces the curve, the last delay repeating, without jitter", () => {
+  const listed = { ...POLICY, delaysMs: [250, 1_000, 5_000] };
+  assert.deepEqual([1, 2, 3, 4, 50].map((attempt) => retryDelayMs(listed, attempt, () => 0.5)), [250, 1_000, 5_000, 5_000, 5_000]);
+  assert.equal(retryDelayMs(listed, 2, () => 0), 1_000, "no jitter");
+  // Retry-After still wins, capped at maxDelayMs.
+  assert.equal(retryDelayMs(listed, 1, () => 0, 7_000), 7_000);
+});

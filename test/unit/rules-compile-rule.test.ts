@@ -139,3 +139,21 @@ test("rules compile - dotted pattern paths resolve against keys that hold dots",
   assert.deepEqual(resolveDottedPath(pattern, "detail.zzz"), ["detail", "zzz"]);
   assert.deepEqual(resolveDottedPath(pattern, ""), []);
 });
+
+test("compile rule - retry.delaysMs resolves into the target's policy; a bad list names the field", () => {
+  const rule = compileRule(
+    "default",
+    { name: "listed", pattern: { source: ["s"] }, targets: [{ id: "t", webhook: { url: "https://example.com/h" }, retry: { delaysMs: [100, 2000] } }] },
+    { config: DEFAULT_CONFIG, origin: { kind: "api" } },
+  );
+  assert.deepEqual(rule.targets[0]!.retry.delaysMs, [100, 2000]);
+  assert.throws(
+    () =>
+      compileRule(
+        "default",
+        { name: "bad", pattern: { source: ["s"] }, targets: [{ id: "t", webhook: { url: "https://example.com/h" }, retry: { delaysMs: [] } }] },
+        { config: DEFAULT_CONFIG, origin: { kind: "api" } },
+      ),
+    /delaysMs/,
+  );
+});
