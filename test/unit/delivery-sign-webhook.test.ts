@@ -4,7 +4,7 @@
  * node:crypto's `verify` and the `whpk_` public key, since that package verifies `v1` only.
  */
 import assert from "node:assert/strict";
-import { createHash, createPublicKey, generateKeyPairSync, verify } from "node:crypto";
+import { createHash, generateKeyPairSync, verify } from "node:crypto";
 import { test } from "node:test";
 import { Webhook } from "standardwebhooks";
 import {
@@ -17,6 +17,7 @@ import {
 } from "../../src/delivery/sign-webhook.js";
 import type { SigningSecret } from "../../src/log/log-engine.js";
 import type { Logger } from "../../src/types.js";
+import { verifiesEd25519 } from "../helpers/verify-ed25519.js";
 
 const ID = "0190a6c1-7d2e-7f3a-9b4c-5d6e7f809a1b";
 const BODY =
@@ -26,34 +27,6 @@ function now(): string {
   return String(Math.floor(Date.now() / 1000));
 }
 
-/** Verifies one `v1a,` entry of `header` with a `whpk_` key; true when some entry verifies. */
-function verifiesEd25519(
-  header: string,
-  publicKey: string,
-  id: string,
-  timestamp: string,
-  body: string,
-): boolean {
-  const key = createPublicKey({
-    key: {
-      kty: "OKP",
-      crv: "Ed25519",
-      x: Buffer.from(publicKey.slice("whpk_".length), "base64").toString("base64url"),
-    },
-    format: "jwk",
-  });
-  return header
-    .split(" ")
-    .filter((entry) => entry.startsWith("v1a,"))
-    .some((entry) =>
-      verify(
-        null,
-        Buffer.from(`${id}.${timestamp}.${body}`, "utf8"),
-        key,
-        Buffer.from(entry.slice(4), "base64"),
-      ),
-    );
-}
 
 interface LogLine {
   level: string;

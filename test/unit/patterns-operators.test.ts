@@ -1,23 +1,12 @@
-// Our own corpus for each operator, run through the reference and the compiled matcher.
+// Our own corpus for each operator, run through the reference, the compiled matcher and the machine.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { checkAllMatchers } from "../helpers/pattern-cases.js";
 import { compileEventPattern } from "../../src/patterns/compile-pattern.js";
 import { parseEventPattern } from "../../src/patterns/parse-pattern.js";
-import { matchesEventPattern } from "../../src/patterns/reference-matcher.js";
-
-type Case = readonly [pattern: object, event: unknown, expected: boolean];
-
-function checkAll(cases: readonly Case[]): void {
-  for (const [pattern, event, expected] of cases) {
-    const parsed = parseEventPattern(pattern);
-    const label = `${JSON.stringify(pattern)} on ${JSON.stringify(event)}`;
-    assert.equal(matchesEventPattern(parsed, event), expected, `reference: ${label}`);
-    assert.equal(compileEventPattern(parsed).matches(event), expected, `compiled: ${label}`);
-  }
-}
 
 test("patterns exact - strings, numbers, booleans and null match only their own type", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: ["x"] }, { a: "x" }, true],
     [{ a: ["x"] }, { a: "X" }, false],
     [{ a: [300] }, { a: 300.0 }, true],
@@ -34,7 +23,7 @@ test("patterns exact - strings, numbers, booleans and null match only their own 
 });
 
 test("patterns arrays - an event array matches when any element does; empty arrays hold nothing", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: ["x", "y"] }, { a: ["z", "y"] }, true],
     [{ a: ["x"] }, { a: ["z", ["x"]] }, true],
     [{ a: ["x"] }, { a: [] }, false],
@@ -44,7 +33,7 @@ test("patterns arrays - an event array matches when any element does; empty arra
 });
 
 test("patterns nesting - keys join with dots, so nested and dotted spellings are one field", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: { b: ["x"] } }, { a: { b: "x" } }, true],
     [{ a: { b: ["x"] } }, { "a.b": "x" }, true],
     [{ "a.b": ["x"] }, { a: { b: "x" } }, true],
@@ -58,7 +47,7 @@ test("patterns nesting - keys join with dots, so nested and dotted spellings are
 });
 
 test("patterns prefix and suffix - strings only, case-sensitive unless equals-ignore-case", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ prefix: "us-" }] }, { a: "us-east-1" }, true],
     [{ a: [{ prefix: "us-" }] }, { a: "US-east-1" }, false],
     [{ a: [{ prefix: "" }] }, { a: "anything" }, true],
@@ -74,7 +63,7 @@ test("patterns prefix and suffix - strings only, case-sensitive unless equals-ig
 });
 
 test("patterns equals-ignore-case - whole strings, any casing", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ "equals-ignore-case": "alice" }] }, { a: "ALICE" }, true],
     [{ a: [{ "equals-ignore-case": "alice" }] }, { a: "alice2" }, false],
     [{ a: [{ "equals-ignore-case": "" }] }, { a: "" }, true],
@@ -84,7 +73,7 @@ test("patterns equals-ignore-case - whole strings, any casing", () => {
 });
 
 test("patterns anything-but - passes every present value but the excluded ones of their type", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ "anything-but": "x" }] }, { a: "y" }, true],
     [{ a: [{ "anything-but": "x" }] }, { a: "x" }, false],
     [{ a: [{ "anything-but": "x" }] }, {}, false],
@@ -104,7 +93,7 @@ test("patterns anything-but - passes every present value but the excluded ones o
 });
 
 test("patterns numeric - comparable numbers within the bounds; strings and null never", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ numeric: [">", 0, "<=", 5] }] }, { a: 5 }, true],
     [{ a: [{ numeric: [">", 0, "<=", 5] }] }, { a: 0 }, false],
     [{ a: [{ numeric: [">=", 0, "<", 5] }] }, { a: 0 }, true],
@@ -121,7 +110,7 @@ test("patterns numeric - comparable numbers within the bounds; strings and null 
 });
 
 test("patterns exists - true needs a leaf (null counts), false needs none", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ exists: true }] }, { a: null }, true],
     [{ a: [{ exists: true }] }, { a: [] }, false],
     [{ a: [{ exists: true }] }, { a: { b: 1 } }, false],
@@ -134,7 +123,7 @@ test("patterns exists - true needs a leaf (null counts), false needs none", () =
 });
 
 test("patterns cidr - IPv4 and IPv6 blocks, any spelling of the address", () => {
-  checkAll([
+  checkAllMatchers([
     [{ ip: [{ cidr: "10.0.0.0/24" }] }, { ip: "10.0.0.255" }, true],
     [{ ip: [{ cidr: "10.0.0.0/24" }] }, { ip: "10.0.1.0" }, false],
     [{ ip: [{ cidr: "10.0.0.0/24" }] }, { ip: "10.0.0.256" }, false],
@@ -151,7 +140,7 @@ test("patterns cidr - IPv4 and IPv6 blocks, any spelling of the address", () => 
 });
 
 test("patterns wildcard - stars match any run, escapes are literal, no backtracking blow-up", () => {
-  checkAll([
+  checkAllMatchers([
     [{ f: [{ wildcard: "*.png" }] }, { f: "a.png" }, true],
     [{ f: [{ wildcard: "dir/*/x" }] }, { f: "dir/a/b/x" }, true],
     [{ f: [{ wildcard: "a*b*c" }] }, { f: "abcbc" }, true],
@@ -172,7 +161,7 @@ test("patterns wildcard - stars match any run, escapes are literal, no backtrack
 });
 
 test("patterns $or - any branch, combined with sibling fields", () => {
-  checkAll([
+  checkAllMatchers([
     [{ $or: [{ a: ["x"] }, { b: ["y"] }] }, { b: "y" }, true],
     [{ $or: [{ a: ["x"] }, { b: ["y"] }] }, { c: "z" }, false],
     [{ s: ["1"], d: { $or: [{ a: ["x"] }, { b: ["y"] }] } }, { s: "1", d: { b: "y" } }, true],
@@ -184,7 +173,7 @@ test("patterns $or - any branch, combined with sibling fields", () => {
 test("patterns $or - a branch's field replaces the same field written earlier, as in event-ruler", () => {
   // event-ruler writes fields into each alternative in document order; a later one with the
   // same path replaces the earlier one (the same rule that makes a duplicated key keep its last value).
-  checkAll([
+  checkAllMatchers([
     [{ a: ["x"], $or: [{ a: ["y"] }, { b: ["z"] }] }, { a: "y" }, true],
     [{ a: ["x"], $or: [{ a: ["y"] }, { b: ["z"] }] }, { a: "x", b: "z" }, true],
   ]);
@@ -192,7 +181,7 @@ test("patterns $or - a branch's field replaces the same field written earlier, a
 
 test("patterns array consistency - fields under one array must come from the same element", () => {
   const event = { items: [{ sku: "a", qty: 1 }, { sku: "b", qty: 2 }] };
-  checkAll([
+  checkAllMatchers([
     [{ items: { sku: ["a"], qty: [1] } }, event, true],
     [{ items: { sku: ["a"], qty: [2] } }, event, false],
     [{ items: { sku: ["b"], qty: [{ numeric: [">", 1] }] } }, event, true],
@@ -209,7 +198,7 @@ test("patterns array consistency - exists: false holds in the slice another fiel
   // leaf at a, so the pattern matches; the compiled matcher used to settle a.b by its free leaf,
   // which shares no array, and so could not exclude the null at a.
   const pattern = { "a.b": [{ "anything-but": [0] }], a: [{ exists: false }] };
-  checkAll([
+  checkAllMatchers([
     [pattern, { a: [{ b: -1 }, null], "a.b": "" }, true],
     [pattern, { a: [{ b: -1 }], "a.b": "" }, true],
     [pattern, { a: [{ b: -1 }, "x"], "a.b": "" }, true], // a scalar element instead of null

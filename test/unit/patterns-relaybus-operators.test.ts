@@ -2,27 +2,13 @@
 // case run through the reference matcher, the compiled matcher and the bus-wide machine.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { checkAllMatchers } from "../helpers/pattern-cases.js";
 import { compileEventPattern } from "../../src/patterns/compile-pattern.js";
 import { parseEventPattern } from "../../src/patterns/parse-pattern.js";
-import { buildPatternMachine } from "../../src/patterns/pattern-machine.js";
-import { matchesEventPattern } from "../../src/patterns/reference-matcher.js";
-
-type Case = readonly [pattern: object, event: unknown, expected: boolean];
-
-function checkAll(cases: readonly Case[]): void {
-  for (const [pattern, event, expected] of cases) {
-    const parsed = parseEventPattern(pattern);
-    const label = `${JSON.stringify(pattern)} on ${JSON.stringify(event)}`;
-    assert.equal(matchesEventPattern(parsed, event), expected, `reference: ${label}`);
-    assert.equal(compileEventPattern(parsed).matches(event), expected, `compiled: ${label}`);
-    const machine = buildPatternMachine([{ key: "p", pattern: parsed }]);
-    assert.deepEqual(machine.match(event), expected ? ["p"] : [], `machine: ${label}`);
-  }
-}
 
 test("patterns $and - every inner matcher must accept the same value", () => {
   const name = { detail: { name: [{ $and: [{ prefix: "prod-" }, { "anything-but": { suffix: "-test" } }] }] } };
-  checkAll([
+  checkAllMatchers([
     [name, { detail: { name: "prod-api" } }, true],
     [name, { detail: { name: "prod-api-test" } }, false],
     [name, { detail: { name: "dev-api" } }, false],
@@ -36,7 +22,7 @@ test("patterns $and - every inner matcher must accept the same value", () => {
 
 test("patterns $and - numeric ranges with numeric exclusions, and literals", () => {
   const range = { n: [{ $and: [{ numeric: [">", 0, "<=", 10] }, { "anything-but": [5, 7] }] }] };
-  checkAll([
+  checkAllMatchers([
     [range, { n: 3 }, true],
     [range, { n: 5 }, false],
     [range, { n: 7.0 }, false],
@@ -53,7 +39,7 @@ test("patterns $and - numeric ranges with numeric exclusions, and literals", () 
 
 test("patterns $and - sits beside other values of the field, exists: false included", () => {
   const both = { $and: [{ prefix: "x" }, { suffix: "y" }] };
-  checkAll([
+  checkAllMatchers([
     [{ a: ["z", both] }, { a: "z" }, true],
     [{ a: ["z", both] }, { a: "xay" }, true],
     [{ a: ["z", both] }, { a: "xa" }, false],
@@ -66,7 +52,7 @@ test("patterns $and - sits beside other values of the field, exists: false inclu
 });
 
 test("patterns contains - a substring of a string value, case-sensitive", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ contains: "err" }] }, { a: "fatal error" }, true],
     [{ a: [{ contains: "err" }] }, { a: "err" }, true],
     [{ a: [{ contains: "err" }] }, { a: "ERROR" }, false],
@@ -79,7 +65,7 @@ test("patterns contains - a substring of a string value, case-sensitive", () => 
 });
 
 test("patterns regex - I-Regexp matches the whole value", () => {
-  checkAll([
+  checkAllMatchers([
     [{ a: [{ regex: "prod-[0-9]+" }] }, { a: "prod-12" }, true],
     [{ a: [{ regex: "prod-[0-9]+" }] }, { a: "prod-12x" }, false], // the whole value, not a part
     [{ a: [{ regex: "prod-[0-9]+" }] }, { a: "xprod-12" }, false],
@@ -115,7 +101,7 @@ test("patterns regex - no input makes matching slow (no backtracking)", () => {
 
 test("patterns wildcard ignoring case - stars and escapes as in wildcard, letters in any case", () => {
   const image = { f: [{ wildcard: { "equals-ignore-case": "IMG_*.PNG" } }] };
-  checkAll([
+  checkAllMatchers([
     [image, { f: "img_1.png" }, true],
     [image, { f: "IMG_2024.Png" }, true],
     [image, { f: "img_1.jpg" }, false],
@@ -129,7 +115,7 @@ test("patterns wildcard ignoring case - stars and escapes as in wildcard, letter
 
 test("patterns anything-but wildcard ignoring case - excludes the strings any wildcard matches", () => {
   const notFiles = { f: [{ "anything-but": { wildcard: { "equals-ignore-case": ["FILE*", "*.PNG"] } } }] };
-  checkAll([
+  checkAllMatchers([
     [notFiles, { f: "File.txt" }, false],
     [notFiles, { f: "x.png" }, false],
     [notFiles, { f: "report.txt" }, true],
