@@ -13,6 +13,7 @@
 import type { Command } from "commander";
 import { createInterface } from "node:readline/promises";
 import { clientUrl } from "../config/load-config.js";
+import type { DeadLetter } from "../log/log-engine.js";
 
 interface ServerFlags {
   url?: string;
@@ -34,34 +35,6 @@ interface ListFlags extends FilterFlags {
 
 interface SelectFlags extends FilterFlags {
   all?: boolean;
-}
-
-interface Attempt {
-  attempt: number;
-  startedAtMs: number;
-  durationMs: number;
-  status?: number;
-  outcome: string;
-  error?: string;
-}
-
-interface DeadLetter {
-  id: string;
-  bus: string;
-  offset: number;
-  eventId: string;
-  rule: string;
-  targetId: string;
-  request: { url: string; headers: Record<string, string>; body: string; timeoutMs: number };
-  retry: {
-    maxAttempts: number;
-    maxAgeSeconds: number;
-    spentBeforeRedrive?: { attempts: number; ageSeconds: number };
-  };
-  eventReceivedAtMs: number;
-  attempts: Attempt[];
-  reason: string;
-  deadAtMs: number;
 }
 
 /** The widest a reason is shown in `dlq list`; `dlq show` has it whole. */
