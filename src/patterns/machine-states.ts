@@ -68,31 +68,35 @@ export interface OtherWays {
   onNull: MachineState | undefined;
   /** `equals-ignore-case`, keyed by the lower-cased operand. */
   ignoreCase: Map<string, MachineState> | undefined;
-  /** `prefix`, keyed by the operand; `prefixLengths` are its distinct lengths, ascending. */
-  prefixes: Map<string, MachineState> | undefined;
-  prefixLengths: number[] | undefined;
-  prefixesIgnoreCase: Map<string, MachineState> | undefined;
-  prefixIgnoreCaseLengths: number[] | undefined;
-  suffixes: Map<string, MachineState> | undefined;
-  suffixLengths: number[] | undefined;
-  suffixesIgnoreCase: Map<string, MachineState> | undefined;
-  suffixIgnoreCaseLengths: number[] | undefined;
+  /** `prefix`, by operand; the ignore-case ones by the lower-cased operand. */
+  prefixes: AffixIndex<MachineState> | undefined;
+  prefixesIgnoreCase: AffixIndex<MachineState> | undefined;
+  /** `suffix`, likewise. */
+  suffixes: AffixIndex<MachineState> | undefined;
+  suffixesIgnoreCase: AffixIndex<MachineState> | undefined;
   /** `numeric` ranges, searched by the event's number. */
   numericRanges: RangeIndex<MachineState> | undefined;
   /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. */
   ipv4Ranges: RangeIndex<MachineState> | undefined;
   /** `wildcard`s found by their first literal segment (a prefix), then tested whole. */
-  wildcardsByPrefix: Map<string, TestedWay[]> | undefined;
-  wildcardPrefixLengths: number[] | undefined;
+  wildcardsByPrefix: AffixIndex<TestedWay[]> | undefined;
   /** `wildcard`s starting with `*`, found by their last literal segment (a suffix), then tested whole. */
-  wildcardsBySuffix: Map<string, TestedWay[]> | undefined;
-  wildcardSuffixLengths: number[] | undefined;
+  wildcardsBySuffix: AffixIndex<TestedWay[]> | undefined;
   /** `exists: true`: any leaf. */
   onPresent: MachineState | undefined;
   /** Matchers tried one by one: the kinds no index serves. */
   tested: TestedWay[] | undefined;
   /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
+}
+
+/**
+ * Ways found by a value's prefix (or suffix): keyed by the operand, with the operands'
+ * distinct lengths in ascending order, so that a lookup slices the value once per length.
+ */
+export interface AffixIndex<T> {
+  readonly ways: Map<string, T>;
+  readonly lengths: number[];
 }
 
 /** A way taken when its test accepts the leaf. */
@@ -229,19 +233,13 @@ function otherWays(group: FieldGroup): OtherWays {
     onNull: undefined,
     ignoreCase: undefined,
     prefixes: undefined,
-    prefixLengths: undefined,
     prefixesIgnoreCase: undefined,
-    prefixIgnoreCaseLengths: undefined,
     suffixes: undefined,
-    suffixLengths: undefined,
     suffixesIgnoreCase: undefined,
-    suffixIgnoreCaseLengths: undefined,
     numericRanges: undefined,
     ipv4Ranges: undefined,
     wildcardsByPrefix: undefined,
-    wildcardPrefixLengths: undefined,
     wildcardsBySuffix: undefined,
-    wildcardSuffixLengths: undefined,
     onPresent: undefined,
     tested: undefined,
     needsLowered: false,
@@ -261,20 +259,27 @@ function placeString(group: FieldGroup, value: string, next: MachineState): void
   }
 }
 
-function addWay(ways: Map<string, TestedWay[]>, key: string, way: TestedWay): void {
-  const list = ways.get(key);
-  if (list === undefined) ways.set(key, [way]);
-  else list.push(way);
+function newAffixIndex<T>(): AffixIndex<T> {
+  return { ways: new Map(), lengths: [] };
 }
 
-/** Adds `length` to an ascending list of distinct lengths. */
-function addLength(lengths: number[] | undefined, length: number): number[] {
-  const list = lengths ?? [];
-  if (!list.includes(length)) {
-    list.push(length);
-    list.sort((a, b) => a - b);
-  }
-  return list;
+/** Adds `text`'s length to the index's ascending list of distinct lengths. */
+function addLength<T>(index: AffixIndex<T>, text: string): void {
+  if (index.lengths.includes(text.length)) return;
+  index.lengths.push(text.length);
+  index.lengths.sort((a, b) => a - b);
+}
+
+function addAffix(index: AffixIndex<MachineState>, text: string, next: MachineState): void {
+  index.ways.set(text, next);
+  addLength(index, text);
+}
+
+function addTestedAffix(index: AffixIndex<TestedWay[]>, text: string, way: TestedWay): void {
+  const list = index.ways.get(text);
+  if (list === undefined) index.ways.set(text, [way]);
+  else list.push(way);
+  addLength(index, text);
 }
 
 /**
@@ -382,24 +387,12 @@ function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineSta
       ways.needsLowered = true;
       return;
     case "prefix":
-      if (matcher.ignoreCase) {
-        (ways.prefixesIgnoreCase ??= new Map()).set(matcher.value, next);
-        ways.prefixIgnoreCaseLengths = addLength(ways.prefixIgnoreCaseLengths, matcher.value.length);
-        ways.needsLowered = true;
-      } else {
-        (ways.prefixes ??= new Map()).set(matcher.value, next);
-        ways.prefixLengths = addLength(ways.prefixLengths, matcher.value.length);
-      }
+      if (matcher.ignoreCase) ways.needsLowered = true;
+      addAffix(matcher.ignoreCase ? (ways.prefixesIgnoreCase ??= newAffixIndex()) : (ways.prefixes ??= newAffixIndex()), matcher.value, next);
       return;
     case "suffix":
-      if (matcher.ignoreCase) {
-        (ways.suffixesIgnoreCase ??= new Map()).set(matcher.value, next);
-        ways.suffixIgnoreCaseLengths = addLength(ways.suffixIgnoreCaseLengths, matcher.value.length);
-        ways.needsLowered = true;
-      } else {
-        (ways.suffixes ??= new Map()).set(matcher.value, next);
-        ways.suffixLengths = addLength(ways.suffixLengths, matcher.value.length);
-      }
+      if (matcher.ignoreCase) ways.needsLowered = true;
+      addAffix(matcher.ignoreCase ? (ways.suffixesIgnoreCase ??= newAffixIndex()) : (ways.suffixes ??= newAffixIndex()), matcher.value, next);
       return;
     case "numeric": {
       const { lower, upper } = matcher;
@@ -421,13 +414,11 @@ function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineSta
       const last = matcher.segments[matcher.segments.length - 1]!;
       const way = { test: compileValueTest([matcher]), next };
       if (first !== "") {
-        addWay((ways.wildcardsByPrefix ??= new Map()), first, way);
-        ways.wildcardPrefixLengths = addLength(ways.wildcardPrefixLengths, first.length);
+        addTestedAffix((ways.wildcardsByPrefix ??= newAffixIndex()), first, way);
         return;
       }
       if (last !== "") {
-        addWay((ways.wildcardsBySuffix ??= new Map()), last, way);
-        ways.wildcardSuffixLengths = addLength(ways.wildcardSuffixLengths, last.length);
+        addTestedAffix((ways.wildcardsBySuffix ??= newAffixIndex()), last, way);
         return;
       }
       (ways.tested ??= []).push(way);

@@ -40,6 +40,7 @@ import {
   StateBuilder,
   type FieldGroup,
   type MachineState,
+  type AffixIndex,
   type OtherWays,
   type TestedWay,
 } from "./machine-states.js";
@@ -268,18 +269,18 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private stepOther(ways: OtherWays, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
     let next: MachineState | undefined;
     if (typeof value === "string") {
-      if (ways.prefixes !== undefined) this.affixes(ways.prefixes, ways.prefixLengths!, value, true, trail, verify);
-      if (ways.suffixes !== undefined) this.affixes(ways.suffixes, ways.suffixLengths!, value, false, trail, verify);
+      if (ways.prefixes !== undefined) this.affixes(ways.prefixes, value, true, trail, verify);
+      if (ways.suffixes !== undefined) this.affixes(ways.suffixes, value, false, trail, verify);
       if (ways.needsLowered) {
         const lower = value.toLowerCase();
         if (ways.ignoreCase !== undefined && (next = ways.ignoreCase.get(lower)) !== undefined) {
           this.visit(next, trail, verify);
         }
         if (ways.prefixesIgnoreCase !== undefined) {
-          this.affixes(ways.prefixesIgnoreCase, ways.prefixIgnoreCaseLengths!, lower, true, trail, verify);
+          this.affixes(ways.prefixesIgnoreCase, lower, true, trail, verify);
         }
         if (ways.suffixesIgnoreCase !== undefined) {
-          this.affixes(ways.suffixesIgnoreCase, ways.suffixIgnoreCaseLengths!, lower, false, trail, verify);
+          this.affixes(ways.suffixesIgnoreCase, lower, false, trail, verify);
         }
       }
     } else if (typeof value === "number") {
@@ -299,10 +300,10 @@ class CompiledMachine<K> implements PatternMachine<K> {
         this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
       }
       if (ways.wildcardsByPrefix !== undefined) {
-        this.affixes(ways.wildcardsByPrefix, ways.wildcardPrefixLengths!, value, true, trail, verify);
+        this.affixes(ways.wildcardsByPrefix, value, true, trail, verify);
       }
       if (ways.wildcardsBySuffix !== undefined) {
-        this.affixes(ways.wildcardsBySuffix, ways.wildcardSuffixLengths!, value, false, trail, verify);
+        this.affixes(ways.wildcardsBySuffix, value, false, trail, verify);
       }
     }
     if (ways.onPresent !== undefined) this.visit(ways.onPresent, trail, verify);
@@ -326,18 +327,19 @@ class CompiledMachine<K> implements PatternMachine<K> {
   }
 
   /**
-   * Looks `value`'s prefixes (or suffixes) of each distinct length up in `ways`: a prefix or
+   * Looks `value`'s prefixes (or suffixes) of each distinct length up in `index`: a prefix or
    * suffix way leads on at once; wildcards, found by their first (or last) literal segment,
    * are then tested whole.
    */
   private affixes(
-    ways: ReadonlyMap<string, MachineState | readonly TestedWay[]>,
-    lengths: readonly number[],
+    index: AffixIndex<MachineState> | AffixIndex<TestedWay[]>,
     value: string,
     prefix: boolean,
     trail: readonly number[] | undefined,
     verify: boolean,
   ): void {
+    const { lengths } = index;
+    const ways: ReadonlyMap<string, MachineState | TestedWay[]> = index.ways;
     const length = value.length;
     for (let i = 0; i < lengths.length; i++) {
       const size = lengths[i]!;
