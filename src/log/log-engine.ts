@@ -95,6 +95,12 @@ export interface NewDelivery {
   /** When the event entered the log; max event age counts from here. */
   eventReceivedAtMs: number;
   createdAtMs: number;
+  /**
+   * Deliveries sharing an order key are attempted one at a time, in the order they were
+   * recorded, and a retry holds back the ones after it (a replay to one target uses this so
+   * that the receiver sees the log's order). Absent: no order is kept.
+   */
+  orderKey?: string;
 }
 
 export interface DeliveryRequest {
@@ -130,6 +136,18 @@ export interface RetryPolicy {
 export interface Delivery extends NewDelivery {
   attempts: AttemptRecord[];
   nextAttemptAtMs: number;
+}
+
+/** A delivery as a trace shows it: pending, or finished with success (kept for the trace retention). */
+export interface TracedDelivery extends Delivery {
+  /** When it succeeded; absent while pending. */
+  finishedAtMs?: number;
+}
+
+/** Every delivery one event produced: pending or succeeded, and dead letters. */
+export interface EventDeliveries {
+  deliveries: TracedDelivery[];
+  deadLetters: DeadLetter[];
 }
 
 /** One attempt and how it ended. */
@@ -272,6 +290,19 @@ export interface DeliveryStore {
    * delivery is not pending (finished or dead already).
    */
   recordAttempt(deliveryId: string, attempt: AttemptRecord, next: DeliveryNext): void;
+  /**
+   * Records `deliveries` as pending, due at their `createdAtMs`, in one transaction, without
+   * moving any checkpoint (replays and other producers that keep their own progress call it
+   * inside their own transaction on the same file). A delivery id already stored is skipped.
+   */
+  enqueue(deliveries: readonly NewDelivery[]): void;
+  /**
+   * The deliveries of one event of `bus`: pending, succeeded (while the trace retention keeps
+   * them) and dead letters, oldest first. For `GET /v1/events/{id}/trace`.
+   */
+  deliveriesOfEvent(bus: string, eventId: string): EventDeliveries;
+  /** Deletes succeeded deliveries finished before `cutoffMs` (trace retention); returns how many. */
+  pruneFinished(cutoffMs: number): number;
   /** Moves a pending delivery straight to the dead letters (a failed transform, say). */
   deadLetter(delivery: NewDelivery, reason: string): void;
   pendingCount(): number;

@@ -32,6 +32,7 @@ import type {
   RedrivePlan,
   RedriveResult,
   RetryPolicy,
+  TracedDelivery,
 } from "../log-engine.js";
 import { guardStorage } from "./storage-error.js";
 
@@ -63,6 +64,11 @@ interface DeliveryRow {
   retry: string;
   attempts: string;
   request: string;
+  orderKey: string | null;
+}
+
+interface TracedRow extends DeliveryRow {
+  finishedAtMs: number | null;
 }
 
 interface DeadLetterRow extends DeliveryRow {
@@ -73,10 +79,10 @@ interface DeadLetterRow extends DeliveryRow {
 const DELIVERY_COLUMNS =
   "id, bus, offset, event_id AS eventId, rule, target_id AS targetId, " +
   "event_received_at_ms AS eventReceivedAtMs, created_at_ms AS createdAtMs, " +
-  "next_attempt_at_ms AS nextAttemptAtMs, retry, attempts, request";
+  "next_attempt_at_ms AS nextAttemptAtMs, retry, attempts, request, order_key AS orderKey";
 const DEAD_LETTER_COLUMNS = `${DELIVERY_COLUMNS}, reason, dead_at_ms AS deadAtMs`;
 const STORED_COLUMNS =
-  "id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, next_attempt_at_ms, retry, attempts, request";
+  "id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, next_attempt_at_ms, retry, attempts, request, order_key";
 
 /** How long a checkpoint that carries no deliveries may wait in memory before it is written. */
 const CHECKPOINT_FLUSH_MS = 100;
@@ -98,48 +104,46 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
   // A repeated id is skipped, not an error: a dispatcher that derives ids from (event,
   // target) can hand the same delivery over twice after a crash without failing the batch.
   const insertDelivery = db.prepare<
-    [string, string, number, string, string, string, number, number, number, string, string, string]
+    StoredValues
   >(
-    `INSERT INTO deliveries (${STORED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    `INSERT INTO deliveries (${STORED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
   const selectDue = db.prepare<[number, number], DeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms LIMIT ?`,
+    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE finished_at_ms IS NULL AND next_attempt_at_ms <= ?
+     ORDER BY next_attempt_at_ms LIMIT ?`,
   );
   const selectNextDue = db
-    .prepare<[], number | null>("SELECT MIN(next_attempt_at_ms) FROM deliveries")
+    .prepare<[], number | null>("SELECT MIN(next_attempt_at_ms) FROM deliveries WHERE finished_at_ms IS NULL")
     .pluck();
-  const countPending = db.prepare<[], number>("SELECT COUNT(*) FROM deliveries").pluck();
+  const countPending = db
+    .prepare<[], number>("SELECT COUNT(*) FROM deliveries WHERE finished_at_ms IS NULL")
+    .pluck();
   const appendAttempt = db.prepare<[string, string]>(
-    "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ?",
+    "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ? AND finished_at_ms IS NULL",
+  );
+  const markFinished = db.prepare<[number, string]>("UPDATE deliveries SET finished_at_ms = ? WHERE id = ?");
+  const selectOfEvent = db.prepare<[string, string], TracedRow>(
+    `SELECT ${DELIVERY_COLUMNS}, finished_at_ms AS finishedAtMs FROM deliveries
+     WHERE event_id = ? AND bus = ? ORDER BY created_at_ms, rowid`,
+  );
+  const selectDeadOfEvent = db.prepare<[string, string], DeadLetterRow>(
+    `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters WHERE event_id = ? AND bus = ? ORDER BY created_at_ms, rowid`,
+  );
+  const deleteFinishedBefore = db.prepare<[number, number]>(
+    `DELETE FROM deliveries WHERE rowid IN
+     (SELECT rowid FROM deliveries WHERE finished_at_ms IS NOT NULL AND finished_at_ms < ? LIMIT ?)`,
   );
   const reschedule = db.prepare<[number, string]>(
     "UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?",
   );
-  const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
+  const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ? AND finished_at_ms IS NULL");
   const movePendingToDead = db.prepare<[string, number, string]>(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
-     SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? ON CONFLICT (id) DO NOTHING`,
+     SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? AND finished_at_ms IS NULL ON CONFLICT (id) DO NOTHING`,
   );
-  const insertDead = db.prepare<
-    [
-      string,
-      string,
-      number,
-      string,
-      string,
-      string,
-      number,
-      number,
-      number,
-      string,
-      string,
-      string,
-      string,
-      number,
-    ]
-  >(
+  const insertDead = db.prepare<[...StoredValues, string, number]>(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
   const selectDeadLetter = db.prepare<[string], DeadLetterRow>(
     `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?`,
@@ -177,6 +181,10 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
 
   const insertPending = (d: NewDelivery) => insertDelivery.run(...storedColumns(d));
 
+  const enqueue = db.transaction((deliveries: readonly NewDelivery[]) => {
+    for (const d of deliveries) insertPending(d);
+  });
+
   const dispatch = db.transaction(
     (bus: string, throughOffset: number, deliveries: readonly NewDelivery[], nowMs: number) => {
       for (const d of deliveries) insertPending(d);
@@ -188,7 +196,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
     switch (next.kind) {
       case "succeeded":
-        deletePending.run(id);
+        markFinished.run(clock.nowMs(), id);
         break;
       case "retry":
         reschedule.run(next.nextAttemptAtMs, id);
@@ -254,7 +262,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
   // The row moves as it is (id, attempts, times); due now, with the plan's request and policy.
   const insertRedriven = db.prepare<[number, string, string, string]>(
     `INSERT INTO deliveries (${STORED_COLUMNS})
-     SELECT id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, ?, ?, attempts, ?
+     SELECT id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, ?, ?, attempts, ?, order_key
      FROM dead_letters WHERE id = ? ON CONFLICT (id) DO NOTHING`,
   );
 
@@ -335,6 +343,28 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
         throw new RelaybusError("InternalError", `delivery "${deliveryId}" is not pending`, {
           details: { deliveryId },
         });
+      }
+    },
+    enqueue(deliveries) {
+      if (deliveries.length === 0) return;
+      guardStorage("enqueue", () => enqueue.immediate(deliveries));
+    },
+    deliveriesOfEvent(bus, eventId) {
+      return guardStorage("deliveriesOfEvent", () => ({
+        deliveries: selectOfEvent.all(eventId, bus).map((row) => {
+          const delivery: TracedDelivery = toDelivery(row);
+          if (row.finishedAtMs !== null) delivery.finishedAtMs = row.finishedAtMs;
+          return delivery;
+        }),
+        deadLetters: selectDeadOfEvent.all(eventId, bus).map(toDeadLetter),
+      }));
+    },
+    pruneFinished(cutoffMs) {
+      let pruned = 0;
+      for (;;) {
+        const { changes } = guardStorage("pruneFinished", () => deleteFinishedBefore.run(cutoffMs, DEAD_LETTER_BATCH));
+        pruned += changes;
+        if (changes < DEAD_LETTER_BATCH) return pruned;
       }
     },
     deadLetter(delivery, reason) {
@@ -440,6 +470,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     createdAtMs: row.createdAtMs,
     attempts: JSON.parse(row.attempts) as AttemptRecord[],
     nextAttemptAtMs: row.nextAttemptAtMs,
+    ...(row.orderKey === null ? {} : { orderKey: row.orderKey }),
   };
 }
 
@@ -451,9 +482,23 @@ function toDeadLetter(row: DeadLetterRow): DeadLetter {
  * The values of STORED_COLUMNS for a delivery never attempted, in their order: due at once
  * (the first attempt is not delayed), with no attempts yet.
  */
-function storedColumns(
-  d: NewDelivery,
-): [string, string, number, string, string, string, number, number, number, string, string, string] {
+type StoredValues = [
+  string,
+  string,
+  number,
+  string,
+  string,
+  string,
+  number,
+  number,
+  number,
+  string,
+  string,
+  string,
+  string | null,
+];
+
+function storedColumns(d: NewDelivery): StoredValues {
   return [
     d.id,
     d.bus,
@@ -467,6 +512,7 @@ function storedColumns(
     JSON.stringify(d.retry),
     "[]",
     JSON.stringify(d.request),
+    d.orderKey ?? null,
   ];
 }
 

@@ -90,6 +90,38 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: "succeeded deliveries kept for traces; order keys; deliveries by event",
+    // A succeeded delivery stays as a row with finished_at_ms set (until the trace retention
+    // prunes it) instead of being deleted: `GET /v1/events/{id}/trace` reads its payload and
+    // attempts. Only unfinished rows are ever due, hence the partial index.
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN finished_at_ms INTEGER;
+      ALTER TABLE deliveries ADD COLUMN order_key TEXT;
+      ALTER TABLE dead_letters ADD COLUMN order_key TEXT;
+      DROP INDEX deliveries_due;
+      CREATE INDEX deliveries_due ON deliveries (next_attempt_at_ms) WHERE finished_at_ms IS NULL;
+      CREATE INDEX deliveries_finished ON deliveries (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+      CREATE INDEX deliveries_event ON deliveries (event_id);
+      CREATE INDEX dead_letters_event ON dead_letters (event_id);
+    `,
+  },
+  {
+    version: 4,
+    description: "connections (authorization, headers and query parameters of targets)",
+    sql: `-- reserved: connections`,
+  },
+  {
+    version: 5,
+    description: "target states (disabled targets and why, failing since)",
+    sql: `-- reserved: target states`,
+  },
+  {
+    version: 6,
+    description: "archives and replays",
+    sql: `-- reserved: archives and replays`,
+  },
 ];
 
 /** The state file version this code writes. */
