@@ -1,17 +1,43 @@
 /**
- * The delivery engine: leases due deliveries from the store, sends them concurrently, and
- * records each attempt with what follows it (done, retry at a time, or dead letter). It
- * holds no delivery state of its own beyond what is in flight, so a restart resumes from
- * the store alone.
+ * The delivery engine: sends deliveries, one lane per target (see `delivery-lanes.ts`), and
+ * records each attempt with what follows it (done, retry at a time, or dead letter).
+ *
+ * Deliveries reach it two ways:
+ * - handed over by the dispatcher before they are stored ({@link DeliveryEngine.handOff}):
+ *   the engine starts their first attempts at once, and the dispatcher stores each one as
+ *   that attempt left it, in the same transaction as its checkpoint. A delivery that
+ *   succeeds at once so costs one row insert: no pending row, no lease, no second write.
+ *   This is the hot path.
+ * - loaded from the store (retries that came due, redrives, replays, and whatever was
+ *   pending when the process stopped), leased while held in memory.
+ *
+ * It holds no state of its own beyond what is queued or in flight, so a restart resumes
+ * from the store alone: a delivery handed over but never stored is dispatched again (the
+ * dispatcher's checkpoint did not move past it), one stored as held is due again once its
+ * lease runs out. At least once, never lost.
  */
 import { errorMessage } from "../errors.js";
-import type { AttemptRecord, AttemptToRecord, Delivery, DeliveryStore } from "../log/log-engine.js";
+import type {
+  AttemptRecord,
+  AttemptToRecord,
+  Delivery,
+  DeliveryStore,
+  DispatchedDelivery,
+  NewDelivery,
+} from "../log/log-engine.js";
 import type { Clock, Logger } from "../types.js";
 import { classifyOutcome, type SendResult } from "./classify-outcome.js";
+import { DeliveryLanes, type Lane, type LaneGate, type LaneLimits } from "./delivery-lanes.js";
 import { webhookTimestamp } from "./format-payload.js";
 import { decideNext, type RandomSource } from "./retry-policy.js";
 import type { WebhookSigner } from "./sign-webhook.js";
 import type { WebhookSender } from "./webhook-sender.js";
+
+/** The pacing of one target's lane; absent fields take the engine's defaults. */
+export interface TargetPacing {
+  /** Attempts of the target in flight at once. Default {@link DEFAULT_TARGET_MAX_IN_FLIGHT}. */
+  maxInFlight?: number;
+}
 
 /** Options of {@link createDeliveryEngine}. */
 export interface DeliveryEngineOptions {
@@ -36,14 +62,45 @@ export interface DeliveryEngineOptions {
    * secrets. Without one, requests go unsigned.
    */
   signer?: WebhookSigner;
+  /** The pacing of a target, asked once when its lane is made. Default: none. */
+  pacingOf?: (target: TargetAddress) => TargetPacing | undefined;
+  /** Says whether a lane may start an attempt now (rate limits, circuit breakers). */
+  gate?: LaneGate;
+}
+
+/** Which target a delivery goes to. */
+export interface TargetAddress {
+  bus: string;
+  rule: string;
+  targetId: string;
+}
+
+/**
+ * Deliveries handed over by the dispatcher, before they are stored: their first attempts
+ * start at once.
+ */
+export interface HandOff {
+  /** Resolves when every first attempt has ended, or after `windowMs`, whichever is first. */
+  readonly settled: Promise<void>;
+  /**
+   * What to store for each delivery handed over, in the order given: its first attempt if
+   * that ended, else "held until" (queued or in flight: the engine records its attempt
+   * itself once stored), or plain due when the engine had no room for it. From this call
+   * on, the engine takes the deliveries as stored; call it right before the commit.
+   */
+  seal(): DispatchedDelivery[];
 }
 
 /** A running delivery engine. */
 export interface DeliveryEngine {
-  /** Looks for due deliveries now (the dispatcher calls it after each commit). */
+  /** Looks for due deliveries in the store now (after a redrive, a replay's batch...). */
   wake(): void;
+  /** Takes deliveries not stored yet and starts their first attempts; see {@link HandOff}. */
+  handOff(deliveries: readonly NewDelivery[], windowMs: number): HandOff;
   /** Attempts in flight. */
   readonly inFlight: number;
+  /** Deliveries queued in memory, waiting for their lane. */
+  readonly queued: number;
   /** Stops starting attempts and waits (up to `closeTimeoutMs`) for those in flight. */
   close(): Promise<void>;
 }
@@ -55,24 +112,48 @@ const MIN_RECHECK_MS = 10;
 /**
  * How long a lease outlives the request's own timeout. The sender gives up at `timeoutMs`
  * and the attempt is recorded in the next turn, so a lease runs out only if the process
- * died (or stalled this long): then the delivery is due again, at least once.
+ * died (or stalled this long): then the delivery is due again, at least once. A delivery
+ * queued in memory longer than its lease is handed out again by the store; the engine
+ * knows it holds it and leaves it be.
  */
 export const LEASE_MARGIN_MS = 30_000;
+/** Deliveries one lane may queue in memory; more are left in the store, due. */
+const MAX_QUEUED_PER_LANE = 4_096;
+/** Deliveries all lanes together may queue in memory. */
+const MAX_QUEUED = 16_384;
+/**
+ * Attempts of one target in flight at once unless its pacing says otherwise: a target
+ * cannot take every slot of the engine, so one slow endpoint leaves room for the others.
+ */
+export const DEFAULT_TARGET_MAX_IN_FLIGHT = 64;
+
+/** A delivery the engine holds: queued in its lane, in flight, or waiting to be recorded. */
+interface Held {
+  delivery: Delivery;
+  lane: Lane<Held>;
+  /** Set while its hand-off is not sealed: the attempt's record goes to the dispatcher. */
+  handOff?: HandOffState;
+  /** Its attempt's slot in the lane was given back (set per attempt). */
+  slotFreed: boolean;
+}
+
+interface HandOffState {
+  sealed: boolean;
+  /** First attempts not ended yet. */
+  open: number;
+  records: Map<string, AttemptToRecord>;
+  done: () => void;
+}
 
 /**
  * Creates and starts an engine.
  *
- * Scheduling: one pass ("pump") first records the attempts that finished since the last
- * one, then leases up to `maxInFlight - inFlight` due deliveries and starts each without
- * waiting for any, so a slow target never delays the start of another attempt (fairness
- * between targets when one of them fills every slot is a later issue). Then it sleeps on one
- * unref'd timer until the next delivery is due, or until a wake-up or the end of an attempt
- * triggers another pass; it never polls.
- *
- * Attempts that end in one event-loop turn are recorded together, in one transaction, by
- * the pump that follows: a commit per attempt was most of the main thread's time. A leased
- * delivery is not due, so the store does not hand it out again while its attempt runs or
- * waits to be recorded.
+ * Scheduling: a pass ("pump") records the attempts that finished since the last one (one
+ * transaction for all of them: a commit per attempt was most of the main thread's time),
+ * loads due deliveries from the store when the lanes have room, and starts attempts, lanes
+ * taking turns, until `maxInFlight` run. It then sleeps on one unref'd timer until the next
+ * delivery is due or a lane may go again, or until a wake-up, a hand-off or the end of an
+ * attempt triggers another pass; it never polls.
  *
  * Each attempt refreshes `webhook-timestamp` (receivers reject stale timestamps, and a retry
  * may come hours later) while `webhook-id` stays the delivery id on every attempt. The
@@ -85,17 +166,19 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const signer = options.signer;
+  const lanes = new DeliveryLanes<Held>(options.gate);
 
-  /** Ids of deliveries taken and not yet recorded: running, finished, or parked. */
+  /** Ids of deliveries held: queued, running, or waiting to be recorded. */
   const held = new Set<string>();
   const running = new Set<Promise<void>>();
-  /** Attempts that ended and wait for the next pump to record them. */
-  let finished: Array<{ delivery: Delivery; record: AttemptToRecord }> = [];
+  /** Attempts of stored deliveries that ended and wait for the next pump to record them. */
+  let finished: Array<{ item: Held; record: AttemptToRecord }> = [];
   /**
-   * Deliveries whose record failed, back from parking: sent again from here, since their
-   * lease keeps the store from handing them out until it runs out.
+   * The earliest time the store may have a delivery due that the engine does not hold:
+   * asking it costs a transaction, so it is asked only from then on. A wake-up, a
+   * rescheduled attempt or a failure brings it forward.
    */
-  const returned: Delivery[] = [];
+  let storeDueAtMs = 0;
   let timer: NodeJS.Timeout | undefined;
   let pumpQueued = false;
   let closed = false;
@@ -103,10 +186,25 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   let abandoned = false;
 
   function wake(): void {
+    storeDueAtMs = 0;
+    queuePump();
+  }
+
+  function queuePump(): void {
     if (closed || pumpQueued) return;
     // Coalesce: a burst of wake-ups (one per finished attempt) makes one pass.
     pumpQueued = true;
     setImmediate(pump);
+  }
+
+  function laneOf(delivery: NewDelivery): Lane<Held> {
+    const ordered = delivery.orderKey !== undefined;
+    const key = delivery.orderKey ?? `${delivery.bus}\u0000${delivery.rule}\u0000${delivery.targetId}`;
+    return lanes.lane(key, (): LaneLimits => {
+      const pacing = ordered ? undefined : options.pacingOf?.(delivery);
+      const laneInFlight = Math.max(1, Math.min(maxInFlight, pacing?.maxInFlight ?? DEFAULT_TARGET_MAX_IN_FLIGHT));
+      return { maxInFlight: laneInFlight, maxQueued: MAX_QUEUED_PER_LANE, ordered };
+    });
   }
 
   function pump(): void {
@@ -117,35 +215,67 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       timer = undefined;
     }
     recordFinished();
-    try {
-      const free = maxInFlight - running.size;
-      if (free <= 0) return; // a finishing attempt wakes us
-      const nowMs = clock.nowMs();
-      const leased = deliveries.leaseDue(nowMs, free, LEASE_MARGIN_MS);
-      let started = 0;
-      for (const delivery of leased) {
-        // Held already only if a lease ran out under a stalled attempt: one send at a time.
-        if (held.has(delivery.id)) continue;
-        start(delivery);
-        started++;
+    startReady();
+    const nowMs = clock.nowMs();
+    if (storeDueAtMs <= nowMs && lanes.queued < maxInFlight) {
+      try {
+        loadDue(nowMs);
+      } catch (error) {
+        logger.error("delivery: reading due deliveries failed; retrying", {
+          retryInMs: failureBackoffMs,
+          error: errorMessage(error),
+        });
+        storeDueAtMs = nowMs + failureBackoffMs;
       }
-      // The store answered, so parked deliveries may go again.
-      while (started < free && returned.length > 0) {
-        start(returned.shift()!);
-        started++;
-      }
-      if (started === free || leased.length === free) return; // maybe more; an end wakes us
-      sleepUntilNextDue(nowMs);
-    } catch (error) {
-      logger.error("delivery: reading due deliveries failed; retrying", {
-        retryInMs: failureBackoffMs,
-        error: errorMessage(error),
-      });
-      arm(failureBackoffMs);
+      startReady();
+    }
+    sleep(nowMs);
+  }
+
+  /** Leases due deliveries from the store into their lanes. */
+  function loadDue(nowMs: number): void {
+    const limit = maxInFlight * 2 - lanes.queued - running.size;
+    if (limit <= 0) return;
+    const leased = deliveries.leaseDue(nowMs, limit, LEASE_MARGIN_MS);
+    for (const delivery of leased) {
+      // Held already: queued longer than its lease, or a stalled attempt. One at a time.
+      if (held.has(delivery.id)) continue;
+      const lane = laneOf(delivery);
+      held.add(delivery.id);
+      lanes.add(lane, { delivery, lane, slotFreed: true });
+    }
+    // Fewer than asked: nothing else is due now, so the next is a retry's time or a lease's end.
+    storeDueAtMs = leased.length < limit ? (deliveries.nextDueAtMs() ?? Number.POSITIVE_INFINITY) : 0;
+    if (storeDueAtMs <= nowMs && leased.length < limit) storeDueAtMs = nowMs + MIN_RECHECK_MS;
+  }
+
+  /** Starts attempts while there is room, lanes taking turns. */
+  function startReady(): void {
+    if (closed) return;
+    const nowMs = clock.nowMs();
+    while (running.size < maxInFlight) {
+      const next = lanes.take(nowMs);
+      if (next === undefined) return;
+      start(next.item);
     }
   }
 
-  /** Records every finished attempt in one transaction, then lets their deliveries go. */
+  function sleep(nowMs: number): void {
+    if (closed || pumpQueued) return;
+    const laneWake = lanes.nextWakeAtMs();
+    const at = Math.min(storeDueAtMs, laneWake ?? Number.POSITIVE_INFINITY);
+    if (at === Number.POSITIVE_INFINITY) return; // nothing to wait for: a wake-up comes
+    arm(Math.max(at === storeDueAtMs ? MIN_RECHECK_MS : 1, at - nowMs));
+  }
+
+  function arm(delayMs: number): void {
+    if (closed) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(pump, Math.min(delayMs, MAX_TIMER_MS));
+    timer.unref();
+  }
+
+  /** Records every finished attempt of stored deliveries in one transaction. */
   function recordFinished(): void {
     if (finished.length === 0) return;
     const batch = finished;
@@ -154,70 +284,179 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     try {
       notPending = deliveries.recordAttempts(batch.map((f) => f.record));
     } catch (error) {
-      // Unrecorded, the deliveries are still pending: they will be sent again (at least
-      // once). Parking them for a while keeps a failing store from turning into a tight
-      // loop of requests to the receivers.
+      // Unrecorded, the deliveries are still pending and leased: they are sent again once
+      // their lease runs out (at least once). Letting them go now (rather than retrying in
+      // memory) keeps a failing store from turning into a tight loop of requests.
       logger.error("delivery: recording attempts failed; the deliveries will be retried", {
         deliveryIds: batch.map((f) => f.record.deliveryId),
         error: errorMessage(error),
       });
-      if (closed) return; // their leases run out and they are sent again after a restart
-      setTimeout(() => {
-        for (const f of batch) if (!closed) returned.push(f.delivery);
-        wake();
-      }, failureBackoffMs).unref();
+      for (const { item } of batch) release(item);
       return;
     }
-    for (const { delivery, record } of batch) {
-      held.delete(delivery.id);
-      if (notPending.includes(delivery.id)) {
-        logger.warn("delivery: attempt not recorded, the delivery was no longer pending", {
-          deliveryId: delivery.id,
-          attempt: record.attempt.attempt,
-        });
-      } else if (record.next.kind === "dead") {
-        logger.warn("delivery: dead-lettered", {
-          deliveryId: delivery.id,
-          bus: delivery.bus,
-          rule: delivery.rule,
-          targetId: delivery.targetId,
-          reason: record.next.reason,
-        });
+    for (const { item, record } of batch) afterRecorded(item, record, notPending.includes(item.delivery.id));
+  }
+
+  /** What follows a stored attempt, once recorded. */
+  function afterRecorded(item: Held, record: AttemptToRecord, notPending: boolean): void {
+    const { delivery } = item;
+    if (notPending) {
+      logger.warn("delivery: attempt not recorded, the delivery was no longer pending", {
+        deliveryId: delivery.id,
+        attempt: record.attempt.attempt,
+      });
+      release(item);
+      return;
+    }
+    const { next } = record;
+    if (next.kind === "dead") {
+      logger.warn("delivery: dead-lettered", {
+        deliveryId: delivery.id,
+        bus: delivery.bus,
+        rule: delivery.rule,
+        targetId: delivery.targetId,
+        reason: next.reason,
+      });
+    }
+    if (next.kind === "retry") {
+      storeDueAtMs = Math.min(storeDueAtMs, next.nextAttemptAtMs);
+      if (item.lane.limits.ordered) {
+        // The head of an ordered lane stays held and in front: nothing after it goes first.
+        delivery.attempts.push(record.attempt);
+        delivery.nextAttemptAtMs = next.nextAttemptAtMs;
+        lanes.add(item.lane, item, true);
+        lanes.block(item.lane, next.nextAttemptAtMs);
+        freeSlot(item);
+        return;
       }
     }
+    release(item);
   }
 
-  function sleepUntilNextDue(nowMs: number): void {
-    // Everything due at nowMs was leased, so this is a retry's time or a lease's end.
-    const nextMs = deliveries.nextDueAtMs();
-    if (nextMs === undefined) return; // nothing pending: the dispatcher wakes us
-    arm(Math.max(MIN_RECHECK_MS, nextMs - nowMs));
+  /** The delivery leaves the engine (done, dead, or back to the store to come due). */
+  function release(item: Held): void {
+    held.delete(item.delivery.id);
+    freeSlot(item);
   }
 
-  function arm(delayMs: number): void {
-    if (closed) return;
-    timer = setTimeout(pump, Math.min(delayMs, MAX_TIMER_MS));
-    timer.unref();
+  /**
+   * Gives the attempt's slot back to its lane. At once when the attempt ends, except in an
+   * ordered lane, whose slot is its order: it is given back once the attempt is recorded
+   * and the head, if it is to be retried, is back in front.
+   */
+  function freeSlot(item: Held): void {
+    if (item.slotFreed) return;
+    item.slotFreed = true;
+    lanes.finished(item.lane);
   }
 
-  function start(delivery: Delivery): void {
-    held.add(delivery.id);
-    const attempt = runAttempt(delivery)
+  function start(item: Held): void {
+    item.slotFreed = false;
+    const attempt = runAttempt(item.delivery)
       .then(
         (record) => {
-          if (!abandoned) finished.push({ delivery, record });
+          if (abandoned) return;
+          ended(item, record);
         },
         (error: unknown) => {
-          // A defect: nothing to record. Its lease runs out and it is sent again.
-          held.delete(delivery.id);
-          logger.error("delivery: an attempt failed unexpectedly", { deliveryId: delivery.id, error: errorMessage(error) });
+          // A defect: nothing to record. A stored delivery's lease runs out and it is sent
+          // again; a handed-over one is stored due (its hand-off sees no record).
+          logger.error("delivery: an attempt failed unexpectedly", {
+            deliveryId: item.delivery.id,
+            error: errorMessage(error),
+          });
+          if (item.handOff !== undefined && !item.handOff.sealed) closeFirstAttempt(item.handOff);
+          release(item);
         },
       )
       .finally(() => {
         running.delete(attempt);
-        wake();
+        queuePump();
       });
     running.add(attempt);
+  }
+
+  function ended(item: Held, record: AttemptToRecord): void {
+    if (!item.lane.limits.ordered) freeSlot(item);
+    const handOff = item.handOff;
+    if (handOff !== undefined && !handOff.sealed) {
+      // Not stored yet: the dispatcher stores it as this attempt left it.
+      handOff.records.set(item.delivery.id, record);
+      closeFirstAttempt(handOff);
+      return;
+    }
+    finished.push({ item, record });
+  }
+
+  function closeFirstAttempt(handOff: HandOffState): void {
+    handOff.open--;
+    if (handOff.open === 0) handOff.done();
+  }
+
+  function handOff(list: readonly NewDelivery[], windowMs: number): HandOff {
+    let done!: () => void;
+    const settledByAttempts = new Promise<void>((resolve) => (done = resolve));
+    const state: HandOffState = { sealed: false, open: 0, records: new Map(), done };
+    const accepted: Held[] = [];
+    const taken = new Set<string>();
+    for (const newDelivery of list) {
+      if (closed || held.has(newDelivery.id)) continue;
+      const lane = laneOf(newDelivery);
+      // Stored due instead, and loaded when there is room.
+      if (lanes.isFull(lane) || lanes.queued >= MAX_QUEUED) continue;
+      const delivery: Delivery = { ...newDelivery, attempts: [], nextAttemptAtMs: newDelivery.createdAtMs };
+      const item: Held = { delivery, lane, handOff: state, slotFreed: true };
+      held.add(delivery.id);
+      taken.add(delivery.id);
+      lanes.add(lane, item);
+      accepted.push(item);
+    }
+    state.open = accepted.length;
+    if (state.open === 0) done();
+    else startReady();
+
+    let windowTimer: NodeJS.Timeout | undefined;
+    const settled =
+      state.open === 0
+        ? settledByAttempts
+        : Promise.race([
+            settledByAttempts,
+            new Promise<void>((resolve) => {
+              windowTimer = setTimeout(resolve, windowMs);
+              windowTimer.unref();
+            }),
+          ]).finally(() => clearTimeout(windowTimer));
+
+    return {
+      settled,
+      seal() {
+        state.sealed = true;
+        clearTimeout(windowTimer);
+        const nowMs = clock.nowMs();
+        const out: DispatchedDelivery[] = [];
+        for (const delivery of list) {
+          if (!taken.has(delivery.id)) {
+            out.push({ delivery });
+            continue;
+          }
+          const record = state.records.get(delivery.id);
+          if (record === undefined) {
+            // Queued or in flight: stored leased; its attempt is recorded like any other.
+            out.push({ delivery, heldUntilMs: nowMs + delivery.request.timeoutMs + LEASE_MARGIN_MS });
+            continue;
+          }
+          out.push({ delivery, first: { attempt: record.attempt, next: record.next } });
+          if (record.next.kind === "retry") storeDueAtMs = Math.min(storeDueAtMs, record.next.nextAttemptAtMs);
+        }
+        for (const item of accepted) {
+          item.handOff = undefined;
+          if (state.records.has(item.delivery.id)) held.delete(item.delivery.id);
+        }
+        if (accepted.length < list.length) storeDueAtMs = 0; // refused ones are due at once
+        queuePump();
+        return out;
+      },
+    };
   }
 
   async function runAttempt(delivery: Delivery): Promise<AttemptToRecord> {
@@ -260,14 +499,20 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
 
   return {
     wake,
+    handOff,
     get inFlight() {
       return running.size;
+    },
+    get queued() {
+      return lanes.queued;
     },
     async close() {
       if (closed) return;
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+      // Queued deliveries are stored (leased or due): they go out after a restart.
+      for (const item of lanes.drain()) held.delete(item.delivery.id);
       if (running.size > 0) {
         let bound: NodeJS.Timeout | undefined;
         const late = new Promise<"late">((resolve) => {
@@ -286,4 +531,3 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     },
   };
 }
-

@@ -7,9 +7,9 @@
  */
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { errorMessage } from "../errors.js";
-import type { DeliveryStore, LogEngine, NewDelivery } from "../log/log-engine.js";
+import type { DeliveryStore, DispatchedDelivery, LogEngine, NewDelivery } from "../log/log-engine.js";
 import type { Clock, JsonValue, Logger, StoredEvent } from "../types.js";
-import type { DeliveryEngine } from "./delivery-engine.js";
+import type { DeliveryEngine, HandOff } from "./delivery-engine.js";
 import { deliveryId } from "./delivery-id.js";
 import { formatForTarget, transformForTarget } from "./build-request.js";
 import { DEFAULT_FORMAT_OPTIONS, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
@@ -17,6 +17,10 @@ import type { RoutedTarget, Router } from "./router.js";
 
 /** Events read and committed per batch by default. */
 export const DEFAULT_DISPATCH_BATCH_SIZE = 500;
+/** How long a batch's commit waits for the first attempts of its deliveries, by default. */
+export const DEFAULT_HAND_OFF_WINDOW_MS = 1_000;
+/** Batches of one bus handed to the engine and not yet committed, at most. */
+const MAX_BATCHES_IN_FLIGHT = 8;
 
 /** Options of {@link createDispatcher}. */
 export interface DispatcherOptions {
@@ -25,8 +29,18 @@ export interface DispatcherOptions {
   router: Router;
   /** The buses to catch up on at start; buses that get events later are woken by the log. */
   listBuses(): string[];
-  /** Woken after each commit that recorded deliveries. Optional for dispatch-only tests. */
-  engine?: Pick<DeliveryEngine, "wake">;
+  /**
+   * Takes each batch's deliveries before they are stored and tries them first (see
+   * `DeliveryEngine.handOff`). Optional for dispatch-only tests: without it deliveries are
+   * stored due.
+   */
+  engine?: Pick<DeliveryEngine, "handOff">;
+  /**
+   * How long a batch's commit waits for its first attempts before storing the unfinished
+   * ones as held. Default {@link DEFAULT_HAND_OFF_WINDOW_MS}. Longer: more deliveries
+   * stored already finished (cheaper), more sent again after a crash.
+   */
+  handOffWindowMs?: number;
   clock: Clock;
   logger: Logger;
   /** Budget of one transform evaluation (`transform.timeoutMs`, default 100 ms). */
@@ -76,6 +90,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const batchSize = options.batchSize ?? DEFAULT_DISPATCH_BATCH_SIZE;
   const formatOptions = options.format ?? DEFAULT_FORMAT_OPTIONS;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
+  const handOffWindowMs = options.handOffWindowMs ?? DEFAULT_HAND_OFF_WINDOW_MS;
   // A transform that never settles (it should reject at its budget) must not stall its bus;
   // the margin leaves the transform's own, more precise, error to win in the normal case.
   const buses = new Map<string, BusState>();
@@ -102,14 +117,37 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     });
   }
 
+  /**
+   * One pass over a bus: read, route and build a batch, hand its deliveries to the engine,
+   * and go on with the next batch while the engine sends; each batch is committed once its
+   * first attempts ended (or the hand-off window passed), in log order, at most
+   * {@link MAX_BATCHES_IN_FLIGHT} behind the reading. A failed commit fails the pass, which
+   * starts again from the stored checkpoint: what was sent but not stored is sent again.
+   */
   async function pass(bus: string, state: BusState): Promise<void> {
+    let afterOffset = deliveries.checkpoint(bus);
+    let chain: Promise<void> = Promise.resolve();
+    const outstanding: Promise<void>[] = [];
+    let failure: { error: unknown } | undefined;
     while (!closed) {
       state.again = false;
       try {
-        const events = await log.read(bus, deliveries.checkpoint(bus), batchSize);
-        if (events.length > 0) await dispatchBatch(bus, events);
-        if (events.length < batchSize && !state.again) return;
+        const events = await log.read(bus, afterOffset, batchSize);
+        if (events.length > 0) {
+          const through = events[events.length - 1]!.offset;
+          afterOffset = through;
+          chain = commitInOrder(chain, bus, through, await buildBatch(bus, events));
+          outstanding.push(chain.catch((error: unknown) => void (failure ??= { error })));
+          if (outstanding.length >= MAX_BATCHES_IN_FLIGHT) await outstanding.shift();
+          if (failure !== undefined) throw failure.error;
+        }
+        if (events.length < batchSize && !state.again) {
+          await Promise.all(outstanding);
+          if (failure !== undefined) throw failure.error;
+          return;
+        }
       } catch (error) {
+        await Promise.all(outstanding);
         logger.error("dispatch: pass failed; retrying the bus", {
           bus,
           retryInMs: failureBackoffMs,
@@ -128,9 +166,41 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       // backlog of a million events must still let HTTP requests and timers run.
       await yieldToEventLoop();
     }
+    // Closing: what was handed over is committed before the storage closes.
+    await Promise.all(outstanding);
   }
 
-  async function dispatchBatch(bus: string, events: readonly StoredEvent[]): Promise<void> {
+  /**
+   * Hands `built` to the engine now and commits it after `previous`, once its first attempts
+   * ended or the window passed. The hand-off is sealed even when an earlier commit failed,
+   * so the engine lets go of what ended (the pass re-dispatches it).
+   */
+  function commitInOrder(
+    previous: Promise<void>,
+    bus: string,
+    through: number,
+    built: NewDelivery[],
+  ): Promise<void> {
+    const handOff: HandOff | undefined =
+      built.length > 0 && options.engine !== undefined ? options.engine.handOff(built, handOffWindowMs) : undefined;
+    return previous.then(
+      async () => {
+        if (handOff !== undefined) await handOff.settled;
+        const dispatched: DispatchedDelivery[] = handOff?.seal() ?? built.map((delivery) => ({ delivery }));
+        deliveries.commitDispatched(bus, through, dispatched);
+      },
+      async (error: unknown) => {
+        if (handOff !== undefined) {
+          await handOff.settled;
+          handOff.seal();
+        }
+        throw error;
+      },
+    );
+  }
+
+  /** Routes a batch and builds its deliveries; those that cannot be built are dead-lettered. */
+  async function buildBatch(bus: string, events: readonly StoredEvent[]): Promise<NewDelivery[]> {
     const nowMs = clock.nowMs();
     const built: Array<NewDelivery | Promise<NewDelivery | undefined> | undefined> = [];
     let async = false;
@@ -146,9 +216,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const settled = async ? await Promise.all(built) : built;
     const ready: NewDelivery[] = [];
     for (const d of settled) if (d !== undefined) ready.push(d as NewDelivery);
-    const lastOffset = events[events.length - 1]!.offset;
-    deliveries.commitDispatch(bus, lastOffset, ready);
-    if (ready.length > 0) options.engine?.wake();
+    return ready;
   }
 
   /**

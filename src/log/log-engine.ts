@@ -175,6 +175,24 @@ export interface AttemptToRecord {
   next: DeliveryNext;
 }
 
+/**
+ * A delivery as the dispatcher commits it after the delivery engine had a first go at it
+ * (see `commitDispatched`): its first attempt, when that ended before the commit, or the
+ * time until which the engine holds it in memory (queued or in flight).
+ */
+export interface DispatchedDelivery {
+  delivery: NewDelivery;
+  /** The first attempt, when it ended before the commit, and what follows it. */
+  first?: { attempt: AttemptRecord; next: DeliveryNext };
+  /**
+   * Without `first`: the engine holds the delivery (queued or in flight) and records its
+   * attempt itself later; it is stored leased until this time, so it is not handed out
+   * again meanwhile, and is due again after it if the process died. Absent too: stored due
+   * at once.
+   */
+  heldUntilMs?: number;
+}
+
 /** A delivery that ended without success, with its payload and every attempt. */
 export interface DeadLetter extends Delivery {
   reason: string;
@@ -262,6 +280,14 @@ export interface DeliveryStore {
    * write fails (then nothing of it is stored).
    */
   commitDispatch(bus: string, throughOffset: number, deliveries: readonly NewDelivery[]): void;
+  /**
+   * {@link DeliveryStore.commitDispatch} for deliveries the engine tried first: each one is
+   * stored as its first attempt left it (succeeded, to retry, or dead-lettered) or, when
+   * that attempt has not ended, pending (leased until `heldUntilMs` when given), all with
+   * the checkpoint in one transaction. The fast path: a delivery that succeeded at once
+   * costs one row insert, with no lease and no second write.
+   */
+  commitDispatched(bus: string, throughOffset: number, dispatched: readonly DispatchedDelivery[]): void;
   /**
    * Pending deliveries due at `nowMs`, oldest due first, at most `limit`. A read: it leases
    * nothing, so it also shows deliveries in flight (due again when their lease ends).

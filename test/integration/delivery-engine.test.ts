@@ -149,3 +149,94 @@ test("delivery engine - a leased delivery is not handed out again while in fligh
   await eventually("every delivery recorded", 2_000, () => storage.deliveries.pendingCount() === 0);
   await engine.close();
 });
+
+test("delivery engine - a handed-over delivery that succeeds at once is stored finished, never pending", async (t) => {
+  const { storage, deliveries, batches } = setup(t);
+  const sender = gateSender();
+  const engine = createDeliveryEngine({
+    deliveries,
+    sender,
+    clock: { nowMs: () => Date.now() },
+    logger: silentLogger,
+    maxInFlight: 16,
+  });
+  t.after(() => engine.close());
+  const handOff = engine.handOff([makeDelivery("d1", Date.now()), makeDelivery("d2", Date.now())], 5_000);
+  await eventually("two requests", 2_000, () => sender.held.length === 2);
+  sender.answerAll({ status: 200, durationMs: 1 });
+  await handOff.settled;
+  const dispatched = handOff.seal();
+  assert.deepEqual(
+    dispatched.map((d) => [d.delivery.id, d.first?.next.kind, d.heldUntilMs]),
+    [
+      ["d1", "succeeded", undefined],
+      ["d2", "succeeded", undefined],
+    ],
+  );
+  storage.deliveries.commitDispatched("orders", 1, dispatched);
+  assert.equal(storage.deliveries.pendingCount(), 0);
+  const traced = storage.deliveries.deliveriesOfEvent("orders", "event-d1").deliveries;
+  assert.equal(traced.length, 1);
+  assert.equal(traced[0]!.attempts[0]!.status, 200);
+  assert.ok(traced[0]!.finishedAtMs! > 0, "kept as succeeded, for the trace");
+  assert.deepEqual(batches, [], "no attempt recorded separately");
+  assert.equal(engine.inFlight, 0);
+});
+
+test("delivery engine - a hand-off sealed before its attempt ends is stored held, then recorded by the engine", async (t) => {
+  const { storage, deliveries, batches } = setup(t);
+  const sender = gateSender();
+  const engine = createDeliveryEngine({
+    deliveries,
+    sender,
+    clock: { nowMs: () => Date.now() },
+    logger: silentLogger,
+    maxInFlight: 16,
+  });
+  t.after(() => engine.close());
+  const handOff = engine.handOff([makeDelivery("slow", Date.now())], 20);
+  await handOff.settled; // the window passes: the attempt is still in flight
+  const [held] = handOff.seal();
+  assert.equal(held!.first, undefined);
+  assert.ok(held!.heldUntilMs! > Date.now() + LEASE_MARGIN_MS, "leased past its timeout");
+  storage.deliveries.commitDispatched("orders", 1, [held!]);
+  assert.equal(storage.deliveries.pendingCount(), 1);
+  assert.equal(storage.deliveries.due(Date.now(), 10).length, 0, "not due while held");
+
+  sender.answerAll({ status: 200, durationMs: 1 });
+  await eventually("the attempt recorded", 2_000, () => storage.deliveries.pendingCount() === 0);
+  assert.deepEqual(batches, [["slow"]]);
+  assert.equal(sender.held.length, 0, "sent once");
+});
+
+test("delivery engine - deliveries sharing an order key go one at a time, and a retry holds the rest", async (t) => {
+  const { storage, deliveries } = setup(t);
+  const now = Date.now();
+  const retry = { ...RETRY, delaysMs: [30] };
+  storage.deliveries.enqueue(
+    ["e1", "e2", "e3"].map((id) => ({ ...makeDelivery(id, now), retry, orderKey: "replay:r1:orders/r1/hook" })),
+  );
+  const sender = gateSender();
+  const engine = createDeliveryEngine({
+    deliveries,
+    sender,
+    clock: { nowMs: () => Date.now() },
+    logger: silentLogger,
+    maxInFlight: 16,
+  });
+  t.after(() => engine.close());
+  const sent: string[] = [];
+  const answer = async (status: number) => {
+    await eventually("a request", 2_000, () => sender.held.length === 1);
+    sent.push(sender.held[0]!.request.headers["webhook-id"]!);
+    sender.answerAll({ status, durationMs: 1 });
+  };
+  await answer(503);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(sender.held.length, 0, "e2 waits while e1 waits for its retry");
+  await answer(200);
+  await answer(200);
+  await answer(200);
+  assert.deepEqual(sent, ["e1", "e1", "e2", "e3"]);
+  await eventually("all recorded", 2_000, () => storage.deliveries.pendingCount() === 0);
+});

@@ -27,6 +27,7 @@ import type {
   Delivery,
   DeliveryNext,
   DeliveryStore,
+  DispatchedDelivery,
   NewDelivery,
   RedriveOptions,
   RedrivePlan,
@@ -109,37 +110,41 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     `INSERT INTO deliveries (${STORED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
   const selectDue = db.prepare<[number, number], DeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE finished_at_ms IS NULL AND next_attempt_at_ms <= ?
-     ORDER BY next_attempt_at_ms LIMIT ?`,
+    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms LIMIT ?`,
   );
   const selectNextDue = db
-    .prepare<[], number | null>("SELECT MIN(next_attempt_at_ms) FROM deliveries WHERE finished_at_ms IS NULL")
+    .prepare<[], number | null>("SELECT MIN(next_attempt_at_ms) FROM deliveries")
     .pluck();
-  const countPending = db
-    .prepare<[], number>("SELECT COUNT(*) FROM deliveries WHERE finished_at_ms IS NULL")
-    .pluck();
+  const countPending = db.prepare<[], number>("SELECT COUNT(*) FROM deliveries").pluck();
   const appendAttempt = db.prepare<[string, string]>(
-    "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ? AND finished_at_ms IS NULL",
+    "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ?",
   );
-  const markFinished = db.prepare<[number, string]>("UPDATE deliveries SET finished_at_ms = ? WHERE id = ?");
-  const selectOfEvent = db.prepare<[string, string], TracedRow>(
-    `SELECT ${DELIVERY_COLUMNS}, finished_at_ms AS finishedAtMs FROM deliveries
-     WHERE event_id = ? AND bus = ? ORDER BY created_at_ms, rowid`,
+  const moveToSucceeded = db.prepare<[number, string]>(
+    `INSERT INTO succeeded_deliveries (${STORED_COLUMNS}, finished_at_ms)
+     SELECT ${STORED_COLUMNS}, ? FROM deliveries WHERE id = ?`,
+  );
+  const selectOfEvent = db.prepare<[string, string, string, string], TracedRow>(
+    `SELECT ${DELIVERY_COLUMNS}, NULL AS finishedAtMs FROM deliveries WHERE event_id = ? AND bus = ?
+     UNION ALL
+     SELECT ${DELIVERY_COLUMNS}, finished_at_ms AS finishedAtMs FROM succeeded_deliveries WHERE event_id = ? AND bus = ?
+     ORDER BY createdAtMs`,
   );
   const selectDeadOfEvent = db.prepare<[string, string], DeadLetterRow>(
     `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters WHERE event_id = ? AND bus = ? ORDER BY created_at_ms, rowid`,
   );
+  // Rowids grow with time: the oldest rows come first, and the walk stops at the first
+  // batch that has nothing old enough.
   const deleteFinishedBefore = db.prepare<[number, number]>(
-    `DELETE FROM deliveries WHERE rowid IN
-     (SELECT rowid FROM deliveries WHERE finished_at_ms IS NOT NULL AND finished_at_ms < ? LIMIT ?)`,
+    `DELETE FROM succeeded_deliveries WHERE rowid IN
+     (SELECT rowid FROM succeeded_deliveries WHERE finished_at_ms < ? ORDER BY rowid LIMIT ?)`,
   );
   const reschedule = db.prepare<[number, string]>(
     "UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?",
   );
-  const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ? AND finished_at_ms IS NULL");
+  const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
   const movePendingToDead = db.prepare<[string, number, string]>(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
-     SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? AND finished_at_ms IS NULL ON CONFLICT (id) DO NOTHING`,
+     SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? ON CONFLICT (id) DO NOTHING`,
   );
   const insertDead = db.prepare<[...StoredValues, string, number]>(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
@@ -185,6 +190,39 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     for (const d of deliveries) insertPending(d);
   });
 
+  const insertSucceeded = db.prepare<[...StoredValues, number]>(
+    `INSERT INTO succeeded_deliveries (${STORED_COLUMNS}, finished_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const storeDispatched = (item: DispatchedDelivery, nowMs: number) => {
+    const { delivery, first } = item;
+    const values = storedColumns(delivery);
+    if (first === undefined) {
+      if (item.heldUntilMs !== undefined) values[8] = item.heldUntilMs;
+      insertDelivery.run(...values);
+      return;
+    }
+    values[10] = JSON.stringify([first.attempt]);
+    switch (first.next.kind) {
+      case "succeeded":
+        insertSucceeded.run(...values, nowMs);
+        break;
+      case "retry":
+        values[8] = first.next.nextAttemptAtMs;
+        insertDelivery.run(...values);
+        break;
+      case "dead":
+        insertDead.run(...values, first.next.reason, nowMs);
+        break;
+    }
+  };
+  const dispatchTried = db.transaction(
+    (bus: string, throughOffset: number, dispatched: readonly DispatchedDelivery[], nowMs: number) => {
+      for (const item of dispatched) storeDispatched(item, nowMs);
+      upsertCheckpoint.run(bus, throughOffset, nowMs);
+    },
+  );
+
   const dispatch = db.transaction(
     (bus: string, throughOffset: number, deliveries: readonly NewDelivery[], nowMs: number) => {
       for (const d of deliveries) insertPending(d);
@@ -196,7 +234,8 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     if (appendAttempt.run(JSON.stringify(attempt), id).changes === 0) return false;
     switch (next.kind) {
       case "succeeded":
-        markFinished.run(clock.nowMs(), id);
+        moveToSucceeded.run(clock.nowMs(), id);
+        deletePending.run(id);
         break;
       case "retry":
         reschedule.run(next.nextAttemptAtMs, id);
@@ -266,6 +305,25 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
      FROM dead_letters WHERE id = ? ON CONFLICT (id) DO NOTHING`,
   );
 
+  function deferCheckpoint(bus: string, throughOffset: number): void {
+    checkpoints.set(bus, throughOffset);
+    unwritten.add(bus);
+    flushTimer ??= setTimeout(flushCheckpoints, CHECKPOINT_FLUSH_MS);
+    flushTimer.unref();
+  }
+
+  function assertForward(bus: string, throughOffset: number): void {
+    const current = checkpoints.get(bus) ?? 0;
+    if (!Number.isInteger(throughOffset) || throughOffset < current) {
+      // Moving back would re-dispatch events already handed over: a dispatcher bug.
+      throw new RelaybusError(
+        "InternalError",
+        `checkpoint of bus "${bus}" cannot move from ${current} to ${throughOffset}`,
+        { details: { bus, checkpoint: current, throughOffset } },
+      );
+    }
+  }
+
   type BatchItem = { letter: DeadLetter; plan: RedrivePlan };
   const redriveBatch = db.transaction((items: readonly BatchItem[], nowMs: number) => {
     let redriven = 0;
@@ -292,25 +350,26 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     checkpoint(bus) {
       return checkpoints.get(bus) ?? 0;
     },
-    commitDispatch(bus, throughOffset, deliveries) {
-      const current = checkpoints.get(bus) ?? 0;
-      if (!Number.isInteger(throughOffset) || throughOffset < current) {
-        // Moving back would re-dispatch events already handed over: a dispatcher bug.
-        throw new RelaybusError(
-          "InternalError",
-          `checkpoint of bus "${bus}" cannot move from ${current} to ${throughOffset}`,
-          { details: { bus, checkpoint: current, throughOffset } },
-        );
+    commitDispatched(bus, throughOffset, dispatched) {
+      assertForward(bus, throughOffset);
+      if (dispatched.length === 0) {
+        deferCheckpoint(bus, throughOffset);
+        return;
       }
+      guardStorage("commitDispatch", () =>
+        dispatchTried.immediate(bus, throughOffset, dispatched, clock.nowMs()),
+      );
+      checkpoints.set(bus, throughOffset);
+      unwritten.delete(bus);
+    },
+    commitDispatch(bus, throughOffset, deliveries) {
+      assertForward(bus, throughOffset);
       if (deliveries.length === 0) {
         // Nothing became pending, so nothing can be lost by writing this checkpoint a
         // little later: after a crash the dispatcher re-reads events that produced no
         // deliveries. Most batches of a busy bus are like this; deferring spares a write
         // transaction per batch on the ingest thread.
-        checkpoints.set(bus, throughOffset);
-        unwritten.add(bus);
-        flushTimer ??= setTimeout(flushCheckpoints, CHECKPOINT_FLUSH_MS);
-        flushTimer.unref();
+        deferCheckpoint(bus, throughOffset);
         return;
       }
       guardStorage("commitDispatch", () =>
@@ -351,7 +410,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     },
     deliveriesOfEvent(bus, eventId) {
       return guardStorage("deliveriesOfEvent", () => ({
-        deliveries: selectOfEvent.all(eventId, bus).map((row) => {
+        deliveries: uniqueById(selectOfEvent.all(eventId, bus, eventId, bus)).map((row) => {
           const delivery: TracedDelivery = toDelivery(row);
           if (row.finishedAtMs !== null) delivery.finishedAtMs = row.finishedAtMs;
           return delivery;
@@ -472,6 +531,12 @@ function toDelivery(row: DeliveryRow): Delivery {
     nextAttemptAtMs: row.nextAttemptAtMs,
     ...(row.orderKey === null ? {} : { orderKey: row.orderKey }),
   };
+}
+
+/** The first row of each delivery id (a dispatch repeated after a crash may store one twice). */
+function uniqueById<Row extends { id: string }>(rows: Row[]): Row[] {
+  const seen = new Set<string>();
+  return rows.filter((row) => !seen.has(row.id) && seen.add(row.id) !== undefined);
 }
 
 function toDeadLetter(row: DeadLetterRow): DeadLetter {

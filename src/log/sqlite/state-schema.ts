@@ -93,18 +93,33 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     description: "succeeded deliveries kept for traces; order keys; deliveries by event",
-    // A succeeded delivery stays as a row with finished_at_ms set (until the trace retention
-    // prunes it) instead of being deleted: `GET /v1/events/{id}/trace` reads its payload and
-    // attempts. Only unfinished rows are ever due, hence the partial index.
+    // A delivery that succeeds moves to succeeded_deliveries, kept until the trace retention
+    // prunes it, for `GET /v1/events/{id}/trace` (its payload and attempts). That table is
+    // written once per delivery on the hot path, so it carries only what a trace reads and
+    // one index: no unique id (a dispatch repeated after a crash may store a delivery twice;
+    // the trace shows it once), no time index (pruning walks rowids, which grow with time).
     sql: `
-      ALTER TABLE deliveries ADD COLUMN finished_at_ms INTEGER;
       ALTER TABLE deliveries ADD COLUMN order_key TEXT;
       ALTER TABLE dead_letters ADD COLUMN order_key TEXT;
-      DROP INDEX deliveries_due;
-      CREATE INDEX deliveries_due ON deliveries (next_attempt_at_ms) WHERE finished_at_ms IS NULL;
-      CREATE INDEX deliveries_finished ON deliveries (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
       CREATE INDEX deliveries_event ON deliveries (event_id);
       CREATE INDEX dead_letters_event ON dead_letters (event_id);
+      CREATE TABLE succeeded_deliveries (
+        id                   TEXT    NOT NULL,
+        bus                  TEXT    NOT NULL,
+        offset               INTEGER NOT NULL,
+        event_id             TEXT    NOT NULL,
+        rule                 TEXT    NOT NULL,
+        target_id            TEXT    NOT NULL,
+        event_received_at_ms INTEGER NOT NULL,
+        created_at_ms        INTEGER NOT NULL,
+        next_attempt_at_ms   INTEGER NOT NULL,
+        finished_at_ms       INTEGER NOT NULL,
+        retry                TEXT    NOT NULL,
+        attempts             TEXT    NOT NULL,
+        request              TEXT    NOT NULL,
+        order_key            TEXT
+      );
+      CREATE INDEX succeeded_deliveries_event ON succeeded_deliveries (event_id);
     `,
   },
   {
