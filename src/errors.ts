@@ -46,12 +46,30 @@ export const ERROR_STATUS = {
   RulesReloadFailed: 400,
   /** The event is not in the log of that bus (never published, or past retention). */
   EventNotFound: 404,
+  /** Events with that id are on several buses; name one (`?bus=`). */
+  EventIdAmbiguous: 409,
   /** The dead letter does not exist. */
   DeadLetterNotFound: 404,
   /** The rule has no target with that id. */
   TargetNotFound: 404,
   /** The target has no signing secret with that id (never created, revoked, or expired and pruned). */
   SecretNotFound: 404,
+  /** A connection definition is not valid (its shape, a reserved header, an unset `env:` variable). */
+  InvalidConnection: 400,
+  /** No connection has that name (in the rule files or created through the API). */
+  ConnectionNotFound: 404,
+  /** The connection comes from a rule file; change the file instead. */
+  ConnectionManagedByFile: 409,
+  /** Rules' targets use the connection; change them first or pass `force=true`. */
+  ConnectionInUse: 409,
+  /** The archive does not exist. */
+  ArchiveNotFound: 404,
+  /** An archive with that name already exists. */
+  ArchiveAlreadyExists: 409,
+  /** The replay does not exist. */
+  ReplayNotFound: 404,
+  /** A replay with that name exists (replay names are never reused). */
+  ReplayAlreadyExists: 409,
   /** No route has that path. */
   RouteNotFound: 404,
   /** The route exists but not with that method. */

@@ -1,5 +1,8 @@
 /** What the control-plane routes are given: the parts of a running Relaybus they serve. */
 import type { RelaybusConfig } from "../config/defaults.js";
+import type { Archiver } from "../delivery/archiver.js";
+import type { CircuitSnapshot } from "../delivery/circuit-breaker.js";
+import type { ReplayRunner } from "../delivery/replay-runner.js";
 import type { Storage } from "../log/log-engine.js";
 import type { RuleRegistry } from "../rules/rule-registry.js";
 import type { Logger } from "../types.js";
@@ -13,4 +16,13 @@ export interface ControlPlaneDeps {
   version: string;
   /** Tells delivery that deliveries are due now (after a redrive of dead letters). */
   wakeDelivery?: () => void;
+  /**
+   * The live circuit of a target, from the delivery engine, for its status; undefined when
+   * the engine holds none for it (nothing sent since start, or no breaker).
+   */
+  targetCircuit?: (bus: string, rule: string, targetId: string) => CircuitSnapshot | undefined;
+  /** Told when an archive is created or deleted, so it starts or stops following its bus. */
+  archiver: Pick<Archiver, "refresh">;
+  /** Starts and cancels replays. */
+  replays: Pick<ReplayRunner, "start" | "cancel">;
 }

@@ -9,14 +9,19 @@ import { RelaybusError } from "../errors.js";
 import { parseJsonBody } from "../events/json-body.js";
 import { sendError } from "./http-errors.js";
 import type { ControlPlaneDeps } from "./control-plane-deps.js";
+import { createArchivesRouter } from "./routes/archives-routes.js";
 import { createBusEventsRouter } from "./routes/bus-events-routes.js";
 import { createBusesRouter } from "./routes/buses-routes.js";
+import { createConnectionsRouter } from "./routes/connections-routes.js";
 import { createDeadLettersRouter } from "./routes/dead-letters-routes.js";
+import { createEventTraceRouter } from "./routes/event-trace-routes.js";
 import { createHealthRouter } from "./routes/health-routes.js";
 import { createPatternsRouter } from "./routes/patterns-routes.js";
+import { createReplaysRouter } from "./routes/replays-routes.js";
 import { createRulesDryRunRouter } from "./routes/rules-dry-run-routes.js";
 import { createRulesRouter } from "./routes/rules-routes.js";
 import { createTargetSecretsRouter } from "./routes/target-secrets-routes.js";
+import { createTargetStatusRouter } from "./routes/target-status-routes.js";
 
 export type { ControlPlaneDeps } from "./control-plane-deps.js";
 
@@ -33,8 +38,13 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   app.use(createRulesDryRunRouter(deps));
   app.use(createRulesRouter(deps));
   app.use(createTargetSecretsRouter(deps));
+  app.use(createTargetStatusRouter(deps));
+  app.use(createConnectionsRouter(deps));
   app.use(createPatternsRouter(deps));
   app.use(createDeadLettersRouter(deps));
+  app.use(createArchivesRouter(deps));
+  app.use(createReplaysRouter(deps));
+  app.use(createEventTraceRouter(deps));
   app.use(createBusEventsRouter(deps));
 
   app.use((req, _res, next) => {

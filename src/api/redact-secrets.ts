@@ -2,8 +2,11 @@
  * Header values that carry credentials are never shown by the API: rule definitions and
  * dead letters show them as "***". The stored values are unchanged and still sent. Likewise
  * the literal secrets of a target's `signing.secrets` show as their prefix and "***"
- * (`whsec_***`); `env:NAME` references are shown, since they hold no secret.
+ * (`whsec_***`); `env:NAME` references are shown, since they hold no secret. A connection's
+ * secrets (its API key, password or client secret, and every header and query value) show
+ * as "***" unless they are `env:NAME` references.
  */
+import { CONNECTION_ENV_PREFIX, connectionSecretValues, type ConnectionDefinition } from "../log/connection-store.js";
 
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$|token|secret|api[-_]?key|password|signature/i;
 
@@ -47,4 +50,16 @@ function isSigning(value: unknown): value is { secrets: string[] } {
 
 function isStringMap(value: unknown): value is Record<string, string> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === "string");
+}
+
+/** A copy of `connection` whose literal secrets are "***" (`env:NAME` references shown as they are). */
+export function redactConnection(connection: ConnectionDefinition): ConnectionDefinition {
+  const copy = structuredClone(connection);
+  for (const { path, value } of connectionSecretValues(connection)) {
+    if (value.startsWith(CONNECTION_ENV_PREFIX)) continue;
+    let parent = copy as unknown as Record<string, unknown>;
+    for (const segment of path.slice(0, -1)) parent = parent[segment] as Record<string, unknown>;
+    parent[String(path[path.length - 1])] = "***";
+  }
+  return copy;
 }

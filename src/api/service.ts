@@ -10,8 +10,12 @@ import { createServer, type Server } from "node:http";
 import { resolve } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { RelaybusConfig } from "../config/defaults.js";
+import { createArchiver, type Archiver } from "../delivery/archiver.js";
+import { createRequestAuthorizer, type RequestAuthorizer } from "../delivery/connection-authorizer.js";
 import { createDeliveryEngine, type DeliveryEngine } from "../delivery/delivery-engine.js";
 import { createDispatcher, type Dispatcher } from "../delivery/dispatcher.js";
+import { createReplayRunner, type ReplayRunner } from "../delivery/replay-runner.js";
+import { createTargetHealth } from "../delivery/target-health.js";
 import { createWebhookSigner } from "../delivery/sign-webhook.js";
 import { createWebhookSender, type WebhookSender } from "../delivery/webhook-sender.js";
 import { createIngest } from "../events/ingest.js";
@@ -21,6 +25,7 @@ import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js
 import { systemClock, type Clock, type Logger } from "../types.js";
 import { createControlPlaneApp } from "./control-plane.js";
 import { createDataPlaneHandler } from "./data-plane.js";
+import { compileArchivePattern } from "./routes/archives-routes.js";
 import { RELAYBUS_VERSION } from "../version.js";
 
 /** How often retention runs. */
@@ -56,8 +61,11 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
 
   let registry: RuleRegistry | undefined;
   let dispatcher: Dispatcher | undefined;
+  let archiver: Archiver | undefined;
+  let replayRunner: ReplayRunner | undefined;
   let engine: DeliveryEngine | undefined;
   let sender: WebhookSender | undefined;
+  let authorizer: RequestAuthorizer | undefined;
   let server: Server | undefined;
   let stopWatching: (() => void) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
@@ -66,21 +74,31 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     if (retentionTimer !== undefined) clearInterval(retentionTimer);
     stopWatching?.();
     if (server !== undefined) await closeServer(server);
+    await replayRunner?.close();
+    await archiver?.close();
     await dispatcher?.close();
     await engine?.close();
     await sender?.close();
+    await authorizer?.close();
     await registry?.close();
     await storage.close();
   };
 
   try {
-    registry = await createRuleRegistry({ catalog: storage.catalog, rulesDir: config.rulesDir, config, logger });
+    registry = await createRuleRegistry({
+      catalog: storage.catalog,
+      connections: storage.connections,
+      rulesDir: config.rulesDir,
+      config,
+      logger,
+    });
     const reg = registry;
     sender = createWebhookSender({
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,
       outbound: config.delivery.outbound,
       logger,
     });
+    authorizer = createRequestAuthorizer({ connections: reg, logger, outbound: config.delivery.outbound, clock });
     engine = createDeliveryEngine({
       deliveries: storage.deliveries,
       sender,
@@ -88,6 +106,9 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       logger,
       maxInFlight: config.delivery.maxInFlight,
       signer: createWebhookSigner({ secretsFor: signingSecretsOf(storage, reg), logger }),
+      pacingOf: (target) => reg.findTarget(target.bus, target.rule, target.targetId)?.pacing,
+      health: createTargetHealth({ states: storage.targetStates, clock, logger }),
+      authorizer,
     });
     dispatcher = createDispatcher({
       log: storage.log,
@@ -95,6 +116,24 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       router: reg,
       engine,
       listBuses: () => reg.listBuses().map((b) => b.name),
+      clock,
+      logger,
+      transformTimeoutMs: config.transform.timeoutMs,
+    });
+    archiver = createArchiver({
+      log: storage.log,
+      archives: storage.archives,
+      compilePattern: (pattern) => compileArchivePattern(pattern, config),
+      logger,
+    });
+    const wakeEngine = engine;
+    replayRunner = createReplayRunner({
+      log: storage.log,
+      archives: storage.archives,
+      replays: storage.replays,
+      deliveries: storage.deliveries,
+      router: reg,
+      wake: () => wakeEngine.wake(),
       clock,
       logger,
       transformTimeoutMs: config.transform.timeoutMs,
@@ -118,6 +157,9 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       logger,
       version: RELAYBUS_VERSION,
       wakeDelivery: () => deliveryEngine.wake(),
+      targetCircuit: (bus, rule, targetId) => deliveryEngine.circuitOf({ bus, rule, targetId }, clock.nowMs()),
+      archiver,
+      replays: replayRunner,
     });
     server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       if (!dataPlane(req, res)) controlPlane(req, res);
@@ -173,12 +215,40 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-/** Deletes events past retention that the dispatcher has passed, once a minute. */
+/**
+ * Once a minute, deletes events past retention that the dispatcher has passed, and succeeded
+ * deliveries past the trace retention (`delivery.traceRetentionHours`; with 0 they go at the
+ * next pass, so a trace may still show them for up to a minute). The trace pruning also runs
+ * once at start, so that a service restarted more often than every minute still prunes.
+ */
 function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, logger: Logger): NodeJS.Timeout {
+  const pruneTraces = async () => {
+    try {
+      const cutoffMs = clock.nowMs() - config.delivery.traceRetentionHours * 3_600_000;
+      const deleted = await storage.deliveries.pruneFinished(cutoffMs);
+      if (deleted > 0) logger.info("trace retention deleted succeeded deliveries", { deleted });
+    } catch (error) {
+      logger.warn("trace retention failed", { error: String(error) });
+    }
+  };
+  // Archived events past their archive's retentionDays, and the events of deleted archives;
+  // also once at start, like the traces.
+  const pruneArchives = () => {
+    storage.archives
+      .pruneOlderThan(clock.nowMs())
+      .then(({ expired, ofDeletedArchives }) => {
+        if (expired + ofDeletedArchives > 0) logger.info("archive retention deleted events", { expired, ofDeletedArchives });
+      })
+      .catch((error: unknown) => logger.warn("archive retention failed", { error: String(error) }));
+  };
+  void pruneTraces();
+  pruneArchives();
   const run = () => {
+    void pruneTraces();
+    pruneArchives();
     const cutoffMs = clock.nowMs() - config.log.retentionHours * 3_600_000;
     storage.log
-      .pruneOlderThan(cutoffMs, (bus) => storage.deliveries.checkpoint(bus) + 1)
+      .pruneOlderThan(cutoffMs, (bus) => keepFrom(storage, bus))
       .then((deleted) => {
         if (deleted > 0) logger.info("retention deleted events", { deleted });
       })
@@ -187,4 +257,17 @@ function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, 
   const timer = setInterval(run, RETENTION_INTERVAL_MS);
   timer.unref();
   return timer;
+}
+
+/**
+ * The lowest offset of `bus` log retention must keep: past what the dispatcher, every archive
+ * of the bus and every replay from its log have handed over.
+ */
+function keepFrom(storage: Storage, bus: string): number {
+  let through = storage.deliveries.checkpoint(bus);
+  const archived = storage.archives.lowestCheckpoint(bus);
+  if (archived !== undefined) through = Math.min(through, archived);
+  const replayed = storage.replays.lowestPosition(bus);
+  if (replayed !== undefined) through = Math.min(through, replayed);
+  return through + 1;
 }

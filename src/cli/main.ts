@@ -7,8 +7,10 @@ import { registerDlqCommand } from "./dlq-command.js";
 import { registerPatternCommand } from "./pattern-command.js";
 import { registerPutCommand } from "./put-command.js";
 import { registerReceiveCommand } from "./receive-command.js";
+import { registerReplayCommand } from "./replay-command.js";
 import { registerRulesCommand } from "./rules-command.js";
 import { registerServeCommand } from "./serve-command.js";
+import { registerTraceCommand } from "./trace-command.js";
 
 /** Runs the CLI with `argv` (without node and the script path). */
 export async function runCli(argv: string[]): Promise<void> {
@@ -23,5 +25,7 @@ export async function runCli(argv: string[]): Promise<void> {
   registerPatternCommand(program);
   registerReceiveCommand(program);
   registerDlqCommand(program);
+  registerReplayCommand(program);
+  registerTraceCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }

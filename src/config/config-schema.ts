@@ -67,6 +67,7 @@ export const CONFIG_SCHEMA = {
         timeoutMs: positiveInt,
         maxInFlight: positiveInt,
         connectionsPerOrigin: positiveInt,
+        traceRetentionHours: { type: "number", minimum: 0 },
         outbound: {
           type: "object",
           additionalProperties: false,
@@ -78,6 +79,16 @@ export const CONFIG_SCHEMA = {
             maxResponseBytes: { type: "integer", minimum: 0 },
           },
         },
+        circuitBreaker: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            failureThreshold: { type: "integer", minimum: 1, maximum: 10_000 },
+            openSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
+            maxOpenSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
+          },
+        },
+        disableAfterFailingSeconds: { type: "integer", minimum: 60, maximum: 31_536_000 },
         retry: {
           type: "object",
           additionalProperties: false,

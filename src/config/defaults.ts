@@ -81,8 +81,27 @@ export interface RelaybusConfig {
     maxInFlight: number;
     /** Keep-alive connections per target origin. Default 32. */
     connectionsPerOrigin: number;
+    /**
+     * How long a succeeded delivery (its payload and attempts) is kept for
+     * `GET /v1/events/{id}/trace`, counted from its success. Default 72 h. 0 deletes succeeded
+     * deliveries at the next retention pass (within a minute). Pending deliveries and dead
+     * letters are not affected.
+     */
+    traceRetentionHours: number;
     /** Outbound safety: the addresses deliveries may reach, and the cap on answers read. */
     outbound: OutboundConfig;
+    /**
+     * Default circuit breaker of targets (a target's `pacing.circuitBreaker` overrides each
+     * field): open after `failureThreshold` consecutive failed attempts (default 10), stay
+     * open `openSeconds` (default 30) before one probe, doubling after each failed probe up to
+     * `maxOpenSeconds` (default 600).
+     */
+    circuitBreaker: { failureThreshold: number; openSeconds: number; maxOpenSeconds: number };
+    /**
+     * Disable a target once it has failed without a success for this long (a target's
+     * `pacing.disableAfterFailingSeconds` overrides it). Default 432,000 s (5 days).
+     */
+    disableAfterFailingSeconds: number;
     /** Default retry policy of targets (AWS's defaults: 185 attempts, 24 h). */
     retry: {
       maxAttempts: number;
@@ -122,6 +141,7 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     timeoutMs: 10_000,
     maxInFlight: 256,
     connectionsPerOrigin: 32,
+    traceRetentionHours: 72,
     outbound: {
       allowLoopback: false,
       allowPrivate: false,
@@ -129,6 +149,8 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
       deniedCidrs: [],
       maxResponseBytes: 1_048_576,
     },
+    circuitBreaker: { failureThreshold: 10, openSeconds: 30, maxOpenSeconds: 600 },
+    disableAfterFailingSeconds: 432_000,
     retry: {
       maxAttempts: 185,
       maxAgeSeconds: 86_400,

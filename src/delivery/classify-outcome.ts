@@ -50,8 +50,8 @@ export interface ClassifiedOutcome {
  * - other statuses (4xx, and 3xx since redirects are not followed): permanent. A moved
  *   endpoint needs a change of the target, and following redirects would let a receiver
  *   point signed deliveries anywhere;
- * - 410 Gone is permanent for now: DESIGN says it disables the target, which comes with
- *   the circuit-breaker work; until then its deliveries dead-letter like any other 4xx;
+ * - 410 Gone is permanent too, and more: target health (`target-health.ts`) disables the
+ *   target, whose later deliveries then go to the dead letters unsent;
  * - a request that cannot be sent at all (`invalid-request`), or only to an address the
  *   outbound policy refuses (`blocked-address`), is permanent.
  */

@@ -26,18 +26,17 @@ import type {
   NewDelivery,
 } from "../log/log-engine.js";
 import type { Clock, Logger } from "../types.js";
+import { CircuitBreaker, type CircuitSnapshot } from "./circuit-breaker.js";
 import { classifyOutcome, type SendResult } from "./classify-outcome.js";
-import { DeliveryLanes, type Lane, type LaneGate, type LaneLimits } from "./delivery-lanes.js";
+import type { RequestAuthorizer } from "./connection-authorizer.js";
+import { DeliveryLanes, type Lane, type LaneLimits } from "./delivery-lanes.js";
 import { webhookTimestamp } from "./format-payload.js";
 import { decideNext, type RandomSource } from "./retry-policy.js";
+import type { TargetPacing } from "./router.js";
+import { disabledDeadLetterReason, type TargetHealth } from "./target-health.js";
+import { TokenBucket } from "./token-bucket.js";
 import type { WebhookSigner } from "./sign-webhook.js";
 import type { WebhookSender } from "./webhook-sender.js";
-
-/** The pacing of one target's lane; absent fields take the engine's defaults. */
-export interface TargetPacing {
-  /** Attempts of the target in flight at once. Default {@link DEFAULT_TARGET_MAX_IN_FLIGHT}. */
-  maxInFlight?: number;
-}
 
 /** Options of {@link createDeliveryEngine}. */
 export interface DeliveryEngineOptions {
@@ -62,10 +61,16 @@ export interface DeliveryEngineOptions {
    * secrets. Without one, requests go unsigned.
    */
   signer?: WebhookSigner;
-  /** The pacing of a target, asked once when its lane is made. Default: none. */
+  /**
+   * The pacing of a target (rate and in-flight limits, circuit breaker, automatic disabling),
+   * asked when its lane is made. Undefined: {@link DEFAULT_TARGET_MAX_IN_FLIGHT} in flight,
+   * nothing else.
+   */
   pacingOf?: (target: TargetAddress) => TargetPacing | undefined;
-  /** Says whether a lane may start an attempt now (rate limits, circuit breakers). */
-  gate?: LaneGate;
+  /** Disables targets (410, failing too long) and says which are; without it none is. */
+  health?: TargetHealth;
+  /** Adds each target's connection (authorization, headers, query) to its attempts. */
+  authorizer?: RequestAuthorizer;
 }
 
 /** Which target a delivery goes to. */
@@ -101,6 +106,8 @@ export interface DeliveryEngine {
   readonly inFlight: number;
   /** Deliveries queued in memory, waiting for their lane. */
   readonly queued: number;
+  /** The live circuit of a target, for the status API; undefined when it has none. */
+  circuitOf(target: TargetAddress, nowMs: number): CircuitSnapshot | undefined;
   /** Stops starting attempts and waits (up to `closeTimeoutMs`) for those in flight. */
   close(): Promise<void>;
 }
@@ -135,13 +142,33 @@ interface Held {
   handOff?: HandOffState;
   /** Its attempt's slot in the lane was given back (set per attempt). */
   slotFreed: boolean;
+  /** Its current attempt is a half-open circuit's probe. */
+  probe?: boolean;
+}
+
+/** How an attempt ended: sent (recorded as an attempt), or not sent because its target is disabled. */
+type AttemptEnd = AttemptToRecord | NotSent;
+
+interface NotSent {
+  deliveryId: string;
+  /** The dead-letter reason: `target disabled: ...`. */
+  notSent: string;
+}
+
+/** What paces one target: kept by target, beyond the life of its lane. */
+interface Pacer {
+  target: TargetAddress;
+  /** The pacing it was made from: a changed rule brings a new object, and a new pacer. */
+  pacing: TargetPacing | undefined;
+  bucket?: TokenBucket;
+  breaker?: CircuitBreaker;
 }
 
 interface HandOffState {
   sealed: boolean;
   /** First attempts not ended yet. */
   open: number;
-  records: Map<string, AttemptToRecord>;
+  records: Map<string, AttemptEnd>;
   done: () => void;
 }
 
@@ -166,7 +193,12 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const signer = options.signer;
-  const lanes = new DeliveryLanes<Held>(options.gate);
+  const { health, authorizer } = options;
+  /** Pacers by lane key (a target's; ordered lanes have none). */
+  const pacers = new Map<string, Pacer>();
+  /** Lanes whose last start was a half-open circuit's probe. */
+  const probing = new Set<string>();
+  const lanes = new DeliveryLanes<Held>((key, nowMs) => gate(key, nowMs));
 
   /** Ids of deliveries held: queued, running, or waiting to be recorded. */
   const held = new Set<string>();
@@ -197,14 +229,58 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     setImmediate(pump);
   }
 
+  function targetKey(target: TargetAddress): string {
+    return `${target.bus}\u0000${target.rule}\u0000${target.targetId}`;
+  }
+
+  /** The target's pacer, made on first use from its pacing. */
+  function pacerOf(target: TargetAddress): Pacer {
+    const key = targetKey(target);
+    let pacer = pacers.get(key);
+    const pacing = options.pacingOf?.(target);
+    if (pacer === undefined || pacer.pacing !== pacing) {
+      const nowMs = clock.nowMs();
+      pacer = { target: { bus: target.bus, rule: target.rule, targetId: target.targetId }, pacing };
+      if (pacing?.ratePerSecond !== undefined) pacer.bucket = new TokenBucket({ ratePerSecond: pacing.ratePerSecond }, nowMs);
+      if (pacing?.circuitBreaker !== undefined) pacer.breaker = new CircuitBreaker(pacing.circuitBreaker);
+      pacers.set(key, pacer);
+    }
+    return pacer;
+  }
+
   function laneOf(delivery: NewDelivery): Lane<Held> {
     const ordered = delivery.orderKey !== undefined;
-    const key = delivery.orderKey ?? `${delivery.bus}\u0000${delivery.rule}\u0000${delivery.targetId}`;
+    const key = delivery.orderKey ?? targetKey(delivery);
     return lanes.lane(key, (): LaneLimits => {
-      const pacing = ordered ? undefined : options.pacingOf?.(delivery);
+      const pacing = ordered ? undefined : pacerOf(delivery).pacing;
       const laneInFlight = Math.max(1, Math.min(maxInFlight, pacing?.maxInFlight ?? DEFAULT_TARGET_MAX_IN_FLIGHT));
       return { maxInFlight: laneInFlight, maxQueued: MAX_QUEUED_PER_LANE, ordered };
     });
+  }
+
+  /**
+   * May the lane start an attempt now? An open circuit says when to ask again (the probe
+   * time), a rate limit when its next token comes. A yes is a start: the token is spent,
+   * a half-open circuit's probe is out.
+   */
+  function gate(laneKey: string, nowMs: number): number {
+    const known = pacers.get(laneKey);
+    if (known === undefined) return 0; // an ordered lane
+    const pacer = pacerOf(known.target); // the rule may have changed since
+    if (pacer.breaker !== undefined) {
+      const verdict = pacer.breaker.canSend(nowMs);
+      if (!verdict.ok) return Math.max(1, verdict.retryAtMs - nowMs);
+      if (pacer.bucket !== undefined) {
+        const waitMs = pacer.bucket.take(nowMs);
+        if (waitMs > 0) {
+          if (verdict.probe) pacer.breaker.onNeutral(nowMs, { probe: true }); // not sent: give the probe back
+          return waitMs;
+        }
+      }
+      if (verdict.probe) probing.add(laneKey);
+      return 0;
+    }
+    return pacer.bucket?.take(nowMs) ?? 0;
   }
 
   function pump(): void {
@@ -256,6 +332,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     while (running.size < maxInFlight) {
       const next = lanes.take(nowMs);
       if (next === undefined) return;
+      next.item.probe = probing.delete(next.lane.key);
       start(next.item);
     }
   }
@@ -352,7 +429,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
 
   function start(item: Held): void {
     item.slotFreed = false;
-    const attempt = runAttempt(item.delivery)
+    const attempt = runAttempt(item)
       .then(
         (record) => {
           if (abandoned) return;
@@ -376,7 +453,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     running.add(attempt);
   }
 
-  function ended(item: Held, record: AttemptToRecord): void {
+  function ended(item: Held, record: AttemptEnd): void {
     if (!item.lane.limits.ordered) freeSlot(item);
     const handOff = item.handOff;
     if (handOff !== undefined && !handOff.sealed) {
@@ -385,7 +462,25 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       closeFirstAttempt(handOff);
       return;
     }
+    if ("notSent" in record) {
+      deadLetterStored(item, record.notSent);
+      return;
+    }
     finished.push({ item, record });
+  }
+
+  /** A stored delivery of a disabled target goes to the dead letters without an attempt. */
+  function deadLetterStored(item: Held, reason: string): void {
+    try {
+      deliveries.deadLetter(item.delivery, reason);
+    } catch (error) {
+      // Still pending and leased: tried again once the lease runs out.
+      logger.error("delivery: dead-lettering a disabled target's delivery failed", {
+        deliveryId: item.delivery.id,
+        error: errorMessage(error),
+      });
+    }
+    release(item);
   }
 
   function closeFirstAttempt(handOff: HandOffState): void {
@@ -445,6 +540,10 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
             out.push({ delivery, heldUntilMs: nowMs + delivery.request.timeoutMs + LEASE_MARGIN_MS });
             continue;
           }
+          if ("notSent" in record) {
+            out.push({ delivery, deadReason: record.notSent });
+            continue;
+          }
           out.push({ delivery, first: { attempt: record.attempt, next: record.next } });
           if (record.next.kind === "retry") storeDueAtMs = Math.min(storeDueAtMs, record.next.nextAttemptAtMs);
         }
@@ -459,7 +558,13 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     };
   }
 
-  async function runAttempt(delivery: Delivery): Promise<AttemptToRecord> {
+  async function runAttempt(item: Held): Promise<AttemptEnd> {
+    const { delivery } = item;
+    const disabled = health?.isDisabled(delivery);
+    if (disabled !== undefined) {
+      if (item.probe === true) pacers.get(item.lane.key)?.breaker?.onNeutral(clock.nowMs(), { probe: true });
+      return { deliveryId: delivery.id, notSent: disabledDeadLetterReason(disabled) };
+    }
     const number = delivery.attempts.length + 1;
     const startedAtMs = clock.nowMs();
     const timestamp = webhookTimestamp(startedAtMs);
@@ -467,15 +572,26 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     const { body } = delivery.request;
     const signature = signer?.signature(delivery, headers["webhook-id"] ?? delivery.id, timestamp, body, startedAtMs);
     if (signature !== undefined) headers["webhook-signature"] = signature;
-    const request = { ...delivery.request, headers };
     let result: SendResult;
+    let authorized = false;
     try {
-      result = await sender.send(request);
+      const connection = await authorize(delivery, headers, startedAtMs);
+      authorized = connection.authorized;
+      result = await sender.send({ ...delivery.request, url: connection.url, headers });
     } catch (error) {
-      // The sender reports network failures as results; this is a defect, but still an outcome.
+      // The sender reports network failures as results: this is a connection that could
+      // not be authorized (its token endpoint is down, say), or a defect. Either way an
+      // outcome, and one worth retrying.
       result = { error: errorMessage(error), errorKind: "connection", durationMs: clock.nowMs() - startedAtMs };
     }
-    const classified = classifyOutcome(result);
+    let classified = classifyOutcome(result);
+    if (result.status === 401 && authorized) {
+      // The connection's credentials were refused: an OAuth token revoked or expired early.
+      // Forget it, and try once more with a new one before calling the failure permanent.
+      authorizer?.unauthorized(delivery);
+      if (delivery.attempts.at(-1)?.status !== 401) classified = { ...classified, outcome: "retryable" };
+    }
+    afterAttempt(item, classified.outcome, result.status);
     const next = decideNext({
       policy: delivery.retry,
       attempt: number,
@@ -495,6 +611,45 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     return { deliveryId: delivery.id, attempt, next };
   }
 
+  /**
+   * Adds the target's connection to the attempt: its headers into `headers`, its query
+   * parameters onto the URL, which is returned with whether a connection applied. Rejects
+   * when authorization cannot be had.
+   */
+  async function authorize(
+    delivery: Delivery,
+    headers: Record<string, string>,
+    nowMs: number,
+  ): Promise<{ url: string; authorized: boolean }> {
+    const { url } = delivery.request;
+    if (authorizer === undefined) return { url, authorized: false };
+    const pending = authorizer.authorize(delivery, nowMs);
+    const parts = pending instanceof Promise ? await pending : pending;
+    if (parts === undefined) return { url, authorized: false };
+    Object.assign(headers, parts.headers);
+    const query = new URLSearchParams(parts.query).toString();
+    return { url: query === "" ? url : `${url}${url.includes("?") ? "&" : "?"}${query}`, authorized: true };
+  }
+
+  /** What one attempt tells the target's circuit and health. */
+  function afterAttempt(item: Held, outcome: AttemptRecord["outcome"], status: number | undefined): void {
+    const { delivery } = item;
+    const nowMs = clock.nowMs();
+    const pacer = item.lane.limits.ordered ? undefined : pacers.get(item.lane.key);
+    if (pacer?.breaker !== undefined) {
+      pacer.breaker.record(nowMs, { outcome, ...(status === undefined ? {} : { status }) }, { probe: item.probe === true });
+      // The lane may be waiting on the circuit as it was before this attempt (a probe out).
+      lanes.recheck(item.lane);
+    }
+    const disableAfterFailingSeconds = pacer?.pacing?.disableAfterFailingSeconds;
+    if (health !== undefined && disableAfterFailingSeconds !== undefined) {
+      health.afterAttempt(delivery, { outcome, ...(status === undefined ? {} : { status }) }, { disableAfterFailingSeconds });
+    } else if (health !== undefined && status === 410) {
+      // No pacing known (a target built by hand): a 410 still disables it.
+      health.afterAttempt(delivery, { outcome, status }, { disableAfterFailingSeconds: Number.POSITIVE_INFINITY });
+    }
+  }
+
   wake(); // pending deliveries from before a restart
 
   return {
@@ -505,6 +660,9 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     },
     get queued() {
       return lanes.queued;
+    },
+    circuitOf(target, nowMs) {
+      return pacers.get(targetKey(target))?.breaker?.snapshot(nowMs);
     },
     async close() {
       if (closed) return;

@@ -16,11 +16,25 @@ import { createHash } from "node:crypto";
  * reuse the ids of its earlier life.
  */
 export function deliveryId(bus: string, offset: number, eventId: string, rule: string, targetId: string): string {
+  return nameBasedUuid(["relaybus-delivery", bus, offset, eventId, rule, targetId]);
+}
+
+/** An RFC 9562 version 5 layout UUID (SHA-1) of `parts`. */
+function nameBasedUuid(parts: readonly (string | number)[]): string {
   // JSON quoting keeps the parts from running into each other ("a"+"bc" vs "ab"+"c"),
   // whatever characters an event id holds.
-  const hex = createHash("sha1")
-    .update(JSON.stringify(["relaybus-delivery", bus, offset, eventId, rule, targetId]))
-    .digest("hex");
+  const hex = createHash("sha1").update(JSON.stringify(parts)).digest("hex");
   const variant = ((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * The id of a replay's delivery: a name-based UUID of the replay's name and `originalId`,
+ * the id the dispatcher gives (or would give) that event and target. It differs from the
+ * original, so a receiver that deduplicates on `webhook-id` does not drop the replay as a
+ * repeat, and it is the same each time, so a replay resumed after a crash repeats its ids
+ * (the store skips them) rather than sending new ones.
+ */
+export function replayDeliveryId(replayName: string, originalId: string): string {
+  return nameBasedUuid(["relaybus-replay", replayName, originalId]);
 }

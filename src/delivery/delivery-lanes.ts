@@ -139,6 +139,15 @@ export class DeliveryLanes<T> {
     this.markReady(lane);
   }
 
+  /**
+   * Asks the gate about `lane` again at the next {@link DeliveryLanes.take}, even if it said
+   * to wait: what made it wait may have changed (a circuit's probe ended).
+   */
+  recheck(lane: Lane<T>): void {
+    if (!this.waiting.delete(lane)) return;
+    this.markReady(lane);
+  }
+
   /** An attempt of `lane` ended: it has room again. */
   finished(lane: Lane<T>): void {
     lane.inFlight--;

@@ -22,7 +22,16 @@ export interface FormatOptions {
   awsAccount: string;
   /** `region` of the AWS envelope. Default `"local"`. */
   awsRegion: string;
+  /**
+   * Set when the request is a replay's (see src/delivery/replay-runner.ts, which also gives
+   * the event the `replayname` extension): the request carries `relaybus-replay: <name>`
+   * and the AWS envelope `"replay-name"`, as AWS marks replayed events. Absent otherwise.
+   */
+  replayName?: string;
 }
+
+/** The header that names the replay a request belongs to. */
+export const REPLAY_HEADER = "relaybus-replay";
 
 /** The defaults of {@link FormatOptions}. */
 export const DEFAULT_FORMAT_OPTIONS: FormatOptions = { awsAccount: "000000000000", awsRegion: "local" };
@@ -102,6 +111,7 @@ export function formatRequest(input: FormatInput, options: FormatOptions = DEFAU
   headers["webhook-id"] = input.deliveryId;
   headers["webhook-timestamp"] = webhookTimestamp(input.nowMs);
   headers["user-agent"] = USER_AGENT;
+  if (options.replayName !== undefined) headers[REPLAY_HEADER] = options.replayName;
   return { url: target.url, headers, body, timeoutMs: target.timeoutMs };
 }
 
@@ -129,6 +139,8 @@ export interface AwsEnvelope {
   region: string;
   resources: string[];
   detail: JsonValue;
+  /** The replay that sent it, on replayed events only (as AWS does). */
+  "replay-name"?: string;
 }
 
 /**
@@ -152,6 +164,7 @@ export function awsEnvelope(stored: StoredEvent, options: FormatOptions = DEFAUL
     region: options.awsRegion,
     resources: resourcesOf(event),
     detail,
+    ...(options.replayName === undefined ? {} : { "replay-name": options.replayName }),
   };
 }
 

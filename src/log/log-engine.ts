@@ -3,6 +3,10 @@
  * these interfaces; `sqlite/` is the embedded default, a JetStream engine comes later.
  */
 import type { EventToAppend, JsonObject, StoredEvent } from "../types.js";
+import type { ArchiveStore } from "./archive-store.js";
+import type { ReplayStore } from "./replay-store.js";
+import type { ConnectionStore } from "./connection-store.js";
+import type { TargetStateStore } from "./target-state-store.js";
 
 /** The append-only event log, ordered per bus by a gap-free offset starting at 1. */
 export interface LogEngine {
@@ -23,6 +27,13 @@ export interface LogEngine {
   count(bus: string): Promise<number>;
   /** The event with that CloudEvent id on that bus, if still in the log. */
   findById(bus: string, id: string): Promise<StoredEvent | undefined>;
+  /**
+   * The first offset of `bus` still in the log whose event was received at or after
+   * `timeMs`, or undefined when there is none (where a replay's time window starts). Receive
+   * times follow offsets (the log stamps each commit with the clock), so engines may search
+   * by offset; after the clock stepped back the answer is the first such offset they find.
+   */
+  firstOffsetReceivedFrom(bus: string, timeMs: number): Promise<number | undefined>;
   /** Calls `listener(bus)` after each commit that added events to `bus`. Returns an unsubscribe. */
   onAppend(listener: (bus: string) => void): () => void;
   /**
@@ -191,6 +202,8 @@ export interface DispatchedDelivery {
    * at once.
    */
   heldUntilMs?: number;
+  /** Not sent (its target is disabled): stored straight as a dead letter with this reason. */
+  deadReason?: string;
 }
 
 /** A delivery that ended without success, with its payload and every attempt. */
@@ -327,8 +340,11 @@ export interface DeliveryStore {
    * them) and dead letters, oldest first. For `GET /v1/events/{id}/trace`.
    */
   deliveriesOfEvent(bus: string, eventId: string): EventDeliveries;
-  /** Deletes succeeded deliveries finished before `cutoffMs` (trace retention); returns how many. */
-  pruneFinished(cutoffMs: number): number;
+  /**
+   * Deletes succeeded deliveries finished before `cutoffMs` (trace retention), in batches of
+   * 500, one transaction each, yielding to the event loop in between; returns how many.
+   */
+  pruneFinished(cutoffMs: number): Promise<number>;
   /** Moves a pending delivery straight to the dead letters (a failed transform, say). */
   deadLetter(delivery: NewDelivery, reason: string): void;
   pendingCount(): number;
@@ -421,5 +437,13 @@ export interface Storage {
   deliveries: DeliveryStore;
   /** Signing secrets of targets, created through the API. */
   targetSecrets: TargetSecretStore;
+  /** Archives and their events. */
+  archives: ArchiveStore;
+  /** Replays and their progress. */
+  replays: ReplayStore;
+  /** Targets disabled and why, and since when they have been failing. */
+  targetStates: TargetStateStore;
+  /** Connections (authorization of targets' requests), created through the API. */
+  connections: ConnectionStore;
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@
  */
 import type { RelaybusConfig } from "../config/defaults.js";
 import { processEnvironment, type EnvironmentLookup } from "../config/environment.js";
-import type { RoutedTarget } from "../delivery/router.js";
+import type { RoutedTarget, TargetPacing } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
 import { compileEventPattern, type CompiledPattern } from "../patterns/compile-pattern.js";
@@ -130,6 +130,47 @@ export function resolveRetryPolicy(
 }
 
 /**
+ * The pacing of a target: its own fields over the configured defaults. A pause longer than
+ * the default `maxOpenSeconds` raises that maximum with it; both given the wrong way round
+ * is a problem (pointer under `base`).
+ */
+export function resolvePacing(
+  pacing: TargetDefinition["pacing"],
+  defaults: RelaybusConfig["delivery"],
+  base: (string | number)[],
+  problems: PointerProblem[],
+): TargetPacing | undefined {
+  const breaker = pacing?.circuitBreaker;
+  let circuitBreaker: TargetPacing["circuitBreaker"];
+  if (breaker !== false) {
+    const openSeconds = breaker?.openSeconds ?? defaults.circuitBreaker.openSeconds;
+    const maxOpenSeconds =
+      breaker?.maxOpenSeconds ?? Math.max(defaults.circuitBreaker.maxOpenSeconds, openSeconds);
+    if (maxOpenSeconds < openSeconds) {
+      problems.push({
+        pointer: toPointer([...base, "pacing", "circuitBreaker", "maxOpenSeconds"]),
+        message: `must be at least openSeconds (${openSeconds}), got ${maxOpenSeconds}`,
+        code: "InvalidRule",
+      });
+      return undefined;
+    }
+    circuitBreaker = Object.freeze({
+      failureThreshold: breaker?.failureThreshold ?? defaults.circuitBreaker.failureThreshold,
+      openMs: openSeconds * 1000,
+      maxOpenMs: maxOpenSeconds * 1000,
+    });
+  }
+  return Object.freeze({
+    ...(pacing?.ratePerSecond === undefined ? {} : { ratePerSecond: pacing.ratePerSecond }),
+    // Absent: the engine applies its per-target default, itself within delivery.maxInFlight.
+    ...(pacing?.maxInFlight === undefined ? {} : { maxInFlight: pacing.maxInFlight }),
+    ...(circuitBreaker === undefined ? {} : { circuitBreaker }),
+    disableAfterFailingSeconds:
+      pacing?.disableAfterFailingSeconds ?? defaults.disableAfterFailingSeconds,
+  });
+}
+
+/**
  * Checks a rule's pattern and puts it in bus vocabulary (`detail-type`/`detail` mean
  * `type`/`data`), pushing any problem (pointer under `/pattern`) instead of throwing.
  */
@@ -223,6 +264,8 @@ function resolveTarget(
       else signingSecrets = Object.freeze(resolved);
     }
   }
+  const pacing = resolvePacing(target.pacing, config.delivery, base, problems);
+  if (pacing === undefined) ok = false;
   if (!ok) return undefined;
   return Object.freeze({
     rule,
@@ -234,6 +277,7 @@ function resolveTarget(
     ...(transform === undefined ? {} : { transform }),
     retry: Object.freeze(resolveRetryPolicy(target.retry, config.delivery.retry)),
     ...(signingSecrets === undefined ? {} : { signingSecrets }),
+    pacing,
   });
 }
 

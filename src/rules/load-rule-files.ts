@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { checkRule, compileBusPattern, type CompiledRule, type RuleCompileConfig } from "./compile-rule.js";
-import type { RuleDefinition } from "./model.js";
+import type { ConnectionDefinition, RuleDefinition, RuleOrigin } from "./model.js";
 import type { JsonObject } from "../types.js";
 import { formatRuleProblem, type PointerProblem, type RuleProblem } from "./rule-problem.js";
 import { validateRuleFileShape } from "./validate-rule.js";
@@ -31,12 +31,39 @@ export interface LoadedRuleFile {
   ruleCount: number;
 }
 
+/** A connection declared in a rule file, with where (`/connections/0` of which file, which line). */
+export interface FileConnection {
+  definition: ConnectionDefinition;
+  origin: Extract<RuleOrigin, { kind: "file" }>;
+}
+
 /** Every rule file of a directory: the compiled rules when there is no problem at all. */
 export interface RuleFileSet {
   files: LoadedRuleFile[];
   /** Compiled rules of all files, in file then definition order (only those that compiled). */
   rules: CompiledRule[];
+  /** Connections of all files whose shape is right, in file then definition order. */
+  connections: FileConnection[];
   problems: RuleProblem[];
+}
+
+/** Options of {@link loadRuleFiles}. */
+export interface LoadRuleFilesOptions {
+  /**
+   * Whether a connection not declared in any file exists elsewhere (created through the
+   * API). Given, a target naming a connection neither declares nor this knows is a problem
+   * of its file. Absent (`relaybus rules check`, which cannot see the API's), only names the
+   * files declare are known, and other names are not reported.
+   */
+  connectionExists?: (name: string) => boolean;
+}
+
+/** A target's `connection`, where it is written. */
+interface ConnectionReference {
+  name: string;
+  file: string;
+  line: number;
+  pointer: string;
 }
 
 /**
@@ -47,8 +74,9 @@ export interface RuleFileSet {
 export async function loadRuleFiles(
   dir: string,
   config: RuleCompileConfig = DEFAULT_CONFIG,
+  options: LoadRuleFilesOptions = {},
 ): Promise<RuleFileSet> {
-  const set: RuleFileSet = { files: [], rules: [], problems: [] };
+  const set: RuleFileSet = { files: [], rules: [], connections: [], problems: [] };
   let paths: string[];
   try {
     paths = await listRuleFiles(dir);
@@ -66,14 +94,31 @@ export async function loadRuleFiles(
 
   // Where each bus+name was first defined, to report a second definition in any file.
   const defined = new Map<string, { file: string; line: number }>();
+  const references: ConnectionReference[] = [];
+  /** Where each connection name was first declared. */
+  const declaredAt = new Map<string, { file: string; line: number }>();
   for (const path of paths) {
     const file = join(dir, path);
     const problems: RuleProblem[] = [];
-    const loaded = await loadOneFile(file, config, defined, set.rules, problems);
+    const loaded = await loadOneFile(file, config, { defined, declaredAt }, set, references, problems);
     set.files.push(loaded);
-    problems.sort((a, b) => a.line - b.line);
     set.problems.push(...problems);
   }
+  // Connections are global, so references are checked once every file declared its own.
+  const declared = new Set(set.connections.map((c) => c.definition.name));
+  for (const reference of references) {
+    if (declared.has(reference.name) || options.connectionExists === undefined) continue;
+    if (options.connectionExists(reference.name)) continue;
+    set.problems.push({
+      file: reference.file,
+      line: reference.line,
+      pointer: reference.pointer,
+      message: `connection ${JSON.stringify(reference.name)} does not exist; declare it under connections: in a rule file, or create it with PUT /v1/connections/${reference.name}`,
+    });
+  }
+  // Sorted by file (in load order) then line.
+  const fileOrder = new Map(set.files.map((f, index) => [f.file, index]));
+  set.problems.sort((a, b) => (fileOrder.get(a.file) ?? -1) - (fileOrder.get(b.file) ?? -1) || a.line - b.line);
   return set;
 }
 
@@ -110,10 +155,18 @@ async function listRuleFiles(dir: string, prefix = ""): Promise<string[]> {
 async function loadOneFile(
   file: string,
   config: RuleCompileConfig,
-  defined: Map<string, { file: string; line: number }>,
-  compiled: CompiledRule[],
+  seen: {
+    /** Where each bus + rule name was first defined. */
+    defined: Map<string, { file: string; line: number }>;
+    /** Where each connection name was first declared. */
+    declaredAt: Map<string, { file: string; line: number }>;
+  },
+  set: Pick<RuleFileSet, "rules" | "connections">,
+  references: ConnectionReference[],
   problems: RuleProblem[],
 ): Promise<LoadedRuleFile> {
+  const compiled = set.rules;
+  const { defined } = seen;
   const loaded: LoadedRuleFile = { file, ruleCount: 0 };
   let text: string;
   try {
@@ -175,6 +228,7 @@ async function loadOneFile(
   };
   if (typeof bus === "string" && !shapeProblems.some((p) => p.pointer === "/bus")) loaded.bus = bus;
   if (typeof description === "string") loaded.description = description;
+  collectConnections(value, file, shapeProblems, (pointer) => lineOfPointer(doc, lineCounter, pointer), seen.declaredAt, set.connections, problems);
   if (!Array.isArray(rules)) return loaded;
   loaded.ruleCount = rules.length;
 
@@ -212,6 +266,11 @@ async function loadOneFile(
       }
       return;
     }
+    (rule as RuleDefinition).targets?.forEach((target, index) => {
+      if (target.connection === undefined) return;
+      const pointer = `${base}/targets/${index}/connection`;
+      references.push({ name: target.connection, file, line: lineOfPointer(doc, lineCounter, pointer), pointer });
+    });
     const result = checkRule(loaded.bus, rule as RuleDefinition, {
       config,
       origin: { kind: "file", file, line, pointer: base },
@@ -220,4 +279,39 @@ async function loadOneFile(
     else problems.push(...result.problems.map((p) => at({ ...p, pointer: `${base}${p.pointer}` })));
   });
   return loaded;
+}
+
+/**
+ * The file's connections whose shape is right, added to `connections`; a name declared
+ * before (in this file or an earlier one) is a problem.
+ */
+function collectConnections(
+  value: unknown,
+  file: string,
+  shapeProblems: readonly PointerProblem[],
+  lineOf: (pointer: string) => number,
+  declaredAt: Map<string, { file: string; line: number }>,
+  connections: FileConnection[],
+  problems: RuleProblem[],
+): void {
+  const declared = (value as { connections?: unknown }).connections;
+  if (!Array.isArray(declared)) return;
+  declared.forEach((connection: unknown, index) => {
+    const pointer = `/connections/${index}`;
+    if (shapeProblems.some((p) => p.pointer === pointer || p.pointer.startsWith(`${pointer}/`))) return;
+    const definition = connection as ConnectionDefinition;
+    const line = lineOf(pointer);
+    const first = declaredAt.get(definition.name);
+    if (first !== undefined) {
+      problems.push({
+        file,
+        line: lineOf(`${pointer}/name`),
+        pointer: `${pointer}/name`,
+        message: `connection ${JSON.stringify(definition.name)} is already declared at ${first.file}:${first.line}; connection names are unique across rule files`,
+      });
+      return;
+    }
+    declaredAt.set(definition.name, { file, line });
+    connections.push({ definition, origin: { kind: "file", file, line, pointer } });
+  });
 }

@@ -2,7 +2,10 @@
  * Rules and targets, as written in rule files (YAML) and sent to the API (JSON).
  * The shape is shared/DESIGN.md section 9; it only grows.
  */
+import type { ConnectionDefinition } from "../log/connection-store.js";
 import type { JsonObject, TargetFormat } from "../types.js";
+
+export type { ConnectionDefinition };
 
 /** At most this many targets per rule (as EventBridge). */
 export const MAX_TARGETS_PER_RULE = 5;
@@ -50,6 +53,48 @@ export interface SigningDefinition {
   secrets: string[];
 }
 
+/** Most events per second a target's `pacing.ratePerSecond` may allow. */
+export const MAX_TARGET_RATE_PER_SECOND = 100_000;
+/** Most attempts in flight a target's `pacing.maxInFlight` may allow. */
+export const MAX_TARGET_IN_FLIGHT = 1_000;
+/** Shortest `pacing.disableAfterFailingSeconds`: one minute. */
+export const MIN_DISABLE_AFTER_FAILING_SECONDS = 60;
+/** Longest `pacing.disableAfterFailingSeconds`: 365 days. */
+export const MAX_DISABLE_AFTER_FAILING_SECONDS = 31_536_000;
+
+/**
+ * The circuit breaker of a target: after `failureThreshold` consecutive failed attempts
+ * (5xx, 408, timeouts, connection errors; not 429 and not other 4xx) nothing is sent for
+ * `openSeconds`, then one probe goes; its failure doubles the pause, up to `maxOpenSeconds`.
+ * Each field defaults to `delivery.circuitBreaker` of the configuration.
+ */
+export interface CircuitBreakerDefinition {
+  /** Consecutive failed attempts that open the circuit (1 to 10,000; default 10). */
+  failureThreshold?: number;
+  /** How long it stays open before a probe (1 to 86,400 s; default 30). */
+  openSeconds?: number;
+  /** Longest pause, reached by doubling after failed probes (1 to 86,400 s; default 600). */
+  maxOpenSeconds?: number;
+}
+
+/** How fast and how much a target is sent to, and when it is judged broken. */
+export interface PacingDefinition {
+  /** Most attempts started per second, with a burst of one second's worth (> 0, up to 100,000; default unlimited). */
+  ratePerSecond?: number;
+  /**
+   * Most attempts in flight at once (1 to 1,000; default 64), within `delivery.maxInFlight`
+   * for the whole engine.
+   */
+  maxInFlight?: number;
+  /** The circuit breaker's settings, or `false` for none. */
+  circuitBreaker?: CircuitBreakerDefinition | false;
+  /**
+   * Disable the target once it has failed without a success for this long (60 s to 365
+   * days; default `delivery.disableAfterFailingSeconds`, 432,000 = 5 days).
+   */
+  disableAfterFailingSeconds?: number;
+}
+
 export interface TargetDefinition {
   /** Unique within the rule: letters, digits, `.`, `_`, `-`; 1 to 64 characters. */
   id: string;
@@ -59,8 +104,15 @@ export interface TargetDefinition {
   /** JSONata expression whose input is the CloudEvent; its output is the body. */
   transform?: string;
   retry?: RetryDefinition;
+  /**
+   * The connection whose authorization, headers and query parameters every request of the
+   * target carries: one declared in a rule file's `connections:` or created through the API.
+   */
+  connection?: string;
   /** Rule files only: signing secrets of the target's requests. */
   signing?: SigningDefinition;
+  /** Rate and in-flight limits, circuit breaker, automatic disabling. */
+  pacing?: PacingDefinition;
 }
 
 export interface RuleDefinition {
@@ -77,10 +129,15 @@ export interface RuleDefinition {
 
 /** One rule file. */
 export interface RuleFile {
-  /** The bus these rules belong to; created if it does not exist. */
-  bus: string;
+  /**
+   * The bus these rules belong to; created if it does not exist. Optional only in a file that
+   * declares connections and no rules.
+   */
+  bus?: string;
   description?: string;
   rules?: RuleDefinition[];
+  /** Connections, global (any rule of any bus may use them); names unique across files and the API. */
+  connections?: ConnectionDefinition[];
 }
 
 /**

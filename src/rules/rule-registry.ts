@@ -10,11 +10,12 @@
 import type { RelaybusConfig } from "../config/defaults.js";
 import type { RoutedTarget, Router } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
+import type { ConnectionDefinition, ConnectionStore } from "../log/connection-store.js";
 import type { CatalogStore, StoredRule } from "../log/log-engine.js";
 import type { CloudEvent, JsonObject, Logger } from "../types.js";
 import { BusRouting } from "./bus-routing.js";
-import { checkRule, compileRule, type CompiledRule } from "./compile-rule.js";
-import { loadRuleFiles, type LoadedRuleFile } from "./load-rule-files.js";
+import { checkRule, compileRule, problemsToError, type CompiledRule } from "./compile-rule.js";
+import { loadRuleFiles, type FileConnection, type LoadedRuleFile } from "./load-rule-files.js";
 import type { RuleDefinition, RuleOrigin } from "./model.js";
 import { formatRuleProblem, type RuleProblem } from "./rule-problem.js";
 import { watchRuleFiles } from "./watch-rule-files.js";
@@ -25,6 +26,11 @@ export const DEFAULT_BUS = "default";
 /** What the registry needs. */
 export interface RuleRegistryDeps {
   catalog: CatalogStore;
+  /**
+   * Connections created through the API: targets may name them, and file connections may
+   * not take their names. Absent, only the rule files' connections exist.
+   */
+  connections?: ConnectionStore;
   /** Directory of rule files; a missing directory holds no rules. */
   rulesDir: string;
   config: RelaybusConfig;
@@ -140,6 +146,24 @@ export interface RuleRegistry extends Router {
   watch(): () => void;
   /** Stops every watcher and waits for a reload in progress. */
   close(): Promise<void>;
+  /**
+   * The connection target `targetId` of rule `rule` on `bus` names, or undefined (no such
+   * target, or none named). Map lookups only: delivery asks it on every attempt.
+   */
+  connectionOf(bus: string, rule: string, targetId: string): string | undefined;
+  /** The connection of that name: a rule file's, else one created through the API. A memory lookup. */
+  findConnection(name: string): ConnectionDefinition | undefined;
+  /** The rule files' connections, in file then definition order. */
+  fileConnections(): readonly FileConnection[];
+  /** The targets of every rule (either origin, enabled or not) that name connection `name`. */
+  connectionUsers(name: string): ConnectionUser[];
+}
+
+/** A target that uses a connection. */
+export interface ConnectionUser {
+  bus: string;
+  rule: string;
+  target: string;
 }
 
 interface FileSet {
@@ -149,6 +173,8 @@ interface FileSet {
   busFiles: ReadonlyMap<string, readonly string[]>;
   /** Bus → its first description in the files. */
   busDescriptions: ReadonlyMap<string, string>;
+  /** Name → a connection the files declare. */
+  connections: ReadonlyMap<string, FileConnection>;
 }
 
 interface ApiRule {
@@ -166,7 +192,13 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   const nowMs = deps.nowMs ?? Date.now;
   const compileOptions = { config, origin: { kind: "api" } as const };
 
-  let fileSet: FileSet = { rules: [], files: [], busFiles: new Map(), busDescriptions: new Map() };
+  let fileSet: FileSet = {
+    rules: [],
+    files: [],
+    busFiles: new Map(),
+    busDescriptions: new Map(),
+    connections: new Map(),
+  };
   let fileRuleIndex = new Map<string, CompiledRule>();
   /** bus → name → API rule. Replaced, never mutated in place, like the snapshots. */
   let apiRules = new Map<string, ReadonlyMap<string, ApiRule>>();
@@ -270,8 +302,41 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     return problems;
   }
 
+  /** File connections that take the name of an API connection. */
+  function conflictsWithApiConnections(set: FileSet): RuleProblem[] {
+    const problems: RuleProblem[] = [];
+    for (const { definition, origin } of set.connections.values()) {
+      if (deps.connections?.get(definition.name) === undefined) continue;
+      problems.push({
+        file: origin.file,
+        line: origin.line,
+        pointer: `${origin.pointer}/name`,
+        message: `connection ${JSON.stringify(definition.name)} already exists as an API connection; rename this one, or delete the API connection first (DELETE /v1/connections/${definition.name})`,
+      });
+    }
+    return problems;
+  }
+
+  /** Problems of an API rule whose targets name connections that do not exist. */
+  function unknownConnections(rule: CompiledRule): RelaybusError | undefined {
+    const problems = (rule.definition.targets ?? []).flatMap((target, index) =>
+      target.connection === undefined || registry.findConnection(target.connection) !== undefined
+        ? []
+        : [
+            {
+              pointer: `/targets/${index}/connection`,
+              message: `connection ${JSON.stringify(target.connection)} does not exist; create it with PUT /v1/connections/${target.connection} or declare it in a rule file`,
+              code: "InvalidRule" as const,
+            },
+          ],
+    );
+    return problems.length === 0 ? undefined : problemsToError(problems);
+  }
+
   async function loadFiles(): Promise<ReloadSummary> {
-    const loaded = await loadRuleFiles(rulesDir, config);
+    const loaded = await loadRuleFiles(rulesDir, config, {
+      connectionExists: (name) => deps.connections?.get(name) !== undefined,
+    });
     const busFiles = new Map<string, string[]>();
     const busDescriptions = new Map<string, string>();
     for (const file of loaded.files) {
@@ -280,10 +345,16 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       if (file.description !== undefined && !busDescriptions.has(file.bus))
         busDescriptions.set(file.bus, file.description);
     }
-    const next: FileSet = { rules: loaded.rules, files: loaded.files, busFiles, busDescriptions };
+    const next: FileSet = {
+      rules: loaded.rules,
+      files: loaded.files,
+      busFiles,
+      busDescriptions,
+      connections: new Map(loaded.connections.map((c) => [c.definition.name, c])),
+    };
     // From here to the swap nothing awaits, so API changes cannot slip in between the
     // conflict check and the swap.
-    const problems = [...loaded.problems, ...conflictsWithApiRules(next)];
+    const problems = [...loaded.problems, ...conflictsWithApiRules(next), ...conflictsWithApiConnections(next)];
     if (problems.length > 0) {
       throw new RelaybusError(
         "RulesReloadFailed",
@@ -448,6 +519,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
         );
       }
       if (options.mode === "replace" && api === undefined) throw notFound(bus, rule.name);
+      const unknown = unknownConnections(rule);
+      if (unknown !== undefined) throw unknown;
       return storeApiRule(bus, rule, api);
     },
 
@@ -528,6 +601,29 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       for (const stop of [...stopFunctions]) stop();
       routing.stop();
       await reloading;
+    },
+
+    connectionOf(bus: string, rule: string, targetId: string): string | undefined {
+      const compiled = fileRuleIndex.get(key(bus, rule)) ?? apiRules.get(bus)?.get(rule)?.rule;
+      return compiled?.definition.targets?.find((target) => target.id === targetId)?.connection;
+    },
+
+    findConnection(name: string): ConnectionDefinition | undefined {
+      return fileSet.connections.get(name)?.definition ?? deps.connections?.get(name)?.definition;
+    },
+
+    fileConnections: () => [...fileSet.connections.values()],
+
+    connectionUsers(name: string): ConnectionUser[] {
+      const users: ConnectionUser[] = [];
+      const add = (rule: CompiledRule) => {
+        for (const target of rule.definition.targets ?? []) {
+          if (target.connection === name) users.push({ bus: rule.bus, rule: rule.name, target: target.id });
+        }
+      };
+      fileSet.rules.forEach(add);
+      for (const rules of apiRules.values()) sortedApiRules(rules).forEach((r) => add(r.rule));
+      return users;
     },
   };
   return registry;

@@ -9,7 +9,15 @@
  * (src/patterns).
  */
 import { TARGET_FORMATS } from "../types.js";
-import { MAX_SIGNING_SECRETS, MAX_TARGETS_PER_RULE, NAME_PATTERN } from "./model.js";
+import {
+  MAX_DISABLE_AFTER_FAILING_SECONDS,
+  MAX_SIGNING_SECRETS,
+  MAX_TARGET_IN_FLIGHT,
+  MAX_TARGET_RATE_PER_SECOND,
+  MAX_TARGETS_PER_RULE,
+  MIN_DISABLE_AFTER_FAILING_SECONDS,
+  NAME_PATTERN,
+} from "./model.js";
 
 /** Most delays an explicit retry list may hold. */
 export const MAX_RETRY_DELAYS = 100;
@@ -29,6 +37,26 @@ export const WEBHOOK_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S
 
 /** An HTTP header name (an RFC 9110 token). */
 const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+/** Identifier of the connection schema (the body of `PUT /v1/connections/{name}`). */
+export const CONNECTION_DEFINITION_SCHEMA_ID = "https://relaybus.dev/schemas/connection-definition.json";
+/** Most entries of a connection's `headers`, `query` or `oauth2.extraParams`. */
+export const MAX_CONNECTION_ENTRIES = 32;
+/** Longest value of a connection (a key, a header value, a URL), in characters. */
+export const MAX_CONNECTION_VALUE_LENGTH = 4_096;
+
+/** A string of a connection: never empty, bounded. Secrets' formats are not checked (or quoted). */
+const connectionString = { type: "string", minLength: 1, maxLength: MAX_CONNECTION_VALUE_LENGTH } as const;
+/** A map of a connection (`headers`, `query`, `extraParams`). */
+function connectionMap(names: object, description: string) {
+  return {
+    type: "object",
+    maxProperties: MAX_CONNECTION_ENTRIES,
+    propertyNames: names,
+    additionalProperties: { type: "string", maxLength: MAX_CONNECTION_VALUE_LENGTH },
+    description,
+  } as const;
+}
 
 const definitions = {
   name: {
@@ -118,6 +146,133 @@ const definitions = {
       },
     },
   },
+  pacing: {
+    type: "object",
+    additionalProperties: false,
+    description:
+      "Rate and in-flight limits, circuit breaker and automatic disabling of the target; each field defaults to the configuration's delivery settings.",
+    properties: {
+      ratePerSecond: {
+        type: "number",
+        exclusiveMinimum: 0,
+        maximum: MAX_TARGET_RATE_PER_SECOND,
+        description: "Most attempts started per second, burst one second's worth (default unlimited).",
+      },
+      maxInFlight: {
+        type: "integer",
+        minimum: 1,
+        maximum: MAX_TARGET_IN_FLIGHT,
+        description: "Most attempts in flight at once (default 64), within delivery.maxInFlight for all targets.",
+      },
+      circuitBreaker: {
+        description:
+          "Stops sending after consecutive failed attempts (5xx, 408, timeouts, connection errors), then probes; false for none.",
+        // if/else rather than oneOf: ajv would report the failure of every branch.
+        if: { type: "object" },
+        then: { $ref: "#/definitions/circuitBreaker" },
+        else: { const: false },
+      },
+      disableAfterFailingSeconds: {
+        type: "integer",
+        minimum: MIN_DISABLE_AFTER_FAILING_SECONDS,
+        maximum: MAX_DISABLE_AFTER_FAILING_SECONDS,
+        description:
+          "Disable the target once it has failed without a success for this long, in seconds (default 432,000 = 5 days).",
+      },
+    },
+  },
+  circuitBreaker: {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      failureThreshold: {
+        type: "integer",
+        minimum: 1,
+        maximum: 10_000,
+        description: "Consecutive failed attempts that open the circuit (default 10).",
+      },
+      openSeconds: {
+        type: "integer",
+        minimum: 1,
+        maximum: 86_400,
+        description: "How long it stays open before one probe, in seconds (default 30).",
+      },
+      maxOpenSeconds: {
+        type: "integer",
+        minimum: 1,
+        maximum: 86_400,
+        description: "Longest pause, reached by doubling after each failed probe, in seconds (default 600).",
+      },
+    },
+  },
+  connection: {
+    type: "object",
+    additionalProperties: false,
+    required: ["name", "authorization"],
+    properties: {
+      name: { $ref: "#/definitions/name", description: "Unique across rule files and the API." },
+      description: { $ref: "#/definitions/description" },
+      authorization: {
+        type: "object",
+        additionalProperties: false,
+        minProperties: 1,
+        maxProperties: 1,
+        description: "Exactly one of apiKey, basic, oauth2.",
+        properties: {
+          apiKey: {
+            type: "object",
+            additionalProperties: false,
+            required: ["header", "value"],
+            description: "An API key sent as a request header.",
+            properties: {
+              header: { type: "string", pattern: HEADER_NAME_PATTERN, maxLength: 256 },
+              value: { ...connectionString, description: "The key: env:NAME or a literal." },
+            },
+          },
+          basic: {
+            type: "object",
+            additionalProperties: false,
+            required: ["username", "password"],
+            description: "HTTP basic authentication.",
+            properties: {
+              username: connectionString,
+              password: { ...connectionString, description: "env:NAME or a literal." },
+            },
+          },
+          oauth2: {
+            type: "object",
+            additionalProperties: false,
+            required: ["tokenUrl", "clientId", "clientSecret"],
+            description: "OAuth 2 client credentials; the access token is sent as a Bearer token.",
+            properties: {
+              tokenUrl: { type: "string", pattern: WEBHOOK_URL_PATTERN, maxLength: MAX_CONNECTION_VALUE_LENGTH },
+              clientId: connectionString,
+              clientSecret: { ...connectionString, description: "env:NAME or a literal." },
+              scope: connectionString,
+              audience: connectionString,
+              extraParams: connectionMap(
+                { minLength: 1, maxLength: 256 },
+                "More form parameters of the token request.",
+              ),
+              method: {
+                enum: ["basic", "body"],
+                description:
+                  "How the client id and secret reach the token endpoint: an Authorization: Basic header (default) or form parameters.",
+              },
+            },
+          },
+        },
+      },
+      headers: connectionMap(
+        { pattern: HEADER_NAME_PATTERN, maxLength: 256 },
+        "Headers every request of the connection's targets carries; values env:NAME or literals.",
+      ),
+      query: connectionMap(
+        { minLength: 1, maxLength: 256 },
+        "Query parameters added to the targets' URLs; values env:NAME or literals.",
+      ),
+    },
+  },
   target: {
     type: "object",
     additionalProperties: false,
@@ -137,6 +292,11 @@ const definitions = {
       },
       retry: { $ref: "#/definitions/retry" },
       signing: { $ref: "#/definitions/signing" },
+      pacing: { $ref: "#/definitions/pacing" },
+      connection: {
+        $ref: "#/definitions/name",
+        description: "The connection (authorization, headers, query) of the target's requests.",
+      },
     },
     // `format: transform` needs an expression; an expression with another format would be
     // silently unused, so that is refused too.
@@ -174,15 +334,24 @@ export const RULE_FILE_SCHEMA = {
   title: "Relaybus rule file",
   type: "object",
   additionalProperties: false,
-  required: ["bus"],
   properties: {
     bus: {
       $ref: "#/definitions/name",
-      description: "The bus these rules belong to; created if it does not exist.",
+      description:
+        "The bus these rules belong to; created if it does not exist. Optional in a file of connections only.",
     },
     description: { $ref: "#/definitions/description" },
     rules: { type: "array", items: { $ref: "#/definitions/rule" } },
+    connections: {
+      type: "array",
+      items: { $ref: "#/definitions/connection" },
+      description: "Connections any rule may use (targets' connection); names unique across files and the API.",
+    },
   },
+  // `bus` may only be left out of a file that declares connections and no rules.
+  if: { required: ["connections"], not: { required: ["rules"] } },
+  then: {},
+  else: { required: ["bus"] },
   definitions,
 } as const;
 
@@ -192,5 +361,14 @@ export const RULE_DEFINITION_SCHEMA = {
   $id: RULE_DEFINITION_SCHEMA_ID,
   title: "Relaybus rule",
   $ref: "#/definitions/rule",
+  definitions,
+} as const;
+
+/** Schema of one connection (`ConnectionDefinition`), as `PUT /v1/connections/{name}` takes it. */
+export const CONNECTION_DEFINITION_SCHEMA = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  $id: CONNECTION_DEFINITION_SCHEMA_ID,
+  title: "Relaybus connection",
+  $ref: "#/definitions/connection",
   definitions,
 } as const;

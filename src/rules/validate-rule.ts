@@ -3,9 +3,18 @@
  * turns ajv's errors into problems that name the key and the fix.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { processEnvironment, type EnvironmentLookup } from "../config/environment.js";
+import type { ErrorCode } from "../errors.js";
+import {
+  connectionSecretValues,
+  resolveConnectionValue,
+  type ConnectionDefinition,
+} from "../log/connection-store.js";
 import { NAME_PATTERN } from "./model.js";
 import { toPointer, type PointerProblem } from "./rule-problem.js";
 import {
+  CONNECTION_DEFINITION_SCHEMA,
+  CONNECTION_DEFINITION_SCHEMA_ID,
   RULE_DEFINITION_SCHEMA,
   RULE_DEFINITION_SCHEMA_ID,
   RULE_FILE_SCHEMA,
@@ -19,21 +28,46 @@ import {
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, verbose: true });
 ajv.addSchema(RULE_FILE_SCHEMA);
 ajv.addSchema(RULE_DEFINITION_SCHEMA);
+ajv.addSchema(CONNECTION_DEFINITION_SCHEMA);
 const validateFile = ajv.getSchema(RULE_FILE_SCHEMA_ID) as ValidateFunction;
 const validateDefinition = ajv.getSchema(RULE_DEFINITION_SCHEMA_ID) as ValidateFunction;
+const validateConnection = ajv.getSchema(CONNECTION_DEFINITION_SCHEMA_ID) as ValidateFunction;
 
 /**
  * Problems with the shape of a rule file (schema, and unique target ids within each rule);
  * an empty list when the shape is right. The pattern grammar and transforms are checked when
  * the rule compiles.
  */
-export function validateRuleFileShape(value: unknown): PointerProblem[] {
+export function validateRuleFileShape(value: unknown, env: EnvironmentLookup = processEnvironment): PointerProblem[] {
   const problems = validateFile(value) ? [] : describeAjvErrors(validateFile.errors ?? []);
   const rules = (value as { rules?: unknown } | null)?.rules;
   if (Array.isArray(rules)) {
     rules.forEach((rule, index) => problems.push(...duplicateTargetIds(rule, ["rules", index])));
   }
+  const connections = (value as { connections?: unknown } | null)?.connections;
+  if (Array.isArray(connections)) {
+    connections.forEach((connection, index) => {
+      const base = toPointer(["connections", index]);
+      // A connection whose shape is wrong is not checked further: its fields may be missing.
+      if (problems.some((p) => p.pointer === base || p.pointer.startsWith(`${base}/`))) return;
+      const found = connectionProblems(connection as ConnectionDefinition, env, "InvalidRule");
+      problems.push(...found.map((p) => ({ ...p, pointer: `${base}${p.pointer}` })));
+    });
+  }
   return problems;
+}
+
+/**
+ * Problems with a connection (the body of `PUT /v1/connections/{name}`), coded
+ * `InvalidConnection`: its shape, the headers it may not set, and every `env:NAME` it names
+ * being set in `env`. Empty when right. Messages never quote a secret.
+ */
+export function validateConnectionDefinitionShape(
+  value: unknown,
+  env: EnvironmentLookup = processEnvironment,
+): PointerProblem[] {
+  if (!validateConnection(value)) return describeAjvErrors(validateConnection.errors ?? [], "InvalidConnection");
+  return connectionProblems(value as ConnectionDefinition, env, "InvalidConnection");
 }
 
 /** Problems with the shape of one rule (the body of the rules API); empty when right. */
@@ -67,16 +101,17 @@ function duplicateTargetIds(rule: unknown, base: (string | number)[]): PointerPr
   return problems;
 }
 
-function describeAjvErrors(errors: readonly ErrorObject[]): PointerProblem[] {
+function describeAjvErrors(errors: readonly ErrorObject[], code: ErrorCode = "InvalidRule"): PointerProblem[] {
   const seen = new Set<string>();
   const problems: PointerProblem[] = [];
   for (const error of errors) {
     const described = describeAjvError(error);
     if (described === undefined) continue;
+    if (mayHoldSecret(error.instancePath, code)) described.message = withoutValue(described.message, error.data);
     const key = `${described.pointer}\n${described.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    problems.push({ ...described, code: "InvalidRule" });
+    problems.push({ ...described, code });
   }
   return problems;
 }
@@ -131,6 +166,23 @@ function describeAjvError(error: ErrorObject): { pointer: string; message: strin
       }
       return { pointer, message: `must match ${String(params.pattern)}, got ${got}` };
     }
+    case "const":
+      // The only `const` whose failure is reported: `pacing.circuitBreaker`'s `else`.
+      return {
+        pointer,
+        message: `must be ${JSON.stringify(params.allowedValue)} or an object, got ${JSON.stringify(error.data)}`,
+      };
+    case "minProperties":
+    case "maxProperties": {
+      const keys = Object.keys(error.data as object);
+      if (pointer.endsWith("/authorization")) {
+        return {
+          pointer,
+          message: `needs exactly one of apiKey, basic, oauth2, got ${keys.length === 0 ? "none" : keys.join(", ")}`,
+        };
+      }
+      return { pointer, message: `at most ${String(params.limit)} entries, got ${keys.length}` };
+    }
     case "enum": {
       const allowed = (params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ");
       return { pointer, message: `must be one of ${allowed}, got ${JSON.stringify(error.data)}` };
@@ -158,4 +210,83 @@ function describeType(value: unknown): string {
   if (Array.isArray(value)) return "array";
   if (typeof value === "object") return "object";
   return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * Header names a connection may not set: those Relaybus sets on every request itself
+ * (Standard Webhooks' `webhook-*`, the body's `content-type`, CloudEvents' `ce-*`), which a
+ * connection must not be able to forge, and the ones that frame the HTTP message.
+ */
+const RESERVED_CONNECTION_HEADER =
+  /^(webhook-id|webhook-timestamp|webhook-signature|content-type|content-length|transfer-encoding|host|connection)$|^ce-/i;
+
+/** Form parameters of the token request that the connection's own fields set. */
+const RESERVED_TOKEN_PARAMETERS = ["grant_type", "client_id", "client_secret", "scope", "audience"];
+
+/**
+ * What the schema cannot say about a connection whose shape is right: reserved header names,
+ * a header that its authorization sets too, token parameters set twice, and unset `env:`
+ * variables. Pointers are relative to the connection.
+ */
+function connectionProblems(connection: ConnectionDefinition, env: EnvironmentLookup, code: ErrorCode): PointerProblem[] {
+  const problems: PointerProblem[] = [];
+  const problem = (segments: (string | number)[], message: string) =>
+    problems.push({ pointer: toPointer(segments), message, code });
+  const auth = connection.authorization;
+  const authHeader = "apiKey" in auth ? auth.apiKey.header : "authorization";
+  if ("basic" in auth && auth.basic.username.includes(":")) {
+    problem(["authorization", "basic", "username"], "must not contain ':' (RFC 7617: it separates the user name from the password)");
+  }
+  if ("apiKey" in auth && RESERVED_CONNECTION_HEADER.test(auth.apiKey.header)) {
+    problem(["authorization", "apiKey", "header"], reservedHeaderMessage(auth.apiKey.header));
+  }
+  for (const name of Object.keys(connection.headers ?? {})) {
+    if (RESERVED_CONNECTION_HEADER.test(name)) problem(["headers", name], reservedHeaderMessage(name));
+    else if (name.toLowerCase() === authHeader.toLowerCase()) {
+      problem(["headers", name], `${JSON.stringify(name)} is set by the connection's authorization; remove it from headers`);
+    }
+  }
+  if ("oauth2" in auth) {
+    for (const name of Object.keys(auth.oauth2.extraParams ?? {})) {
+      if (!RESERVED_TOKEN_PARAMETERS.includes(name)) continue;
+      problem(
+        ["authorization", "oauth2", "extraParams", name],
+        `${JSON.stringify(name)} is set by the oauth2 fields (tokenUrl, clientId, clientSecret, scope, audience); remove it from extraParams`,
+      );
+    }
+  }
+  for (const secret of connectionSecretValues(connection)) {
+    try {
+      resolveConnectionValue(secret.value, env);
+    } catch (error) {
+      problem([...secret.path], (error as Error).message);
+    }
+  }
+  return problems;
+}
+
+function reservedHeaderMessage(name: string): string {
+  return `${JSON.stringify(name)} is a header Relaybus sets itself (webhook-id, webhook-timestamp, webhook-signature, content-type, ce-*, and the message framing ones); a connection cannot set it`;
+}
+
+/**
+ * True when an error at `pointer` may be about a secret, so its message must not quote the
+ * value: anything in a connection but its name, description and oauth2 method.
+ */
+function mayHoldSecret(pointer: string, code: ErrorCode): boolean {
+  const inFile = /^\/connections\/\d+(\/.*)?$/.exec(pointer);
+  if (code !== "InvalidConnection" && inFile === null) return false;
+  const relative = code === "InvalidConnection" ? pointer : (inFile?.[1] ?? "");
+  return !["/name", "/description", "/authorization/oauth2/method"].includes(relative);
+}
+
+/** `message` with the quoted value at its end (`got "..."`) replaced by the value's type. */
+function withoutValue(message: string, value: unknown): string {
+  for (const quoted of [JSON.stringify(value), describeType(value)]) {
+    if (quoted !== undefined && message.endsWith(`got ${quoted}`)) {
+      const kind = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+      return `${message.slice(0, message.length - quoted.length)}${kind} (value not shown)`;
+    }
+  }
+  return message;
 }

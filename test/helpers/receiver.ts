@@ -58,8 +58,11 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** Starts a receiver on `listen(0, "127.0.0.1")`. */
-export async function createReceiver(): Promise<Receiver> {
+/**
+ * Starts a receiver on 127.0.0.1, on an ephemeral port or on `options.port` (a receiver that
+ * comes back where a target's URL points).
+ */
+export async function createReceiver(options: { port?: number } = {}): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];
   const scripts = new Map<string, ScriptedAnswer[]>();
   const standing = new Map<string, ScriptedAnswer>();
@@ -118,7 +121,7 @@ export async function createReceiver(): Promise<Receiver> {
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 

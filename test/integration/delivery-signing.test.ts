@@ -19,6 +19,7 @@ import {
   openSqliteStorage,
   STATE_FILE_NAME,
   STATE_MIGRATIONS,
+  STATE_SCHEMA_VERSION,
 } from "../../src/log/sqlite/index.js";
 import { checkRuleFiles } from "../../src/rules/load-rule-files.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
@@ -640,7 +641,7 @@ test("signing - the secret store: rotation cuts only later ends, reads come from
   assert.deepEqual(ends(), [["d", undefined]]);
 });
 
-test("signing - a version 1 state file is migrated to version 2 and keeps its rows", (t) => {
+test("signing - a version 1 state file is migrated to the current version and keeps its rows", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-secret-migration-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const db = new Database(join(dir, STATE_FILE_NAME));
@@ -651,7 +652,7 @@ test("signing - a version 1 state file is migrated to version 2 and keeps its ro
 
   const storage = openSqliteStorage({ dataDir: dir, durability: "fsync-wal-only" });
   t.after(() => storage.close());
-  assert.equal(storage.stateDatabase.pragma("user_version", { simple: true }), 2);
+  assert.equal(storage.stateDatabase.pragma("user_version", { simple: true }), STATE_SCHEMA_VERSION);
   assert.deepEqual(
     storage.catalog.listBuses().map((b) => b.name),
     ["kept"],

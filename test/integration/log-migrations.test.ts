@@ -36,7 +36,21 @@ test("migrations - fresh files are brought to the latest version, a second run d
     {
       migrations: STATE_MIGRATIONS,
       version: STATE_SCHEMA_VERSION,
-      tables: ["buses", "dead_letters", "deliveries", "dispatch_checkpoints", "rules", "target_secrets"],
+      tables: [
+        "archived_events",
+        "archives",
+        "buses",
+        "connections",
+        "dead_letters",
+        "deliveries",
+        "dispatch_checkpoints",
+        "replays",
+        "rules",
+        "sqlite_sequence",
+        "succeeded_deliveries",
+        "target_secrets",
+        "target_states",
+      ],
     },
   ];
   for (const [index, { migrations, version, tables }] of cases.entries()) {

@@ -32,6 +32,13 @@ const FILE_SIGNING_SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
 
 type Obj = Record<string, unknown>;
 
+/** A rule file of connections only (no bus): the API shows it but cannot change it. */
+const FILE_CONNECTIONS = `connections:
+  - name: from-file
+    authorization:
+      basic: {username: relay, password: file-password}
+`;
+
 interface Answer {
   status: number;
   headers: Headers;
@@ -144,7 +151,7 @@ describe("openapi contract", () => {
     receiver = await createReceiver();
     receiver.always("/reject", { status: 400, body: "no thanks" });
     service = await startTestService({
-      rules: { "orders.yaml": fileRules(receiver.url) },
+      rules: { "orders.yaml": fileRules(receiver.url), "connections.yaml": FILE_CONNECTIONS },
       config: {
         limits: {
           maxRequestBytes: MAX_REQUEST_BYTES,
@@ -1034,7 +1041,7 @@ describe("openapi contract", () => {
     test("contract - POST /v1/rules:reload reloads the files, and refuses a broken one whole", async () => {
       const ok = await call("POST", "/v1/rules:reload");
       assert.equal(ok.status, 200);
-      assert.deepEqual(ok.body, { files: 1, rules: 2, buses: 1 });
+      assert.deepEqual(ok.body, { files: 2, rules: 2, buses: 1 }); // orders.yaml, connections.yaml
 
       const broken = join(service.rulesDir, "broken.yaml");
       writeFileSync(
@@ -1413,6 +1420,280 @@ describe("openapi contract", () => {
         assertError(await call("GET", "/v1/dead-letters", { query }), 400, "ValidationError");
       },
     );
+
+    test("contract - GET /v1/events/{id}/trace tells an event's life, and refuses unknown and ambiguous ids", async () => {
+      const path = "/v1/events/{id}/trace";
+      const published = await call("POST", "/v1/events", {
+        json: {
+          Entries: [
+            { EventBusName: "orders", Source: "shop.orders", DetailType: "order.created", Detail: '{"id":"t-1","total":1}' },
+            { EventBusName: "orders", Source: "dlq.test", DetailType: "doomed", Detail: '{"n":"t"}' },
+          ],
+        },
+      });
+      assert.equal(published.body.FailedEntryCount, 0);
+      const [delivered, doomed] = (published.body.Entries as Obj[]).map((e) => String(e.EventId));
+      const traceWhen = async (id: string, ended: string): Promise<Answer> => {
+        let answer: Answer | undefined;
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+          answer = await call("GET", path, { params: { id } });
+          if (answer.status === 200 && answer.body.ended === ended) return answer;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.fail(`trace of ${id} never ended ${ended}: ${JSON.stringify(answer?.body)}`);
+      };
+      const ok = await traceWhen(delivered!, "delivered");
+      const [okDelivery] = ok.body.deliveries as Obj[];
+      assert.equal(okDelivery!.state, "succeeded");
+      assert.equal(((okDelivery!.attempts as Obj[])[0]!).status, 200);
+      const dead = await traceWhen(doomed!, "dead-lettered");
+      assert.equal(((dead.body.deliveries as Obj[])[0]!.deadLetter as Obj).reason, "permanent failure on attempt 1: HTTP 400: no thanks");
+      const onBus = await call("GET", path, { params: { id: delivered! }, query: { bus: "orders" } });
+      assert.equal(onBus.body.bus, "orders");
+
+      for (const bus of ["default", "orders"]) {
+        const sent = await call("POST", "/v1/buses/{bus}/cloudevents", {
+          params: { bus },
+          json: { specversion: "1.0", id: "ct-trace-dup", source: "trace.test", type: "dup" },
+          headers: { "content-type": "application/cloudevents+json" },
+        });
+        assert.equal(sent.status, 200);
+      }
+      const ambiguous = assertError(await call("GET", path, { params: { id: "ct-trace-dup" } }), 409, "EventIdAmbiguous");
+      assert.deepEqual(ambiguous.details, { eventId: "ct-trace-dup", buses: ["default", "orders"] });
+      const named = await call("GET", path, { params: { id: "ct-trace-dup" }, query: { bus: "default" } });
+      assert.equal(named.body.ended, "no rules matched");
+      assertError(await call("GET", path, { params: { id: "never-published" } }), 404, "EventNotFound");
+      assertError(await call("GET", path, { params: { id: delivered! }, query: { bus: "nope" } }), 404, "BusNotFound");
+      assertError(
+        await call("GET", path, { params: { id: delivered! }, query: [["bus", "orders"], ["bus", "default"]] }),
+        400,
+        "ValidationError",
+      );
+    });
+  });
+
+  describe("connections", () => {
+    const one = "/v1/connections/{name}";
+    const apiKey = { authorization: { apiKey: { header: "x-api-key", value: "literal-api-key" } }, query: { region: "eu" } };
+
+    test("contract - PUT /v1/connections/{name} creates, replaces, and refuses bad and file-managed connections", async () => {
+      const created = await call("PUT", one, { params: { name: "partner" }, json: apiKey });
+      assert.equal(created.status, 201);
+      assert.deepEqual((created.body.definition as Obj).authorization, { apiKey: { header: "x-api-key", value: "***" } });
+      const unsetVariable = await call("PUT", one, {
+        params: { name: "partner" },
+        json: { name: "partner", authorization: { basic: { username: "u", password: "env:RELAYBUS_CONTRACT_UNSET" } } },
+      });
+      assertError(unsetVariable, 400, "InvalidConnection");
+      const again = await call("PUT", one, { params: { name: "partner" }, json: { ...apiKey, description: "Partner API" } });
+      assert.equal(again.status, 200);
+      assertError(await call("PUT", one, { params: { name: "partner" }, json: { name: "other", ...apiKey } }), 400, "ValidationError");
+      assertError(await call("PUT", one, { params: { name: "from-file" }, json: apiKey }), 409, "ConnectionManagedByFile");
+      assertError(
+        await call("PUT", one, { params: { name: "partner" }, raw: "{", headers: { "content-type": "application/json" } }),
+        400,
+        "InvalidJson",
+      );
+      assertError(
+        await call("PUT", one, { params: { name: "partner" }, raw: "x", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("PUT", one, { params: { name: "partner" }, json: { description: "x".repeat(MAX_REQUEST_BYTES) } }),
+        413,
+        "PayloadTooLarge",
+      );
+    });
+
+    test("contract - GET /v1/connections and /v1/connections/{name} show both origins, redacted", async () => {
+      const list = await call("GET", "/v1/connections");
+      assert.equal(list.status, 200);
+      assert.deepEqual((list.body.connections as Obj[]).map((c) => [c.name, (c.origin as Obj).kind]), [
+        ["from-file", "file"],
+        ["partner", "api"],
+      ]);
+      assert.ok(!JSON.stringify(list.body).includes("literal-api-key") && !JSON.stringify(list.body).includes("file-password"));
+      const file = await call("GET", one, { params: { name: "from-file" } });
+      assert.equal((file.body.origin as Obj).pointer, "/connections/0");
+      assertError(await call("GET", one, { params: { name: "nope" } }), 404, "ConnectionNotFound");
+    });
+
+    test("contract - DELETE /v1/connections/{name} refuses used and file connections unless forced", async () => {
+      const rule = await call("POST", "/v1/buses/{bus}/rules", {
+        params: { bus: "default" },
+        json: {
+          name: "uses-partner",
+          pattern: { source: ["connections.contract"] },
+          targets: [{ id: "t", webhook: { url: `${receiver.url}/partner` }, connection: "partner" }],
+        },
+      });
+      assert.equal(rule.status, 201);
+      const unknown = await call("POST", "/v1/buses/{bus}/rules", {
+        params: { bus: "default" },
+        json: { name: "uses-ghost", pattern: { source: ["x"] }, targets: [{ id: "t", webhook: { url: `${receiver.url}/x` }, connection: "ghost" }] },
+      });
+      assertError(unknown, 400, "InvalidRule");
+      const inUse = assertError(await call("DELETE", one, { params: { name: "partner" } }), 409, "ConnectionInUse");
+      assert.deepEqual((inUse.details as Obj).usedBy, [{ bus: "default", rule: "uses-partner", target: "t" }]);
+      assertError(await call("DELETE", one, { params: { name: "partner" }, query: { force: "yes" } }), 400, "ValidationError");
+      assertError(await call("DELETE", one, { params: { name: "from-file" } }), 409, "ConnectionManagedByFile");
+      assert.equal((await call("DELETE", one, { params: { name: "partner" }, query: { force: "true" } })).status, 204);
+      assertError(await call("DELETE", one, { params: { name: "partner" } }), 404, "ConnectionNotFound");
+      assert.equal((await call("DELETE", "/v1/buses/{bus}/rules/{name}", { params: { bus: "default", name: "uses-partner" } })).status, 204);
+    });
+  });
+
+  describe("target status", () => {
+    const status = "/v1/buses/{bus}/rules/{rule}/targets/{target}/status";
+    const disable = "/v1/buses/{bus}/rules/{rule}/targets/{target}:disable";
+    const enable = "/v1/buses/{bus}/rules/{rule}/targets/{target}:enable";
+    const file = { bus: "orders", rule: "file-rule", target: "ok" };
+
+    test("contract - GET .../targets/{target}/status, POST :disable and :enable", async () => {
+      const fresh = await call("GET", status, { params: file });
+      assert.equal(fresh.status, 200);
+      assert.equal(fresh.body.state, "enabled");
+      assert.equal(fresh.body.reason, undefined);
+
+      const disabled = await call("POST", disable, { params: file, json: { reason: "receiver moving" } });
+      assert.equal(disabled.status, 200);
+      assert.equal(disabled.body.state, "disabled");
+      assert.equal(disabled.body.reason, "disabled through the API: receiver moving");
+      assert.equal(disabled.body.cause, "api");
+      assert.match(String(disabled.body.disabledAt), /^\d{4}-\d\d-\d\dT/);
+      const again = await call("POST", disable, { params: file });
+      assert.equal(again.body.reason, "disabled through the API: receiver moving", "the first reason stays");
+      const shown = await call("GET", status, { params: file });
+      assert.equal(shown.body.state, "disabled");
+      const rule = await call("GET", "/v1/buses/{bus}/rules/{name}", {
+        params: { bus: "orders", name: "file-rule" },
+      });
+      assert.equal(((rule.body.targetStatus as Obj).ok as Obj).state, "disabled");
+
+      const enabled = await call("POST", enable, { params: file });
+      assert.equal(enabled.status, 200);
+      // The engine made the target's circuit breaker when it first had a delivery for it.
+      assert.deepEqual(enabled.body, { state: "enabled", circuit: { state: "closed", consecutiveFailures: 0 } });
+      assert.equal((await call("POST", enable, { params: file, json: {} })).status, 200);
+    });
+
+    test("contract - target status routes refuse bad bodies and unknown targets", async () => {
+      assertError(await call("POST", disable, { params: file, json: { reason: "" } }), 400, "ValidationError");
+      assertError(await call("POST", disable, { params: file, json: { why: "x" } }), 400, "ValidationError");
+      assertError(
+        await call("POST", disable, { params: file, json: { reason: "x".repeat(513) } }),
+        400,
+        "ValidationError",
+      );
+      assertError(
+        await call("POST", disable, { params: file, json: { reason: "x".repeat(MAX_REQUEST_BYTES) } }),
+        413,
+        "PayloadTooLarge",
+      );
+      assertError(
+        await call("POST", disable, { params: file, raw: "now", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(await call("POST", enable, { params: file, json: { force: true } }), 400, "ValidationError");
+      assertError(
+        await call("POST", enable, { params: file, raw: "now", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(await call("GET", status, { params: { ...file, bus: "nope" } }), 404, "BusNotFound");
+      assertError(await call("GET", status, { params: { ...file, rule: "nope" } }), 404, "RuleNotFound");
+      assertError(await call("GET", status, { params: { ...file, target: "nope" } }), 404, "TargetNotFound");
+      assertError(await call("POST", disable, { params: { ...file, target: "nope" } }), 404, "TargetNotFound");
+      assertError(await call("POST", enable, { params: { ...file, rule: "nope" } }), 404, "RuleNotFound");
+      assert.equal((await call("GET", status, { params: file })).body.state, "enabled", "nothing refused was applied");
+    });
+  });
+
+  describe("archives and replays", () => {
+    test("contract - archives: create, list, get, delete, and their errors", async () => {
+      const created = await call("POST", "/v1/archives", {
+        json: { name: "ct-archive", bus: "orders", pattern: { "detail-type": ["order.created"] }, retentionDays: 7 },
+      });
+      assert.equal(created.status, 201);
+      assert.equal(created.body.eventCount, 0);
+      const listed = await call("GET", "/v1/archives");
+      assert.ok((listed.body.archives as Obj[]).some((a) => a.name === "ct-archive"));
+      const one = await call("GET", "/v1/archives/{name}", { params: { name: "ct-archive" } });
+      assert.equal(one.body.bus, "orders");
+      assert.equal(one.body.retentionDays, 7);
+      assertError(await call("POST", "/v1/archives", { json: { name: "ct-archive", bus: "orders" } }), 409, "ArchiveAlreadyExists");
+      assertError(await call("POST", "/v1/archives", { json: { name: "ct-other", bus: "nope" } }), 404, "BusNotFound");
+      assertError(
+        await call("POST", "/v1/archives", { json: { name: "ct-other", bus: "orders", pattern: { source: "shop" } } }),
+        400,
+        "InvalidEventPattern",
+      );
+      assertError(await call("POST", "/v1/archives", { json: { name: "ct-other" } }), 400, "ValidationError");
+      assertError(
+        await call("POST", "/v1/archives", { raw: "x", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("POST", "/v1/archives", { json: { name: "ct-other", bus: "orders", description: "x".repeat(MAX_REQUEST_BYTES) } }),
+        413,
+        "PayloadTooLarge",
+      );
+      assertError(await call("GET", "/v1/archives/{name}", { params: { name: "nope" } }), 404, "ArchiveNotFound");
+      assert.equal((await call("DELETE", "/v1/archives/{name}", { params: { name: "ct-archive" } })).status, 204);
+      assertError(await call("DELETE", "/v1/archives/{name}", { params: { name: "ct-archive" } }), 404, "ArchiveNotFound");
+    });
+
+    test("contract - replays: start, list, get, :cancel, and their errors", async () => {
+      const started = await call("POST", "/v1/replays", {
+        json: {
+          name: "ct-replay",
+          source: { bus: "orders" },
+          fromTime: 0,
+          toTime: new Date(Date.now() + 1_000).toISOString(),
+          destination: { bus: "orders", rule: "file-rule", targetId: "ok" },
+        },
+      });
+      assert.equal(started.status, 201);
+      let replay: Obj = started.body;
+      for (const deadline = Date.now() + 10_000; replay.state === "running"; ) {
+        assert.ok(Date.now() < deadline, "the replay completes");
+        await new Promise((r) => setTimeout(r, 20));
+        replay = (await call("GET", "/v1/replays/{name}", { params: { name: "ct-replay" } })).body;
+      }
+      assert.equal(replay.state, "completed");
+      assert.equal(replay.percent, 100);
+      const listed = await call("GET", "/v1/replays", { query: { limit: "10" } });
+      assert.ok((listed.body.replays as Obj[]).some((r) => r.name === "ct-replay"));
+      const cancelled = await call("POST", "/v1/replays/{name}:cancel", { params: { name: "ct-replay" } });
+      assert.equal(cancelled.body.state, "completed", "an ended replay stays as it ended");
+
+      const base = { name: "ct-other", source: { bus: "orders" }, fromTime: 0, toTime: 1, destination: { bus: "orders" } };
+      assertError(await call("POST", "/v1/replays", { json: { ...base, name: "ct-replay" } }), 409, "ReplayAlreadyExists");
+      assertError(await call("POST", "/v1/replays", { json: { ...base, source: { archive: "nope" } } }), 404, "ArchiveNotFound");
+      assertError(
+        await call("POST", "/v1/replays", { json: { ...base, destination: { bus: "orders", rule: "file-rule", targetId: "nope" } } }),
+        404,
+        "TargetNotFound",
+      );
+      assertError(await call("POST", "/v1/replays", { json: { ...base, fromTime: "soon" } }), 400, "ValidationError");
+      assertError(
+        await call("POST", "/v1/replays", { raw: "x", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("POST", "/v1/replays", { json: { ...base, description: "x".repeat(MAX_REQUEST_BYTES) } }),
+        413,
+        "PayloadTooLarge",
+      );
+      assertError(await call("GET", "/v1/replays", { query: { limit: "0" } }), 400, "ValidationError");
+      assertError(await call("GET", "/v1/replays/{name}", { params: { name: "nope" } }), 404, "ReplayNotFound");
+      assertError(await call("POST", "/v1/replays/{name}:cancel", { params: { name: "nope" } }), 404, "ReplayNotFound");
+    });
   });
 
   test("contract - every route of openapi.yaml was exercised, and nothing else", () => {

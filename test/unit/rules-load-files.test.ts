@@ -67,7 +67,7 @@ test("rules files - schema problems are all reported, each at its key's line", a
   assert.deepEqual(await problemLines("schema"), [
     `${FIXTURES}/schema/orders.yaml:6: /rules/1/name: must be 1 to 64 letters, digits, '.', '_' or '-', got "bad rule"`,
     `${FIXTURES}/schema/orders.yaml:12: /rules/1/targets/0/webhook/url: must be an http or https URL, got "ftp://example.com/"`,
-    `${FIXTURES}/schema/orders.yaml:13: /rules/1/targets/0/colour: unknown key "colour" (expected one of: id, webhook, format, transform, retry, signing)`,
+    `${FIXTURES}/schema/orders.yaml:13: /rules/1/targets/0/colour: unknown key "colour" (expected one of: id, webhook, format, transform, retry, signing, pacing, connection)`,
   ]);
 });
 

@@ -30,13 +30,13 @@ test("rules schema - a well-formed file and rule pass", () => {
 
 test("rules schema - unknown keys are refused with the allowed ones", () => {
   assert.deepEqual(messages(validateRuleFileShape({ bus: "orders", rulez: [] })), [
-    '/rulez: unknown key "rulez" (expected one of: bus, description, rules)',
+    '/rulez: unknown key "rulez" (expected one of: bus, description, rules, connections)',
   ]);
   const problems = messages(
     validateRuleDefinitionShape({ ...rule, targets: [{ ...target, retries: 3 }] }),
   );
   assert.deepEqual(problems, [
-    '/targets/0/retries: unknown key "retries" (expected one of: id, webhook, format, transform, retry, signing)',
+    '/targets/0/retries: unknown key "retries" (expected one of: id, webhook, format, transform, retry, signing, pacing, connection)',
   ]);
 });
 

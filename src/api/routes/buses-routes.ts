@@ -45,6 +45,7 @@ export function createBusesRouter(deps: ControlPlaneDeps): Router {
     .delete((req, res) => {
       registry.deleteBus(req.params.bus, { force: booleanParam(req, "force", false) });
       storage.targetSecrets.deleteSecretsOf(req.params.bus);
+      storage.targetStates.deleteStatesOf(req.params.bus);
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "DELETE"]));

@@ -14,6 +14,7 @@ import { RelaybusError } from "../../errors.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { redactSecrets } from "../redact-secrets.js";
 import { methodNotAllowed, objectBody } from "../request-params.js";
+import { targetStatusView, type TargetStatusView } from "./target-status-routes.js";
 
 const CUSTOM_METHODS = ["enable", "disable"] as const;
 
@@ -47,7 +48,18 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
     .route("/v1/buses/:bus/rules/:name")
     .get((req, res) => {
       requireBus(req.params.bus);
-      res.json(redactSecrets(registry.getRule(req.params.bus, req.params.name)));
+      const { bus, name } = req.params;
+      const rule = registry.getRule(bus, name);
+      // Each target's health beside the definition (not in it: a GET-edit-PUT would send it back).
+      const targetStatus: Record<string, TargetStatusView> = {};
+      for (const target of rule.definition.targets ?? []) {
+        const address = { bus, rule: name, targetId: target.id };
+        targetStatus[target.id] = targetStatusView(
+          deps.storage.targetStates.get(address),
+          deps.targetCircuit?.(bus, name, target.id),
+        );
+      }
+      res.json({ ...redactSecrets(rule), targetStatus });
     })
     .put((req, res) => {
       requireBus(req.params.bus);
@@ -65,6 +77,7 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
       requireBus(req.params.bus);
       registry.deleteRule(req.params.bus, req.params.name);
       deps.storage.targetSecrets.deleteSecretsOf(req.params.bus, req.params.name);
+      deps.storage.targetStates.deleteStatesOf(req.params.bus, req.params.name);
       res.status(204).end();
     })
     // `{name}:enable` and `{name}:disable`: rule names cannot hold ':', so the split is exact.

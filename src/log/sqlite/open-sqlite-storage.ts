@@ -34,10 +34,14 @@ import type { Storage } from "../log-engine.js";
 import { configureLogReader, configureStateFile, prepareLogFile } from "./connection-settings.js";
 import { LOG_MIGRATIONS, LOG_SCHEMA_VERSION } from "./log-schema.js";
 import { applyMigrations, type Migration } from "./migrations.js";
+import { createSqliteArchives } from "./sqlite-archives.js";
 import { createSqliteCatalog } from "./sqlite-catalog.js";
+import { createSqliteConnections } from "./sqlite-connections.js";
 import { createSqliteDeliveries } from "./sqlite-deliveries.js";
 import { createSqliteLog } from "./sqlite-log.js";
+import { createSqliteReplays } from "./sqlite-replays.js";
 import { createSqliteTargetSecrets } from "./sqlite-target-secrets.js";
+import { createSqliteTargetStates } from "./sqlite-target-states.js";
 import { STATE_MIGRATIONS, STATE_SCHEMA_VERSION } from "./state-schema.js";
 
 /** The log file's name in the data directory. */
@@ -164,6 +168,10 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   const catalog = createSqliteCatalog(state);
   const deliveries = createSqliteDeliveries({ db: state, clock });
   const targetSecrets = createSqliteTargetSecrets(state);
+  const archives = createSqliteArchives(state);
+  const replays = createSqliteReplays(state);
+  const targetStates = createSqliteTargetStates(state);
+  const connections = createSqliteConnections(state);
 
   let closing: Promise<void> | undefined;
   return {
@@ -175,6 +183,10 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     catalog,
     deliveries,
     targetSecrets,
+    archives,
+    replays,
+    targetStates,
+    connections,
     get open() {
       return reader.open || state.open || log.writerRunning;
     },

@@ -85,6 +85,9 @@ const DEAD_LETTER_COLUMNS = `${DELIVERY_COLUMNS}, reason, dead_at_ms AS deadAtMs
 const STORED_COLUMNS =
   "id, bus, offset, event_id, rule, target_id, event_received_at_ms, created_at_ms, next_attempt_at_ms, retry, attempts, request, order_key";
 
+/** succeeded_deliveries keeps the request's body apart from the rest of the request. */
+const SUCCEEDED_COLUMNS = `${STORED_COLUMNS}, finished_at_ms, body`;
+
 /** How long a checkpoint that carries no deliveries may wait in memory before it is written. */
 const CHECKPOINT_FLUSH_MS = 100;
 
@@ -120,23 +123,26 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     "UPDATE deliveries SET attempts = json_insert(attempts, '$[#]', json(?)) WHERE id = ?",
   );
   const moveToSucceeded = db.prepare<[number, string]>(
-    `INSERT INTO succeeded_deliveries (${STORED_COLUMNS}, finished_at_ms)
-     SELECT ${STORED_COLUMNS}, ? FROM deliveries WHERE id = ?`,
+    `INSERT INTO succeeded_deliveries (${SUCCEEDED_COLUMNS})
+     SELECT ${STORED_COLUMNS.replace("request", "json_remove(request, '$.body')")}, ?, json_extract(request, '$.body')
+     FROM deliveries WHERE id = ?`,
   );
   const selectOfEvent = db.prepare<[string, string, string, string], TracedRow>(
     `SELECT ${DELIVERY_COLUMNS}, NULL AS finishedAtMs FROM deliveries WHERE event_id = ? AND bus = ?
      UNION ALL
-     SELECT ${DELIVERY_COLUMNS}, finished_at_ms AS finishedAtMs FROM succeeded_deliveries WHERE event_id = ? AND bus = ?
+     SELECT ${DELIVERY_COLUMNS.replace("request", "json_set(request, '$.body', body) AS request")}, finished_at_ms AS finishedAtMs
+     FROM succeeded_deliveries WHERE event_id = ? AND bus = ?
      ORDER BY createdAtMs`,
   );
   const selectDeadOfEvent = db.prepare<[string, string], DeadLetterRow>(
     `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters WHERE event_id = ? AND bus = ? ORDER BY created_at_ms, rowid`,
   );
-  // Rowids grow with time: the oldest rows come first, and the walk stops at the first
-  // batch that has nothing old enough.
+  // Rowids grow with time: each batch looks at the oldest rows only, and the walk stops at
+  // the first batch with a row too young, without scanning the rest of the table.
   const deleteFinishedBefore = db.prepare<[number, number]>(
     `DELETE FROM succeeded_deliveries WHERE rowid IN
-     (SELECT rowid FROM succeeded_deliveries WHERE finished_at_ms < ? ORDER BY rowid LIMIT ?)`,
+     (SELECT rowid FROM (SELECT rowid, finished_at_ms FROM succeeded_deliveries ORDER BY rowid LIMIT ?)
+      WHERE finished_at_ms < ?)`,
   );
   const reschedule = db.prepare<[number, string]>(
     "UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?",
@@ -190,13 +196,24 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     for (const d of deliveries) insertPending(d);
   });
 
-  const insertSucceeded = db.prepare<[...StoredValues, number]>(
-    `INSERT INTO succeeded_deliveries (${STORED_COLUMNS}, finished_at_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  const insertSucceeded = db.prepare<[...StoredValues, number, string]>(
+    `INSERT INTO succeeded_deliveries (${SUCCEEDED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const storeDispatched = (item: DispatchedDelivery, nowMs: number) => {
     const { delivery, first } = item;
+    if (first?.next.kind === "succeeded") {
+      // The body in its own column: inside the request's JSON it would be escaped again.
+      const { body, ...rest } = delivery.request;
+      const values = storedColumns(delivery, JSON.stringify(rest));
+      values[10] = JSON.stringify([first.attempt]);
+      insertSucceeded.run(...values, nowMs, body);
+      return;
+    }
     const values = storedColumns(delivery);
+    if (item.deadReason !== undefined) {
+      insertDead.run(...values, item.deadReason, nowMs);
+      return;
+    }
     if (first === undefined) {
       if (item.heldUntilMs !== undefined) values[8] = item.heldUntilMs;
       insertDelivery.run(...values);
@@ -204,9 +221,6 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     }
     values[10] = JSON.stringify([first.attempt]);
     switch (first.next.kind) {
-      case "succeeded":
-        insertSucceeded.run(...values, nowMs);
-        break;
       case "retry":
         values[8] = first.next.nextAttemptAtMs;
         insertDelivery.run(...values);
@@ -418,12 +432,13 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
         deadLetters: selectDeadOfEvent.all(eventId, bus).map(toDeadLetter),
       }));
     },
-    pruneFinished(cutoffMs) {
+    async pruneFinished(cutoffMs) {
       let pruned = 0;
       for (;;) {
-        const { changes } = guardStorage("pruneFinished", () => deleteFinishedBefore.run(cutoffMs, DEAD_LETTER_BATCH));
+        const { changes } = guardStorage("pruneFinished", () => deleteFinishedBefore.run(DEAD_LETTER_BATCH, cutoffMs));
         pruned += changes;
         if (changes < DEAD_LETTER_BATCH) return pruned;
+        await yieldToEventLoop();
       }
     },
     deadLetter(delivery, reason) {
@@ -563,7 +578,7 @@ type StoredValues = [
   string | null,
 ];
 
-function storedColumns(d: NewDelivery): StoredValues {
+function storedColumns(d: NewDelivery, requestJson: string = JSON.stringify(d.request)): StoredValues {
   return [
     d.id,
     d.bus,
@@ -574,11 +589,23 @@ function storedColumns(d: NewDelivery): StoredValues {
     d.eventReceivedAtMs,
     d.createdAtMs,
     d.createdAtMs,
-    JSON.stringify(d.retry),
+    retryJson(d.retry),
     "[]",
-    JSON.stringify(d.request),
+    requestJson,
     d.orderKey ?? null,
   ];
+}
+
+/** Retry policies as JSON, by object: deliveries of one target share their policy object. */
+const retryJsonCache = new WeakMap<RetryPolicy, string>();
+
+function retryJson(policy: RetryPolicy): string {
+  let json = retryJsonCache.get(policy);
+  if (json === undefined) {
+    json = JSON.stringify(policy);
+    retryJsonCache.set(policy, json);
+  }
+  return json;
 }
 
 /** A WHERE clause being built: conditions joined by AND, with their parameters in order. */

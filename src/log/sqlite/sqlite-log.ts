@@ -88,6 +88,9 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
   const selectFirstOffset = reader
     .prepare<[string], number | null>("SELECT MIN(offset) FROM events WHERE bus = ?")
     .pluck();
+  const selectReceivedAtOrAfter = reader.prepare<[string, number], { offset: number; receivedAtMs: number }>(
+    "SELECT offset, received_at_ms AS receivedAtMs FROM events WHERE bus = ? AND offset >= ? ORDER BY offset LIMIT 1",
+  );
 
   /**
    * Last committed offset per bus, as acknowledged: loaded before the thread starts, then
@@ -265,6 +268,30 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
     async findById(bus, id) {
       const row = guardStorage("findById", () => selectById.get(bus, id));
       return row === undefined ? undefined : toStoredEvent(row);
+    },
+    async firstOffsetReceivedFrom(bus, timeMs) {
+      // A binary search over offsets through the (bus, offset) index, ~log2(n) lookups,
+      // rather than a scan of the bus: the events table has no index on received_at_ms.
+      return guardStorage("firstOffsetReceivedFrom", () => {
+        const first = selectFirstOffset.get(bus);
+        if (first === null || first === undefined) return undefined;
+        let low = first;
+        let high = heads.get(bus) ?? first;
+        let found: number | undefined;
+        while (low <= high) {
+          const middle = Math.floor((low + high) / 2);
+          const row = selectReceivedAtOrAfter.get(bus, middle);
+          if (row === undefined) {
+            high = middle - 1;
+          } else if (row.receivedAtMs >= timeMs) {
+            found = row.offset;
+            high = middle - 1;
+          } else {
+            low = row.offset + 1;
+          }
+        }
+        return found;
+      });
     },
     onAppend(listener) {
       listeners.add(listener);

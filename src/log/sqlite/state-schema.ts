@@ -98,6 +98,8 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
     // written once per delivery on the hot path, so it carries only what a trace reads and
     // one index: no unique id (a dispatch repeated after a crash may store a delivery twice;
     // the trace shows it once), no time index (pruning walks rowids, which grow with time).
+    // The request's body has its own column (`request` is the rest of it): inside the JSON
+    // it would be escaped, at a cost per delivery.
     sql: `
       ALTER TABLE deliveries ADD COLUMN order_key TEXT;
       ALTER TABLE dead_letters ADD COLUMN order_key TEXT;
@@ -117,7 +119,8 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         retry                TEXT    NOT NULL,
         attempts             TEXT    NOT NULL,
         request              TEXT    NOT NULL,
-        order_key            TEXT
+        order_key            TEXT,
+        body                 TEXT    NOT NULL
       );
       CREATE INDEX succeeded_deliveries_event ON succeeded_deliveries (event_id);
     `,
@@ -125,17 +128,96 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
   {
     version: 4,
     description: "connections (authorization, headers and query parameters of targets)",
-    sql: `-- reserved: connections`,
+    // Connections created through the API, as sent: `env:NAME` secrets stay references and
+    // are read from the environment when used; literal secrets are stored like the rules.
+    sql: `
+      CREATE TABLE connections (
+        name          TEXT    PRIMARY KEY,
+        definition    TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
   },
   {
     version: 5,
     description: "target states (disabled targets and why, failing since)",
-    sql: `-- reserved: target states`,
+    // Keyed by the target's address like target_secrets (file rules have no rule row). A
+    // row is written only on a transition, never per attempt.
+    sql: `
+      CREATE TABLE target_states (
+        bus              TEXT    NOT NULL,
+        rule             TEXT    NOT NULL,
+        target_id        TEXT    NOT NULL,
+        state            TEXT    NOT NULL CHECK (state IN ('enabled', 'disabled')),
+        reason           TEXT,
+        cause            TEXT    CHECK (cause IN ('gone', 'failing', 'api')),
+        disabled_at_ms   INTEGER,
+        failing_since_ms INTEGER,
+        updated_at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (bus, rule, target_id)
+      ) WITHOUT ROWID;
+    `,
   },
   {
     version: 6,
     description: "archives and replays",
-    sql: `-- reserved: archives and replays`,
+    // An archive's events hang off its internal id, not its name: deleting an archive marks
+    // it `deleting` (its name is free at once) and its events go in batches afterwards, so a
+    // new archive of the same name never sees them. Replays count their pending deliveries by
+    // order key (`replay:<name>:...`, a range on the index) to keep their backlog bounded.
+    sql: `
+      CREATE TABLE archives (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        name           TEXT    NOT NULL,
+        bus            TEXT    NOT NULL,
+        description    TEXT,
+        pattern        TEXT,
+        retention_days INTEGER NOT NULL,
+        state          TEXT    NOT NULL CHECK (state IN ('enabled', 'deleting')),
+        through_offset INTEGER NOT NULL,
+        event_count    INTEGER NOT NULL DEFAULT 0,
+        size_bytes     INTEGER NOT NULL DEFAULT 0,
+        created_at_ms  INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX archives_name ON archives (name) WHERE state = 'enabled';
+
+      CREATE TABLE archived_events (
+        archive_id     INTEGER NOT NULL,
+        offset         INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        size_bytes     INTEGER NOT NULL,
+        units          INTEGER NOT NULL,
+        json           TEXT    NOT NULL
+      );
+      CREATE UNIQUE INDEX archived_events_offset ON archived_events (archive_id, offset);
+      CREATE INDEX archived_events_received ON archived_events (archive_id, received_at_ms);
+
+      CREATE TABLE replays (
+        name               TEXT    PRIMARY KEY,
+        description        TEXT,
+        source_archive     TEXT,
+        archive_id         INTEGER,
+        bus                TEXT    NOT NULL,
+        from_ms            INTEGER NOT NULL,
+        to_ms              INTEGER NOT NULL,
+        end_offset         INTEGER NOT NULL,
+        destination_bus    TEXT    NOT NULL,
+        destination_rule   TEXT,
+        destination_target TEXT,
+        state              TEXT    NOT NULL CHECK (state IN ('running', 'completed', 'cancelled', 'failed')),
+        total              INTEGER NOT NULL,
+        replayed           INTEGER NOT NULL,
+        deliveries         INTEGER NOT NULL,
+        last_offset        INTEGER NOT NULL,
+        started_at_ms      INTEGER NOT NULL,
+        ended_at_ms        INTEGER,
+        error              TEXT
+      ) WITHOUT ROWID;
+
+      CREATE INDEX deliveries_pending_order_key ON deliveries (order_key)
+        WHERE order_key IS NOT NULL;
+    `,
   },
 ];
 
