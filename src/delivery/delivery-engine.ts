@@ -318,7 +318,11 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       if (held.has(delivery.id)) continue;
       const lane = laneOf(delivery);
       held.add(delivery.id);
-      lanes.add(lane, { delivery, lane, slotFreed: true });
+      const item: Held = { delivery, lane, slotFreed: true };
+      // The store hands out by due time; an ordered lane goes by log offset (a head that
+      // waited for its retry comes due after the ones behind it).
+      if (lane.limits.ordered) lanes.addInOrder(lane, item, (a, queued) => a.delivery.offset < queued.delivery.offset);
+      else lanes.add(lane, item);
     }
     // Fewer than asked: nothing else is due now, so the next is a retry's time or a lease's end.
     storeDueAtMs = leased.length < limit ? (deliveries.nextDueAtMs() ?? Number.POSITIVE_INFINITY) : 0;

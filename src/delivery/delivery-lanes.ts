@@ -77,6 +77,16 @@ export class Fifo<T> {
     return item;
   }
 
+  /**
+   * Puts `item` before the first queued item that `before(item, queued)` says it precedes,
+   * looking from the back (where it usually belongs), else at the back.
+   */
+  insertOrdered(item: T, before: (item: T, queued: T) => boolean): void {
+    let index = this.items.length;
+    while (index > this.head && before(item, this.items[index - 1] as T)) index--;
+    this.items.splice(index, 0, item);
+  }
+
   /** Removes and returns every queued item. */
   drain(): T[] {
     const out = this.items.slice(this.head) as T[];
@@ -129,6 +139,13 @@ export class DeliveryLanes<T> {
   add(lane: Lane<T>, item: T, front = false): void {
     if (front) lane.queue.unshift(item);
     else lane.queue.push(item);
+    this.queuedTotal++;
+    this.markReady(lane);
+  }
+
+  /** Queues `item` in `lane` in the order `before` defines (an ordered lane loaded from the store). */
+  addInOrder(lane: Lane<T>, item: T, before: (item: T, queued: T) => boolean): void {
+    lane.queue.insertOrdered(item, before);
     this.queuedTotal++;
     this.markReady(lane);
   }

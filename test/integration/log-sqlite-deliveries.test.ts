@@ -192,23 +192,48 @@ test("deliveries - a leased delivery is not handed out again until its lease run
   );
 });
 
-test("deliveries - after a crash mid-attempt the delivery is due again once its lease ran out", async (t) => {
+test("deliveries - after a crash mid-attempt the delivery is due again as soon as the file opens", async (t) => {
   const { clock, open } = tempStorage(t);
   const first = open();
-  first.deliveries.commitDispatch("orders", 1, [makeDelivery("d1")]);
+  first.deliveries.commitDispatch("orders", 1, [makeDelivery("d1"), makeDelivery("d2")]);
+  first.deliveries.recordAttempt("d2", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: clock.now + 60_000 });
   const [leased] = first.deliveries.leaseDue(clock.now, 10, 30_000);
   assert.equal(leased?.id, "d1");
+  assert.deepEqual(first.deliveries.leaseDue(clock.now, 10, 30_000), [], "leased while the process lives");
   // The attempt never gets recorded: the process dies with the lease written.
   await first.close();
 
   const second = open();
-  assert.equal(second.deliveries.pendingCount(), 1);
-  assert.deepEqual(second.deliveries.leaseDue(clock.now + 10_000, 10, 30_000), [], "lease still running");
-  clock.now += 10_000 + 30_000;
-  const [again] = second.deliveries.leaseDue(clock.now, 10, 30_000);
-  assert.equal(again?.id, "d1");
+  assert.equal(second.deliveries.pendingCount(), 2);
+  const [again, ...others] = second.deliveries.leaseDue(clock.now, 10, 30_000);
+  assert.equal(again?.id, "d1", "the lease of the process that stopped ended");
+  assert.deepEqual(others, [], "a retry keeps its time: it is no lease");
   assert.deepEqual(again?.attempts, [], "the lost attempt left no record");
   assert.deepEqual(again?.request, makeDelivery("d1").request, "same request, so the same webhook-id");
+});
+
+test("deliveries - an ordered delivery waiting for a retry holds back the later ones of its key", (t) => {
+  const storage = tempStorage(t);
+  const { clock } = storage;
+  const { deliveries } = storage.open();
+  const ordered = (id: string, key: string) => ({ ...makeDelivery(id), orderKey: key });
+  deliveries.enqueue([ordered("a1", "k-a"), ordered("a2", "k-a"), ordered("a3", "k-a"), ordered("b1", "k-b")]);
+  deliveries.recordAttempt("a1", attempt(1, "retryable", 503), { kind: "retry", nextAttemptAtMs: clock.now + 60_000 });
+  assert.deepEqual(
+    deliveries.leaseDue(clock.now, 10, 30_000).map((d) => d.id),
+    ["b1"],
+    "a2 and a3 wait behind a1; k-b is not held back",
+  );
+  clock.now += 60_000; // a1's retry is due (and b1's lease has run out by then)
+  assert.deepEqual(
+    deliveries
+      .leaseDue(clock.now, 10, 30_000)
+      .map((d) => d.id)
+      .filter((id) => id.startsWith("a"))
+      .sort(),
+    ["a1", "a2", "a3"],
+    "all three (the engine puts an ordered lane's deliveries in offset order)",
+  );
 });
 
 test("deliveries - recordAttempts applies a batch in one transaction, all or nothing", (t) => {

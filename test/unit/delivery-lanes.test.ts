@@ -83,3 +83,18 @@ test("lanes - an idle lane is forgotten, and a full one says so", () => {
   lanes.finished(lane);
   assert.notEqual(lanes.lane("t", limits()), lane, "a new lane after the old one went idle");
 });
+
+test("lanes - an ordered lane takes a late item in its place, not at the back", () => {
+  const lanes = new DeliveryLanes<number>();
+  const lane = lanes.lane("replay:r:orders/r/t", limits({ ordered: true }));
+  for (const offset of [2, 3, 5]) lanes.add(lane, offset);
+  lanes.addInOrder(lane, 1, (item, queued) => item < queued);
+  lanes.addInOrder(lane, 4, (item, queued) => item < queued);
+  lanes.addInOrder(lane, 6, (item, queued) => item < queued);
+  const taken: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    taken.push(lanes.take(0)!.item);
+    lanes.finished(lane);
+  }
+  assert.deepEqual(taken, [1, 2, 3, 4, 5, 6]);
+});

@@ -112,8 +112,15 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
   >(
     `INSERT INTO deliveries (${STORED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
-  const selectDue = db.prepare<[number, number], DeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms LIMIT ?`,
+  // An ordered delivery is due only when no earlier one of its order key waits for a retry:
+  // otherwise, after a restart, the ones behind it would go first. (While the engine runs,
+  // it holds such a head in memory itself.)
+  const selectDue = db.prepare<[number, number, number], DeliveryRow>(
+    `SELECT ${DELIVERY_COLUMNS} FROM deliveries AS d WHERE next_attempt_at_ms <= ?
+       AND (order_key IS NULL OR NOT EXISTS (
+         SELECT 1 FROM deliveries AS e INDEXED BY deliveries_pending_order_key
+         WHERE e.order_key = d.order_key AND e.leased = 0 AND e.next_attempt_at_ms > ? AND e.rowid < d.rowid))
+     ORDER BY next_attempt_at_ms LIMIT ?`,
   );
   const selectNextDue = db
     .prepare<[], number | null>("SELECT MIN(next_attempt_at_ms) FROM deliveries")
@@ -144,8 +151,12 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
      (SELECT rowid FROM (SELECT rowid, finished_at_ms FROM succeeded_deliveries ORDER BY rowid LIMIT ?)
       WHERE finished_at_ms < ?)`,
   );
+  const leaseRow = db.prepare<[number, string]>(
+    "UPDATE deliveries SET next_attempt_at_ms = ?, leased = 1 WHERE id = ?",
+  );
+  const markLeased = db.prepare<[string]>("UPDATE deliveries SET leased = 1 WHERE id = ?");
   const reschedule = db.prepare<[number, string]>(
-    "UPDATE deliveries SET next_attempt_at_ms = ? WHERE id = ?",
+    "UPDATE deliveries SET next_attempt_at_ms = ?, leased = 0 WHERE id = ?",
   );
   const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
   const movePendingToDead = db.prepare<[string, number, string]>(
@@ -159,6 +170,12 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
   const selectDeadLetter = db.prepare<[string], DeadLetterRow>(
     `SELECT ${DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?`,
   );
+
+  // This file belongs to one process, and a lease to the process that took it: one left by
+  // a process that stopped (crashed, or closed with attempts in flight) would only delay its
+  // delivery by the rest of the lease, and put an ordered delivery behind the ones after it.
+  // So leases end when the file opens: those deliveries are due at once, in their order.
+  db.prepare("UPDATE deliveries SET next_attempt_at_ms = created_at_ms, leased = 0 WHERE leased = 1").run();
 
   /** Checkpoints, read once at open: the dispatcher asks on every pass. */
   const checkpoints = new Map<string, number>();
@@ -215,8 +232,12 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
       return;
     }
     if (first === undefined) {
-      if (item.heldUntilMs !== undefined) values[8] = item.heldUntilMs;
-      insertDelivery.run(...values);
+      if (item.heldUntilMs === undefined) {
+        insertDelivery.run(...values);
+      } else {
+        values[8] = item.heldUntilMs;
+        if (insertDelivery.run(...values).changes > 0) markLeased.run(delivery.id);
+      }
       return;
     }
     values[10] = JSON.stringify([first.attempt]);
@@ -274,14 +295,13 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
   // Leasing is a write per pump (the rows taken get a new next_attempt_at_ms) instead of,
   // before, a read per pump of `limit + in flight` rows to skip the ones in flight in
   // JavaScript: that scan grew with the attempts in flight and re-read all of them on every
-  // pump. The cost of the lease: a delivery whose process died mid-attempt waits for its
-  // lease to run out (its timeout plus the margin) before it is sent again.
+  // pump. A lease outlives its process only until the file is opened again (see above).
   const lease = db.transaction((nowMs: number, limit: number, leaseMarginMs: number) => {
     const taken: Delivery[] = [];
-    for (const row of selectDue.all(nowMs, limit)) {
+    for (const row of selectDue.all(nowMs, nowMs, limit)) {
       const delivery = toDelivery(row);
       delivery.nextAttemptAtMs = nowMs + delivery.request.timeoutMs + leaseMarginMs;
-      reschedule.run(delivery.nextAttemptAtMs, delivery.id);
+      leaseRow.run(delivery.nextAttemptAtMs, delivery.id);
       taken.push(delivery);
     }
     return taken;
@@ -395,7 +415,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     flushCheckpoints,
     due(nowMs, limit) {
       if (limit <= 0) return [];
-      return guardStorage("due", () => selectDue.all(nowMs, limit)).map(toDelivery);
+      return guardStorage("due", () => selectDue.all(nowMs, nowMs, limit)).map(toDelivery);
     },
     leaseDue(nowMs, limit, leaseMarginMs) {
       if (limit <= 0) return [];

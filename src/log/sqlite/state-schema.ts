@@ -98,10 +98,13 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
     // written once per delivery on the hot path, so it carries only what a trace reads and
     // one index: no unique id (a dispatch repeated after a crash may store a delivery twice;
     // the trace shows it once), no time index (pruning walks rowids, which grow with time).
+    // `leased` tells a lease (a delivery held by the engine) from a retry's time, so that
+    // leases left by a process that stopped can be ended when the file opens again.
     // The request's body has its own column (`request` is the rest of it): inside the JSON
     // it would be escaped, at a cost per delivery.
     sql: `
       ALTER TABLE deliveries ADD COLUMN order_key TEXT;
+      ALTER TABLE deliveries ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE dead_letters ADD COLUMN order_key TEXT;
       CREATE INDEX deliveries_event ON deliveries (event_id);
       CREATE INDEX dead_letters_event ON dead_letters (event_id);
@@ -215,7 +218,9 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         error              TEXT
       ) WITHOUT ROWID;
 
-      CREATE INDEX deliveries_pending_order_key ON deliveries (order_key)
+      -- Counts a replay's pending deliveries (a range of order keys), and finds the ordered
+      -- deliveries waiting for a retry that hold back the rest of their key (see leaseDue).
+      CREATE INDEX deliveries_pending_order_key ON deliveries (order_key, leased, next_attempt_at_ms)
         WHERE order_key IS NOT NULL;
     `,
   },
