@@ -224,6 +224,50 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         WHERE order_key IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    description: "usage: hourly and daily counts per meter and resource, and the meters' checkpoints",
+    // One row per (hour, meter, resource). Resources not of a meter's kind are '' (not NULL),
+    // so they take part in the primary key. `quantity` is what the meter counts: events,
+    // attempts, or CU-milli-hours for stream CUs; `units` the 64 KB units (ceil(bytes/65536),
+    // at least 1 per event or attempt).
+    sql: `
+      CREATE TABLE usage_hourly (
+        hour_ms  INTEGER NOT NULL,
+        meter    TEXT    NOT NULL,
+        bus      TEXT    NOT NULL DEFAULT '',
+        rule     TEXT    NOT NULL DEFAULT '',
+        target   TEXT    NOT NULL DEFAULT '',
+        stream   TEXT    NOT NULL DEFAULT '',
+        quantity INTEGER NOT NULL,
+        units    INTEGER NOT NULL,
+        PRIMARY KEY (hour_ms, meter, bus, rule, target, stream)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE usage_daily (
+        day_ms   INTEGER NOT NULL,
+        meter    TEXT    NOT NULL,
+        bus      TEXT    NOT NULL DEFAULT '',
+        rule     TEXT    NOT NULL DEFAULT '',
+        target   TEXT    NOT NULL DEFAULT '',
+        stream   TEXT    NOT NULL DEFAULT '',
+        quantity INTEGER NOT NULL,
+        units    INTEGER NOT NULL,
+        PRIMARY KEY (day_ms, meter, bus, rule, target, stream)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE meter_checkpoints (
+        name          TEXT    PRIMARY KEY,
+        through       INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 8,
+    description: "billing periods and their records",
+    sql: `-- reserved: billing`,
+  },
 ];
 
 /** The state file version this code writes. */
