@@ -12,7 +12,8 @@
  */
 import type { Command } from "commander";
 import { createInterface } from "node:readline/promises";
-import { clientUrl } from "../config/load-config.js";
+import { callApi } from "./api-client.js";
+import { indent, isoSeconds, prettyBody, table, truncate } from "./text-format.js";
 import type { DeadLetter } from "../log/log-engine.js";
 
 interface ServerFlags {
@@ -52,7 +53,7 @@ export function registerDlqCommand(program: Command): void {
     .action(async (flags: ListFlags) => {
       const query = new URLSearchParams(filterOf(flags));
       query.set("limit", flags.limit);
-      const { deadLetters } = (await call(flags, "GET", `/v1/dead-letters?${query}`)) as {
+      const { deadLetters } = (await callApi(flags.url, "GET", `/v1/dead-letters?${query}`)) as {
         deadLetters: DeadLetter[];
       };
       if (flags.json === true) {
@@ -76,8 +77,8 @@ export function registerDlqCommand(program: Command): void {
     .option("--json", "print the server's JSON")
     .option("--url <url>", "server URL (also RELAYBUS_URL; default http://127.0.0.1:8080)")
     .action(async (id: string, flags: ServerFlags & { json?: boolean }) => {
-      const letter = (await call(
-        flags,
+      const letter = (await callApi(
+        flags.url,
         "GET",
         `/v1/dead-letters/${encodeURIComponent(id)}`,
       )) as DeadLetter;
@@ -96,7 +97,7 @@ export function registerDlqCommand(program: Command): void {
     )
     .action(async (ids: string[], flags: SelectFlags & { mode: string }) => {
       const body = { ...selectorOf(ids, flags), mode: flags.mode };
-      const result = (await call(flags, "POST", "/v1/dead-letters:redrive", body)) as {
+      const result = (await callApi(flags.url, "POST", "/v1/dead-letters:redrive", body)) as {
         redriven: number;
         skipped: number;
         skips: { id: string; reason: string }[];
@@ -130,7 +131,7 @@ export function registerDlqCommand(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const result = (await call(flags, "POST", "/v1/dead-letters:purge", body)) as {
+      const result = (await callApi(flags.url, "POST", "/v1/dead-letters:purge", body)) as {
         purged: number;
         notFound?: string[];
       };
@@ -218,40 +219,6 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-/** One request to the server; an error answer becomes an Error with its code and message. */
-async function call(
-  flags: ServerFlags,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<unknown> {
-  const base = clientUrl(flags.url);
-  const response = await fetch(`${base}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  }).catch((error: unknown) => {
-    throw new Error(`cannot reach Relaybus at ${base}: ${(error as Error).cause ?? error}`);
-  });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text === "" ? undefined : JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!response.ok) {
-    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new Error(
-      error === undefined
-        ? `${method} ${path}: HTTP ${response.status} ${text}`
-        : `${error.code}: ${error.message}`,
-    );
-  }
-  return parsed;
-}
-
 function listTable(letters: readonly DeadLetter[]): string {
   const rows = letters.map((l) => [
     l.id,
@@ -301,38 +268,4 @@ function showText(l: DeadLetter): string {
     lines.push(indent(table(["#", "STARTED", "STATUS", "OUTCOME", "DURATION", "ERROR"], rows)));
   }
   return lines.join("\n");
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
-
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-function truncate(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, " ");
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
-}
-
-function prettyBody(body: string): string {
-  try {
-    return JSON.stringify(JSON.parse(body), null, 2);
-  } catch {
-    return body;
-  }
-}
-
-function indent(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => `  ${line}`)
-    .join("\n");
 }

@@ -2,6 +2,7 @@
  * `relaybus receive`: a small webhook receiver that prints every request it gets, for trying
  * Relaybus out (the README's first example) and for looking at what a target would see.
  */
+import { indent } from "./text-format.js";
 import type { Command } from "commander";
 import { createServer } from "node:http";
 
@@ -42,7 +43,9 @@ export function registerReceiveCommand(program: Command): void {
         server.once("error", reject);
         server.listen(Number(flags.port), flags.host, () => resolve());
       });
-      console.log(`receiving on http://${flags.host}:${flags.port}/ (answering ${status}); Ctrl-C stops`);
+      console.log(
+        `receiving on http://${flags.host}:${flags.port}/ (answering ${status}); Ctrl-C stops`,
+      );
       process.on("SIGINT", () => server.close(() => process.exit(0)));
       process.on("SIGTERM", () => server.close(() => process.exit(0)));
     });
@@ -54,11 +57,4 @@ function pretty(text: string): string {
   } catch {
     return text;
   }
-}
-
-function indent(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => `  ${line}`)
-    .join("\n");
 }

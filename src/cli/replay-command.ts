@@ -14,7 +14,8 @@
  */
 import { SingleBar, Presets } from "cli-progress";
 import type { Command } from "commander";
-import { clientUrl } from "../config/load-config.js";
+import { callApi } from "./api-client.js";
+import { isoSeconds as iso } from "./text-format.js";
 import { parseWhen } from "./dlq-command.js";
 
 interface ServerFlags {
@@ -78,7 +79,7 @@ export function registerReplayCommand(program: Command): void {
     .option("--url <url>", URL_HELP)
     .action(async (flags: StartFlags) => {
       const body = await startBody(flags);
-      const started = (await call(flags, "POST", "/v1/replays", body)) as ReplayView;
+      const started = (await callApi(flags.url, "POST", "/v1/replays", body)) as ReplayView;
       if (!flags.wait) {
         console.log(summary(started));
         return;
@@ -95,8 +96,8 @@ export function registerReplayCommand(program: Command): void {
     .option("--json", "print the server's JSON")
     .option("--url <url>", URL_HELP)
     .action(async (name: string, flags: ServerFlags & { json?: boolean }) => {
-      const found = (await call(
-        flags,
+      const found = (await callApi(
+        flags.url,
         "GET",
         `/v1/replays/${encodeURIComponent(name)}`,
       )) as ReplayView;
@@ -109,8 +110,8 @@ export function registerReplayCommand(program: Command): void {
     .argument("<name>", "the replay's name")
     .option("--url <url>", URL_HELP)
     .action(async (name: string, flags: ServerFlags) => {
-      const found = (await call(
-        flags,
+      const found = (await callApi(
+        flags.url,
         "POST",
         `/v1/replays/${encodeURIComponent(name)}:cancel`,
       )) as ReplayView;
@@ -128,8 +129,8 @@ export function registerReplayCommand(program: Command): void {
     .option("--json", "print the server's JSON instead of a table")
     .option("--url <url>", URL_HELP)
     .action(async (flags: ServerFlags & { limit: string; json?: boolean }) => {
-      const { replays } = (await call(
-        flags,
+      const { replays } = (await callApi(
+        flags.url,
         "GET",
         `/v1/replays?limit=${encodeURIComponent(flags.limit)}`,
       )) as {
@@ -157,8 +158,8 @@ async function startBody(flags: StartFlags): Promise<Record<string, unknown>> {
   }
   let destinationBus = flags.toBus ?? flags.bus;
   if (destinationBus === undefined) {
-    const archive = (await call(
-      flags,
+    const archive = (await callApi(
+      flags.url,
       "GET",
       `/v1/archives/${encodeURIComponent(flags.archive!)}`,
     )) as { bus: string };
@@ -201,8 +202,8 @@ async function follow(flags: StartFlags, started: ReplayView): Promise<ReplayVie
   try {
     while (current.state === "running") {
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
-      current = (await call(
-        flags,
+      current = (await callApi(
+        flags.url,
         "GET",
         `/v1/replays/${encodeURIComponent(started.name)}`,
       )) as ReplayView;
@@ -265,42 +266,4 @@ function listTable(replays: readonly ReplayView[]): string {
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-/** One request to the server; an error answer becomes an Error with its code and message. */
-async function call(
-  flags: ServerFlags,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<unknown> {
-  const base = clientUrl(flags.url);
-  const response = await fetch(`${base}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  }).catch((error: unknown) => {
-    throw new Error(`cannot reach Relaybus at ${base}: ${String((error as Error).cause ?? error)}`);
-  });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text === "" ? undefined : JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!response.ok) {
-    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new Error(
-      error === undefined
-        ? `${method} ${path}: HTTP ${response.status} ${text}`
-        : `${error.code}: ${error.message}`,
-    );
-  }
-  return parsed;
 }

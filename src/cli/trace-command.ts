@@ -11,7 +11,8 @@
  */
 import type { Command } from "commander";
 import type { EventTrace, TraceDelivery } from "../api/routes/event-trace-routes.js";
-import { clientUrl } from "../config/load-config.js";
+import { callApi } from "./api-client.js";
+import { indent, prettyBody } from "./text-format.js";
 
 interface TraceFlags {
   bus?: string;
@@ -29,36 +30,13 @@ export function registerTraceCommand(program: Command): void {
     .option("--url <url>", "server URL (also RELAYBUS_URL; default http://127.0.0.1:8080)")
     .action(async (id: string, flags: TraceFlags) => {
       const query = flags.bus === undefined ? "" : `?${new URLSearchParams({ bus: flags.bus })}`;
-      const trace = (await getJson(
+      const trace = (await callApi(
         flags.url,
+        "GET",
         `/v1/events/${encodeURIComponent(id)}/trace${query}`,
       )) as EventTrace;
       console.log(flags.json === true ? JSON.stringify(trace, null, 2) : traceText(trace));
     });
-}
-
-/** One GET; an error answer becomes an Error with its code and message. */
-async function getJson(url: string | undefined, path: string): Promise<unknown> {
-  const base = clientUrl(url);
-  const response = await fetch(`${base}${path}`).catch((error: unknown) => {
-    throw new Error(`cannot reach Relaybus at ${base}: ${(error as Error).cause ?? error}`);
-  });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text === "" ? undefined : JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!response.ok) {
-    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new Error(
-      error === undefined
-        ? `GET ${path}: HTTP ${response.status} ${text}`
-        : `${error.code}: ${error.message}`,
-    );
-  }
-  return parsed;
 }
 
 /** One line of the timeline: when, and what happened. */
@@ -127,19 +105,4 @@ function momentsOf(d: TraceDelivery): Moment[] {
   if (d.nextAttemptAt !== undefined)
     moments.push({ at: d.nextAttemptAt, who, what: "pending: next attempt due" });
   return moments;
-}
-
-function prettyBody(body: string): string {
-  try {
-    return JSON.stringify(JSON.parse(body), null, 2);
-  } catch {
-    return body;
-  }
-}
-
-function indent(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => `  ${line}`)
-    .join("\n");
 }
