@@ -9,33 +9,47 @@
  */
 
 import { errorMessage } from "../errors.js";
-import type { DeliveryRequest } from "../log/log-engine.js";
+import type { DeliveryRequest, NewDelivery } from "../log/log-engine.js";
 import type { JsonValue, StoredEvent } from "../types.js";
-import { formatRequest, type FormatOptions } from "./format-payload.js";
+import { formatRequest, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
 import type { RoutedTarget } from "./router.js";
 
 /** A step's result: its value, or why there is none. */
-export type Built<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+export type Built<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
 /**
  * The target's transform applied to the event, when its format is `transform`. The
  * transform's own budget is `timeoutMs`; the deadline (twice that, plus 100 ms) also bounds a
  * transform that stops yielding to its budget check.
  */
-export function transformForTarget(target: RoutedTarget, event: StoredEvent, timeoutMs: number): Promise<Built<JsonValue | undefined>> {
+export function transformForTarget(
+  target: RoutedTarget,
+  event: StoredEvent,
+  timeoutMs: number,
+): Promise<Built<JsonValue | undefined>> {
   if (target.transform === undefined) {
-    return Promise.resolve({ ok: false, reason: "format is transform but the target has no transform" });
+    return Promise.resolve({
+      ok: false,
+      reason: "format is transform but the target has no transform",
+    });
   }
   const deadlineMs = timeoutMs * 2 + 100;
   const evaluation = target.transform.evaluate(event.event as unknown as JsonValue, timeoutMs);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`transform did not settle within ${deadlineMs} ms`)), deadlineMs);
+    timer = setTimeout(
+      () => reject(new Error(`transform did not settle within ${deadlineMs} ms`)),
+      deadlineMs,
+    );
   });
   return Promise.race([evaluation, deadline])
     .then(
       (value): Built<JsonValue | undefined> => ({ ok: true, value }),
-      (error: unknown): Built<JsonValue | undefined> => ({ ok: false, reason: transformFailure(error) }),
+      (error: unknown): Built<JsonValue | undefined> => ({
+        ok: false,
+        reason: transformFailure(error),
+      }),
     )
     .finally(() => clearTimeout(timer));
 }
@@ -56,7 +70,10 @@ export function formatForTarget(
   options: FormatOptions,
 ): Built<DeliveryRequest> {
   try {
-    return { ok: true, value: formatRequest({ event, target, deliveryId, nowMs, transformed }, options) };
+    return {
+      ok: true,
+      value: formatRequest({ event, target, deliveryId, nowMs, transformed }, options),
+    };
   } catch (error) {
     return { ok: false, reason: `cannot format for ${target.format}: ${errorMessage(error)}` };
   }
@@ -74,5 +91,57 @@ export async function buildTargetRequest(
     if (!result.ok) return result;
     transformed = result.value;
   }
-  return formatForTarget(event, target, options.deliveryId, options.nowMs, transformed, options.format);
+  return formatForTarget(
+    event,
+    target,
+    options.deliveryId,
+    options.nowMs,
+    transformed,
+    options.format,
+  );
+}
+
+/** What {@link buildDelivery} needs besides the event and the target. */
+export interface BuildDeliveryOptions {
+  /** Budget of one transform evaluation (`transform.timeoutMs`). */
+  transformTimeoutMs: number;
+  format: FormatOptions;
+  /**
+   * Takes a delivery that could not be built (its transform failed, or its format cannot carry
+   * the event), with the event in structured form as its request since the request proper never
+   * existed, and the reason: the caller dead-letters it.
+   */
+  deadLetter(delivery: NewDelivery, reason: string): void;
+}
+
+/**
+ * The delivery of one event to one target: `base` with the target's request, or undefined
+ * when it could not be built and went to `options.deadLetter` instead. Synchronous unless the
+ * target has a transform, so that plain targets cost no promise (the dispatcher's hot path).
+ */
+export function buildDelivery(
+  base: Omit<NewDelivery, "request">,
+  stored: StoredEvent,
+  target: RoutedTarget,
+  nowMs: number,
+  options: BuildDeliveryOptions,
+): NewDelivery | Promise<NewDelivery | undefined> | undefined {
+  const failed = (reason: string): undefined => {
+    const request = structuredFallbackRequest({
+      event: stored,
+      target,
+      deliveryId: base.id,
+      nowMs,
+    });
+    options.deadLetter({ ...base, request }, reason);
+    return undefined;
+  };
+  const format = (transformed?: JsonValue): NewDelivery | undefined => {
+    const built = formatForTarget(stored, target, base.id, nowMs, transformed, options.format);
+    return built.ok ? { ...base, request: built.value } : failed(built.reason);
+  };
+  if (target.format !== "transform") return format();
+  return transformForTarget(target, stored, options.transformTimeoutMs).then((result) =>
+    result.ok ? format(result.value) : failed(result.reason),
+  );
 }

@@ -7,12 +7,17 @@
  */
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { errorMessage } from "../errors.js";
-import type { DeliveryStore, DispatchedDelivery, LogEngine, NewDelivery } from "../log/log-engine.js";
-import type { Clock, JsonValue, Logger, StoredEvent } from "../types.js";
+import type {
+  DeliveryStore,
+  DispatchedDelivery,
+  LogEngine,
+  NewDelivery,
+} from "../log/log-engine.js";
+import type { Clock, Logger, StoredEvent } from "../types.js";
 import type { DeliveryEngine, HandOff } from "./delivery-engine.js";
 import { deliveryId } from "./delivery-id.js";
-import { formatForTarget, transformForTarget } from "./build-request.js";
-import { DEFAULT_FORMAT_OPTIONS, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
+import { buildDelivery, type BuildDeliveryOptions } from "./build-request.js";
+import { DEFAULT_FORMAT_OPTIONS, type FormatOptions } from "./format-payload.js";
 import type { RoutedTarget, Router } from "./router.js";
 
 /** Events read and committed per batch by default. */
@@ -182,11 +187,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     built: NewDelivery[],
   ): Promise<void> {
     const handOff: HandOff | undefined =
-      built.length > 0 && options.engine !== undefined ? options.engine.handOff(built, handOffWindowMs) : undefined;
+      built.length > 0 && options.engine !== undefined
+        ? options.engine.handOff(built, handOffWindowMs)
+        : undefined;
     return previous.then(
       async () => {
         if (handOff !== undefined) await handOff.settled;
-        const dispatched: DispatchedDelivery[] = handOff?.seal() ?? built.map((delivery) => ({ delivery }));
+        const dispatched: DispatchedDelivery[] =
+          handOff?.seal() ?? built.map((delivery) => ({ delivery }));
         deliveries.commitDispatched(bus, through, dispatched);
       },
       async (error: unknown) => {
@@ -208,7 +216,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       // The hot path: most events match nothing, and cost one route() call.
       const targets = router.route(bus, stored.event);
       for (const target of targets) {
-        const item = buildDelivery(bus, stored, target, nowMs);
+        const item = deliveryOf(bus, stored, target, nowMs);
         if (item instanceof Promise) async = true;
         built.push(item);
       }
@@ -219,19 +227,15 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return ready;
   }
 
-  /**
-   * The delivery of one event to one target, or undefined when it was dead-lettered instead.
-   * Synchronous unless the target has a transform, so that plain targets cost no promise.
-   */
-  function buildDelivery(
+  /** The delivery of one event to one target, or undefined when it was dead-lettered instead. */
+  function deliveryOf(
     bus: string,
     stored: StoredEvent,
     target: RoutedTarget,
     nowMs: number,
   ): NewDelivery | Promise<NewDelivery | undefined> | undefined {
-    const id = deliveryId(bus, stored.offset, stored.event.id, target.rule, target.targetId);
     const base = {
-      id,
+      id: deliveryId(bus, stored.offset, stored.event.id, target.rule, target.targetId),
       bus,
       offset: stored.offset,
       eventId: stored.event.id,
@@ -241,43 +245,28 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       eventReceivedAtMs: stored.receivedAtMs,
       createdAtMs: nowMs,
     };
-    const format = (transformed?: JsonValue): NewDelivery | undefined => {
-      const built = formatForTarget(stored, target, id, nowMs, transformed, formatOptions);
-      if (built.ok) return { ...base, request: built.value };
-      deadLetter(base, stored, target, nowMs, built.reason);
-      return undefined;
-    };
-    if (target.format !== "transform") return format();
-    return transformForTarget(target, stored, transformTimeoutMs).then((result) => {
-      if (result.ok) return format(result.value);
-      deadLetter(base, stored, target, nowMs, result.reason);
-      return undefined;
-    });
+    return buildDelivery(base, stored, target, nowMs, buildOptions);
   }
 
   /**
-   * Dead-letters a delivery that could not be built. The payload kept is the event in
-   * structured form, since the request proper never existed. This happens before the
-   * batch's commit: a crash in between re-dispatches the batch, and the derived id makes
-   * the second dead letter a no-op rather than a duplicate.
+   * Dead-letters a delivery that could not be built. This happens before the batch's
+   * commit: a crash in between re-dispatches the batch, and the derived id makes the second
+   * dead letter a no-op rather than a duplicate.
    */
-  function deadLetter(
-    base: Omit<NewDelivery, "request">,
-    stored: StoredEvent,
-    target: RoutedTarget,
-    nowMs: number,
-    reason: string,
-  ): void {
-    const request = structuredFallbackRequest({ event: stored, target, deliveryId: base.id, nowMs });
-    deliveries.deadLetter({ ...base, request }, reason);
-    logger.warn("dispatch: delivery dead-lettered before its first attempt", {
-      bus: base.bus,
-      offset: base.offset,
-      rule: base.rule,
-      targetId: base.targetId,
-      reason,
-    });
-  }
+  const buildOptions: BuildDeliveryOptions = {
+    transformTimeoutMs,
+    format: formatOptions,
+    deadLetter(delivery, reason) {
+      deliveries.deadLetter(delivery, reason);
+      logger.warn("dispatch: delivery dead-lettered before its first attempt", {
+        bus: delivery.bus,
+        offset: delivery.offset,
+        rule: delivery.rule,
+        targetId: delivery.targetId,
+        reason,
+      });
+    },
+  };
 
   async function whenIdle(): Promise<void> {
     for (;;) {
@@ -311,4 +300,3 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
   };
 }
-

@@ -32,14 +32,10 @@ import {
   type ReplayStore,
   type StoredReplay,
 } from "../log/replay-store.js";
-import type { Clock, JsonValue, Logger, StoredEvent } from "../types.js";
-import { formatForTarget, transformForTarget } from "./build-request.js";
+import type { Clock, Logger, StoredEvent } from "../types.js";
+import { buildDelivery } from "./build-request.js";
 import { deliveryId, replayDeliveryId } from "./delivery-id.js";
-import {
-  DEFAULT_FORMAT_OPTIONS,
-  structuredFallbackRequest,
-  type FormatOptions,
-} from "./format-payload.js";
+import { DEFAULT_FORMAT_OPTIONS, type FormatOptions } from "./format-payload.js";
 import type { RoutedTarget, Router } from "./router.js";
 
 /** Events per batch (one read, one transaction) by default. */
@@ -275,7 +271,7 @@ export function createReplayRunner(options: ReplayRunnerOptions): ReplayRunner {
         if (destination.rule !== undefined && target.rule !== destination.rule) continue;
         if (destination.targetId !== undefined && target.targetId !== destination.targetId)
           continue;
-        const item = buildDelivery(replay, stored, target, nowMs, format);
+        const item = deliveryOf(replay, stored, target, nowMs, format);
         if (item instanceof Promise) async = true;
         built.push(item);
       }
@@ -298,7 +294,7 @@ export function createReplayRunner(options: ReplayRunnerOptions): ReplayRunner {
   }
 
   /** One replayed delivery, or undefined when it was dead-lettered; synchronous unless the target transforms. */
-  function buildDelivery(
+  function deliveryOf(
     replay: StoredReplay,
     stored: StoredEvent,
     target: RoutedTarget,
@@ -306,12 +302,11 @@ export function createReplayRunner(options: ReplayRunnerOptions): ReplayRunner {
     format: FormatOptions,
   ): NewDelivery | Promise<NewDelivery | undefined> | undefined {
     const bus = replay.destination.bus;
-    const id = replayDeliveryId(
-      replay.name,
-      deliveryId(stored.bus, stored.offset, stored.event.id, target.rule, target.targetId),
-    );
     const base: Omit<NewDelivery, "request"> = {
-      id,
+      id: replayDeliveryId(
+        replay.name,
+        deliveryId(stored.bus, stored.offset, stored.event.id, target.rule, target.targetId),
+      ),
       bus,
       offset: stored.offset,
       eventId: stored.event.id,
@@ -324,39 +319,18 @@ export function createReplayRunner(options: ReplayRunnerOptions): ReplayRunner {
       createdAtMs: nowMs,
       orderKey: replayOrderKey(replay.name, bus, target.rule, target.targetId),
     };
-    const build = (transformed?: JsonValue): NewDelivery | undefined => {
-      const request = formatForTarget(stored, target, id, nowMs, transformed, format);
-      if (request.ok) return { ...base, request: request.value };
-      deadLetter(base, stored, target, nowMs, request.reason);
-      return undefined;
-    };
-    if (target.format !== "transform") return build();
-    return transformForTarget(target, stored, transformTimeoutMs).then((result) => {
-      if (result.ok) return build(result.value);
-      deadLetter(base, stored, target, nowMs, result.reason);
-      return undefined;
-    });
-  }
-
-  function deadLetter(
-    base: Omit<NewDelivery, "request">,
-    stored: StoredEvent,
-    target: RoutedTarget,
-    nowMs: number,
-    reason: string,
-  ): void {
-    const request = structuredFallbackRequest({
-      event: stored,
-      target,
-      deliveryId: base.id,
-      nowMs,
-    });
-    deliveries.deadLetter({ ...base, request }, reason);
-    logger.warn("replay: delivery dead-lettered before its first attempt", {
-      offset: base.offset,
-      rule: base.rule,
-      targetId: base.targetId,
-      reason,
+    return buildDelivery(base, stored, target, nowMs, {
+      transformTimeoutMs,
+      format,
+      deadLetter(delivery, reason) {
+        deliveries.deadLetter(delivery, reason);
+        logger.warn("replay: delivery dead-lettered before its first attempt", {
+          offset: delivery.offset,
+          rule: delivery.rule,
+          targetId: delivery.targetId,
+          reason,
+        });
+      },
     });
   }
 
