@@ -15,11 +15,27 @@ export interface BenchServer {
 }
 
 /** `dir` holds `data/` and `rules/`; `env` adds environment variables (RELAYBUS_DURABILITY, say). */
-export async function startBenchServer(dir: string, env: Record<string, string> = {}): Promise<BenchServer> {
+export async function startBenchServer(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<BenchServer> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", new URL("../src/cli/run.ts", import.meta.url).pathname, "serve", "--port", String(port), "--data-dir", join(dir, "data"), "--rules-dir", join(dir, "rules")],
+    [
+      // Extra node flags for the server only, e.g. RELAYBUS_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env["RELAYBUS_BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== ""),
+      "--import",
+      "tsx",
+      new URL("../src/cli/run.ts", import.meta.url).pathname,
+      "serve",
+      "--port",
+      String(port),
+      "--data-dir",
+      join(dir, "data"),
+      "--rules-dir",
+      join(dir, "rules"),
+    ],
     { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
