@@ -149,7 +149,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         if (events.length < batchSize && !state.again) {
           await Promise.all(outstanding);
           if (failure !== undefined) throw failure.error;
-          return;
+          // An append may have woken the bus while its last commits were awaited.
+          if (!state.again) return;
         }
       } catch (error) {
         await Promise.all(outstanding);

@@ -42,12 +42,92 @@ export interface WebhookSender {
    * together). Resolves with the status, or with an error and its kind; never rejects.
    */
   send(request: DeliveryRequest): Promise<SendResult>;
-  /** Closes every pooled connection. */
+  /**
+   * Closes every pooled connection, letting requests in flight finish for up to
+   * `closeTimeoutMs`, then aborting them (they resolve as `connection` errors). Calling it
+   * again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
 /** The most of a non-2xx answer's body kept for the attempt record. */
 const ERROR_EXCERPT_BYTES = 256;
+
+/**
+ * The abort signal of one attempt: the least undici takes as a `signal` (an EventEmitter's
+ * `on`, `once` and `removeListener`; it registers one listener per request). It replaces an
+ * AbortController per request, whose EventTarget machinery and garbage cost more, measured
+ * in the notes of `createWebhookSender`. `cause` says why it fired.
+ */
+class AttemptSignal {
+  aborted = false;
+  reason: Error | undefined = undefined;
+  cause: "timeout" | "closed" | undefined = undefined;
+  private listener: (() => void) | undefined = undefined;
+  private others: (() => void)[] | undefined = undefined;
+
+  on(_event: "abort", listener: () => void): this {
+    if (this.listener === undefined) this.listener = listener;
+    else (this.others ??= []).push(listener);
+    return this;
+  }
+
+  once(event: "abort", listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  removeListener(_event: "abort", listener: () => void): this {
+    if (this.listener === listener) this.listener = undefined;
+    else if (this.others !== undefined) this.others = this.others.filter((other) => other !== listener);
+    return this;
+  }
+
+  abort(cause: "timeout" | "closed"): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.cause = cause;
+    this.reason = new Error(cause === "timeout" ? "attempt timed out" : "sender closed");
+    const listeners = [this.listener, ...(this.others ?? [])];
+    this.listener = undefined;
+    this.others = undefined;
+    for (const listener of listeners) listener?.();
+  }
+}
+
+const abortOnTimeout = (signal: AttemptSignal) => signal.abort("timeout");
+
+/** Where a request goes, parsed from its URL, or why it cannot go. */
+type Target = { origin: string; path: string } | string;
+
+/** Most URLs kept parsed; past it the cache starts over (targets are few, URLs repeat). */
+const TARGET_CACHE_SIZE = 10_000;
+
+/** Parses target URLs once each: a target sends every delivery to the same URL. */
+function createTargetCache(): { get(url: string): Target } {
+  let cache = new Map<string, Target>();
+  return {
+    get(url) {
+      let target = cache.get(url);
+      if (target === undefined) {
+        target = parseTarget(url);
+        if (cache.size >= TARGET_CACHE_SIZE) cache = new Map();
+        cache.set(url, target);
+      }
+      return target;
+    },
+  };
+}
+
+function parseTarget(text: string): Target {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `invalid URL ${JSON.stringify(text)}`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `unsupported URL scheme ${url.protocol}`;
+  return { origin: url.origin, path: `${url.pathname}${url.search}` };
+}
 
 /**
  * Creates a sender. One undici `Agent` keeps a `Pool` per origin with up to
@@ -70,65 +150,81 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   });
   const maxResponseBytes = outbound.maxResponseBytes;
   const closeTimeoutMs = options.closeTimeoutMs ?? 1_000;
+  const targets = createTargetCache();
+  /** Attempts under way, so that a `close` past its wait can abort them. */
+  const inFlight = new Set<AttemptSignal>();
 
   async function send(request: DeliveryRequest): Promise<SendResult> {
     const startedAt = performance.now();
-    const elapsed = () => Math.round(performance.now() - startedAt);
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch {
-      return { error: `invalid URL ${JSON.stringify(request.url)}`, errorKind: "invalid-request", durationMs: 0 };
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      return { error: `unsupported URL scheme ${url.protocol}`, errorKind: "invalid-request", durationMs: 0 };
-    }
+    const target = targets.get(request.url);
+    if (typeof target === "string") return { error: target, errorKind: "invalid-request", durationMs: 0 };
     // One deadline over headers and body: undici's own timeouts are per phase and reset on
     // every chunk, so a receiver trickling bytes could hold an attempt for ever.
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), request.timeoutMs);
+    const signal = new AttemptSignal();
+    const timer = setTimeout(abortOnTimeout, request.timeoutMs, signal);
+    inFlight.add(signal);
     try {
       const response = await agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin: target.origin,
+        path: target.path,
         method: "POST",
         headers: request.headers,
         body: request.body,
-        signal: controller.signal,
+        signal,
       });
-      const ok = response.statusCode >= 200 && response.statusCode < 300;
-      const excerpt = await drain(response.body, ok ? 0 : ERROR_EXCERPT_BYTES, maxResponseBytes);
-      const result: SendResult = { status: response.statusCode, durationMs: elapsed() };
-      if (!ok) {
-        if (excerpt !== "") result.error = excerpt;
-        const retryAfterMs = parseRetryAfter(response.headers["retry-after"], Date.now());
-        if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) {
+        // The body is not kept: read it to its end (the connection goes back to the pool),
+        // or past the cap destroy it (see drain). `dump` resolves when the body is
+        // destroyed too, so an abort shows in the signal.
+        await response.body.dump({ limit: Math.max(maxResponseBytes, 1) });
+        if (signal.aborted) throw signal.reason;
+        return { status, durationMs: Math.round(performance.now() - startedAt) };
       }
+      const excerpt = await drain(response.body, ERROR_EXCERPT_BYTES, maxResponseBytes);
+      const result: SendResult = { status, durationMs: Math.round(performance.now() - startedAt) };
+      if (excerpt !== "") result.error = excerpt;
+      const retryAfterMs = parseRetryAfter(response.headers["retry-after"], Date.now());
+      if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
       return result;
     } catch (error) {
-      const kind: SendErrorKind = controller.signal.aborted ? "timeout" : errorKind(error);
-      const message =
-        kind === "timeout" ? `no complete answer within ${request.timeoutMs} ms` : describeError(error);
-      return { error: message, errorKind: kind, durationMs: elapsed() };
+      const durationMs = Math.round(performance.now() - startedAt);
+      if (signal.cause === "timeout") {
+        return { error: `no complete answer within ${request.timeoutMs} ms`, errorKind: "timeout", durationMs };
+      }
+      if (signal.cause === "closed") {
+        return { error: "sender closed with the request in flight", errorKind: "connection", durationMs };
+      }
+      return { error: describeError(error), errorKind: errorKind(error), durationMs };
     } finally {
       clearTimeout(timer);
+      inFlight.delete(signal);
     }
   }
 
-  async function close(): Promise<void> {
+  let closed: Promise<void> | undefined;
+  async function closeOnce(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const bounded = new Promise<"late">((resolve) => {
       timer = setTimeout(() => resolve("late"), closeTimeoutMs);
     });
-    const result = await Promise.race([agent.close().then(() => "closed" as const), bounded]);
+    const closing = agent.close();
+    const result = await Promise.race([closing.then(() => "closed" as const), bounded]);
     clearTimeout(timer);
     if (result === "late") {
       options.logger.warn("webhook sender: requests still in flight at close; aborting them");
-      await agent.destroy();
+      // Aborted one by one: once `close` has begun, the Agent has let go of its pools, so
+      // `agent.destroy()` would reach none of them. Each abort destroys its socket, and the
+      // pools' close then completes.
+      for (const signal of inFlight) signal.abort("closed");
+      await closing;
     }
   }
 
-  return { send, close };
+  return {
+    send,
+    close: () => (closed ??= closeOnce()),
+  };
 }
 
 /**

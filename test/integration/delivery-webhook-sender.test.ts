@@ -110,3 +110,18 @@ test("sender - a URL that cannot be sent is an invalid request", async (t) => {
   assert.equal(ftp.errorKind, "invalid-request");
   assert.match(ftp.error ?? "", /ftp:/);
 });
+
+test("sender - close aborts requests still in flight after its wait", async (t) => {
+  const { receiver, sender } = await setup(t);
+  receiver.always("/hang", "hang");
+  const hanging = sender.send(request(`${receiver.url}/hang`, 30_000));
+  await receiver.waitFor(1, 5_000, "/hang");
+  const started = Date.now();
+  await sender.close();
+  const result = await hanging;
+  // Before the fix the request went on until the receiver closed: agent.destroy() after
+  // agent.close() reaches no pool.
+  assert.ok(Date.now() - started < 1_000, `close took ${Date.now() - started} ms`);
+  assert.equal(result.errorKind, "connection");
+  assert.match(result.error ?? "", /closed/);
+});

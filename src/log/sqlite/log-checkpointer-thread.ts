@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../../types.js";
 import type { CheckpointerConfig, FromCheckpointer } from "./log-checkpointer-protocol.js";
-import { startWorker } from "./start-worker.js";
+import { startWorker } from "../../start-worker.js";
 
 export interface LogCheckpointer {
   /** Counts committed bytes; asks for a checkpoint each time `afterBytes` more were committed. */
@@ -19,7 +19,7 @@ export function startLogCheckpointer(
   logger: Logger,
 ): LogCheckpointer {
   const { afterBytes, ...workerConfig } = config;
-  const worker = startWorker("log-checkpointer-worker", workerConfig);
+  const worker = startWorker(new URL("./log-checkpointer-worker", import.meta.url), workerConfig);
   worker.unref();
   let alive = true;
   const exited = new Promise<void>((resolve) =>

@@ -4,7 +4,7 @@
  * promise. The thread is kept referenced only while something awaits it, so an idle storage
  * does not keep the process alive, but a pending append does.
  *
- * The worker loads from `dist/` and from `src/` alike: see start-worker.ts.
+ * The worker loads from `dist/` and from `src/` alike: see src/start-worker.ts.
  */
 import { RelaybusError } from "../../errors.js";
 import type {
@@ -17,7 +17,7 @@ import type {
   ToWriter,
   AppendMessage,
 } from "./log-writer-protocol.js";
-import { startWorker } from "./start-worker.js";
+import { startWorker } from "../../start-worker.js";
 import { fromWriterError } from "./storage-error.js";
 
 /** What the main thread does with the writer's answers. */
@@ -50,7 +50,7 @@ export function startLogWriterThread(
   config: LogWriterConfig,
   handlers: LogWriterHandlers,
 ): LogWriterThread {
-  const worker = startWorker("log-writer-worker", config);
+  const worker = startWorker(new URL("./log-writer-worker", import.meta.url), config);
   let running = true;
   let closeRequested = false;
   let openError: RelaybusError | undefined;

@@ -1,0 +1,83 @@
+/**
+ * A sender thread (a `node:worker_threads` worker): it runs one `createWebhookSender`, so the
+ * HTTP client's CPU (request building, writes, response parsing, their garbage), ~35 µs a
+ * delivery, lands on another core than the dispatcher's and the engine's.
+ *
+ * Requests arrive in batches (one message per main-thread turn); results leave the same way,
+ * gathered for one turn (until `setImmediate`) and posted as one message. Log lines go to the
+ * main thread's logger as messages.
+ *
+ * Started by `threaded-webhook-sender.ts` through `src/start-worker.ts`; speaks
+ * `webhook-sender-protocol.ts`. Nothing here may be ESM-only (see start-worker.ts).
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { Logger } from "../types.js";
+import type {
+  FromSenderThread,
+  SendAnswer,
+  SenderThreadConfig,
+  ToSenderThread,
+} from "./webhook-sender-protocol.js";
+import { createWebhookSender } from "./webhook-sender.js";
+
+function run(): void {
+  const port = parentPort;
+  if (port === null) throw new Error("webhook-sender-worker.ts runs as a worker thread only");
+  const config = workerData as SenderThreadConfig;
+  const post = (message: FromSenderThread) => port.postMessage(message);
+  const forward =
+    (level: "info" | "warn" | "error") => (message: string, fields?: Record<string, unknown>) => {
+      try {
+        post(
+          fields === undefined
+            ? { type: "log", level, message }
+            : { type: "log", level, message, fields },
+        );
+      } catch {
+        // A field that cannot be cloned (a function, say) must not end the thread.
+        post({ type: "log", level, message, fields: { fields: String(fields) } });
+      }
+    };
+  const logger: Logger = { info: forward("info"), warn: forward("warn"), error: forward("error") };
+  const sender = createWebhookSender({ ...config, logger });
+
+  let answers: SendAnswer[] = [];
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (answers.length === 0) return;
+    const batch = answers;
+    answers = [];
+    post({ type: "results", answers: batch });
+  };
+  /** Requests sent and not answered yet; close waits for them. */
+  const inFlight = new Set<Promise<void>>();
+
+  port.on("message", (message: ToSenderThread) => {
+    if (message.type === "send") {
+      for (const { id, request } of message.calls) {
+        const done = sender.send(request).then((result) => {
+          inFlight.delete(done);
+          answers.push({ id, result });
+          if (!flushScheduled) {
+            flushScheduled = true;
+            setImmediate(flush);
+          }
+        });
+        inFlight.add(done);
+      }
+      return;
+    }
+    // close: the sender waits for what is in flight (up to its closeTimeoutMs), then aborts
+    // it; every send then resolves, so every request gets its answer before "closed".
+    void (async () => {
+      await sender.close();
+      await Promise.all(inFlight);
+      flush();
+      post({ type: "closed" });
+      port.close();
+    })();
+  });
+}
+
+run();
