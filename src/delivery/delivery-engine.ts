@@ -18,7 +18,6 @@
  */
 import { errorMessage } from "../errors.js";
 import type {
-  AttemptRecord,
   AttemptToRecord,
   Delivery,
   DeliveryStore,
@@ -26,15 +25,14 @@ import type {
   NewDelivery,
 } from "../log/log-engine.js";
 import type { Clock, Logger } from "../types.js";
-import { CircuitBreaker, type CircuitSnapshot } from "./circuit-breaker.js";
-import { classifyOutcome, type SendResult } from "./classify-outcome.js";
+import { createAttemptRunner } from "./attempt-runner.js";
+import type { CircuitSnapshot } from "./circuit-breaker.js";
 import type { RequestAuthorizer } from "./connection-authorizer.js";
 import { DeliveryLanes, type Lane, type LaneLimits } from "./delivery-lanes.js";
-import { webhookTimestamp } from "./format-payload.js";
-import { decideNext, type RandomSource } from "./retry-policy.js";
+import type { RandomSource } from "./retry-policy.js";
 import type { TargetPacing } from "./router.js";
 import { disabledDeadLetterReason, type TargetHealth } from "./target-health.js";
-import { TokenBucket } from "./token-bucket.js";
+import { createTargetPacers, targetKey, type TargetAddress } from "./target-pacers.js";
 import type { WebhookSigner } from "./sign-webhook.js";
 import type { WebhookSender } from "./webhook-sender.js";
 
@@ -73,12 +71,7 @@ export interface DeliveryEngineOptions {
   authorizer?: RequestAuthorizer;
 }
 
-/** Which target a delivery goes to. */
-export interface TargetAddress {
-  bus: string;
-  rule: string;
-  targetId: string;
-}
+export type { TargetAddress } from "./target-pacers.js";
 
 /**
  * Deliveries handed over by the dispatcher, before they are stored: their first attempts
@@ -155,15 +148,6 @@ interface NotSent {
   notSent: string;
 }
 
-/** What paces one target: kept by target, beyond the life of its lane. */
-interface Pacer {
-  target: TargetAddress;
-  /** The pacing it was made from: a changed rule brings a new object, and a new pacer. */
-  pacing: TargetPacing | undefined;
-  bucket?: TokenBucket;
-  breaker?: CircuitBreaker;
-}
-
 interface HandOffState {
   sealed: boolean;
   /** First attempts not ended yet. */
@@ -182,10 +166,8 @@ interface HandOffState {
  * delivery is due or a lane may go again, or until a wake-up, a hand-off or the end of an
  * attempt triggers another pass; it never polls.
  *
- * Each attempt refreshes `webhook-timestamp` (receivers reject stale timestamps, and a retry
- * may come hours later) while `webhook-id` stays the delivery id on every attempt. The
- * signature covers the timestamp, so it is computed here too, per attempt, over the body
- * exactly as sent; it is never stored, so dead letters and redrives hold no signature.
+ * An attempt itself (headers, signature, connection, send, outcome) is `attempt-runner.ts`;
+ * rate limits, circuits and target health are `target-pacers.ts`.
  */
 export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEngine {
   const { deliveries, sender, clock, logger, maxInFlight } = options;
@@ -193,12 +175,21 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const signer = options.signer;
-  const { health, authorizer } = options;
-  /** Pacers by lane key (a target's; ordered lanes have none). */
-  const pacers = new Map<string, Pacer>();
-  /** Lanes whose last start was a half-open circuit's probe. */
-  const probing = new Set<string>();
-  const lanes = new DeliveryLanes<Held>((key, nowMs) => gate(key, nowMs));
+  const pacers = createTargetPacers(
+    {
+      ...(options.pacingOf === undefined ? {} : { pacingOf: options.pacingOf }),
+      ...(options.health === undefined ? {} : { health: options.health }),
+    },
+    clock,
+  );
+  const attempts = createAttemptRunner({
+    sender,
+    clock,
+    random,
+    ...(signer === undefined ? {} : { signer }),
+    ...(options.authorizer === undefined ? {} : { authorizer: options.authorizer }),
+  });
+  const lanes = new DeliveryLanes<Held>((key, nowMs) => pacers.gate(key, nowMs));
 
   /** Ids of deliveries held: queued, running, or waiting to be recorded. */
   const held = new Set<string>();
@@ -229,58 +220,14 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     setImmediate(pump);
   }
 
-  function targetKey(target: TargetAddress): string {
-    return `${target.bus}\u0000${target.rule}\u0000${target.targetId}`;
-  }
-
-  /** The target's pacer, made on first use from its pacing. */
-  function pacerOf(target: TargetAddress): Pacer {
-    const key = targetKey(target);
-    let pacer = pacers.get(key);
-    const pacing = options.pacingOf?.(target);
-    if (pacer === undefined || pacer.pacing !== pacing) {
-      const nowMs = clock.nowMs();
-      pacer = { target: { bus: target.bus, rule: target.rule, targetId: target.targetId }, pacing };
-      if (pacing?.ratePerSecond !== undefined) pacer.bucket = new TokenBucket({ ratePerSecond: pacing.ratePerSecond }, nowMs);
-      if (pacing?.circuitBreaker !== undefined) pacer.breaker = new CircuitBreaker(pacing.circuitBreaker);
-      pacers.set(key, pacer);
-    }
-    return pacer;
-  }
-
   function laneOf(delivery: NewDelivery): Lane<Held> {
     const ordered = delivery.orderKey !== undefined;
     const key = delivery.orderKey ?? targetKey(delivery);
     return lanes.lane(key, (): LaneLimits => {
-      const pacing = ordered ? undefined : pacerOf(delivery).pacing;
+      const pacing = ordered ? undefined : pacers.pacingOf(delivery);
       const laneInFlight = Math.max(1, Math.min(maxInFlight, pacing?.maxInFlight ?? DEFAULT_TARGET_MAX_IN_FLIGHT));
       return { maxInFlight: laneInFlight, maxQueued: MAX_QUEUED_PER_LANE, ordered };
     });
-  }
-
-  /**
-   * May the lane start an attempt now? An open circuit says when to ask again (the probe
-   * time), a rate limit when its next token comes. A yes is a start: the token is spent,
-   * a half-open circuit's probe is out.
-   */
-  function gate(laneKey: string, nowMs: number): number {
-    const known = pacers.get(laneKey);
-    if (known === undefined) return 0; // an ordered lane
-    const pacer = pacerOf(known.target); // the rule may have changed since
-    if (pacer.breaker !== undefined) {
-      const verdict = pacer.breaker.canSend(nowMs);
-      if (!verdict.ok) return Math.max(1, verdict.retryAtMs - nowMs);
-      if (pacer.bucket !== undefined) {
-        const waitMs = pacer.bucket.take(nowMs);
-        if (waitMs > 0) {
-          if (verdict.probe) pacer.breaker.onNeutral(nowMs, { probe: true }); // not sent: give the probe back
-          return waitMs;
-        }
-      }
-      if (verdict.probe) probing.add(laneKey);
-      return 0;
-    }
-    return pacer.bucket?.take(nowMs) ?? 0;
   }
 
   function pump(): void {
@@ -336,7 +283,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     while (running.size < maxInFlight) {
       const next = lanes.take(nowMs);
       if (next === undefined) return;
-      next.item.probe = probing.delete(next.lane.key);
+      next.item.probe = pacers.takeProbe(next.lane.key);
       start(next.item);
     }
   }
@@ -564,94 +511,20 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
 
   async function runAttempt(item: Held): Promise<AttemptEnd> {
     const { delivery } = item;
-    const disabled = health?.isDisabled(delivery);
+    const disabled = pacers.disabledReason(delivery);
     if (disabled !== undefined) {
-      if (item.probe === true) pacers.get(item.lane.key)?.breaker?.onNeutral(clock.nowMs(), { probe: true });
+      if (item.probe === true) pacers.returnProbe(item.lane.key, clock.nowMs());
       return { deliveryId: delivery.id, notSent: disabledDeadLetterReason(disabled) };
     }
-    const number = delivery.attempts.length + 1;
-    const startedAtMs = clock.nowMs();
-    const timestamp = webhookTimestamp(startedAtMs);
-    const headers: Record<string, string> = { ...delivery.request.headers, "webhook-timestamp": timestamp };
-    const { body } = delivery.request;
-    const signature = signer?.signature(delivery, headers["webhook-id"] ?? delivery.id, timestamp, body, startedAtMs);
-    if (signature !== undefined) headers["webhook-signature"] = signature;
-    let result: SendResult;
-    let authorized = false;
-    try {
-      const connection = await authorize(delivery, headers, startedAtMs);
-      authorized = connection.authorized;
-      result = await sender.send({ ...delivery.request, url: connection.url, headers });
-    } catch (error) {
-      // The sender reports network failures as results: this is a connection that could
-      // not be authorized (its token endpoint is down, say), or a defect. Either way an
-      // outcome, and one worth retrying.
-      result = { error: errorMessage(error), errorKind: "connection", durationMs: clock.nowMs() - startedAtMs };
-    }
-    let classified = classifyOutcome(result);
-    if (result.status === 401 && authorized) {
-      // The connection's credentials were refused: an OAuth token revoked or expired early.
-      // Forget it, and try once more with a new one before calling the failure permanent.
-      authorizer?.unauthorized(delivery);
-      if (delivery.attempts.at(-1)?.status !== 401) classified = { ...classified, outcome: "retryable" };
-    }
-    afterAttempt(item, classified.outcome, result.status);
-    const next = decideNext({
-      policy: delivery.retry,
-      attempt: number,
-      classified,
-      nowMs: clock.nowMs(),
-      eventReceivedAtMs: delivery.eventReceivedAtMs,
-      random,
-    });
-    const attempt: AttemptRecord = {
-      attempt: number,
-      startedAtMs,
-      durationMs: result.durationMs,
-      outcome: classified.outcome,
-    };
-    if (result.status !== undefined) attempt.status = result.status;
-    if (classified.error !== undefined) attempt.error = classified.error;
-    return { deliveryId: delivery.id, attempt, next };
-  }
-
-  /**
-   * Adds the target's connection to the attempt: its headers into `headers`, its query
-   * parameters onto the URL, which is returned with whether a connection applied. Rejects
-   * when authorization cannot be had.
-   */
-  async function authorize(
-    delivery: Delivery,
-    headers: Record<string, string>,
-    nowMs: number,
-  ): Promise<{ url: string; authorized: boolean }> {
-    const { url } = delivery.request;
-    if (authorizer === undefined) return { url, authorized: false };
-    const pending = authorizer.authorize(delivery, nowMs);
-    const parts = pending instanceof Promise ? await pending : pending;
-    if (parts === undefined) return { url, authorized: false };
-    Object.assign(headers, parts.headers);
-    const query = new URLSearchParams(parts.query).toString();
-    return { url: query === "" ? url : `${url}${url.includes("?") ? "&" : "?"}${query}`, authorized: true };
-  }
-
-  /** What one attempt tells the target's circuit and health. */
-  function afterAttempt(item: Held, outcome: AttemptRecord["outcome"], status: number | undefined): void {
-    const { delivery } = item;
-    const nowMs = clock.nowMs();
-    const pacer = item.lane.limits.ordered ? undefined : pacers.get(item.lane.key);
-    if (pacer?.breaker !== undefined) {
-      pacer.breaker.record(nowMs, { outcome, ...(status === undefined ? {} : { status }) }, { probe: item.probe === true });
-      // The lane may be waiting on the circuit as it was before this attempt (a probe out).
-      lanes.recheck(item.lane);
-    }
-    const disableAfterFailingSeconds = pacer?.pacing?.disableAfterFailingSeconds;
-    if (health !== undefined && disableAfterFailingSeconds !== undefined) {
-      health.afterAttempt(delivery, { outcome, ...(status === undefined ? {} : { status }) }, { disableAfterFailingSeconds });
-    } else if (health !== undefined && status === 410) {
-      // No pacing known (a target built by hand): a 410 still disables it.
-      health.afterAttempt(delivery, { outcome, status }, { disableAfterFailingSeconds: Number.POSITIVE_INFINITY });
-    }
+    const record = await attempts.run(delivery);
+    const { outcome, status } = record.attempt;
+    const probe = item.probe === true;
+    const paced = item.lane.limits.ordered
+      ? false
+      : pacers.afterAttempt(item.lane.key, delivery, { outcome, ...(status === undefined ? {} : { status }), probe }, clock.nowMs());
+    // The lane may be waiting on the circuit as it was before this attempt (a probe out).
+    if (paced) lanes.recheck(item.lane);
+    return record;
   }
 
   wake(); // pending deliveries from before a restart
@@ -665,9 +538,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     get queued() {
       return lanes.queued;
     },
-    circuitOf(target, nowMs) {
-      return pacers.get(targetKey(target))?.breaker?.snapshot(nowMs);
-    },
+    circuitOf: (target, nowMs) => pacers.circuitOf(target, nowMs),
     async close() {
       if (closed) return;
       closed = true;
