@@ -4,9 +4,14 @@
  * same connection (better-sqlite3 nests it as a savepoint), so a replay's progress never
  * passes events whose deliveries are not durably pending: after a crash it resumes from its
  * last offset and the repeated delivery ids are skipped.
+ *
+ * Each delivery a batch enqueues counts on the `replay` meter in that same transaction:
+ * the rows `within` inserted are the ones past the table's last rowid before it ran (a
+ * repeated id inserts nothing, so it is not counted twice). Their attempts count on `push`.
  */
 import type Database from "better-sqlite3";
 import { RelaybusError } from "../../errors.js";
+import { systemClock, type Clock } from "../../types.js";
 import {
   replayOrderKeyPrefix,
   type ReplayBatch,
@@ -16,7 +21,9 @@ import {
   type ReplayStore,
   type StoredReplay,
 } from "../replay-store.js";
+import { unitsOfBytes } from "../usage-store.js";
 import { guardStorage, toStorageError } from "./storage-error.js";
+import { createUsageWriter, UsageTally } from "./sqlite-usage.js";
 
 interface ReplayRow {
   name: string;
@@ -50,7 +57,23 @@ const REPLAY_COLUMNS =
  * Creates the replay store on `db`, an open, migrated connection to the state file: the
  * connection the delivery store writes through, so that its writes can join a batch.
  */
-export function createSqliteReplays(db: Database.Database): ReplayStore {
+export function createSqliteReplays(
+  db: Database.Database,
+  options: { meterUsage?: boolean; clock?: Clock } = {},
+): ReplayStore {
+  const meterUsage = options.meterUsage ?? true;
+  const writeUsage = createUsageWriter(db, options.clock ?? systemClock);
+  const selectLastDeliveryRowid = db
+    .prepare<[], number | null>("SELECT MAX(rowid) FROM deliveries")
+    .pluck();
+  const selectEnqueuedSince = db.prepare<
+    [number],
+    { createdAtMs: number; bus: string; rule: string; targetId: string; bodyBytes: number | null }
+  >(
+    `SELECT created_at_ms AS createdAtMs, bus, rule, target_id AS targetId,
+       octet_length(json_extract(request, '$.body')) AS bodyBytes
+     FROM deliveries WHERE rowid > ?`,
+  );
   const insert = db.prepare(
     `INSERT INTO replays (name, description, source_archive, archive_id, bus, from_ms, to_ms, end_offset,
        destination_bus, destination_rule, destination_target, state, total, replayed, deliveries, last_offset,
@@ -106,7 +129,15 @@ export function createSqliteReplays(db: Database.Database): ReplayStore {
       name,
     ).changes;
     if (moved === 0) return false;
+    const lastRowid = meterUsage ? (selectLastDeliveryRowid.get() ?? 0) : 0;
     within();
+    if (meterUsage) {
+      const replayed = new UsageTally();
+      for (const d of selectEnqueuedSince.iterate(lastRowid)) {
+        replayed.add(d.createdAtMs, "replay", { bus: d.bus, rule: d.rule, target: d.targetId }, 1, unitsOfBytes(d.bodyBytes ?? 0));
+      }
+      writeUsage(replayed);
+    }
     if (batch.completedAtMs !== undefined) complete.run(batch.completedAtMs, name);
     return true;
   });
