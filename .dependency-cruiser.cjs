@@ -1,5 +1,6 @@
 // The layers of shared/DESIGN.md section 4: imports point down only, never in a circle.
-//   api, cli → events, rules, delivery → patterns, transform, log, config → errors, types
+//   api, cli → events, rules, delivery, metering → patterns, transform, log, config → errors, types, start-worker
+// metering reads only log and config (usage, prices); the service hands it what it needs of rules.
 // Connectors see only their interface and src/types.ts.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -7,17 +8,17 @@ module.exports = {
     { name: "no-circular", severity: "error", from: {}, to: { circular: true } },
     {
       name: "base-imports-nothing",
-      comment: "errors.ts, types.ts and version.ts are the floor: they import no other module of ours",
+      comment: "errors.ts, types.ts, version.ts and start-worker.ts are the floor: they import no other module of ours",
       severity: "error",
-      from: { path: "^src/(errors|types|version)\\.ts$" },
+      from: { path: "^src/(errors|types|version|start-worker)\\.ts$" },
       to: { path: "^(src|connectors)/" },
     },
     {
       name: "low-layers-stay-low",
-      comment: "config, log, patterns and transform sit under events, rules, delivery, api and cli",
+      comment: "config, log, patterns and transform sit under events, rules, delivery, metering, api and cli",
       severity: "error",
       from: { path: "^src/(config|log|patterns|transform)/" },
-      to: { path: "^src/(events|rules|delivery|api|cli)/" },
+      to: { path: "^src/(events|rules|delivery|metering|api|cli)/" },
     },
     {
       name: "low-layers-are-independent",
@@ -28,10 +29,24 @@ module.exports = {
     },
     {
       name: "middle-layers-below-api",
-      comment: "events, rules and delivery never import the api or the cli",
+      comment: "events, rules, delivery and metering never import the api or the cli",
+      severity: "error",
+      from: { path: "^src/(events|rules|delivery|metering)/" },
+      to: { path: "^src/(api|cli)/" },
+    },
+    {
+      name: "metering-only-log-and-config",
+      comment: "metering imports log, config, errors and types; never the other middle layers",
+      severity: "error",
+      from: { path: "^src/metering/" },
+      to: { path: "^src/(events|rules|delivery|patterns|transform)/" },
+    },
+    {
+      name: "middle-layers-not-metering",
+      comment: "events, rules and delivery do not know about metering: the stores count, the service wires",
       severity: "error",
       from: { path: "^src/(events|rules|delivery)/" },
-      to: { path: "^src/(api|cli)/" },
+      to: { path: "^src/metering/" },
     },
     { name: "events-not-rules-or-delivery", severity: "error", from: { path: "^src/events/" }, to: { path: "^src/(rules|delivery)/" } },
     { name: "delivery-not-rules-or-events", severity: "error", from: { path: "^src/delivery/" }, to: { path: "^src/(rules|events)/" } },

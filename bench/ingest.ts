@@ -1,7 +1,10 @@
 /**
  * Ingest benchmark: durable events/s and answer times of a real Relaybus process.
  *
- *     npm run bench:ingest [-- --duration 10 --connections 64 --durability fsync --client wrk --only "1 entry"]
+ *     npm run bench:ingest [-- --duration 10 --connections 64 --durability fsync --client wrk --only "1 entry" --auth]
+ *
+ * `--auth` turns API keys on: it creates an admin key (the loopback bootstrap), then a key
+ * scoped to `publish:default` that every request sends as `Authorization: Bearer`.
  *
  * Starts `relaybus serve` (from the sources) on a free port with an empty data dir, then
  * drives it over keep-alive connections: single-event PutEvents, 10-entry
@@ -33,6 +36,7 @@ const { values: flags } = parseArgs({
     engine: { type: "string", default: "sqlite" },
     client: { type: "string" },
     only: { type: "string" },
+    auth: { type: "boolean", default: false },
   },
 });
 const client = flags.client ?? (spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "autocannon");
@@ -73,8 +77,11 @@ const dir = mkdtempSync(join(tmpdir(), "relaybus-bench-"));
 mkdirSync(join(dir, "rules"));
 const server = await startBenchServer(dir, { RELAYBUS_DURABILITY: flags.durability });
 const port = server.port;
+/** `Authorization` of every request with `--auth`; empty without. */
+const authHeaders: Record<string, string> = {};
 try {
-  console.log(`relaybus ingest benchmark: ${client}, ${connections} keep-alive connections, ${durationS} s per scenario, durability ${flags.durability}, ~1 KB events\n`);
+  if (flags.auth === true) authHeaders.authorization = `Bearer ${await createPublishKey()}`;
+  console.log(`relaybus ingest benchmark: ${client}, ${connections} keep-alive connections, ${durationS} s per scenario, durability ${flags.durability}, ~1 KB events${flags.auth === true ? ", auth on (a publish:default key)" : ""}\n`);
   console.log("| scenario | requests/s | durable events/s | p50 ms | p99 ms | errors |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
   // --only runs the scenarios whose name contains the text (for comparing one path over runs).
@@ -89,6 +96,21 @@ try {
 } finally {
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Creates the first (admin) key, then a `publish:default` key with it; returns the latter's token. */
+async function createPublishKey(): Promise<string> {
+  const create = async (body: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`http://127.0.0.1:${port}/v1/keys`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+    if (response.status !== 201) throw new Error(`POST /v1/keys: ${response.status} ${await response.text()}`);
+    return ((await response.json()) as { token: string }).token;
+  };
+  const admin = await create({ name: "bench-admin", scopes: ["admin"] });
+  return create({ name: "bench-publisher", scopes: ["publish:default"] }, { authorization: `Bearer ${admin}` });
 }
 
 interface RunResult {
@@ -108,7 +130,7 @@ async function runAutocannon(scenario: (typeof scenarios)[number], seconds: numb
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${scenario.path}`,
     method: "POST",
-    headers: { "content-type": scenario.contentType },
+    headers: { "content-type": scenario.contentType, ...authHeaders },
     body: scenario.body,
     // A fresh v4 id per request: a prefix swap, so the client's cost stays small.
     ...("randomIds" in scenario
@@ -130,6 +152,7 @@ async function runAutocannon(scenario: (typeof scenarios)[number], seconds: numb
 async function runWrk(scenario: (typeof scenarios)[number], seconds: number): Promise<RunResult> {
   const script = join(dir, "wrk.lua");
   const lines = [`wrk.method = "POST"`, `wrk.headers["Content-Type"] = "${scenario.contentType}"`];
+  for (const [name, value] of Object.entries(authHeaders)) lines.push(`wrk.headers[${luaString(name)}] = ${luaString(value)}`);
   if ("randomIds" in scenario) {
     // A fresh random (v4-shaped) id per request, as the autocannon path does.
     lines.push(

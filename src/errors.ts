@@ -70,6 +70,21 @@ export const ERROR_STATUS = {
   ReplayNotFound: 404,
   /** A replay with that name exists (replay names are never reused). */
   ReplayAlreadyExists: 409,
+  /** The billing period has not begun (a future month): it has no records, not even a preview. */
+  BillingPeriodNotFound: 404,
+  /** The billing period has not ended (the current or a future month), so it cannot be closed. */
+  BillingPeriodNotEnded: 409,
+  /** A usage report would have more rows than its limit (10,000); narrow it and ask again. */
+  UsageReportTooLarge: 400,
+  /**
+   * No credentials, or credentials that do not open the door: an unknown, malformed, expired
+   * or revoked API key, or a SigV4 signature that does not verify. The message says which.
+   */
+  Unauthorized: 401,
+  /** The API key is valid but lacks the scope the route needs; the message names the scope. */
+  Forbidden: 403,
+  /** No API key has that id. */
+  KeyNotFound: 404,
   /** No route has that path. */
   RouteNotFound: 404,
   /** The route exists but not with that method. */

@@ -1,9 +1,12 @@
 /** What the control-plane routes are given: the parts of a running Relaybus they serve. */
 import type { RelaybusConfig } from "../config/defaults.js";
 import type { Archiver } from "../delivery/archiver.js";
+import type { ApiKeys } from "./auth-keys.js";
+import type { AuthGuard } from "./auth-guard.js";
 import type { CircuitSnapshot } from "../delivery/circuit-breaker.js";
 import type { ReplayRunner } from "../delivery/replay-runner.js";
 import type { Storage } from "../log/log-engine.js";
+import type { BillingPeriods } from "../metering/billing-period.js";
 import type { RuleRegistry } from "../rules/rule-registry.js";
 import type { Logger } from "../types.js";
 
@@ -25,4 +28,15 @@ export interface ControlPlaneDeps {
   archiver: Pick<Archiver, "refresh">;
   /** Starts and cancels replays. */
   replays: Pick<ReplayRunner, "start" | "cancel">;
+  /** Billing periods: previews, records, closing. */
+  billing: BillingPeriods;
+  /** API keys: issuing, listing, revoking (`/v1/keys`). */
+  apiKeys: ApiKeys;
+  /** Checks every control-plane request against the API keys (src/api/auth-guard.ts). */
+  auth: AuthGuard;
+  /**
+   * Brings usage up to date (the publish meter to the end of the log, then the rollup)
+   * before a usage report; absent when metering is off.
+   */
+  syncUsage?: () => Promise<unknown>;
 }

@@ -10,18 +10,21 @@ import { parseJsonBody } from "../events/json-body.js";
 import { sendError } from "./http-errors.js";
 import type { ControlPlaneDeps } from "./control-plane-deps.js";
 import { createArchivesRouter } from "./routes/archives-routes.js";
+import { createBillingRouter } from "./routes/billing-routes.js";
 import { createBusEventsRouter } from "./routes/bus-events-routes.js";
 import { createBusesRouter } from "./routes/buses-routes.js";
 import { createConnectionsRouter } from "./routes/connections-routes.js";
 import { createDeadLettersRouter } from "./routes/dead-letters-routes.js";
 import { createEventTraceRouter } from "./routes/event-trace-routes.js";
 import { createHealthRouter } from "./routes/health-routes.js";
+import { createKeysRouter } from "./routes/keys-routes.js";
 import { createPatternsRouter } from "./routes/patterns-routes.js";
 import { createReplaysRouter } from "./routes/replays-routes.js";
 import { createRulesDryRunRouter } from "./routes/rules-dry-run-routes.js";
 import { createRulesRouter } from "./routes/rules-routes.js";
 import { createTargetSecretsRouter } from "./routes/target-secrets-routes.js";
 import { createTargetStatusRouter } from "./routes/target-status-routes.js";
+import { createUsageRouter } from "./routes/usage-routes.js";
 
 export type { ControlPlaneDeps } from "./control-plane-deps.js";
 
@@ -29,6 +32,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("query parser", "simple");
+  // Before the body is read: a request without the right key costs no body parsing.
+  app.use(deps.auth.middleware());
   app.use(express.raw({ type: () => true, limit: deps.config.limits.maxRequestBytes }));
   app.use(parseJson(deps));
 
@@ -44,8 +49,11 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   app.use(createDeadLettersRouter(deps));
   app.use(createArchivesRouter(deps));
   app.use(createReplaysRouter(deps));
+  app.use(createBillingRouter(deps));
+  app.use(createUsageRouter(deps));
   app.use(createEventTraceRouter(deps));
   app.use(createBusEventsRouter(deps));
+  app.use(createKeysRouter(deps));
 
   app.use((req, _res, next) => {
     next(new RelaybusError("RouteNotFound", `no route for ${req.method} ${req.path}`));

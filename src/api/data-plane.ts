@@ -10,13 +10,25 @@
  * - `POST /` with `X-Amz-Target: AWSEvents.PutEvents`: the same on AWS's JSON protocol, so the
  *   official AWS SDK publishes to Relaybus given it as `endpoint`.
  * - `POST /v1/buses/{bus}/cloudevents`: CloudEvents 1.0, binary, structured or batch mode.
+ *
+ * A request with `relaybus-include-units: true` is also told each stored event's billable
+ * 64 KB units: `Units` in PutEvents entries, `units` in CloudEvents batch results, and the
+ * `relaybus-units` response header for one CloudEvent. Without it the answers are unchanged.
+ *
+ * API keys (src/api/auth-guard.ts): the REST routes take `Authorization: Bearer rb_...` or
+ * `x-api-key`, the AWS route a SigV4 signature; each event's bus must be one the key may
+ * publish to. A CloudEvents request to another bus, or a PutEvents request none of whose
+ * entries may go where they name, is 403; a PutEvents mix stores the allowed entries and
+ * answers `Forbidden` in the place of the others, as AWS answers per entry.
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RelaybusConfig } from "../config/defaults.js";
 import { RelaybusError, toRelaybusError } from "../errors.js";
-import type { Ingest } from "../events/ingest.js";
+import type { Ingest, IngestOptions } from "../events/ingest.js";
 import type { Logger } from "../types.js";
+import { assertNotAllForbidden, awsErrorTypeOf, type AuthGuard } from "./auth-guard.js";
+import type { Principal } from "./auth-keys.js";
 import { sendError, sendJson } from "./http-errors.js";
 import { readBody } from "./read-body.js";
 
@@ -24,22 +36,31 @@ const BUS_PREFIX = "/v1/buses/";
 const CLOUDEVENTS_SUFFIX = "/cloudevents";
 const AWS_JSON = "application/x-amz-json-1.1";
 const PUT_EVENTS_TARGET = "AWSEvents.PutEvents";
+/** The request header that asks for units in the answer (`true` or `false`). */
+export const INCLUDE_UNITS_HEADER = "relaybus-include-units";
+/** The response header that carries one CloudEvent's units (with {@link INCLUDE_UNITS_HEADER}). */
+export const UNITS_HEADER = "relaybus-units";
 
 /** Handles a request if it is a data-plane route; returns false to let the control plane have it. */
 export type DataPlaneHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export function createDataPlaneHandler(deps: {
-  ingest: Ingest;
+  /** The ingest a request's key may use: restricted to the buses it may publish to. */
+  ingestFor: (principal: Principal | undefined) => Ingest;
+  auth: AuthGuard;
   limits: RelaybusConfig["limits"];
   logger: Logger;
 }): DataPlaneHandler {
-  const { ingest, limits, logger } = deps;
+  const { ingestFor, auth, limits, logger } = deps;
 
   const putEvents = async (req: IncomingMessage, res: ServerResponse) => {
     try {
+      const principal = auth.authorizeRest(req, "publish", "/v1/events");
       assertJsonContentType(req);
+      const options = ingestOptions(req);
       const body = await readBody(req, limits.maxRequestBytes);
-      const result = await ingest.putEvents(body);
+      const result = await ingestFor(principal).putEvents(body, options);
+      assertNotAllForbidden(result);
       sendJson(res, 200, JSON.stringify(result));
     } catch (error) {
       sendError(res, error, randomUUID(), logger);
@@ -49,6 +70,9 @@ export function createDataPlaneHandler(deps: {
   const awsPutEvents = async (req: IncomingMessage, res: ServerResponse) => {
     const requestId = randomUUID();
     try {
+      // SigV4 covers the body, so it is read before the signature is checked.
+      const body = await readBody(req, limits.maxRequestBytes);
+      const principal = auth.authorizeSigV4(req, body);
       const target = req.headers["x-amz-target"];
       if (target !== PUT_EVENTS_TARGET) {
         throw new RelaybusError(
@@ -56,8 +80,9 @@ export function createDataPlaneHandler(deps: {
           `X-Amz-Target: operation ${JSON.stringify(target)} is not supported; Relaybus serves ${PUT_EVENTS_TARGET}`,
         );
       }
-      const body = await readBody(req, limits.maxRequestBytes);
-      const result = await ingest.putEvents(body);
+      const options = ingestOptions(req);
+      const result = await ingestFor(principal).putEvents(body, options);
+      assertNotAllForbidden(result);
       sendJson(res, 200, JSON.stringify(result), { "x-amzn-requestid": requestId }, AWS_JSON);
     } catch (thrown) {
       sendAwsError(res, thrown, requestId, logger);
@@ -66,8 +91,16 @@ export function createDataPlaneHandler(deps: {
 
   const cloudEvents = async (req: IncomingMessage, res: ServerResponse, bus: string) => {
     try {
+      const principal = auth.authorizeRest(req, "publish", "/v1/buses/{bus}/cloudevents");
+      auth.assertMayPublish(principal, bus);
+      const options = ingestOptions(req);
       const body = await readBody(req, limits.maxRequestBytes);
-      const result = await ingest.putCloudEvents(bus, req.headers, body);
+      const result = await ingestFor(principal).putCloudEvents(bus, req.headers, body, options);
+      if ("id" in result && result.units !== undefined) {
+        // One event: its body stays `{id}` as ever; the units travel in a header.
+        sendJson(res, 200, JSON.stringify({ id: result.id }), { [UNITS_HEADER]: String(result.units) });
+        return;
+      }
       sendJson(res, 200, JSON.stringify(result));
     } catch (error) {
       sendError(res, error, randomUUID(), logger);
@@ -98,6 +131,21 @@ export function createDataPlaneHandler(deps: {
   };
 }
 
+/** The request's {@link INCLUDE_UNITS_HEADER}: `true` or `false` (any case), absent is false. */
+function ingestOptions(req: IncomingMessage): IngestOptions {
+  const value = req.headers[INCLUDE_UNITS_HEADER];
+  if (value === undefined) return {};
+  const text = Array.isArray(value) ? value.join(",") : value;
+  const flag = text.trim().toLowerCase();
+  if (flag === "true") return { includeUnits: true };
+  if (flag === "false") return {};
+  throw new RelaybusError(
+    "ValidationError",
+    `${INCLUDE_UNITS_HEADER}: expected true or false, got ${JSON.stringify(text)}`,
+    { details: { field: INCLUDE_UNITS_HEADER } },
+  );
+}
+
 function assertJsonContentType(req: IncomingMessage): void {
   const type = req.headers["content-type"];
   if (type === undefined || type.startsWith("application/json") || type.startsWith(AWS_JSON)) return;
@@ -120,11 +168,12 @@ function sendAwsError(res: ServerResponse, thrown: unknown, requestId: string, l
   const error = toRelaybusError(thrown);
   if (error.code === "InternalError") logger.error("request failed", { requestId, error: String(thrown) });
   const message = error.code === "InternalError" ? "internal error" : error.message;
+  const type = awsErrorTypeOf(error);
   sendJson(
     res,
     error.status,
-    JSON.stringify({ __type: error.code, message }),
-    { "x-amzn-requestid": requestId, "x-amzn-errortype": error.code },
+    JSON.stringify({ __type: type, message }),
+    { "x-amzn-requestid": requestId, "x-amzn-errortype": type },
     AWS_JSON,
   );
 }

@@ -17,12 +17,22 @@ import { createDispatcher, type Dispatcher } from "../delivery/dispatcher.js";
 import { createReplayRunner, type ReplayRunner } from "../delivery/replay-runner.js";
 import { createTargetHealth } from "../delivery/target-health.js";
 import { createWebhookSigner } from "../delivery/sign-webhook.js";
+import { createThreadedWebhookSender } from "../delivery/threaded-webhook-sender.js";
 import { createWebhookSender, type WebhookSender } from "../delivery/webhook-sender.js";
+import { RelaybusError } from "../errors.js";
 import { createIngest } from "../events/ingest.js";
 import type { SigningSecret, Storage } from "../log/log-engine.js";
+import { createBillingPeriods } from "../metering/billing-period.js";
+import { scheduleBillingClose, type BillingSchedule } from "../metering/billing-schedule.js";
+import { compilePriceTable } from "../metering/price-table.js";
 import { openSqliteStorage } from "../log/sqlite/index.js";
+import { publishCheckpointName } from "../log/usage-store.js";
+import { createMetering, type Metering } from "../metering/metering.js";
 import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js";
 import { systemClock, type Clock, type Logger } from "../types.js";
+import { createAuthGuard, ingestForPrincipal } from "./auth-guard.js";
+import { createApiKeys } from "./auth-keys.js";
+import { createSecretBox } from "./auth-secret-box.js";
 import { createControlPlaneApp } from "./control-plane.js";
 import { createDataPlaneHandler } from "./data-plane.js";
 import { compileArchivePattern } from "./routes/archives-routes.js";
@@ -38,6 +48,8 @@ export interface RelaybusService {
   config: RelaybusConfig;
   storage: Storage;
   registry: RuleRegistry;
+  /** The meters and the usage rollup; undefined when `metering.enabled` is false. */
+  metering: Metering | undefined;
   /** Stops taking requests, finishes what is in flight, and closes storage. */
   close(): Promise<void>;
 }
@@ -51,14 +63,18 @@ export interface StartOptions {
 export async function startRelaybus(config: RelaybusConfig, options: StartOptions): Promise<RelaybusService> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
+  // Before storage opens: a bad price is a configuration error, refused at once.
+  const prices = compilePriceTable(config.billing);
   const storage = openSqliteStorage({
     dataDir: resolve(config.dataDir),
     durability: config.log.durability,
     groupCommitMaxEvents: config.log.groupCommitMaxEvents,
+    metering: config.metering.enabled,
     clock,
     logger,
   });
 
+  let metering: Metering | undefined;
   let registry: RuleRegistry | undefined;
   let dispatcher: Dispatcher | undefined;
   let archiver: Archiver | undefined;
@@ -69,9 +85,11 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   let server: Server | undefined;
   let stopWatching: (() => void) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
+  let billingSchedule: BillingSchedule | undefined;
 
   const close = async () => {
     if (retentionTimer !== undefined) clearInterval(retentionTimer);
+    await billingSchedule?.close();
     stopWatching?.();
     if (server !== undefined) await closeServer(server);
     await replayRunner?.close();
@@ -80,6 +98,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     await engine?.close();
     await sender?.close();
     await authorizer?.close();
+    await metering?.close();
     await registry?.close();
     await storage.close();
   };
@@ -93,11 +112,16 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       logger,
     });
     const reg = registry;
-    sender = createWebhookSender({
+    const senderOptions = {
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,
       outbound: config.delivery.outbound,
       logger,
-    });
+    };
+    // senderThreads 0: requests run on the main thread, as the threads' senders run them.
+    sender =
+      config.delivery.senderThreads > 0
+        ? createThreadedWebhookSender({ ...senderOptions, threads: config.delivery.senderThreads })
+        : createWebhookSender(senderOptions);
     authorizer = createRequestAuthorizer({ connections: reg, logger, outbound: config.delivery.outbound, clock });
     engine = createDeliveryEngine({
       deliveries: storage.deliveries,
@@ -138,6 +162,18 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       logger,
       transformTimeoutMs: config.transform.timeoutMs,
     });
+    if (config.metering.enabled) {
+      metering = createMetering({
+        log: storage.log,
+        usage: storage.usage,
+        listBuses: () => reg.listBuses().map((b) => b.name),
+        isSystemBus: (bus) => reg.isSystemBus(bus),
+        rollupCron: config.metering.rollupCron,
+        clock,
+        logger,
+      });
+    }
+    const meters = metering;
     const ingest = createIngest({
       log: storage.log,
       busExists: (name) => reg.busExists(name),
@@ -147,8 +183,38 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
 
     if (config.watchRules) stopWatching = reg.watch();
     retentionTimer = startRetention(config, storage, clock, logger);
+    const billing = createBillingPeriods({
+      store: storage.billing,
+      prices,
+      tenants: config.billing.tenants,
+      isSystemBus: (bus) => reg.isSystemBus(bus),
+      rollupDay: (dayMs) => storage.usage.rollUpDay(dayMs),
+      // The publish meter counts from the log after the fact: bring it to the log's end
+      // before a close or a preview, so the period's last publishes are in it.
+      ...(meters === undefined ? {} : { catchUp: async () => void (await meters.catchUp()) }),
+      clock,
+      logger,
+    });
+    billingSchedule = scheduleBillingClose({ cron: config.billing.periodCron, periods: billing, logger });
 
-    const dataPlane = createDataPlaneHandler({ ingest, limits: config.limits, logger });
+    const apiKeys = createApiKeys({
+      store: storage.apiKeys,
+      box: createSecretBox(resolve(config.dataDir)),
+      required: config.auth.required,
+      clock,
+      logger,
+    });
+    assertSafeListen(config, apiKeys.authRequired(), logger);
+    const auth = createAuthGuard({ keys: apiKeys, clock });
+    const ingestFor = ingestForPrincipal(ingest, (busAllowed) =>
+      createIngest({
+        log: storage.log,
+        busExists: (name) => busAllowed(name) && reg.busExists(name),
+        limits: config.limits,
+        clock,
+      }),
+    );
+    const dataPlane = createDataPlaneHandler({ ingestFor, auth, limits: config.limits, logger });
     const deliveryEngine = engine;
     const controlPlane = createControlPlaneApp({
       config,
@@ -160,6 +226,10 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       targetCircuit: (bus, rule, targetId) => deliveryEngine.circuitOf({ bus, rule, targetId }, clock.nowMs()),
       archiver,
       replays: replayRunner,
+      billing,
+      apiKeys,
+      auth,
+      ...(meters === undefined ? {} : { syncUsage: () => meters.catchUp() }),
     });
     server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       if (!dataPlane(req, res)) controlPlane(req, res);
@@ -172,6 +242,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       config,
       storage,
       registry: reg,
+      metering,
       close,
     };
   } catch (error) {
@@ -194,6 +265,38 @@ function signingSecretsOf(
     if (fromFile === undefined || fromFile.length === 0) return stored;
     return stored.length === 0 ? fromFile : [...fromFile, ...stored];
   };
+}
+
+/**
+ * The safe default (issue 8): while auth is off (no API key, `auth.required` false) anyone
+ * who reaches the port may publish and change rules, so the server then serves loopback
+ * only. A non-loopback `server.host` is refused at start unless `auth.allowUnauthenticated`.
+ */
+function assertSafeListen(config: RelaybusConfig, authOn: boolean, logger: Logger): void {
+  if (authOn) return;
+  const host = config.server.host;
+  if (isLoopbackHost(host)) {
+    logger.info(`auth is off: no API key exists, so the API is open to this machine only (server.host ${host}); create one with \`relaybus keys create --admin\``);
+    return;
+  }
+  if (config.auth.allowUnauthenticated) {
+    logger.warn(`auth is off and server.host ${host} is not loopback: anyone who reaches the port may publish and change rules (auth.allowUnauthenticated)`);
+    return;
+  }
+  throw new RelaybusError(
+    "InvalidConfig",
+    `server.host ${host} is not a loopback address and no API key exists, so anyone who reaches the port could publish and change rules. ` +
+      "Start on 127.0.0.1, create a key with `relaybus keys create --admin`, then restart on this host; " +
+      "or set auth.required: true (every request then needs a key); " +
+      "or accept an open server with auth.allowUnauthenticated: true (--allow-unauthenticated).",
+    { details: { field: "server.host" } },
+  );
+}
+
+/** True for 127.0.0.0/8, ::1 and `localhost`. */
+function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  return bare === "localhost" || bare === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare) || bare.startsWith("::ffff:127.");
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -248,7 +351,7 @@ function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, 
     pruneArchives();
     const cutoffMs = clock.nowMs() - config.log.retentionHours * 3_600_000;
     storage.log
-      .pruneOlderThan(cutoffMs, (bus) => keepFrom(storage, bus))
+      .pruneOlderThan(cutoffMs, (bus) => keepFrom(storage, bus, config.metering.enabled))
       .then((deleted) => {
         if (deleted > 0) logger.info("retention deleted events", { deleted });
       })
@@ -261,10 +364,12 @@ function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, 
 
 /**
  * The lowest offset of `bus` log retention must keep: past what the dispatcher, every archive
- * of the bus and every replay from its log have handed over.
+ * of the bus and every replay from its log have handed over, and (when metering) what the
+ * publish meter has counted.
  */
-function keepFrom(storage: Storage, bus: string): number {
+function keepFrom(storage: Storage, bus: string, metered: boolean): number {
   let through = storage.deliveries.checkpoint(bus);
+  if (metered) through = Math.min(through, storage.usage.meterCheckpoint(publishCheckpointName(bus)));
   const archived = storage.archives.lowestCheckpoint(bus);
   if (archived !== undefined) through = Math.min(through, archived);
   const replayed = storage.replays.lowestPosition(bus);

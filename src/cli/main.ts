@@ -3,7 +3,9 @@
  */
 import { Command } from "commander";
 import { RELAYBUS_VERSION } from "../version.js";
+import { registerBillingCommand } from "./billing-command.js";
 import { registerDlqCommand } from "./dlq-command.js";
+import { registerKeysCommand } from "./keys-command.js";
 import { registerPatternCommand } from "./pattern-command.js";
 import { registerPutCommand } from "./put-command.js";
 import { registerReceiveCommand } from "./receive-command.js";
@@ -11,6 +13,7 @@ import { registerReplayCommand } from "./replay-command.js";
 import { registerRulesCommand } from "./rules-command.js";
 import { registerServeCommand } from "./serve-command.js";
 import { registerTraceCommand } from "./trace-command.js";
+import { registerUsageCommand } from "./usage-command.js";
 
 /** Runs the CLI with `argv` (without node and the script path). */
 export async function runCli(argv: string[]): Promise<void> {
@@ -27,5 +30,8 @@ export async function runCli(argv: string[]): Promise<void> {
   registerDlqCommand(program);
   registerReplayCommand(program);
   registerTraceCommand(program);
+  registerUsageCommand(program);
+  registerBillingCommand(program);
+  registerKeysCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { clientUrl } from "../config/load-config.js";
+import { authorizationHeader } from "./api-client.js";
 
 interface PutFlags {
   bus: string;
@@ -16,6 +17,7 @@ interface PutFlags {
   data?: string;
   file?: string;
   url?: string;
+  apiKey?: string;
 }
 
 export function registerPutCommand(program: Command): void {
@@ -29,12 +31,13 @@ export function registerPutCommand(program: Command): void {
     .option("-d, --data <json>", "event data, as JSON (a plain string is sent as a JSON string)")
     .option("-f, --file <file>", "a PutEvents body, a CloudEvent, or a JSON array of CloudEvents")
     .option("--url <url>", "server URL (also RELAYBUS_URL; default http://127.0.0.1:8080)")
+    .option("--api-key <key>", "API key rb_... with publish on the bus (also RELAYBUS_API_KEY)")
     .action(async (flags: PutFlags) => {
       const base = clientUrl(flags.url);
       const request = flags.file === undefined ? fromFlags(flags) : fromFile(flags.file, flags.bus);
       const response = await fetch(`${base}${request.path}`, {
         method: "POST",
-        headers: { "content-type": request.contentType },
+        headers: { "content-type": request.contentType, ...authorizationHeader(flags.apiKey) },
         body: request.body,
       }).catch((error: unknown) => {
         throw new Error(`cannot reach Relaybus at ${base}: ${(error as Error).cause ?? error}`);

@@ -19,6 +19,10 @@ export function registerServeCommand(program: Command): void {
       "--allow-loopback-targets",
       "deliver to webhooks on this machine (delivery.outbound.allowLoopback; also RELAYBUS_OUTBOUND_ALLOW_LOOPBACK)",
     )
+    .option(
+      "--allow-unauthenticated",
+      "serve a non-loopback --host while no API key exists (auth.allowUnauthenticated; also RELAYBUS_ALLOW_UNAUTHENTICATED)",
+    )
     .action(async (flags: ConfigFlags) => {
       const logger = createConsoleLogger();
       let config;
@@ -32,7 +36,18 @@ export function registerServeCommand(program: Command): void {
         }
         throw error;
       }
-      const service = await startRelaybus(config, { logger });
+      let service;
+      try {
+        service = await startRelaybus(config, { logger });
+      } catch (error) {
+        // A start refused for its settings (a non-loopback host without keys): say why, exit 2.
+        if (isRelaybusError(error, "InvalidConfig")) {
+          console.error(error.message);
+          process.exitCode = 2;
+          return;
+        }
+        throw error;
+      }
       const dbPath = resolve(config.dataDir, "relaybus.db");
       logger.info(`Relaybus listening on ${service.url}`, { log: dbPath, rules: resolve(config.rulesDir) });
       if (config.server.host === "127.0.0.1" || config.server.host === "localhost" || config.server.host === "::1") {

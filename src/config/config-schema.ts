@@ -8,6 +8,11 @@ import { DURABILITY_MODES } from "./defaults.js";
 const positiveInt = { type: "integer", minimum: 1 } as const;
 /** Addresses and CIDR blocks; `cidr` is a format `load-config.ts` registers ({@link isCidr}). */
 const cidrList = { type: "array", items: { type: "string", format: "cidr" } } as const;
+/**
+ * A price: decimal text, at most 12 digits before and 12 after the point (`"5.64"`,
+ * `"0.000001"`). Text, not a number: a YAML `5.64` would be a float, and money never is.
+ */
+const price = { type: "string", pattern: "^(0|[1-9][0-9]{0,11})(\\.[0-9]{1,12})?$" } as const;
 
 /**
  * True for an IP address (`10.1.2.3`, `fd00::1`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`)
@@ -33,6 +38,14 @@ export const CONFIG_SCHEMA = {
       properties: {
         host: { type: "string", minLength: 1 },
         port: { type: "integer", minimum: 0, maximum: 65535 },
+      },
+    },
+    auth: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        required: { type: "boolean" },
+        allowUnauthenticated: { type: "boolean" },
       },
     },
     dataDir: { type: "string", minLength: 1 },
@@ -67,6 +80,7 @@ export const CONFIG_SCHEMA = {
         timeoutMs: positiveInt,
         maxInFlight: positiveInt,
         connectionsPerOrigin: positiveInt,
+        senderThreads: { type: "integer", minimum: 0, maximum: 64 },
         traceRetentionHours: { type: "number", minimum: 0 },
         outbound: {
           type: "object",
@@ -106,6 +120,40 @@ export const CONFIG_SCHEMA = {
       type: "object",
       additionalProperties: false,
       properties: { timeoutMs: positiveInt },
+    },
+    metering: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        enabled: { type: "boolean" },
+        rollupCron: { type: "string", format: "cron" },
+      },
+    },
+    billing: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        currency: { type: "string", pattern: "^[A-Z]{3}$" },
+        prices: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            publish: price,
+            push: price,
+            replay: price,
+            redrive: price,
+            "stream-events": price,
+            "stream-cu-hours": price,
+            "stream-idle": price,
+          },
+        },
+        periodCron: { type: "string", format: "cron" },
+        tenants: {
+          type: "object",
+          propertyNames: { pattern: "^[A-Za-z0-9._-]{1,64}$" },
+          additionalProperties: { type: "string", minLength: 1, maxLength: 128 },
+        },
+      },
     },
   },
 } as const;

@@ -45,6 +45,20 @@ export interface RelaybusConfig {
     /** TCP port. Default 8080. */
     port: number;
   };
+  /**
+   * Who may call the HTTP API (issue 8). Auth is on once any API key exists or when
+   * `required`; with it off the server must listen on loopback only, unless
+   * `allowUnauthenticated`.
+   */
+  auth: {
+    /** Check API keys even while none exists (then only the loopback bootstrap works). Default false. */
+    required: boolean;
+    /**
+     * Serve a non-loopback `server.host` with no API key and auth off: anyone who reaches the
+     * port may publish and change rules. Default false (such a start is refused).
+     */
+    allowUnauthenticated: boolean;
+  };
   /** Directory of the SQLite file `relaybus.db`. Default `./data`. */
   dataDir: string;
   /** Directory of rule files (`*.yaml`, `*.yml`). Default `./rules`. */
@@ -82,6 +96,12 @@ export interface RelaybusConfig {
     /** Keep-alive connections per target origin. Default 32. */
     connectionsPerOrigin: number;
     /**
+     * Worker threads that send the webhook requests, taking the HTTP client's CPU off the
+     * main thread. Default 1; 0 sends from the main thread. One origin's requests all go to
+     * one thread, so more than 1 helps only with several busy origins.
+     */
+    senderThreads: number;
+    /**
      * How long a succeeded delivery (its payload and attempts) is kept for
      * `GET /v1/events/{id}/trace`, counted from its success. Default 72 h. 0 deletes succeeded
      * deliveries at the next retention pass (within a minute). Pending deliveries and dead
@@ -115,11 +135,68 @@ export interface RelaybusConfig {
     /** Time budget of one JSONata evaluation. Default 100 ms. */
     timeoutMs: number;
   };
+  /** Usage meters and their rollup (src/metering/). */
+  metering: {
+    /**
+     * Count usage: publishes (from the log), delivery attempts, replays and redrives.
+     * Default true. Off, nothing is counted, and `GET /v1/usage` reports what was counted before.
+     */
+    enabled: boolean;
+    /**
+     * When hourly usage is rolled up into days (cron, UTC; 5 or 6 fields). Default
+     * "5 * * * *": every hour at minute 5. Reports roll up before answering anyway.
+     */
+    rollupCron: string;
+  };
+  /** Prices and billing periods: how usage becomes priced records (src/metering/). */
+  billing: BillingConfig;
+}
+
+/**
+ * Prices per meter, as decimal strings (`"5.64"`, never a YAML number: money is never a
+ * float). The event meters are priced per million 64 KB units; `stream-cu-hours` per
+ * CU-hour; `stream-idle` per idle day. `replay` and `redrive` are priced like `push` unless
+ * set. Defaults: Alibaba Cloud EventBridge's public list, in CNY.
+ */
+export interface BillingPrices {
+  /** Publishes to a custom bus, per million units (system buses are free). Default "5.64". */
+  publish: string;
+  /** Pushes to targets, every attempt, per million units. Default "1.29". */
+  push: string;
+  /** Replayed deliveries, per million units. Default: the `push` price. */
+  replay?: string;
+  /** Redriven dead letters, per million units. Default: the `push` price. */
+  redrive?: string;
+  /** Stream events read, per million units. Default "2.8". */
+  "stream-events": string;
+  /** Stream capacity, per CU-hour. Default "0.24". */
+  "stream-cu-hours": string;
+  /** A stream without inflow for a month, per day. Default "1". */
+  "stream-idle": string;
+}
+
+export interface BillingConfig {
+  /** ISO 4217 code of the prices and amounts. Amounts round to its minor unit. Default "CNY". */
+  currency: string;
+  prices: BillingPrices;
+  /**
+   * When the billing job runs (cron, UTC; 5 or 6 fields): it rolls the daily usage up and
+   * closes every ended period not closed yet. Default "0 0 1 * *": midnight UTC on the 1st,
+   * closing the month before.
+   */
+  periodCron: string;
+  /**
+   * The tenant each bus is billed to (`{bus: tenant}`): line items of the bus (its
+   * publishes, its rules' and targets' pushes, replays and redrives) carry it, and records
+   * total per tenant. Buses not listed have no tenant (""). Default {}.
+   */
+  tenants: Record<string, string>;
 }
 
 /** The defaults. */
 export const DEFAULT_CONFIG: RelaybusConfig = {
   server: { host: "127.0.0.1", port: 8080 },
+  auth: { required: false, allowUnauthenticated: false },
   dataDir: "./data",
   rulesDir: "./rules",
   watchRules: true,
@@ -141,6 +218,7 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     timeoutMs: 10_000,
     maxInFlight: 256,
     connectionsPerOrigin: 32,
+    senderThreads: 1,
     traceRetentionHours: 72,
     outbound: {
       allowLoopback: false,
@@ -160,4 +238,17 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     },
   },
   transform: { timeoutMs: 100 },
+  metering: { enabled: true, rollupCron: "5 * * * *" },
+  billing: {
+    currency: "CNY",
+    prices: {
+      publish: "5.64",
+      push: "1.29",
+      "stream-events": "2.8",
+      "stream-cu-hours": "0.24",
+      "stream-idle": "1",
+    },
+    periodCron: "0 0 1 * *",
+    tenants: {},
+  },
 };

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Ajv, type ErrorObject } from "ajv";
+import { validate as isCronExpression } from "node-cron";
 import { parseDocument } from "yaml";
 import { RelaybusError } from "../errors.js";
 import { CONFIG_SCHEMA, isCidr } from "./config-schema.js";
@@ -18,6 +19,8 @@ export interface ConfigFlags {
   rulesDir?: string;
   /** `--allow-loopback-targets`: delivery.outbound.allowLoopback, for trying Relaybus on one machine. */
   allowLoopbackTargets?: boolean;
+  /** `--allow-unauthenticated`: auth.allowUnauthenticated. */
+  allowUnauthenticated?: boolean;
 }
 
 /** Environment variables Relaybus reads, and the setting each one sets. */
@@ -30,7 +33,12 @@ export const ENVIRONMENT_VARIABLES = {
   RELAYBUS_DURABILITY: "log.durability",
   RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "delivery.outbound.allowLoopback (true or false)",
   RELAYBUS_OUTBOUND_ALLOW_PRIVATE: "delivery.outbound.allowPrivate (true or false)",
+  RELAYBUS_DELIVERY_SENDER_THREADS: "delivery.senderThreads (0 sends from the main thread)",
+  RELAYBUS_METERING_ENABLED: "metering.enabled (true or false)",
   RELAYBUS_URL: "the server the CLI's client commands talk to (default http://127.0.0.1:8080)",
+  RELAYBUS_AUTH_REQUIRED: "auth.required (true or false)",
+  RELAYBUS_ALLOW_UNAUTHENTICATED: "auth.allowUnauthenticated (true or false)",
+  RELAYBUS_API_KEY: "the API key (rb_...) the CLI's client commands send",
 } as const;
 
 /** The base URL of the server that client commands (`relaybus put`) talk to. */
@@ -38,11 +46,18 @@ export function clientUrl(flag: string | undefined, env: Record<string, string |
   return (flag ?? env.RELAYBUS_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
 }
 
+/** The API key client commands send (`--api-key`, else `RELAYBUS_API_KEY`); undefined: none. */
+export function clientApiKey(flag: string | undefined, env: Record<string, string | undefined> = process.env): string | undefined {
+  const key = flag ?? env.RELAYBUS_API_KEY;
+  return key === undefined || key.trim() === "" ? undefined : key.trim();
+}
+
 type PartialDeep<T> = { [K in keyof T]?: T[K] extends object ? PartialDeep<T[K]> : T[K] };
 type Layer = PartialDeep<RelaybusConfig> & Record<string, unknown>;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 ajv.addFormat("cidr", isCidr);
+ajv.addFormat("cron", (text: string) => isCronExpression(text));
 const validateConfig = ajv.compile(CONFIG_SCHEMA);
 
 /** Builds the configuration from its layers; throws `InvalidConfig` naming every problem. */
@@ -109,7 +124,23 @@ function fromEnvironment(env: Record<string, string | undefined>): Layer {
   if (env.RELAYBUS_OUTBOUND_ALLOW_PRIVATE !== undefined) {
     outbound.allowPrivate = toBoolean(env.RELAYBUS_OUTBOUND_ALLOW_PRIVATE, "RELAYBUS_OUTBOUND_ALLOW_PRIVATE");
   }
-  if (Object.keys(outbound).length > 0) layer.delivery = { outbound };
+  const delivery: PartialDeep<RelaybusConfig["delivery"]> = {};
+  if (Object.keys(outbound).length > 0) delivery.outbound = outbound;
+  if (env.RELAYBUS_DELIVERY_SENDER_THREADS !== undefined) {
+    delivery.senderThreads = toNumber(env.RELAYBUS_DELIVERY_SENDER_THREADS, "RELAYBUS_DELIVERY_SENDER_THREADS");
+  }
+  if (Object.keys(delivery).length > 0) layer.delivery = delivery;
+  const auth: { required?: boolean; allowUnauthenticated?: boolean } = {};
+  if (env.RELAYBUS_AUTH_REQUIRED !== undefined) {
+    auth.required = toBoolean(env.RELAYBUS_AUTH_REQUIRED, "RELAYBUS_AUTH_REQUIRED");
+  }
+  if (env.RELAYBUS_ALLOW_UNAUTHENTICATED !== undefined) {
+    auth.allowUnauthenticated = toBoolean(env.RELAYBUS_ALLOW_UNAUTHENTICATED, "RELAYBUS_ALLOW_UNAUTHENTICATED");
+  }
+  if (Object.keys(auth).length > 0) layer.auth = auth;
+  if (env.RELAYBUS_METERING_ENABLED !== undefined) {
+    layer.metering = { enabled: toBoolean(env.RELAYBUS_METERING_ENABLED, "RELAYBUS_METERING_ENABLED") };
+  }
   return layer;
 }
 
@@ -122,6 +153,7 @@ function fromFlags(flags: ConfigFlags): Layer {
   if (flags.dataDir !== undefined) layer.dataDir = flags.dataDir;
   if (flags.rulesDir !== undefined) layer.rulesDir = flags.rulesDir;
   if (flags.allowLoopbackTargets === true) layer.delivery = { outbound: { allowLoopback: true } };
+  if (flags.allowUnauthenticated === true) layer.auth = { allowUnauthenticated: true };
   return layer;
 }
 

@@ -15,8 +15,13 @@ import { parseJsonBody } from "./json-body.js";
 import { parsePutEventsEntry, parsePutEventsRequest } from "./put-events.js";
 import { measureEvent } from "./sizing.js";
 
-/** One entry of a PutEvents answer, in AWS's shape: the new event's id, or why it failed. */
-export type PutEventsResultEntry = { EventId: string } | { ErrorCode: ErrorCode; ErrorMessage: string };
+/**
+ * One entry of a PutEvents answer, in AWS's shape: the new event's id, or why it failed.
+ * `Units`, the event's billable 64 KB units, only when asked for ({@link IngestOptions}).
+ */
+export type PutEventsResultEntry =
+  | { EventId: string; Units?: number }
+  | { ErrorCode: ErrorCode; ErrorMessage: string };
 
 /**
  * The PutEvents answer, in AWS's shape so AWS SDKs read it: one entry per request entry, in
@@ -27,8 +32,10 @@ export interface PutEventsResult {
   Entries: PutEventsResultEntry[];
 }
 
-/** One event of a CloudEvents batch answer: its id once stored, or why it was rejected. */
-export type CloudEventsBatchEntryResult = { id: string } | { error: { code: ErrorCode; message: string } };
+/** One event of a CloudEvents batch answer: its id (and units, when asked for) once stored, or why it was rejected. */
+export type CloudEventsBatchEntryResult =
+  | { id: string; units?: number }
+  | { error: { code: ErrorCode; message: string } };
 
 /** The answer to a batched-mode request: one result per event, in request order. */
 export interface CloudEventsBatchResult {
@@ -41,7 +48,17 @@ export interface CloudEventsBatchResult {
  * The answer to a CloudEvents request: `{ id }` for binary and structured mode (one event,
  * stored; any problem throws instead), {@link CloudEventsBatchResult} for batched mode.
  */
-export type CloudEventsIngestResult = { id: string } | CloudEventsBatchResult;
+export type CloudEventsIngestResult = { id: string; units?: number } | CloudEventsBatchResult;
+
+/** Per-request options of ingest. */
+export interface IngestOptions {
+  /**
+   * Answer each stored event's billable 64 KB units too (`Units` in PutEvents entries,
+   * `units` in CloudEvents results): the producer sees what it spends. Default false, so
+   * that existing clients see the answers they know.
+   */
+  includeUnits?: boolean;
+}
 
 /** What ingest needs. */
 export interface IngestDeps {
@@ -64,7 +81,7 @@ export interface Ingest {
    *   `JsonTooDeep`, `ValidationError` (no `Entries` array), `TooManyEntries`; and whatever
    *   the log's append rejects with (`ServiceUnavailable`), in which case nothing was stored.
    */
-  putEvents(body: Buffer): Promise<PutEventsResult>;
+  putEvents(body: Buffer, options?: IngestOptions): Promise<PutEventsResult>;
   /**
    * Ingests a CloudEvents HTTP request (binary, structured or batched mode) into `bus`.
    *
@@ -74,7 +91,12 @@ export interface Ingest {
    *   `InvalidJson`, `JsonTooDeep`, `TooManyEntries`; for one event also `ValidationError`
    *   and `EventTooLarge`; and the log's append rejection, in which case nothing was stored.
    */
-  putCloudEvents(bus: string, headers: IncomingHttpHeaders, body: Buffer): Promise<CloudEventsIngestResult>;
+  putCloudEvents(
+    bus: string,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    options?: IngestOptions,
+  ): Promise<CloudEventsIngestResult>;
 }
 
 /** Creates the ingest entry points over a log. Ingest holds no resources of its own. */
@@ -106,7 +128,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     return measured;
   };
 
-  const putEvents = async (body: Buffer): Promise<PutEventsResult> => {
+  const putEvents = async (body: Buffer, options: IngestOptions = {}): Promise<PutEventsResult> => {
     assertBodySize(body);
     const entries = parsePutEventsRequest(parseJsonBody(body, limits), limits);
     const context = { nowIso: new Date(clock.nowMs()).toISOString(), maxJsonDepth: limits.maxJsonDepth };
@@ -121,8 +143,9 @@ export function createIngest(deps: IngestDeps): Ingest {
             details: { field: `Entries[${i}].EventBusName`, bus },
           });
         }
-        toAppend.push(measureWithinLimit(bus, event, `Entries[${i}]`));
-        results[i] = { EventId: event.id };
+        const measured = measureWithinLimit(bus, event, `Entries[${i}]`);
+        toAppend.push(measured);
+        results[i] = options.includeUnits === true ? { EventId: event.id, Units: measured.units } : { EventId: event.id };
       } catch (error) {
         if (!isRelaybusError(error)) throw error;
         results[i] = { ErrorCode: error.code, ErrorMessage: error.message };
@@ -137,6 +160,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     bus: string,
     headers: IncomingHttpHeaders,
     body: Buffer,
+    options: IngestOptions = {},
   ): Promise<CloudEventsIngestResult> => {
     if (!busExists(bus)) {
       throw new RelaybusError("BusNotFound", `bus ${JSON.stringify(bus)} does not exist`, { details: { bus } });
@@ -144,8 +168,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     assertBodySize(body);
     const parsed = parseCloudEventsRequest(headers, body, limits);
     if (parsed.mode !== "batch") {
-      await log.append([measureWithinLimit(bus, parsed.event, "event")]);
-      return { id: parsed.event.id };
+      const measured = measureWithinLimit(bus, parsed.event, "event");
+      await log.append([measured]);
+      return options.includeUnits === true ? { id: parsed.event.id, units: measured.units } : { id: parsed.event.id };
     }
     const results: CloudEventsBatchEntryResult[] = new Array(parsed.items.length);
     const toAppend: EventToAppend[] = [];
@@ -154,8 +179,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       const item = parsed.items[i]!;
       try {
         if ("error" in item) throw item.error;
-        toAppend.push(measureWithinLimit(bus, item.event, `events[${i}]`));
-        results[i] = { id: item.event.id };
+        const measured = measureWithinLimit(bus, item.event, `events[${i}]`);
+        toAppend.push(measured);
+        results[i] = options.includeUnits === true ? { id: item.event.id, units: measured.units } : { id: item.event.id };
       } catch (error) {
         if (!isRelaybusError(error)) throw error;
         results[i] = { error: { code: error.code, message: error.message } };

@@ -3,10 +3,13 @@
  * these interfaces; `sqlite/` is the embedded default, a JetStream engine comes later.
  */
 import type { EventToAppend, JsonObject, StoredEvent } from "../types.js";
+import type { ApiKeyStore } from "./api-key-store.js";
 import type { ArchiveStore } from "./archive-store.js";
+import type { BillingStore } from "./billing-store.js";
 import type { ReplayStore } from "./replay-store.js";
 import type { ConnectionStore } from "./connection-store.js";
 import type { TargetStateStore } from "./target-state-store.js";
+import type { UsageStore } from "./usage-store.js";
 
 /** The append-only event log, ordered per bus by a gap-free offset starting at 1. */
 export interface LogEngine {
@@ -63,6 +66,8 @@ export interface LogStats {
 export interface StoredBus {
   name: string;
   description?: string;
+  /** A system bus: its publishes are metered like any bus's and priced at 0. Absent: false. */
+  system?: boolean;
   createdAtMs: number;
 }
 
@@ -445,5 +450,11 @@ export interface Storage {
   targetStates: TargetStateStore;
   /** Connections (authorization of targets' requests), created through the API. */
   connections: ConnectionStore;
+  /** Usage counts per hour and day, and the meters' checkpoints. */
+  usage: UsageStore;
+  /** Billing periods and their priced records. */
+  billing: BillingStore;
+  /** API keys: who may call the HTTP API, and for what. */
+  apiKeys: ApiKeyStore;
   close(): Promise<void>;
 }

@@ -27,6 +27,8 @@ export interface LoadedRuleFile {
   /** The bus the file declares (absent when the file is too broken to say). */
   bus?: string;
   description?: string;
+  /** True when the file marks its bus `system: true`. */
+  system?: boolean;
   /** Rules found in the file, compiled or not. */
   ruleCount: number;
 }
@@ -221,13 +223,15 @@ async function loadOneFile(
 
   const shapeProblems = validateRuleFileShape(value);
   problems.push(...shapeProblems.map(at));
-  const { bus, description, rules } = value as {
+  const { bus, description, system, rules } = value as {
     bus?: unknown;
     description?: unknown;
+    system?: unknown;
     rules?: unknown;
   };
   if (typeof bus === "string" && !shapeProblems.some((p) => p.pointer === "/bus")) loaded.bus = bus;
   if (typeof description === "string") loaded.description = description;
+  if (system === true) loaded.system = true;
   collectConnections(value, file, shapeProblems, (pointer) => lineOfPointer(doc, lineCounter, pointer), seen.declaredAt, set.connections, problems);
   if (!Array.isArray(rules)) return loaded;
   loaded.ruleCount = rules.length;

@@ -135,6 +135,11 @@ export interface RuleFile {
    */
   bus?: string;
   description?: string;
+  /**
+   * A system bus, as a cloud service's own buses are: its publishes are metered like any
+   * bus's and priced at 0. Default false.
+   */
+  system?: boolean;
   rules?: RuleDefinition[];
   /** Connections, global (any rule of any bus may use them); names unique across files and the API. */
   connections?: ConnectionDefinition[];

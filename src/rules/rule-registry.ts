@@ -75,6 +75,11 @@ export interface BusView {
   apiRules: number;
   /** Catalog buses only. */
   createdAtMs?: number;
+  /**
+   * Present (true) on a system bus, marked so by a rule file or at creation: its publishes
+   * are metered like any bus's and priced at 0.
+   */
+  system?: true;
 }
 
 /** What a successful reload of the rule files loaded. */
@@ -100,7 +105,9 @@ export interface RuleRegistry extends Router {
   assertBusExists(name: string): void;
   listBuses(): BusView[];
   /** Creates a bus in the catalog. Throws `BusAlreadyExists` when a bus of that name exists. */
-  createBus(bus: { name: string; description?: string }): BusView;
+  createBus(bus: { name: string; description?: string; system?: boolean }): BusView;
+  /** True when the bus is a system bus (a rule file or its creation says so); a map lookup. */
+  isSystemBus(name: string): boolean;
   /**
    * Deletes a bus created through the API, with its API rules when `force`. Throws
    * `BusNotFound`, `BusProtected` (`default`, or declared by a rule file) or `BusHasRules`.
@@ -173,6 +180,8 @@ interface FileSet {
   busFiles: ReadonlyMap<string, readonly string[]>;
   /** Bus → its first description in the files. */
   busDescriptions: ReadonlyMap<string, string>;
+  /** Buses a file marks `system: true`. */
+  systemBuses: ReadonlySet<string>;
   /** Name → a connection the files declare. */
   connections: ReadonlyMap<string, FileConnection>;
 }
@@ -197,6 +206,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     files: [],
     busFiles: new Map(),
     busDescriptions: new Map(),
+    systemBuses: new Set(),
     connections: new Map(),
   };
   let fileRuleIndex = new Map<string, CompiledRule>();
@@ -209,6 +219,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
    * that busExists (asked once per ingested entry) never reaches SQLite.
    */
   const catalogBuses = new Set<string>();
+  /** The catalog buses created `system`, kept like `catalogBuses`: billing asks per bus. */
+  const catalogSystemBuses = new Set<string>();
   let reloading: Promise<unknown> = Promise.resolve();
   const stopFunctions = new Set<() => void>();
 
@@ -248,7 +260,11 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     }
     apiRules = next;
     catalogBuses.clear();
-    for (const bus of catalog.listBuses()) catalogBuses.add(bus.name);
+    catalogSystemBuses.clear();
+    for (const bus of catalog.listBuses()) {
+      catalogBuses.add(bus.name);
+      if (bus.system === true) catalogSystemBuses.add(bus.name);
+    }
   }
 
   function setApiRule(bus: string, name: string, value: ApiRule | undefined): void {
@@ -339,8 +355,10 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     });
     const busFiles = new Map<string, string[]>();
     const busDescriptions = new Map<string, string>();
+    const systemBuses = new Set<string>();
     for (const file of loaded.files) {
       if (file.bus === undefined) continue;
+      if (file.system === true) systemBuses.add(file.bus);
       busFiles.set(file.bus, [...(busFiles.get(file.bus) ?? []), file.file]);
       if (file.description !== undefined && !busDescriptions.has(file.bus))
         busDescriptions.set(file.bus, file.description);
@@ -350,6 +368,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       files: loaded.files,
       busFiles,
       busDescriptions,
+      systemBuses,
       connections: new Map(loaded.connections.map((c) => [c.definition.name, c])),
     };
     // From here to the swap nothing awaits, so API changes cannot slip in between the
@@ -428,6 +447,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
 
     busExists,
     assertBusExists: requireBus,
+    isSystemBus: (name) => catalogSystemBuses.has(name) || fileSet.systemBuses.has(name),
 
     createBus(bus): BusView {
       if (busExists(bus.name)) {
@@ -437,8 +457,10 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
         name: bus.name,
         createdAtMs: nowMs(),
         ...(bus.description === undefined ? {} : { description: bus.description }),
+        ...(bus.system === true ? { system: true } : {}),
       });
       catalogBuses.add(bus.name);
+      if (bus.system === true) catalogSystemBuses.add(bus.name);
       return registry.listBuses().find((b) => b.name === bus.name) as BusView;
     },
 
@@ -468,6 +490,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
           fileRules,
           apiRules: apiCount,
           ...(stored === undefined ? {} : { createdAtMs: stored.createdAtMs }),
+          ...(stored?.system === true || fileSet.systemBuses.has(name) ? { system: true as const } : {}),
         };
       });
     },
@@ -494,6 +517,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       // Rules stored for a bus the catalog never held are deleted one by one.
       for (const rule of apiRules.get(name)?.keys() ?? []) catalog.deleteRule(name, rule);
       catalogBuses.delete(name);
+      catalogSystemBuses.delete(name);
       const next = new Map(apiRules);
       next.delete(name);
       apiRules = next;

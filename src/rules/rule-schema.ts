@@ -341,6 +341,10 @@ export const RULE_FILE_SCHEMA = {
         "The bus these rules belong to; created if it does not exist. Optional in a file of connections only.",
     },
     description: { $ref: "#/definitions/description" },
+    system: {
+      type: "boolean",
+      description: "A system bus: its publishes are metered like any bus's and priced at 0 (default false).",
+    },
     rules: { type: "array", items: { $ref: "#/definitions/rule" } },
     connections: {
       type: "array",

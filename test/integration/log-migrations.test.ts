@@ -37,8 +37,11 @@ test("migrations - fresh files are brought to the latest version, a second run d
       migrations: STATE_MIGRATIONS,
       version: STATE_SCHEMA_VERSION,
       tables: [
+        "api_keys",
         "archived_events",
         "archives",
+        "billing_periods",
+        "billing_records",
         "buses",
         "connections",
         "dead_letters",
@@ -155,4 +158,20 @@ test("storage - opening creates the directory and both files, with WAL, 16 KB lo
   await assert.rejects(full.logWriterPragma("page_count"), (error: unknown) =>
     isRelaybusError(error, "ServiceUnavailable"),
   );
+});
+
+test("migrations - version 9 marks no existing bus as system; new buses may be", async (t) => {
+  const dataDir = tempDir(t);
+  const db = new Database(join(dataDir, STATE_FILE_NAME));
+  applyMigrations(db, STATE_MIGRATIONS.slice(0, 8));
+  db.prepare("INSERT INTO buses (name, description, created_at_ms) VALUES ('old', NULL, 1)").run();
+  db.close();
+  const storage = openSqliteStorage({ dataDir, durability: "fsync-wal-only" });
+  try {
+    assert.deepEqual(storage.catalog.getBus("old"), { name: "old", createdAtMs: 1 });
+    storage.catalog.createBus({ name: "platform", system: true, createdAtMs: 2 });
+    assert.deepEqual(storage.catalog.getBus("platform"), { name: "platform", system: true, createdAtMs: 2 });
+  } finally {
+    await storage.close();
+  }
 });

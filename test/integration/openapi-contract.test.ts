@@ -1696,6 +1696,164 @@ describe("openapi contract", () => {
     });
   });
 
+  describe("usage", () => {
+    test("contract - GET /v1/usage answers rows and totals as JSON and CSV, and refuses bad parameters", async () => {
+      const published = await call("POST", "/v1/events", {
+        json: { Entries: [{ EventBusName: "orders", Source: "usage.test", DetailType: "t", Detail: "{}" }] },
+        headers: { "relaybus-include-units": "true" },
+      });
+      assert.equal(((published.body.Entries as Obj[])[0] as Obj).Units, 1);
+      const batch = await call("POST", "/v1/buses/{bus}/cloudevents", {
+        params: { bus: "orders" },
+        raw: JSON.stringify([{ specversion: "1.0", id: "u-1", source: "usage.test", type: "t" }]),
+        headers: { "content-type": "application/cloudevents-batch+json", "relaybus-include-units": "true" },
+      });
+      assert.deepEqual(batch.body.results, [{ id: "u-1", units: 1 }]);
+      const one = await call("POST", "/v1/buses/{bus}/cloudevents", {
+        params: { bus: "orders" },
+        raw: JSON.stringify({ specversion: "1.0", id: "u-2", source: "usage.test", type: "t" }),
+        headers: { "content-type": "application/cloudevents+json", "relaybus-include-units": "true" },
+      });
+      assert.deepEqual(one.body, { id: "u-2" });
+      assert.equal(one.headers.get("relaybus-units"), "1");
+
+      const hourly = await call("GET", "/v1/usage", { query: { groupBy: "meter,bus" } });
+      assert.deepEqual(hourly.body.groupBy, ["bus", "meter"]);
+      const publishes = (hourly.body.rows as Obj[]).filter((r) => r.bus === "orders" && r.meter === "publish");
+      assert.ok(publishes.length >= 1);
+      assert.ok((hourly.body.totals as Obj[]).some((t) => t.meter === "publish" && (t.quantity as number) >= 3));
+      const daily = await call("GET", "/v1/usage", { query: { granularity: "day", groupBy: "meter", from: "2020-01-01" } });
+      assert.equal(daily.body.from, "2020-01-01T00:00:00.000Z");
+      assert.ok((daily.body.rows as Obj[]).some((r) => r.meter === "publish"));
+      const csv = await fetch(`${service.url}/v1/usage?groupBy=bus,meter`, { headers: { accept: "text/csv" } });
+      exercised.add("GET /v1/usage");
+      assert.equal(csv.status, 200);
+      assert.match(csv.headers.get("content-type") ?? "", /^text\/csv/);
+      const lines = (await csv.text()).split("\r\n");
+      assert.equal(lines[0], "start,bus,meter,quantity,units");
+      assert.ok(lines.some((line) => /,orders,publish,\d+,\d+$/.test(line)));
+      const asCsv = await call("GET", "/v1/usage", { query: { format: "csv" } });
+      assert.equal(asCsv.status, 200);
+
+      assertError(await call("GET", "/v1/usage", { query: { groupBy: "bus,colour" } }), 400, "ValidationError");
+      assertError(await call("GET", "/v1/usage", { query: { granularity: "week" } }), 400, "ValidationError");
+      assertError(await call("GET", "/v1/usage", { query: { from: "yesterday" } }), 400, "ValidationError");
+      assertError(await call("GET", "/v1/usage", { query: { from: "2026-02-01", to: "2026-01-01" } }), 400, "ValidationError");
+      assertError(await call("GET", "/v1/usage", { query: { format: "xml" } }), 400, "ValidationError");
+      assertError(
+        await call("POST", "/v1/events", {
+          json: { Entries: [{ Source: "usage.test", DetailType: "t", Detail: "{}" }] },
+          headers: { "relaybus-include-units": "maybe" },
+        }),
+        400,
+        "ValidationError",
+      );
+    });
+  });
+
+  describe("billing", () => {
+    /** `YYYY-MM` of the month `offset` months from now (UTC). */
+    const month = (offset: number) => {
+      const now = new Date();
+      return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1)).toISOString().slice(0, 7);
+    };
+    const records = "/v1/billing/periods/{period}/records";
+    const close = "/v1/billing/periods/{period}:close";
+
+    test("contract - billing periods: list, records as JSON and CSV, :close, and their errors", async () => {
+      const listed = await call("GET", "/v1/billing/periods");
+      const current = (listed.body.periods as Obj[]).find((p) => p.period === month(0));
+      assert.equal(current?.state, "open");
+      assert.equal(current?.preview, true);
+
+      const json = await call("GET", records, { params: { period: month(0) } });
+      assert.equal(json.body.preview, true);
+      assert.equal(json.body.currency, "CNY");
+      assert.ok(Array.isArray(json.body.lineItems));
+      const csv = await call("GET", records, { params: { period: month(0) }, query: { format: "csv" } });
+      assert.match(csv.headers.get("content-type") ?? "", /^text\/csv/);
+      assert.match(String(csv.body as unknown), /^period,line,usage_period,/);
+      const accepted = await call("GET", records, { params: { period: month(0) }, headers: { accept: "text/csv" } });
+      assert.match(accepted.headers.get("content-type") ?? "", /^text\/csv/);
+
+      const closed = await call("POST", close, { params: { period: month(-1) } });
+      assert.equal(closed.body.closed, true);
+      assert.equal((closed.body.period as Obj).state, "closed");
+      const again = await call("POST", close, { params: { period: month(-1) } });
+      assert.equal(again.body.closed, false, "a closed period is answered as it is");
+      const final = await call("GET", records, { params: { period: month(-1) } });
+      assert.equal(final.body.preview, false);
+      assert.equal(final.body.state, "closed");
+
+      assertError(await call("POST", close, { params: { period: month(0) } }), 409, "BillingPeriodNotEnded");
+      assertError(await call("POST", close, { params: { period: "2026-13" } }), 400, "ValidationError");
+      assertError(await call("GET", records, { params: { period: "may" } }), 400, "ValidationError");
+      assertError(await call("GET", records, { params: { period: month(0) }, query: { format: "xml" } }), 400, "ValidationError");
+      assertError(await call("GET", records, { params: { period: month(2) } }), 404, "BillingPeriodNotFound");
+    });
+  });
+
+  // Last: creating the first key turns auth on for every request after it.
+  describe("keys", () => {
+    test("contract - /v1/keys: the bootstrap, create, list, get, :revoke, and 401/403 once auth is on", async () => {
+      assertError(await call("POST", "/v1/keys", { json: { name: "p", scopes: ["publish:orders"] } }), 400, "ValidationError");
+      const root = await call("POST", "/v1/keys", { json: { name: "root", scopes: ["admin"] } });
+      assert.equal(root.status, 201);
+      const admin = { authorization: `Bearer ${String(root.body.token)}` };
+      const publisher = await call("POST", "/v1/keys", {
+        json: { name: "shop", scopes: ["publish:orders"], expiresAt: "2099-01-01T00:00:00Z" },
+        headers: admin,
+      });
+      assert.equal(publisher.status, 201);
+      assert.equal(publisher.body.expiresAt, "2099-01-01T00:00:00.000Z");
+      const listed = await call("GET", "/v1/keys", { headers: admin });
+      assert.equal((listed.body.keys as Obj[]).length, 2);
+      const shown = await call("GET", "/v1/keys/{id}", { params: { id: String(publisher.body.id) }, headers: admin });
+      assert.equal(shown.body.token, undefined);
+
+      assertError(await call("GET", "/v1/keys"), 401, "Unauthorized");
+      const asPublisher = { authorization: `Bearer ${String(publisher.body.token)}` };
+      assertError(await call("GET", "/v1/keys", { headers: asPublisher }), 403, "Forbidden");
+      assertError(await call("POST", "/v1/keys", { json: { name: "x", scopes: ["read"] }, headers: asPublisher }), 403, "Forbidden");
+      assertError(await call("GET", "/v1/keys/{id}", { params: { id: "0000000000000000" }, headers: admin }), 404, "KeyNotFound");
+      assertError(await call("POST", "/v1/keys", { json: { name: "x", scopes: ["write"] }, headers: admin }), 400, "ValidationError");
+      assertError(
+        await call("POST", "/v1/events", { json: { Entries: [{ Source: "a", DetailType: "b", Detail: "{}" }] } }),
+        401,
+        "Unauthorized",
+      );
+      assertError(
+        await call("POST", "/v1/events", { json: { Entries: [{ Source: "a", DetailType: "b", Detail: "{}" }] }, headers: asPublisher }),
+        403,
+        "Forbidden",
+      );
+      assertError(
+        await call("POST", "/v1/buses/{bus}/cloudevents", {
+          params: { bus: "default" },
+          raw: JSON.stringify({ specversion: "1.0", id: "k-1", source: "a", type: "b" }),
+          headers: { "content-type": "application/cloudevents+json", ...asPublisher },
+        }),
+        403,
+        "Forbidden",
+      );
+      const unsigned = await call("POST", "/", {
+        raw: JSON.stringify({ Entries: [] }),
+        headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSEvents.PutEvents" },
+      });
+      assert.equal(unsigned.status, 401);
+      assert.equal(unsigned.body.__type, "UnrecognizedClientException");
+
+      const revoked = await call("POST", "/v1/keys/{id}:revoke", { params: { id: String(publisher.body.id) }, headers: admin });
+      assert.equal(revoked.body.state, "revoked");
+      assertError(
+        await call("POST", "/v1/keys/{id}:revoke", { params: { id: "0000000000000000" }, headers: admin }),
+        404,
+        "KeyNotFound",
+      );
+      assertError(await call("POST", "/v1/keys/{id}:revoke", { params: { id: "x" }, headers: asPublisher }), 401, "Unauthorized");
+    });
+  });
+
   test("contract - every route of openapi.yaml was exercised, and nothing else", () => {
     const declared = contractRoutes()
       .map((r) => routeKey(r.method, r.path))

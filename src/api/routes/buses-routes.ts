@@ -8,6 +8,8 @@ import { compileBodyValidator } from "../validate-body.js";
 interface CreateBusBody {
   name: string;
   description?: string;
+  /** A system bus: metered like any bus, priced at 0. */
+  system?: boolean;
 }
 
 const parseCreateBus = compileBodyValidator<CreateBusBody>({
@@ -17,6 +19,7 @@ const parseCreateBus = compileBodyValidator<CreateBusBody>({
   properties: {
     name: { type: "string", pattern: NAME_PATTERN.source },
     description: { type: "string", maxLength: 512 },
+    system: { type: "boolean" },
   },
 });
 

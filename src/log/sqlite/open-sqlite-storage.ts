@@ -34,7 +34,9 @@ import type { Storage } from "../log-engine.js";
 import { configureLogReader, configureStateFile, prepareLogFile } from "./connection-settings.js";
 import { LOG_MIGRATIONS, LOG_SCHEMA_VERSION } from "./log-schema.js";
 import { applyMigrations, type Migration } from "./migrations.js";
+import { createSqliteApiKeys } from "./sqlite-api-keys.js";
 import { createSqliteArchives } from "./sqlite-archives.js";
+import { createSqliteBilling } from "./sqlite-billing.js";
 import { createSqliteCatalog } from "./sqlite-catalog.js";
 import { createSqliteConnections } from "./sqlite-connections.js";
 import { createSqliteDeliveries } from "./sqlite-deliveries.js";
@@ -42,6 +44,7 @@ import { createSqliteLog } from "./sqlite-log.js";
 import { createSqliteReplays } from "./sqlite-replays.js";
 import { createSqliteTargetSecrets } from "./sqlite-target-secrets.js";
 import { createSqliteTargetStates } from "./sqlite-target-states.js";
+import { createSqliteUsage } from "./sqlite-usage.js";
 import { STATE_MIGRATIONS, STATE_SCHEMA_VERSION } from "./state-schema.js";
 
 /** The log file's name in the data directory. */
@@ -78,6 +81,11 @@ export interface SqliteStorageOptions {
    * were committed since its last request. Default 16 MB ({@link DEFAULT_CHECKPOINT_AFTER_BYTES}).
    */
   checkpointAfterBytes?: number;
+  /**
+   * Count delivery attempts, replayed and redriven deliveries into usage, in the
+   * transactions that record them (`metering.enabled`). Default true.
+   */
+  metering?: boolean;
 }
 
 /** The SQLite storage: the {@link Storage} seam plus what is specific to the files. */
@@ -166,12 +174,16 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     logger,
   });
   const catalog = createSqliteCatalog(state);
-  const deliveries = createSqliteDeliveries({ db: state, clock });
+  const meterUsage = options.metering ?? true;
+  const deliveries = createSqliteDeliveries({ db: state, clock, meterUsage });
   const targetSecrets = createSqliteTargetSecrets(state);
   const archives = createSqliteArchives(state);
-  const replays = createSqliteReplays(state);
+  const replays = createSqliteReplays(state, { meterUsage, clock });
   const targetStates = createSqliteTargetStates(state);
   const connections = createSqliteConnections(state);
+  const usage = createSqliteUsage({ db: state, logReader: reader, clock });
+  const billing = createSqliteBilling(state);
+  const apiKeys = createSqliteApiKeys(state);
 
   let closing: Promise<void> | undefined;
   return {
@@ -187,6 +199,9 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     replays,
     targetStates,
     connections,
+    usage,
+    billing,
+    apiKeys,
     get open() {
       return reader.open || state.open || log.writerRunning;
     },

@@ -12,6 +12,7 @@ import { guardStorage } from "./storage-error.js";
 interface BusRow {
   name: string;
   description: string | null;
+  system: number;
   createdAtMs: number;
 }
 
@@ -23,7 +24,7 @@ interface RuleRow {
   updatedAtMs: number;
 }
 
-const BUS_COLUMNS = "name, description, created_at_ms AS createdAtMs";
+const BUS_COLUMNS = "name, description, system, created_at_ms AS createdAtMs";
 const RULE_COLUMNS =
   "bus, name, definition, created_at_ms AS createdAtMs, updated_at_ms AS updatedAtMs";
 
@@ -31,8 +32,8 @@ const RULE_COLUMNS =
 export function createSqliteCatalog(db: Database.Database): CatalogStore {
   const listBuses = db.prepare<[], BusRow>(`SELECT ${BUS_COLUMNS} FROM buses ORDER BY name`);
   const getBus = db.prepare<[string], BusRow>(`SELECT ${BUS_COLUMNS} FROM buses WHERE name = ?`);
-  const insertBus = db.prepare<[string, string | null, number]>(
-    "INSERT INTO buses (name, description, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+  const insertBus = db.prepare<[string, string | null, number, number]>(
+    "INSERT INTO buses (name, description, system, created_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
   );
   const deleteBus = db.prepare<[string]>("DELETE FROM buses WHERE name = ?");
   const deleteBusRules = db.prepare<[string]>("DELETE FROM rules WHERE bus = ?");
@@ -66,7 +67,7 @@ export function createSqliteCatalog(db: Database.Database): CatalogStore {
     createBus(bus) {
       const changes = guardStorage(
         "createBus",
-        () => insertBus.run(bus.name, bus.description ?? null, bus.createdAtMs).changes,
+        () => insertBus.run(bus.name, bus.description ?? null, bus.system === true ? 1 : 0, bus.createdAtMs).changes,
       );
       if (changes === 0) {
         throw new RelaybusError("BusAlreadyExists", `bus "${bus.name}" already exists`, {
@@ -102,9 +103,12 @@ export function createSqliteCatalog(db: Database.Database): CatalogStore {
 }
 
 function toBus(row: BusRow): StoredBus {
-  return row.description === null
-    ? { name: row.name, createdAtMs: row.createdAtMs }
-    : { name: row.name, description: row.description, createdAtMs: row.createdAtMs };
+  return {
+    name: row.name,
+    ...(row.description === null ? {} : { description: row.description }),
+    ...(row.system === 1 ? { system: true } : {}),
+    createdAtMs: row.createdAtMs,
+  };
 }
 
 function toRule(row: RuleRow): StoredRule {

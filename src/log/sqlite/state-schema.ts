@@ -266,7 +266,85 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
   {
     version: 8,
     description: "billing periods and their records",
-    sql: `-- reserved: billing`,
+    // A period row is written when the period is closed, in one transaction with its
+    // records; open periods are computed on the fly. Amounts are decimal text with the
+    // currency's minor-unit places, and also integer minor units (`amount_minor`), so that
+    // totals per bus, stream or tenant are exact sums in SQL. Once closed, nothing changes:
+    // the triggers refuse updates and deletes of records and of closed periods.
+    sql: `
+      CREATE TABLE billing_periods (
+        period       TEXT    PRIMARY KEY,
+        from_ms      INTEGER NOT NULL,
+        to_ms        INTEGER NOT NULL,
+        state        TEXT    NOT NULL CHECK (state IN ('open', 'closed')),
+        closed_at_ms INTEGER,
+        currency     TEXT    NOT NULL,
+        minor_units  INTEGER NOT NULL,
+        total_minor  INTEGER NOT NULL DEFAULT 0,
+        line_items   INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+
+      CREATE TABLE billing_records (
+        period        TEXT    NOT NULL,
+        line          INTEGER NOT NULL,
+        usage_period  TEXT    NOT NULL,
+        resource_kind TEXT    NOT NULL CHECK (resource_kind IN ('bus', 'rule', 'target', 'stream', 'service')),
+        resource      TEXT    NOT NULL,
+        bus           TEXT    NOT NULL DEFAULT '',
+        rule          TEXT    NOT NULL DEFAULT '',
+        target        TEXT    NOT NULL DEFAULT '',
+        stream        TEXT    NOT NULL DEFAULT '',
+        tenant        TEXT    NOT NULL DEFAULT '',
+        meter         TEXT    NOT NULL,
+        quantity      INTEGER NOT NULL,
+        units         INTEGER NOT NULL,
+        unit_price    TEXT    NOT NULL,
+        price_basis   TEXT    NOT NULL CHECK (price_basis IN ('per-million-units', 'per-cu-hour', 'per-day')),
+        amount        TEXT    NOT NULL,
+        amount_minor  INTEGER NOT NULL,
+        currency      TEXT    NOT NULL,
+        PRIMARY KEY (period, line)
+      ) WITHOUT ROWID;
+      CREATE INDEX billing_records_usage_period ON billing_records (usage_period);
+
+      CREATE TRIGGER billing_records_no_update BEFORE UPDATE ON billing_records
+        BEGIN SELECT RAISE(ABORT, 'billing records never change'); END;
+      CREATE TRIGGER billing_records_no_delete BEFORE DELETE ON billing_records
+        BEGIN SELECT RAISE(ABORT, 'billing records never change'); END;
+      CREATE TRIGGER billing_periods_closed_no_update BEFORE UPDATE ON billing_periods
+        WHEN OLD.state = 'closed'
+        BEGIN SELECT RAISE(ABORT, 'a closed billing period never changes'); END;
+      CREATE TRIGGER billing_periods_closed_no_delete BEFORE DELETE ON billing_periods
+        WHEN OLD.state = 'closed'
+        BEGIN SELECT RAISE(ABORT, 'a closed billing period never changes'); END;
+    `,
+  },
+  {
+    version: 9,
+    description: "system buses (metered, priced at 0)",
+    // A bus created with `system: true`, as a cloud service's own buses are: its publishes
+    // are counted like any bus's, and billing prices them at 0.
+    sql: `
+      ALTER TABLE buses ADD COLUMN system INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 10,
+    description: "API keys (hashed secrets, sealed SigV4 secrets, scopes)",
+    // Keys are never deleted, only revoked, so an id is never reused.
+    sql: `
+      CREATE TABLE api_keys (
+        id                TEXT    PRIMARY KEY,
+        name              TEXT    NOT NULL,
+        scopes            TEXT    NOT NULL,
+        secret_hash       TEXT    NOT NULL,
+        aws_secret_sealed TEXT    NOT NULL,
+        created_at_ms     INTEGER NOT NULL,
+        expires_at_ms     INTEGER,
+        revoked_at_ms     INTEGER,
+        last_used_at_ms   INTEGER
+      ) WITHOUT ROWID;
+    `,
   },
 ];
 
