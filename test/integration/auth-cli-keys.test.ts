@@ -5,31 +5,20 @@
  * keys refusing to start, unless `--allow-unauthenticated`.
  */
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort } from "../helpers/relaybus-process.js";
+import { CLI_ENTRY, runCli, type CliRun } from "../helpers/run-cli.js";
 import { startTestService, type TestService } from "../helpers/service.js";
 
-const ENTRY = new URL("../../src/cli/run.ts", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function relaybus(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-    if (env.RELAYBUS_API_KEY === undefined) delete childEnv.RELAYBUS_API_KEY;
-    execFile(process.execPath, ["--import", "tsx", ENTRY, ...args], { env: childEnv, encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs the real command; without `RELAYBUS_API_KEY` in `env`, the caller's is not passed on. */
+function relaybus(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { RELAYBUS_API_KEY: undefined, ...env });
 }
 
 describe("relaybus keys", () => {
@@ -96,7 +85,7 @@ describe("relaybus serve - safe defaults", () => {
       assert.match(refused.stderr, /server.host 0.0.0.0 is not a loopback address and no API key exists/);
       assert.match(refused.stderr, /--allow-unauthenticated/);
 
-      const child = spawn(process.execPath, ["--import", "tsx", ENTRY, ...args, "--allow-unauthenticated"], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", CLI_ENTRY, ...args, "--allow-unauthenticated"], { stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
       child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

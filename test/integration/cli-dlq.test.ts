@@ -4,20 +4,14 @@
  * and a synchronous spawn would stop it from answering.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { DeadLetter } from "../../src/log/log-engine.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
+import { runCli, type CliRun } from "../helpers/run-cli.js";
 import { startTestService, type TestService } from "../helpers/service.js";
 
-const ENTRY = new URL("../../src/cli/run.ts", import.meta.url).pathname;
 const RETRY = "{maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10}";
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function rules(receiverUrl: string): string {
   return `bus: orders
@@ -42,18 +36,8 @@ describe("relaybus dlq", () => {
   let service: TestService;
 
   /** Runs `relaybus dlq ...args` against the service, with RELAYBUS_URL pointing at it. */
-  function dlq(...args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ["--import", "tsx", ENTRY, "dlq", ...args],
-        { env: { ...process.env, RELAYBUS_URL: service.url }, encoding: "utf8", timeout: 30_000 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  function dlq(...args: string[]): Promise<CliRun> {
+    return runCli(["dlq", ...args], { RELAYBUS_URL: service.url });
   }
 
   async function deadLetters(query = ""): Promise<DeadLetter[]> {

@@ -3,35 +3,19 @@
  * receiver on loopback. The child runs asynchronously: the server lives in this process.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
+import { runCli, type CliRun } from "../helpers/run-cli.js";
 import { startTestService, type TestService } from "../helpers/service.js";
 
-const ENTRY = new URL("../../src/cli/run.ts", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe("relaybus replay", () => {
   let receiver: Receiver;
   let service: TestService;
 
-  function replay(...args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ["--import", "tsx", ENTRY, "replay", ...args],
-        { env: { ...process.env, RELAYBUS_URL: service.url }, encoding: "utf8", timeout: 30_000 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  function replay(...args: string[]): Promise<CliRun> {
+    return runCli(["replay", ...args], { RELAYBUS_URL: service.url });
   }
 
   before(async () => {

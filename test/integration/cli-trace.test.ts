@@ -4,19 +4,13 @@
  * and a synchronous spawn would stop it from answering.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { EventTrace } from "../../src/api/routes/event-trace-routes.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
+import { runCli, type CliRun } from "../helpers/run-cli.js";
 import { startTestService, type TestService } from "../helpers/service.js";
 
-const ENTRY = new URL("../../src/cli/run.ts", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function rules(receiverUrl: string): string {
   return `bus: orders
@@ -40,18 +34,8 @@ describe("relaybus trace", () => {
   let eventId: string;
 
   /** Runs `relaybus trace ...args` against the service, with RELAYBUS_URL pointing at it. */
-  function trace(...args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ["--import", "tsx", ENTRY, "trace", ...args],
-        { env: { ...process.env, RELAYBUS_URL: service.url }, encoding: "utf8", timeout: 30_000 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  function trace(...args: string[]): Promise<CliRun> {
+    return runCli(["trace", ...args], { RELAYBUS_URL: service.url });
   }
 
   async function apiTrace(id: string, query = ""): Promise<EventTrace> {

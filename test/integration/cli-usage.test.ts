@@ -3,33 +3,17 @@
  * runs asynchronously: the server lives in this process.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import { runCli, type CliRun } from "../helpers/run-cli.js";
 import { startTestService, type TestService } from "../helpers/service.js";
 
-const ENTRY = new URL("../../src/cli/run.ts", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe("relaybus usage", () => {
   let service: TestService;
 
-  function usage(...args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ["--import", "tsx", ENTRY, "usage", ...args],
-        { env: { ...process.env, RELAYBUS_URL: service.url }, encoding: "utf8", timeout: 30_000 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  function usage(...args: string[]): Promise<CliRun> {
+    return runCli(["usage", ...args], { RELAYBUS_URL: service.url });
   }
 
   before(async () => {

@@ -67,6 +67,19 @@ function setup(t: TestContext) {
   return { storage, deliveries, batches };
 }
 
+/** An engine on real storage, with 16 attempts in flight, closed after the test. */
+function startEngine(t: TestContext, deliveries: DeliveryStore, sender: ReturnType<typeof gateSender>) {
+  const engine = createDeliveryEngine({
+    deliveries,
+    sender,
+    clock: { nowMs: () => Date.now() },
+    logger: silentLogger,
+    maxInFlight: 16,
+  });
+  t.after(() => engine.close());
+  return engine;
+}
+
 async function eventually(what: string, timeoutMs: number, probe: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
@@ -84,14 +97,7 @@ test("delivery engine - attempts that end in one turn are recorded in one transa
     ids.map((id) => makeDelivery(id, Date.now())),
   );
   const sender = gateSender();
-  const engine = createDeliveryEngine({
-    deliveries,
-    sender,
-    clock: { nowMs: () => Date.now() },
-    logger: silentLogger,
-    maxInFlight: 16,
-  });
-  t.after(() => engine.close());
+  const engine = startEngine(t, deliveries, sender);
   await eventually("five requests", 2_000, () => sender.held.length === 5);
 
   sender.answerAll({ status: 200, durationMs: 1 });
@@ -111,14 +117,7 @@ test("delivery engine - a leased delivery is not handed out again while in fligh
     makeDelivery("d2", Date.now()),
   ]);
   const sender = gateSender();
-  const engine = createDeliveryEngine({
-    deliveries,
-    sender,
-    clock: { nowMs: () => Date.now() },
-    logger: silentLogger,
-    maxInFlight: 16,
-  });
-  t.after(() => engine.close());
+  const engine = startEngine(t, deliveries, sender);
   await eventually("two requests", 2_000, () => sender.held.length === 2);
 
   for (let i = 0; i < 5; i++) {
@@ -153,14 +152,7 @@ test("delivery engine - a leased delivery is not handed out again while in fligh
 test("delivery engine - a handed-over delivery that succeeds at once is stored finished, never pending", async (t) => {
   const { storage, deliveries, batches } = setup(t);
   const sender = gateSender();
-  const engine = createDeliveryEngine({
-    deliveries,
-    sender,
-    clock: { nowMs: () => Date.now() },
-    logger: silentLogger,
-    maxInFlight: 16,
-  });
-  t.after(() => engine.close());
+  const engine = startEngine(t, deliveries, sender);
   const handOff = engine.handOff([makeDelivery("d1", Date.now()), makeDelivery("d2", Date.now())], 5_000);
   await eventually("two requests", 2_000, () => sender.held.length === 2);
   sender.answerAll({ status: 200, durationMs: 1 });
@@ -186,14 +178,7 @@ test("delivery engine - a handed-over delivery that succeeds at once is stored f
 test("delivery engine - a hand-off sealed before its attempt ends is stored held, then recorded by the engine", async (t) => {
   const { storage, deliveries, batches } = setup(t);
   const sender = gateSender();
-  const engine = createDeliveryEngine({
-    deliveries,
-    sender,
-    clock: { nowMs: () => Date.now() },
-    logger: silentLogger,
-    maxInFlight: 16,
-  });
-  t.after(() => engine.close());
+  const engine = startEngine(t, deliveries, sender);
   const handOff = engine.handOff([makeDelivery("slow", Date.now())], 20);
   await handOff.settled; // the window passes: the attempt is still in flight
   const [held] = handOff.seal();
@@ -217,14 +202,7 @@ test("delivery engine - deliveries sharing an order key go one at a time, and a 
     ["e1", "e2", "e3"].map((id) => ({ ...makeDelivery(id, now), retry, orderKey: "replay:r1:orders/r1/hook" })),
   );
   const sender = gateSender();
-  const engine = createDeliveryEngine({
-    deliveries,
-    sender,
-    clock: { nowMs: () => Date.now() },
-    logger: silentLogger,
-    maxInFlight: 16,
-  });
-  t.after(() => engine.close());
+  startEngine(t, deliveries, sender);
   const sent: string[] = [];
   const answer = async (status: number) => {
     await eventually("a request", 2_000, () => sender.held.length === 1);
