@@ -246,7 +246,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       eventReceivedAtMs: stored.receivedAtMs,
       createdAtMs: nowMs,
     };
-    return buildDelivery(base, stored, target, nowMs, buildOptions);
+    const delivery = buildDelivery(base, stored, target, nowMs, buildOptions);
+    // Structured mode sends the log's own JSON of the event: the store can keep a reference
+    // to the event instead of a copy (see NewDelivery.bodyIsEvent).
+    if (delivery !== undefined && !(delivery instanceof Promise) && delivery.request.body === stored.json) {
+      delivery.bodyIsEvent = true;
+    }
+    return delivery;
   }
 
   /**

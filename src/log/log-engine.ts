@@ -117,6 +117,11 @@ export interface NewDelivery {
    * that the receiver sees the log's order). Absent: no order is kept.
    */
   orderKey?: string;
+  /**
+   * The request's body is the event's stored structured JSON, as is (format
+   * `cloudevents-structured`): a store may keep a reference to the event instead of a copy.
+   */
+  bodyIsEvent?: boolean;
 }
 
 export interface DeliveryRequest {
@@ -158,6 +163,11 @@ export interface Delivery extends NewDelivery {
 export interface TracedDelivery extends Delivery {
   /** When it succeeded; absent while pending. */
   finishedAtMs?: number;
+  /**
+   * Set when the store kept no copy of the body because it was the event's structured JSON
+   * (`request.body` is then empty): read it from the log, while the log keeps the event.
+   */
+  bodyByReference?: true;
 }
 
 /** Every delivery one event produced: pending or succeeded, and dead letters. */

@@ -118,6 +118,10 @@ export function createEventTraceRouter(deps: ControlPlaneDeps): Router {
   const lookUp = async (bus: string, id: string): Promise<Found | undefined> => {
     const stored = await storage.log.findById(bus, id);
     const records = storage.deliveries.deliveriesOfEvent(bus, id);
+    // Bodies kept by reference are the event's stored JSON.
+    for (const delivery of records.deliveries) {
+      if (delivery.bodyByReference === true && stored !== undefined) delivery.request.body = stored.json;
+    }
     if (
       stored === undefined &&
       records.deliveries.length === 0 &&

@@ -184,7 +184,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     for (const d of deliveries) insertPending(d);
   });
 
-  const insertSucceeded = db.prepare<[...StoredValues, number, string]>(
+  const insertSucceeded = db.prepare<[...StoredValues, number, string | null]>(
     `INSERT INTO succeeded_deliveries (${SUCCEEDED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const storeDispatched = (item: DispatchedDelivery, nowMs: number) => {
@@ -194,7 +194,8 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
       const { body, ...rest } = delivery.request;
       const values = storedColumns(delivery, JSON.stringify(rest));
       values[10] = JSON.stringify([first.attempt]);
-      insertSucceeded.run(...values, nowMs, body);
+      // NULL: the body is the event's stored JSON, which the log holds (the trace reads it there).
+      insertSucceeded.run(...values, nowMs, delivery.bodyIsEvent === true ? null : body);
       return;
     }
     const values = storedColumns(delivery);
@@ -407,6 +408,10 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
       return guardStorage("deliveriesOfEvent", () => ({
         deliveries: uniqueById(selectOfEvent.all(eventId, bus, eventId, bus)).map((row) => {
           const delivery: TracedDelivery = toDelivery(row);
+          if (delivery.request.body === null) {
+            delivery.request.body = "";
+            delivery.bodyByReference = true;
+          }
           if (row.finishedAtMs !== null) delivery.finishedAtMs = row.finishedAtMs;
           return delivery;
         }),
