@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { SqliteStorage } from "../../src/log/sqlite/index.js";
 import { createReceiver } from "../helpers/receiver.js";
 import { startTestService } from "../helpers/service.js";
 
@@ -48,7 +49,8 @@ rules:
   assert.equal(byTarget.get("structured"), sent!.body, "the trace shows what the receiver got");
   assert.equal(JSON.parse(byTarget.get("aws")!)["detail-type"], "order.created");
 
-  const bodies = service.storage.stateDatabase
+  // The service's storage is the embedded one: its state file is open for a look.
+  const bodies = (service.storage as SqliteStorage).stateDatabase
     .prepare("SELECT target_id AS target, body FROM succeeded_deliveries ORDER BY target_id")
     .all() as Array<{ target: string; body: string | null }>;
   assert.deepEqual(
