@@ -8,17 +8,43 @@
  * files with any problem is refused whole, and the running rules stay.
  */
 import type { RelaybusConfig } from "../config/defaults.js";
-import type { RoutedTarget, Router } from "../delivery/router.js";
+import type { RoutedTarget } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
 import type { ConnectionDefinition, ConnectionStore } from "../log/connection-store.js";
 import type { CatalogStore, StoredRule } from "../log/log-engine.js";
 import type { CloudEvent, JsonObject, Logger } from "../types.js";
 import { BusRouting } from "./bus-routing.js";
 import { checkRule, compileRule, problemsToError, type CompiledRule } from "./compile-rule.js";
-import { loadRuleFiles, type FileConnection, type LoadedRuleFile } from "./load-rule-files.js";
-import type { RuleDefinition, RuleOrigin } from "./model.js";
+import { loadRuleFiles } from "./load-rule-files.js";
 import { formatRuleProblem, type RuleProblem } from "./rule-problem.js";
+import {
+  fileChanges,
+  fileConnectionsTakingApiNames,
+  fileRulesOverLimit,
+  fileRulesTakingApiNames,
+  type FileSet,
+} from "./rule-file-set.js";
+import type {
+  BusOrigin,
+  BusView,
+  ConnectionUser,
+  ReloadSummary,
+  RuleFilesReload,
+  RuleRegistry,
+  RuleView,
+} from "./rule-registry-contract.js";
 import { watchRuleFiles } from "./watch-rule-files.js";
+
+export type { NameChanges } from "./rule-file-set.js";
+export type {
+  BusOrigin,
+  BusView,
+  ConnectionUser,
+  ReloadSummary,
+  RuleFilesReload,
+  RuleRegistry,
+  RuleView,
+} from "./rule-registry-contract.js";
 
 /** The bus that always exists. */
 export const DEFAULT_BUS = "default";
@@ -41,149 +67,12 @@ export interface RuleRegistryDeps {
   nowMs?: () => number;
   /** Buses with more rules than this rebuild their pattern machine aside. Default 2,000. */
   syncBuildMaxRules?: number;
-}
-
-/** A rule as the API shows it. */
-export interface RuleView {
-  bus: string;
-  name: string;
-  enabled: boolean;
-  origin: RuleOrigin;
-  definition: RuleDefinition;
-  /** API rules only: when created and last changed, ms since the epoch. */
-  createdAtMs?: number;
-  updatedAtMs?: number;
-}
-
-/**
- * Why a bus exists: `default` always does; `file` when a rule file declares it; `catalog`
- * when it was created through the API; `api-rules` when API rules are stored for it (so they
- * stay reachable even after the file that declared their bus went away).
- */
-export type BusOrigin = "default" | "file" | "catalog" | "api-rules";
-
-/** A bus as the API shows it. */
-export interface BusView {
-  name: string;
-  description?: string;
-  origins: BusOrigin[];
-  /** Rule files that declare the bus. */
-  files: string[];
-  /** Rules in all, and by origin. */
-  rules: number;
-  fileRules: number;
-  apiRules: number;
-  /** Catalog buses only. */
-  createdAtMs?: number;
   /**
-   * Present (true) on a system bus, marked so by a rule file or at creation: its publishes
-   * are metered like any bus's and priced at 0.
+   * Told after every reload of the rule files but the first (at creation), by the API,
+   * SIGHUP or the watcher: what changed, or the problems that refused it. For the audit log;
+   * it must not throw (a throw is logged, the reload stands).
    */
-  system?: true;
-}
-
-/** What a successful reload of the rule files loaded. */
-export interface ReloadSummary {
-  files: number;
-  rules: number;
-  buses: number;
-}
-
-/** The rule registry: a {@link Router} plus the management of buses and rules. */
-export interface RuleRegistry extends Router {
-  /**
-   * The targets `event` of `bus` goes to, in rule order (file rules, then API rules by
-   * creation), then target order. While a bus's machine is rebuilt aside, rules changed since
-   * come after the others.
-   */
-  route(bus: string, event: CloudEvent): RoutedTarget[];
-  /** Resolves once no bus's pattern machine is being rebuilt aside. */
-  routingSettled(): Promise<void>;
-  /** Whether the bus exists: `default`, declared by a rule file, or created through the API. A memory lookup. */
-  busExists(name: string): boolean;
-  /** Throws `BusNotFound` unless the bus exists. */
-  assertBusExists(name: string): void;
-  listBuses(): BusView[];
-  /** Creates a bus in the catalog. Throws `BusAlreadyExists` when a bus of that name exists. */
-  createBus(bus: { name: string; description?: string; system?: boolean }): BusView;
-  /** True when the bus is a system bus (a rule file or its creation says so); a map lookup. */
-  isSystemBus(name: string): boolean;
-  /**
-   * Deletes a bus created through the API, with its API rules when `force`. Throws
-   * `BusNotFound`, `BusProtected` (`default`, or declared by a rule file) or `BusHasRules`.
-   */
-  deleteBus(name: string, options?: { force?: boolean }): void;
-  /**
-   * Reads the rule files again and swaps them in. Throws `RulesReloadFailed` with
-   * `details.problems` (each a {@link RuleProblem}) when any file has a problem; then the
-   * running rules stay.
-   */
-  reloadFiles(): Promise<ReloadSummary>;
-  /** Reads the API buses and rules again from the catalog (after another writer changed it). */
-  reloadCatalog(): void;
-  /**
-   * Creates (`create`) or replaces (`replace`) an API rule. Validates and compiles it first:
-   * `InvalidRule`, `InvalidEventPattern`, `InvalidTransform`; then `BusNotFound`,
-   * `RuleManagedByFile`, `RuleAlreadyExists` (create) or `RuleNotFound` (replace).
-   */
-  putRule(bus: string, definition: unknown, options: { mode: "create" | "replace" }): RuleView;
-  /** Enables or disables an API rule; `RuleManagedByFile` for file rules, `RuleNotFound`. */
-  setEnabled(bus: string, name: string, enabled: boolean): RuleView;
-  /** Deletes an API rule; `RuleManagedByFile` for file rules, `RuleNotFound`. */
-  deleteRule(bus: string, name: string): void;
-  /** The rule of either origin; `BusNotFound`, `RuleNotFound`. */
-  getRule(bus: string, name: string): RuleView;
-  /** The rules of a bus, file rules first; `BusNotFound`. */
-  listRules(bus: string): RuleView[];
-  /**
-   * The rule as routing runs it (its targets resolved and compiled), enabled or not;
-   * undefined when the bus or the rule does not exist. For redriving dead letters through a
-   * target's current definition.
-   */
-  compiledRule(bus: string, name: string): CompiledRule | undefined;
-  /**
-   * The compiled target `targetId` of rule `rule` on `bus` (either origin), or undefined.
-   * Map lookups only: delivery asks it on every attempt for the target's file secrets.
-   */
-  findTarget(bus: string, rule: string, targetId: string): RoutedTarget | undefined;
-  /**
-   * Reloads the files whenever they change (debounced); a refused reload is logged with its
-   * problems and the running rules stay. Returns a function that stops watching.
-   */
-  watch(): () => void;
-  /** Stops every watcher and waits for a reload in progress. */
-  close(): Promise<void>;
-  /**
-   * The connection target `targetId` of rule `rule` on `bus` names, or undefined (no such
-   * target, or none named). Map lookups only: delivery asks it on every attempt.
-   */
-  connectionOf(bus: string, rule: string, targetId: string): string | undefined;
-  /** The connection of that name: a rule file's, else one created through the API. A memory lookup. */
-  findConnection(name: string): ConnectionDefinition | undefined;
-  /** The rule files' connections, in file then definition order. */
-  fileConnections(): readonly FileConnection[];
-  /** The targets of every rule (either origin, enabled or not) that name connection `name`. */
-  connectionUsers(name: string): ConnectionUser[];
-}
-
-/** A target that uses a connection. */
-export interface ConnectionUser {
-  bus: string;
-  rule: string;
-  target: string;
-}
-
-interface FileSet {
-  rules: readonly CompiledRule[];
-  files: readonly LoadedRuleFile[];
-  /** Bus → files declaring it, in load order. */
-  busFiles: ReadonlyMap<string, readonly string[]>;
-  /** Bus → its first description in the files. */
-  busDescriptions: ReadonlyMap<string, string>;
-  /** Buses a file marks `system: true`. */
-  systemBuses: ReadonlySet<string>;
-  /** Name → a connection the files declare. */
-  connections: ReadonlyMap<string, FileConnection>;
+  onFilesReloaded?: (reload: RuleFilesReload) => void;
 }
 
 interface ApiRule {
@@ -213,7 +102,10 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   /** bus → name → API rule. Replaced, never mutated in place, like the snapshots. */
   let apiRules = new Map<string, ReadonlyMap<string, ApiRule>>();
   /** Per bus, the enabled rules and their pattern machine: what `route` asks. */
-  const routing = new BusRouting({ logger, ...(deps.syncBuildMaxRules === undefined ? {} : { syncBuildMaxRules: deps.syncBuildMaxRules }) });
+  const routing = new BusRouting({
+    logger,
+    ...(deps.syncBuildMaxRules === undefined ? {} : { syncBuildMaxRules: deps.syncBuildMaxRules }),
+  });
   /**
    * Buses of the catalog, loaded with the API rules and kept by createBus and deleteBus, so
    * that busExists (asked once per ingested entry) never reaches SQLite.
@@ -222,6 +114,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   /** The catalog buses created `system`, kept like `catalogBuses`: billing asks per bus. */
   const catalogSystemBuses = new Set<string>();
   let reloading: Promise<unknown> = Promise.resolve();
+  /** False until the files loaded at creation: that load is no change to report. */
+  let loadedOnce = false;
   const stopFunctions = new Set<() => void>();
 
   const key = (bus: string, name: string) => `${bus}\u0000${name}`;
@@ -279,7 +173,12 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
   }
 
   function busExists(name: string): boolean {
-    return name === DEFAULT_BUS || fileSet.busFiles.has(name) || apiRules.has(name) || catalogBuses.has(name);
+    return (
+      name === DEFAULT_BUS ||
+      fileSet.busFiles.has(name) ||
+      apiRules.has(name) ||
+      catalogBuses.has(name)
+    );
   }
 
   function requireBus(name: string): void {
@@ -304,33 +203,11 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     );
   }
 
-  function conflictsWithApiRules(set: FileSet): RuleProblem[] {
-    const problems: RuleProblem[] = [];
-    for (const rule of set.rules) {
-      if (rule.origin.kind !== "file" || apiRules.get(rule.bus)?.has(rule.name) !== true) continue;
-      problems.push({
-        file: rule.origin.file,
-        line: rule.origin.line,
-        pointer: `${rule.origin.pointer}/name`,
-        message: `rule ${JSON.stringify(rule.name)} of bus ${JSON.stringify(rule.bus)} already exists as an API rule; rename this one, or delete the API rule first (DELETE /v1/buses/${rule.bus}/rules/${rule.name})`,
-      });
-    }
-    return problems;
-  }
-
-  /** File connections that take the name of an API connection. */
-  function conflictsWithApiConnections(set: FileSet): RuleProblem[] {
-    const problems: RuleProblem[] = [];
-    for (const { definition, origin } of set.connections.values()) {
-      if (deps.connections?.get(definition.name) === undefined) continue;
-      problems.push({
-        file: origin.file,
-        line: origin.line,
-        pointer: `${origin.pointer}/name`,
-        message: `connection ${JSON.stringify(definition.name)} already exists as an API connection; rename this one, or delete the API connection first (DELETE /v1/connections/${definition.name})`,
-      });
-    }
-    return problems;
+  /** Rules on `bus`: its file rules and its API rules. */
+  function ruleCount(bus: string): number {
+    let count = apiRules.get(bus)?.size ?? 0;
+    for (const rule of fileSet.rules) if (rule.bus === bus) count++;
+    return count;
   }
 
   /** Problems of an API rule whose targets name connections that do not exist. */
@@ -373,18 +250,42 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     };
     // From here to the swap nothing awaits, so API changes cannot slip in between the
     // conflict check and the swap.
-    const problems = [...loaded.problems, ...conflictsWithApiRules(next), ...conflictsWithApiConnections(next)];
+    const problems = [
+      ...loaded.problems,
+      ...fileRulesTakingApiNames(next, (bus, name) => apiRules.get(bus)?.has(name) === true),
+      ...fileConnectionsTakingApiNames(next, (name) => deps.connections?.get(name) !== undefined),
+      ...fileRulesOverLimit(
+        next,
+        config.limits.maxRulesPerBus,
+        (bus) => apiRules.get(bus)?.size ?? 0,
+      ),
+    ];
     if (problems.length > 0) {
+      if (loadedOnce) tellReloaded({ outcome: "refused", problems });
       throw new RelaybusError(
         "RulesReloadFailed",
         `rule files have ${problems.length} problem(s); the running rules stay:\n  ${problems.map(formatRuleProblem).join("\n  ")}`,
         { details: { problems } },
       );
     }
+    const previous = fileSet;
     fileSet = next;
     fileRuleIndex = new Map(next.rules.map((rule) => [key(rule.bus, rule.name), rule]));
     rebuildRoutes();
-    return { files: next.files.length, rules: next.rules.length, buses: busFiles.size };
+    const summary = { files: next.files.length, rules: next.rules.length, buses: busFiles.size };
+    if (loadedOnce) tellReloaded({ outcome: "succeeded", summary, ...fileChanges(previous, next) });
+    loadedOnce = true;
+    return summary;
+  }
+
+  function tellReloaded(reload: RuleFilesReload): void {
+    try {
+      deps.onFilesReloaded?.(reload);
+    } catch (error) {
+      logger.error("the rule files' reload hook failed", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   function reloadFiles(): Promise<ReloadSummary> {
@@ -451,7 +352,10 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
 
     createBus(bus): BusView {
       if (busExists(bus.name)) {
-        throw new RelaybusError("BusAlreadyExists", `bus ${JSON.stringify(bus.name)} already exists`);
+        throw new RelaybusError(
+          "BusAlreadyExists",
+          `bus ${JSON.stringify(bus.name)} already exists`,
+        );
       }
       catalog.createBus({
         name: bus.name,
@@ -490,7 +394,9 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
           fileRules,
           apiRules: apiCount,
           ...(stored === undefined ? {} : { createdAtMs: stored.createdAtMs }),
-          ...(stored?.system === true || fileSet.systemBuses.has(name) ? { system: true as const } : {}),
+          ...(stored?.system === true || fileSet.systemBuses.has(name)
+            ? { system: true as const }
+            : {}),
         };
       });
     },
@@ -543,6 +449,17 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
         );
       }
       if (options.mode === "replace" && api === undefined) throw notFound(bus, rule.name);
+      if (options.mode === "create") {
+        const count = ruleCount(bus);
+        const max = config.limits.maxRulesPerBus;
+        if (count >= max) {
+          throw new RelaybusError(
+            "TooManyRules",
+            `bus ${JSON.stringify(bus)} has ${count} rules, the limit of ${max} (limits.maxRulesPerBus, rule files and API rules together); delete one first`,
+            { details: { bus, count, maxRulesPerBus: max } },
+          );
+        }
+      }
       const unknown = unknownConnections(rule);
       if (unknown !== undefined) throw unknown;
       return storeApiRule(bus, rule, api);
@@ -642,7 +559,8 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       const users: ConnectionUser[] = [];
       const add = (rule: CompiledRule) => {
         for (const target of rule.definition.targets ?? []) {
-          if (target.connection === name) users.push({ bus: rule.bus, rule: rule.name, target: target.id });
+          if (target.connection === name)
+            users.push({ bus: rule.bus, rule: rule.name, target: target.id });
         }
       };
       fileSet.rules.forEach(add);
