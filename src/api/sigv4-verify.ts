@@ -164,6 +164,11 @@ export function parseAuthorization(header: string | undefined): SigV4Credential 
   if (scope.length !== 5 || scope[4] !== "aws4_request" || !/^\d{8}$/.test(scope[1]!)) {
     throw unauthorized("Authorization: Credential must be <access key id>/<yyyymmdd>/<region>/<service>/aws4_request", INVALID_SIGNATURE);
   }
+  // The region keys the signing-key cache before the signature is checked: unbounded, anyone
+  // who knows an access key id (not a secret) could park 10,000 header-sized regions in it.
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(scope[2]!)) {
+    throw unauthorized("Authorization: the Credential's region must be 1 to 64 letters, digits, '-' or '_'", INVALID_SIGNATURE);
+  }
   if (!/^[0-9a-f]{64}$/.test(signature)) {
     throw unauthorized("Authorization: Signature must be 64 lower-case hex characters", INVALID_SIGNATURE);
   }
