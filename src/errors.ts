@@ -22,6 +22,21 @@ export const ERROR_STATUS = {
   JsonTooDeep: 400,
   /** The request body is larger than `limits.maxRequestBytes`. */
   PayloadTooLarge: 413,
+  /** A JSON object has more keys than `limits.maxJsonKeysPerObject`. */
+  JsonTooManyKeys: 400,
+  /** An event pattern is larger than `limits.maxPatternBytes`. */
+  EventPatternTooLarge: 400,
+  /** A JSONata transform is larger than `limits.maxTransformBytes`. */
+  TransformTooLarge: 400,
+  /** A rule has more targets than `limits.maxTargetsPerRule`. */
+  TooManyTargets: 400,
+  /** The bus holds `limits.maxRulesPerBus` rules already; delete one first. */
+  TooManyRules: 409,
+  /**
+   * Publishing faster than the bus's (`limits.publishRatePerBus`) or the API key's
+   * (`ratePerSecond`) rate; `Retry-After` says when to try again.
+   */
+  RateLimited: 429,
   /** An event pattern is not valid; the message names the offending part. */
   InvalidEventPattern: 400,
   /** A JSONata transform does not compile or is too large. */
@@ -85,6 +100,8 @@ export const ERROR_STATUS = {
   Forbidden: 403,
   /** No API key has that id. */
   KeyNotFound: 404,
+  /** No audit log entry has that id (never made, or deleted by `audit.retentionDays`). */
+  AuditEntryNotFound: 404,
   /** No route has that path. */
   RouteNotFound: 404,
   /** The route exists but not with that method. */

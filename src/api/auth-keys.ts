@@ -47,6 +47,8 @@ export interface ApiKeyView {
   expiresAt?: string;
   revokedAt?: string;
   lastUsedAt?: string;
+  /** Most events per second it may publish (over every bus); absent: no limit of its own. */
+  ratePerSecond?: number;
   /** `active`, `expired` or `revoked`. */
   state: "active" | "expired" | "revoked";
 }
@@ -63,13 +65,20 @@ export interface CreatedApiKey extends ApiKeyView {
 export interface Principal {
   keyId: string;
   grants: Grants;
+  /** The key's publish rate limit, events per second; absent: none of its own. */
+  ratePerSecond?: number;
 }
+
+/** The largest `ratePerSecond` a key may be given. */
+export const MAX_KEY_RATE_PER_SECOND = 10_000_000;
 
 /** What a new key is made of. */
 export interface NewApiKey {
   name: string;
   scopes: readonly string[];
   expiresAtMs?: number;
+  /** Most events per second the key may publish, over every bus; absent: no limit of its own. */
+  ratePerSecond?: number;
 }
 
 export interface ApiKeys {
@@ -116,7 +125,11 @@ export function createApiKeys(deps: {
     if (entry?.stored !== stored) {
       entry = {
         stored,
-        principal: Object.freeze({ keyId: id, grants: compileGrants(stored.scopes) }),
+        principal: Object.freeze({
+          keyId: id,
+          grants: compileGrants(stored.scopes),
+          ...(stored.ratePerSecond === undefined ? {} : { ratePerSecond: stored.ratePerSecond }),
+        }),
         secretHash: Buffer.from(stored.secretHash, "hex"),
         ...(entry?.secretAccessKey === undefined ? {} : { secretAccessKey: entry.secretAccessKey }),
       };
@@ -158,6 +171,7 @@ export function createApiKeys(deps: {
       ...(key.expiresAtMs === undefined ? {} : { expiresAt: iso(key.expiresAtMs) }),
       ...(key.revokedAtMs === undefined ? {} : { revokedAt: iso(key.revokedAtMs) }),
       ...(key.lastUsedAtMs === undefined ? {} : { lastUsedAt: iso(key.lastUsedAtMs) }),
+      ...(key.ratePerSecond === undefined ? {} : { ratePerSecond: key.ratePerSecond }),
       state,
     };
   };
@@ -174,6 +188,14 @@ export function createApiKeys(deps: {
           details: { field: "expiresAt" },
         });
       }
+      const rate = input.ratePerSecond;
+      if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= MAX_KEY_RATE_PER_SECOND)) {
+        throw new RelaybusError(
+          "ValidationError",
+          `ratePerSecond: must be a number above 0 and at most ${MAX_KEY_RATE_PER_SECOND}, got ${rate}`,
+          { details: { field: "ratePerSecond" } },
+        );
+      }
       let id = randomBytes(8).toString("hex");
       while (store.get(id) !== undefined) id = randomBytes(8).toString("hex");
       const secret = randomBytes(32).toString("base64url");
@@ -186,6 +208,7 @@ export function createApiKeys(deps: {
         awsSecretSealed: box.seal(id, secretAccessKey),
         createdAtMs: nowMs,
         ...(input.expiresAtMs === undefined ? {} : { expiresAtMs: input.expiresAtMs }),
+        ...(rate === undefined ? {} : { ratePerSecond: rate }),
       };
       store.insert(stored);
       logger.info("API key created", { keyId: id, name: input.name, scopes });

@@ -8,7 +8,7 @@
  *   (buses, rules, connections with their secrets hidden, archives, replays, target status).
  * - `manage`: change buses, rules, targets, signing secrets, connections, archives, replays;
  *   redrive and purge dead letters; test patterns and dry-run rules. Includes `read`.
- * - `admin`: everything, API keys and closing billing periods included. Includes `manage`
+ * - `admin`: everything, API keys, the audit log and closing billing periods included. Includes `manage`
  *   and `publish:*`.
  *
  * `publish` is on its own axis: a `manage` key cannot publish, a `publish:*` key cannot read.
@@ -169,6 +169,9 @@ export const ROUTE_NEEDS: readonly (readonly [string, string, RouteNeed])[] = [
   ["POST", "/v1/keys", "admin"],
   ["GET", "/v1/keys/{id}", "admin"],
   ["POST", "/v1/keys/{id}:revoke", "admin"],
+  // The audit log shows who holds which key and every change: admin only.
+  ["GET", "/v1/audit", "admin"],
+  ["GET", "/v1/audit/{id}", "admin"],
 ];
 
 /** The key-management routes: the ones the loopback bootstrap may call without a key. */

@@ -2,6 +2,7 @@
 import type { RelaybusConfig } from "../config/defaults.js";
 import type { Archiver } from "../delivery/archiver.js";
 import type { ApiKeys } from "./auth-keys.js";
+import type { AuditLog } from "./audit-log.js";
 import type { AuthGuard } from "./auth-guard.js";
 import type { CircuitSnapshot } from "../delivery/circuit-breaker.js";
 import type { ReplayRunner } from "../delivery/replay-runner.js";
@@ -34,6 +35,8 @@ export interface ControlPlaneDeps {
   apiKeys: ApiKeys;
   /** Checks every control-plane request against the API keys (src/api/auth-guard.ts). */
   auth: AuthGuard;
+  /** Records each change a route makes, after it succeeded (src/api/audit-log.ts). */
+  audit: AuditLog;
   /**
    * Brings usage up to date (the publish meter to the end of the log, then the rollup)
    * before a usage report; absent when metering is off.

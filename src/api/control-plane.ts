@@ -10,6 +10,7 @@ import { parseJsonBody } from "../events/json-body.js";
 import { sendError } from "./http-errors.js";
 import type { ControlPlaneDeps } from "./control-plane-deps.js";
 import { createArchivesRouter } from "./routes/archives-routes.js";
+import { createAuditRouter } from "./routes/audit-routes.js";
 import { createBillingRouter } from "./routes/billing-routes.js";
 import { createBusEventsRouter } from "./routes/bus-events-routes.js";
 import { createBusesRouter } from "./routes/buses-routes.js";
@@ -54,6 +55,7 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   app.use(createEventTraceRouter(deps));
   app.use(createBusEventsRouter(deps));
   app.use(createKeysRouter(deps));
+  app.use(createAuditRouter(deps));
 
   app.use((req, _res, next) => {
     next(new RelaybusError("RouteNotFound", `no route for ${req.method} ${req.path}`));
@@ -62,7 +64,7 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   return app;
 }
 
-/** Parses JSON bodies with the same depth limit as ingest; an empty body is `undefined`. */
+/** Parses JSON bodies with the same depth and key limits as ingest; an empty body is `undefined`. */
 function parseJson(deps: ControlPlaneDeps): RequestHandler {
   return (req, _res, next) => {
     const raw: unknown = req.body;
@@ -77,7 +79,7 @@ function parseJson(deps: ControlPlaneDeps): RequestHandler {
       return;
     }
     try {
-      req.body = parseJsonBody(raw, { maxJsonDepth: deps.config.limits.maxJsonDepth });
+      req.body = parseJsonBody(raw, deps.config.limits);
       next();
     } catch (error) {
       next(error);

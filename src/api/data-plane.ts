@@ -20,16 +20,21 @@
  * publish to. A CloudEvents request to another bus, or a PutEvents request none of whose
  * entries may go where they name, is 403; a PutEvents mix stores the allowed entries and
  * answers `Forbidden` in the place of the others, as AWS answers per entry.
+ *
+ * Publish rate limits (src/api/publish-rate-limit.ts): per bus and per API key, counted per
+ * event. A refused event is answered `RateLimited` in its place; a request refused whole is
+ * 429 `RateLimited` with `Retry-After` (on the AWS route `ThrottlingException`).
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RelaybusConfig } from "../config/defaults.js";
-import { RelaybusError, toRelaybusError } from "../errors.js";
+import { RelaybusError, isRelaybusError, toRelaybusError } from "../errors.js";
 import type { Ingest, IngestOptions } from "../events/ingest.js";
-import type { Logger } from "../types.js";
+import { systemClock, type Clock, type Logger } from "../types.js";
 import { assertNotAllForbidden, awsErrorTypeOf, type AuthGuard } from "./auth-guard.js";
 import type { Principal } from "./auth-keys.js";
 import { sendError, sendJson } from "./http-errors.js";
+import { createPublishRateLimits } from "./publish-rate-limit.js";
 import { readBody } from "./read-body.js";
 
 const BUS_PREFIX = "/v1/buses/";
@@ -50,19 +55,29 @@ export function createDataPlaneHandler(deps: {
   auth: AuthGuard;
   limits: RelaybusConfig["limits"];
   logger: Logger;
+  /** The clock of the publish rate limits. Default: the wall clock. */
+  clock?: Clock;
 }): DataPlaneHandler {
   const { ingestFor, auth, limits, logger } = deps;
+  const rateLimits = createPublishRateLimits({ ratePerBus: limits.publishRatePerBus, clock: deps.clock ?? systemClock });
+  /** The request's options with its rate limits, if any apply (none: no per-event work). */
+  const optionsFor = (req: IncomingMessage, principal: Principal | undefined): IngestOptions => {
+    const options = ingestOptions(req);
+    const admit = rateLimits.admissionFor(principal);
+    return admit === undefined ? options : { ...options, admit };
+  };
 
   const putEvents = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const principal = auth.authorizeRest(req, "publish", "/v1/events");
       assertJsonContentType(req);
-      const options = ingestOptions(req);
+      const options = optionsFor(req, principal);
       const body = await readBody(req, limits.maxRequestBytes);
       const result = await ingestFor(principal).putEvents(body, options);
       assertNotAllForbidden(result);
       sendJson(res, 200, JSON.stringify(result));
     } catch (error) {
+      setRetryAfter(res, error);
       sendError(res, error, randomUUID(), logger);
     }
   };
@@ -80,12 +95,13 @@ export function createDataPlaneHandler(deps: {
           `X-Amz-Target: operation ${JSON.stringify(target)} is not supported; Relaybus serves ${PUT_EVENTS_TARGET}`,
         );
       }
-      const options = ingestOptions(req);
+      const options = optionsFor(req, principal);
       const result = await ingestFor(principal).putEvents(body, options);
       assertNotAllForbidden(result);
       sendJson(res, 200, JSON.stringify(result), { "x-amzn-requestid": requestId }, AWS_JSON);
     } catch (thrown) {
-      sendAwsError(res, thrown, requestId, logger);
+      setRetryAfter(res, thrown);
+      sendAwsError(res, throttlingOnAws(thrown), requestId, logger);
     }
   };
 
@@ -93,7 +109,7 @@ export function createDataPlaneHandler(deps: {
     try {
       const principal = auth.authorizeRest(req, "publish", "/v1/buses/{bus}/cloudevents");
       auth.assertMayPublish(principal, bus);
-      const options = ingestOptions(req);
+      const options = optionsFor(req, principal);
       const body = await readBody(req, limits.maxRequestBytes);
       const result = await ingestFor(principal).putCloudEvents(bus, req.headers, body, options);
       if ("id" in result && result.units !== undefined) {
@@ -103,6 +119,7 @@ export function createDataPlaneHandler(deps: {
       }
       sendJson(res, 200, JSON.stringify(result));
     } catch (error) {
+      setRetryAfter(res, error);
       sendError(res, error, randomUUID(), logger);
     }
   };
@@ -144,6 +161,21 @@ function ingestOptions(req: IncomingMessage): IngestOptions {
     `${INCLUDE_UNITS_HEADER}: expected true or false, got ${JSON.stringify(text)}`,
     { details: { field: INCLUDE_UNITS_HEADER } },
   );
+}
+
+/** `Retry-After` (whole seconds) on a `RateLimited` answer, from `details.retryAfterSeconds`. */
+function setRetryAfter(res: ServerResponse, thrown: unknown): void {
+  if (!isRelaybusError(thrown, "RateLimited") || res.headersSent) return;
+  const seconds = thrown.details?.retryAfterSeconds;
+  if (typeof seconds === "number") res.setHeader("retry-after", String(seconds));
+}
+
+/** A `RateLimited` error named as AWS names it on its protocol (`ThrottlingException`), so SDKs retry it. */
+function throttlingOnAws(thrown: unknown): unknown {
+  if (!isRelaybusError(thrown, "RateLimited")) return thrown;
+  return new RelaybusError("RateLimited", thrown.message, {
+    details: { ...thrown.details, awsErrorType: "ThrottlingException" },
+  });
 }
 
 function assertJsonContentType(req: IncomingMessage): void {

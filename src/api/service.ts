@@ -31,6 +31,7 @@ import { createMetering, type Metering } from "../metering/metering.js";
 import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js";
 import { systemClock, type Clock, type Logger } from "../types.js";
 import { createAuthGuard, ingestForPrincipal } from "./auth-guard.js";
+import { createAuditLog } from "./audit-log.js";
 import { createApiKeys } from "./auth-keys.js";
 import { createSecretBox } from "./auth-secret-box.js";
 import { createControlPlaneApp } from "./control-plane.js";
@@ -103,6 +104,14 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     await storage.close();
   };
 
+  // Before the registry, which reports reloads of the rule files to it.
+  const audit = createAuditLog({
+    store: storage.audit,
+    keyName: (id) => storage.apiKeys.get(id)?.name,
+    clock,
+    logger,
+  });
+
   try {
     registry = await createRuleRegistry({
       catalog: storage.catalog,
@@ -110,6 +119,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       rulesDir: config.rulesDir,
       config,
       logger,
+      onFilesReloaded: (reload) => audit.recordRuleFiles(reload),
     });
     const reg = registry;
     const senderOptions = {
@@ -214,7 +224,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
         clock,
       }),
     );
-    const dataPlane = createDataPlaneHandler({ ingestFor, auth, limits: config.limits, logger });
+    const dataPlane = createDataPlaneHandler({ ingestFor, auth, limits: config.limits, logger, clock });
     const deliveryEngine = engine;
     const controlPlane = createControlPlaneApp({
       config,
@@ -229,6 +239,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       billing,
       apiKeys,
       auth,
+      audit,
       ...(meters === undefined ? {} : { syncUsage: () => meters.catchUp() }),
     });
     server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
@@ -344,11 +355,22 @@ function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, 
       })
       .catch((error: unknown) => logger.warn("archive retention failed", { error: String(error) }));
   };
+  // Audit entries past `audit.retentionDays`, in batches that yield; also once at start.
+  const pruneAudit = () => {
+    storage.audit
+      .pruneOlderThan(clock.nowMs() - config.audit.retentionDays * 86_400_000)
+      .then((deleted) => {
+        if (deleted > 0) logger.info("audit retention deleted entries", { deleted });
+      })
+      .catch((error: unknown) => logger.warn("audit retention failed", { error: String(error) }));
+  };
   void pruneTraces();
   pruneArchives();
+  pruneAudit();
   const run = () => {
     void pruneTraces();
     pruneArchives();
+    pruneAudit();
     const cutoffMs = clock.nowMs() - config.log.retentionHours * 3_600_000;
     storage.log
       .pruneOlderThan(cutoffMs, (bus) => keepFrom(storage, bus, config.metering.enabled))

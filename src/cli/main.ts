@@ -3,6 +3,7 @@
  */
 import { Command } from "commander";
 import { RELAYBUS_VERSION } from "../version.js";
+import { registerAuditCommand } from "./audit-command.js";
 import { registerBillingCommand } from "./billing-command.js";
 import { registerDlqCommand } from "./dlq-command.js";
 import { registerKeysCommand } from "./keys-command.js";
@@ -33,5 +34,6 @@ export async function runCli(argv: string[]): Promise<void> {
   registerUsageCommand(program);
   registerBillingCommand(program);
   registerKeysCommand(program);
+  registerAuditCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }

@@ -71,6 +71,11 @@ export const CONFIG_SCHEMA = {
         maxJsonDepth: { type: "integer", minimum: 2, maximum: 1_000 },
         maxPatternBytes: { type: "integer", minimum: 64, maximum: 1_048_576 },
         maxTransformBytes: { type: "integer", minimum: 16, maximum: 1_048_576 },
+        maxJsonKeysPerObject: { type: "integer", minimum: 1, maximum: 1_000_000 },
+        maxRulesPerBus: { type: "integer", minimum: 1, maximum: 100_000 },
+        // 100: MAX_TARGETS_PER_RULE_CEILING of src/rules/model.ts, the rule schema's maxItems.
+        maxTargetsPerRule: { type: "integer", minimum: 1, maximum: 100 },
+        publishRatePerBus: { type: "number", minimum: 0, maximum: 10_000_000 },
       },
     },
     delivery: {
@@ -127,6 +132,13 @@ export const CONFIG_SCHEMA = {
       properties: {
         enabled: { type: "boolean" },
         rollupCron: { type: "string", format: "cron" },
+      },
+    },
+    audit: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        retentionDays: { type: "integer", minimum: 1, maximum: 36_500 },
       },
     },
     billing: {

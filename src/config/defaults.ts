@@ -87,6 +87,23 @@ export interface RelaybusConfig {
     maxPatternBytes: number;
     /** Largest JSONata expression. Default 8,192 bytes. */
     maxTransformBytes: number;
+    /**
+     * Most keys in one JSON object of any document accepted (request bodies, PutEvents
+     * `Detail`). Default 10,000. With `maxJsonDepth` it bounds a document's shape; its size is
+     * bounded by `maxRequestBytes` and `maxEventBytes`.
+     */
+    maxJsonKeysPerObject: number;
+    /** Most rules on one bus, rule files and API together (EventBridge's default quota). Default 300. */
+    maxRulesPerBus: number;
+    /** Most targets of one rule (as EventBridge). Default 5, at most 100. */
+    maxTargetsPerRule: number;
+    /**
+     * Most events per second published to one bus, counted per event (a PutEvents entry, a
+     * CloudEvent), with a burst of one second's worth. Default 0: unlimited, and then no
+     * per-event work is done. Past it an entry is refused `RateLimited` (429 with
+     * `Retry-After` when nothing of the request was stored).
+     */
+    publishRatePerBus: number;
   };
   delivery: {
     /** Per-attempt timeout of a webhook request. Default 10,000 ms. */
@@ -150,6 +167,11 @@ export interface RelaybusConfig {
   };
   /** Prices and billing periods: how usage becomes priced records (src/metering/). */
   billing: BillingConfig;
+  /** The audit log of changes (`GET /v1/audit`). */
+  audit: {
+    /** Entries older than this are deleted by the retention pass (once a minute). Default 365 days. */
+    retentionDays: number;
+  };
 }
 
 /**
@@ -213,6 +235,10 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     maxJsonDepth: 64,
     maxPatternBytes: 16_384,
     maxTransformBytes: 8_192,
+    maxJsonKeysPerObject: 10_000,
+    maxRulesPerBus: 300,
+    maxTargetsPerRule: 5,
+    publishRatePerBus: 0,
   },
   delivery: {
     timeoutMs: 10_000,
@@ -239,6 +265,7 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
   },
   transform: { timeoutMs: 100 },
   metering: { enabled: true, rollupCron: "5 * * * *" },
+  audit: { retentionDays: 365 },
   billing: {
     currency: "CNY",
     prices: {

@@ -1,5 +1,6 @@
 /**
- * A token bucket: the rate limit of one target (`pacing.ratePerSecond`). It holds up to
+ * A token bucket: the rate limit of one target (`pacing.ratePerSecond`), and of publishing
+ * to a bus or with an API key (src/api/publish-rate-limit.ts). It holds up to
  * `burst` tokens, refills at `ratePerSecond`, and each attempt takes one. It starts full, so
  * a quiet target may send a burst at once, then settles to the rate.
  *
@@ -53,11 +54,19 @@ export class TokenBucket {
    * A clock that moves back adds nothing and takes nothing away.
    */
   take(nowMs: number): number {
+    const waitMs = this.wait(nowMs);
+    if (waitMs === 0) this.#tokens = Math.max(0, this.#tokens - 1);
+    return waitMs;
+  }
+
+  /**
+   * What {@link take} would answer at `nowMs`, taking nothing: 0 when a token is there, else
+   * the ms (at least 1) until one is. For a caller that must check several buckets before
+   * taking from any (the publish rate limits of a bus and of an API key).
+   */
+  wait(nowMs: number): number {
     this.#refill(nowMs);
-    if (this.#tokens >= 1 - EPSILON) {
-      this.#tokens = Math.max(0, this.#tokens - 1);
-      return 0;
-    }
+    if (this.#tokens >= 1 - EPSILON) return 0;
     // Aimed at 1 - EPSILON, the level `take` accepts, so that float noise in the refill
     // never rounds a wait up by a whole ms (or leaves it a hair short).
     return Math.max(1, Math.ceil(((1 - EPSILON - this.#tokens) * 1000) / this.ratePerSecond));

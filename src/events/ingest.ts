@@ -50,8 +50,31 @@ export interface CloudEventsBatchResult {
  */
 export type CloudEventsIngestResult = { id: string; units?: number } | CloudEventsBatchResult;
 
+/**
+ * One event's turn under the publish rate limits: called once for each event about to be
+ * stored, after every other check passed. Takes the event's share of the limits and returns
+ * undefined, or takes nothing and returns a {@link PublishRefusal}. The HTTP layer builds it
+ * from the bus and key limits; with none set it passes none, and ingest does no work for it.
+ */
+export type PublishAdmission = (bus: string) => PublishRefusal | undefined;
+
+/** Why an event was not admitted, and when one would be. */
+export interface PublishRefusal {
+  /** Milliseconds until an event would be admitted; at least 1. */
+  waitMs: number;
+  /** The limit passed, for the message: `10 events/s on bus "orders" (limits.publishRatePerBus)`. */
+  limit: string;
+}
+
 /** Per-request options of ingest. */
 export interface IngestOptions {
+  /**
+   * The publish rate limits of this request (per bus, per API key). Absent: none apply.
+   * A refused event is answered `RateLimited` in its place; a request all of whose events
+   * are refused so (a single CloudEvent, say) throws `RateLimited` with
+   * `details.retryAfterSeconds`, and nothing is stored.
+   */
+  admit?: PublishAdmission;
   /**
    * Answer each stored event's billable 64 KB units too (`Units` in PutEvents entries,
    * `units` in CloudEvents results): the producer sees what it spends. Default false, so
@@ -76,7 +99,8 @@ export interface Ingest {
    * Ingests an AWS `PutEvents` request body (`{"Entries": [...]}`).
    *
    * @returns per-entry results once every valid entry is committed. Entry errors:
-   *   `ValidationError`, `MalformedDetail`, `JsonTooDeep`, `EventTooLarge`, `BusNotFound`.
+   *   `ValidationError`, `MalformedDetail`, `JsonTooDeep`, `EventTooLarge`, `BusNotFound`,
+   *   `RateLimited`; `RateLimited` for the request when every entry is.
    * @throws RelaybusError for the request as a whole: `PayloadTooLarge`, `InvalidJson`,
    *   `JsonTooDeep`, `ValidationError` (no `Entries` array), `TooManyEntries`; and whatever
    *   the log's append rejects with (`ServiceUnavailable`), in which case nothing was stored.
@@ -88,8 +112,9 @@ export interface Ingest {
    * @returns `{ id }` for one event; `{ results, failedCount }` for a batch, once every valid
    *   event is committed.
    * @throws RelaybusError `BusNotFound`, `PayloadTooLarge`, `UnsupportedMediaType`,
-   *   `InvalidJson`, `JsonTooDeep`, `TooManyEntries`; for one event also `ValidationError`
-   *   and `EventTooLarge`; and the log's append rejection, in which case nothing was stored.
+   *   `InvalidJson`, `JsonTooDeep`, `JsonTooManyKeys`, `TooManyEntries`; for one event also
+   *   `ValidationError`, `EventTooLarge` and `RateLimited` (as for a batch all of whose events
+   *   are); and the log's append rejection, in which case nothing was stored.
    */
   putCloudEvents(
     bus: string,
@@ -131,9 +156,14 @@ export function createIngest(deps: IngestDeps): Ingest {
   const putEvents = async (body: Buffer, options: IngestOptions = {}): Promise<PutEventsResult> => {
     assertBodySize(body);
     const entries = parsePutEventsRequest(parseJsonBody(body, limits), limits);
-    const context = { nowIso: new Date(clock.nowMs()).toISOString(), maxJsonDepth: limits.maxJsonDepth };
+    const context = {
+      nowIso: new Date(clock.nowMs()).toISOString(),
+      maxJsonDepth: limits.maxJsonDepth,
+      maxJsonKeysPerObject: limits.maxJsonKeysPerObject,
+    };
     const results: PutEventsResultEntry[] = new Array(entries.length);
     const toAppend: EventToAppend[] = [];
+    const throttle = options.admit === undefined ? undefined : new Throttle(options.admit);
     let failed = 0;
     for (let i = 0; i < entries.length; i++) {
       try {
@@ -144,6 +174,7 @@ export function createIngest(deps: IngestDeps): Ingest {
           });
         }
         const measured = measureWithinLimit(bus, event, `Entries[${i}]`);
+        throttle?.admit(bus, `Entries[${i}]`);
         toAppend.push(measured);
         results[i] = options.includeUnits === true ? { EventId: event.id, Units: measured.units } : { EventId: event.id };
       } catch (error) {
@@ -152,6 +183,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         failed++;
       }
     }
+    throttle?.assertNotAllRefused(failed, entries.length);
     if (toAppend.length > 0) await log.append(toAppend);
     return { FailedEntryCount: failed, Entries: results };
   };
@@ -167,8 +199,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     assertBodySize(body);
     const parsed = parseCloudEventsRequest(headers, body, limits);
+    const throttle = options.admit === undefined ? undefined : new Throttle(options.admit);
     if (parsed.mode !== "batch") {
       const measured = measureWithinLimit(bus, parsed.event, "event");
+      throttle?.admit(bus, "event");
       await log.append([measured]);
       return options.includeUnits === true ? { id: parsed.event.id, units: measured.units } : { id: parsed.event.id };
     }
@@ -180,6 +214,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       try {
         if ("error" in item) throw item.error;
         const measured = measureWithinLimit(bus, item.event, `events[${i}]`);
+        throttle?.admit(bus, `events[${i}]`);
         toAppend.push(measured);
         results[i] = options.includeUnits === true ? { id: item.event.id, units: measured.units } : { id: item.event.id };
       } catch (error) {
@@ -188,9 +223,58 @@ export function createIngest(deps: IngestDeps): Ingest {
         failed++;
       }
     }
+    throttle?.assertNotAllRefused(failed, parsed.items.length);
     if (toAppend.length > 0) await log.append(toAppend);
     return { results, failedCount: failed };
   };
 
   return { putEvents, putCloudEvents };
+}
+
+/**
+ * The rate limits over one request: admits its events one by one, and remembers the refusals
+ * so that a request refused whole answers 429 rather than a list of refusals.
+ */
+class Throttle {
+  readonly #admission: PublishAdmission;
+  #refused = 0;
+  #shortestWaitMs = Number.POSITIVE_INFINITY;
+
+  constructor(admission: PublishAdmission) {
+    this.#admission = admission;
+  }
+
+  /** Takes the event's share, or throws `RateLimited` for it (`label` names the entry). */
+  admit(bus: string, label: string): void {
+    const refusal = this.#admission(bus);
+    if (refusal === undefined) return;
+    this.#refused++;
+    this.#shortestWaitMs = Math.min(this.#shortestWaitMs, refusal.waitMs);
+    const retryAfterSeconds = retryAfterSecondsOf(refusal.waitMs);
+    throw new RelaybusError(
+      "RateLimited",
+      `${label}: over the publish rate of ${refusal.limit}; retry after ${retryAfterSeconds} s`,
+      { details: { bus, retryAfterSeconds } },
+    );
+  }
+
+  /**
+   * Throws `RateLimited` for the request when all `total` events failed and every failure
+   * was a rate limit's: nothing is stored, and `details.retryAfterSeconds` is the soonest
+   * any of them would pass.
+   */
+  assertNotAllRefused(failed: number, total: number): void {
+    if (this.#refused === 0 || this.#refused !== failed || failed !== total) return;
+    const retryAfterSeconds = retryAfterSecondsOf(this.#shortestWaitMs);
+    throw new RelaybusError(
+      "RateLimited",
+      `every event was over a publish rate limit; retry after ${retryAfterSeconds} s`,
+      { details: { retryAfterSeconds } },
+    );
+  }
+}
+
+/** A wait as HTTP's `Retry-After`: whole seconds, rounded up, at least 1. */
+function retryAfterSecondsOf(waitMs: number): number {
+  return Math.max(1, Math.ceil(waitMs / 1000));
 }

@@ -1,8 +1,9 @@
 /**
  * Parsing of untrusted JSON text (request bodies, PutEvents `Detail` strings) with a depth
- * limit. The depth is checked by a linear scan of the text before `JSON.parse`, so a
- * 100,000-deep `[[[[...` is rejected in one pass without building anything and without
- * recursion (nothing downstream, `JSON.stringify` included, has to survive a deep value).
+ * limit and a limit on the keys of one object. Both are checked by one linear scan of the
+ * text before `JSON.parse`, so a 100,000-deep `[[[[...` or an object of a million keys is
+ * rejected in one pass without building anything and without recursion (nothing downstream,
+ * `JSON.stringify` included, has to survive such a value).
  */
 import { RelaybusError } from "../errors.js";
 import type { JsonValue } from "../types.js";
@@ -11,6 +12,11 @@ import type { JsonValue } from "../types.js";
 export interface JsonBodyLimits {
   /** Deepest nesting accepted: `[]` and `{}` count 1, a scalar 0. Default 64. */
   maxJsonDepth: number;
+  /**
+   * Most keys in one object (`limits.maxJsonKeysPerObject`, default 10,000). Absent: not
+   * checked (callers that pass only a depth).
+   */
+  maxJsonKeysPerObject?: number;
 }
 
 const QUOTE = 0x22;
@@ -19,6 +25,19 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
+const COLON = 0x3a;
+
+/** What the shape scan found: within the limits, or the first limit passed. */
+const WITHIN = 0;
+const TOO_DEEP = 1;
+const TOO_MANY_KEYS = 2;
+type ShapeVerdict = typeof WITHIN | typeof TOO_DEEP | typeof TOO_MANY_KEYS;
+
+/**
+ * Keys seen so far in each open container, by depth; reused by every scan (they are
+ * synchronous), grown to the deepest limit asked for.
+ */
+let keysAtDepth = new Uint32Array(66);
 
 /** Matches V8's " in JSON at position N" suffix; compiled once, used on the error path only. */
 const V8_POSITION = / in JSON at position (\d+)/;
@@ -30,17 +49,29 @@ const V8_ECHO = /, ".*" is not valid JSON$/s;
  *
  * @param body UTF-8 bytes (a request body) or a string (a PutEvents `Detail`).
  * @throws RelaybusError `JsonTooDeep` when nesting exceeds `limits.maxJsonDepth`;
+ *   `JsonTooManyKeys` when an object has more than `limits.maxJsonKeysPerObject` keys;
  *   `InvalidJson` when the text is empty or not JSON, with the position when known.
  */
 export function parseJsonBody(body: Buffer | string, limits: JsonBodyLimits): JsonValue {
-  // A document cannot nest deeper than it has characters, so short ones skip the scan.
-  if (body.length > limits.maxJsonDepth) {
-    const depth = typeof body === "string" ? stringDepth(body, limits.maxJsonDepth) : bufferDepth(body, limits.maxJsonDepth);
-    if (depth > limits.maxJsonDepth) {
+  const maxDepth = limits.maxJsonDepth;
+  const maxKeys = limits.maxJsonKeysPerObject ?? Number.POSITIVE_INFINITY;
+  // A document cannot nest deeper than it has characters, nor hold an object of more keys
+  // than a fifth of them (`{"":0,"":0}`), so short ones skip the scan.
+  if (body.length > maxDepth || body.length > maxKeys * 5) {
+    if (keysAtDepth.length < maxDepth + 2) keysAtDepth = new Uint32Array(maxDepth + 2);
+    const verdict = typeof body === "string" ? stringShape(body, maxDepth, maxKeys) : bufferShape(body, maxDepth, maxKeys);
+    if (verdict === TOO_DEEP) {
       throw new RelaybusError(
         "JsonTooDeep",
-        `JSON nests deeper than the limit of ${limits.maxJsonDepth} levels`,
-        { details: { maxJsonDepth: limits.maxJsonDepth } },
+        `JSON nests deeper than the limit of ${maxDepth} levels (limits.maxJsonDepth)`,
+        { details: { maxJsonDepth: maxDepth } },
+      );
+    }
+    if (verdict === TOO_MANY_KEYS) {
+      throw new RelaybusError(
+        "JsonTooManyKeys",
+        `a JSON object has more than the limit of ${maxKeys} keys (limits.maxJsonKeysPerObject)`,
+        { details: { maxJsonKeysPerObject: maxKeys } },
       );
     }
   }
@@ -53,25 +84,32 @@ export function parseJsonBody(body: Buffer | string, limits: JsonBodyLimits): Js
 }
 
 /**
- * Deepest nesting of `[`/`{` in `bytes`, skipping string contents. Stops early once past
- * `stopAbove`. Works on bytes because every structural character and `"`/`\` is ASCII and
- * no byte of a multi-byte UTF-8 sequence is below 0x80; `indexOf` jumps over strings natively.
+ * Scans `bytes` for nesting past `maxDepth` and objects of more than `maxKeys` keys, skipping
+ * string contents, and stops at the first. A key is the string before a `:` outside strings,
+ * so counting those colons per open object counts its keys (malformed text may miscount;
+ * `JSON.parse` refuses it anyway). Works on bytes because every structural character and
+ * `"`/`\` is ASCII and no byte of a multi-byte UTF-8 sequence is below 0x80; `indexOf` jumps
+ * over strings natively.
  */
-function bufferDepth(bytes: Buffer, stopAbove: number): number {
+function bufferShape(bytes: Buffer, maxDepth: number, maxKeys: number): ShapeVerdict {
+  const keys = keysAtDepth;
   let depth = 0;
   const length = bytes.length;
   for (let i = 0; i < length; i++) {
     const c = bytes[i];
     if (c === QUOTE) {
       i = closingQuoteInBuffer(bytes, i);
-      if (i < 0) return depth; // unterminated string: JSON.parse reports it
+      if (i < 0) return WITHIN; // unterminated string: JSON.parse reports it
+    } else if (c === COLON) {
+      if (depth > 0 && ++keys[depth]! > maxKeys) return TOO_MANY_KEYS;
     } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      if (++depth > stopAbove) return depth;
+      if (++depth > maxDepth) return TOO_DEEP;
+      keys[depth] = 0;
     } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
       depth--;
     }
   }
-  return depth;
+  return WITHIN;
 }
 
 /** Index of the quote closing the string opened at `open`, or -1. */
@@ -87,22 +125,26 @@ function closingQuoteInBuffer(bytes: Buffer, open: number): number {
   }
 }
 
-/** {@link bufferDepth} for a string. */
-function stringDepth(text: string, stopAbove: number): number {
+/** {@link bufferShape} for a string. */
+function stringShape(text: string, maxDepth: number, maxKeys: number): ShapeVerdict {
+  const keys = keysAtDepth;
   let depth = 0;
   const length = text.length;
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
       i = closingQuoteInString(text, i);
-      if (i < 0) return depth;
+      if (i < 0) return WITHIN;
+    } else if (c === COLON) {
+      if (depth > 0 && ++keys[depth]! > maxKeys) return TOO_MANY_KEYS;
     } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      if (++depth > stopAbove) return depth;
+      if (++depth > maxDepth) return TOO_DEEP;
+      keys[depth] = 0;
     } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
       depth--;
     }
   }
-  return depth;
+  return WITHIN;
 }
 
 /** {@link closingQuoteInBuffer} for a string. */

@@ -10,7 +10,7 @@ import { RelaybusError, isRelaybusError } from "../errors.js";
 import type { CloudEvent, JsonValue } from "../types.js";
 import { describeValue, isCloudEventsString, isRfc3339, isUriReference } from "./attribute-types.js";
 import { parseResources, RESOURCES_ATTRIBUTE, SPEC_VERSION } from "./cloud-event.js";
-import { parseJsonBody } from "./json-body.js";
+import { parseJsonBody, type JsonBodyLimits } from "./json-body.js";
 import { uuidV7 } from "./uuid-v7.js";
 
 /** The bus an entry without `EventBusName` goes to. */
@@ -44,6 +44,8 @@ export interface PutEventsContext {
   nowIso: string;
   /** Depth limit of each `Detail` document. */
   maxJsonDepth: number;
+  /** Most keys in one object of a `Detail` document. Absent: not checked. */
+  maxJsonKeysPerObject?: number;
 }
 
 /**
@@ -118,7 +120,7 @@ export function parsePutEventsEntry(entry: unknown, index: number, context: PutE
   const traceHeader = optionalString(fields, "TraceHeader", at);
   if (traceHeader !== undefined) event[TRACE_HEADER_ATTRIBUTE] = traceHeader;
 
-  event.data = parseDetail(fields["Detail"], `${at}.Detail`, context.maxJsonDepth);
+  event.data = parseDetail(fields["Detail"], `${at}.Detail`, context);
   return { bus: parseBusName(fields["EventBusName"], `${at}.EventBusName`), event };
 }
 
@@ -160,7 +162,7 @@ function parseTime(value: unknown, label: string): string | undefined {
 }
 
 /** `Detail`: JSON text holding an object, as AWS requires; parsed once, with the depth limit. */
-function parseDetail(value: unknown, label: string, maxJsonDepth: number): JsonValue {
+function parseDetail(value: unknown, label: string, limits: JsonBodyLimits): JsonValue {
   if (value === undefined || value === null) throw invalid(label, "required, a JSON object as a string");
   if (typeof value !== "string") {
     throw new RelaybusError(
@@ -171,10 +173,10 @@ function parseDetail(value: unknown, label: string, maxJsonDepth: number): JsonV
   }
   let detail: JsonValue;
   try {
-    detail = parseJsonBody(value, { maxJsonDepth });
+    detail = parseJsonBody(value, limits);
   } catch (error) {
-    if (isRelaybusError(error, "JsonTooDeep")) {
-      throw new RelaybusError("JsonTooDeep", `${label}: ${error.message}`, { details: { field: label } });
+    if (isRelaybusError(error, "JsonTooDeep") || isRelaybusError(error, "JsonTooManyKeys")) {
+      throw new RelaybusError(error.code, `${label}: ${error.message}`, { details: { field: label } });
     }
     const reason = isRelaybusError(error) ? error.message : String(error);
     throw new RelaybusError("MalformedDetail", `${label}: ${reason}`, { details: { field: label }, cause: error });

@@ -28,6 +28,11 @@ export interface StoredApiKey {
   revokedAtMs?: number;
   /** The last request it authenticated, to the minute (see {@link ApiKeyStore.touch}). */
   lastUsedAtMs?: number;
+  /**
+   * Most events per second it may publish, over every bus (a token bucket with a burst of one
+   * second's worth); absent: no limit of its own.
+   */
+  ratePerSecond?: number;
 }
 
 /**

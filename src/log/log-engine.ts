@@ -5,6 +5,7 @@
 import type { EventToAppend, JsonObject, StoredEvent } from "../types.js";
 import type { ApiKeyStore } from "./api-key-store.js";
 import type { ArchiveStore } from "./archive-store.js";
+import type { AuditStore } from "./audit-store.js";
 import type { BillingStore } from "./billing-store.js";
 import type { ReplayStore } from "./replay-store.js";
 import type { ConnectionStore } from "./connection-store.js";
@@ -466,5 +467,7 @@ export interface Storage {
   billing: BillingStore;
   /** API keys: who may call the HTTP API, and for what. */
   apiKeys: ApiKeyStore;
+  /** Who changed what, when: the audit log. */
+  audit: AuditStore;
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@
 import type { JsonObject } from "../types.js";
 import { child, describe, fail, isObject, show } from "./parse-errors.js";
 import { parseValues } from "./parse-values.js";
-import { addField, emptyTally, type PatternTally } from "./pattern-limits.js";
+import { addField, emptyTally, patternSizeError, type PatternTally } from "./pattern-limits.js";
 import type { EventPattern, FieldCondition } from "./pattern-types.js";
 
 /** Size and shape limits for one pattern. */
@@ -74,8 +74,8 @@ export function parseEventPattern(input: unknown, limits: PatternLimits = {}): E
   } catch (error) {
     fail("", `the pattern is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const bytes = Buffer.byteLength(serialized, "utf8");
-  if (bytes > maxBytes) fail("", `the pattern is ${bytes} bytes, larger than the limit of ${maxBytes}`);
+  const tooLarge = patternSizeError(input, maxBytes);
+  if (tooLarge !== undefined) throw tooLarge;
 
   const rules: Rules = [];
   parseObject({ maxDepth, tally: emptyTally() }, input, "", "", 1, false, rules);

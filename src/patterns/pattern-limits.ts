@@ -9,7 +9,28 @@
  * @module
  */
 
+import { RelaybusError } from "../errors.js";
 import type { ValueMatcher } from "./pattern-types.js";
+
+/**
+ * The `EventPatternTooLarge` error of a pattern whose JSON is over `maxPatternBytes` UTF-8
+ * bytes (`limits.maxPatternBytes`), or undefined when it is within (or is not JSON, which
+ * the parser then reports). Its own code, so that a caller can tell "too big" from "wrong".
+ */
+export function patternSizeError(pattern: unknown, maxPatternBytes: number): RelaybusError | undefined {
+  let bytes: number;
+  try {
+    bytes = Buffer.byteLength(JSON.stringify(pattern) ?? "", "utf8");
+  } catch {
+    return undefined;
+  }
+  if (bytes <= maxPatternBytes) return undefined;
+  return new RelaybusError(
+    "EventPatternTooLarge",
+    `the pattern is ${bytes} bytes, larger than the limit of ${maxPatternBytes} (limits.maxPatternBytes)`,
+    { details: { sizeBytes: bytes, maxPatternBytes } },
+  );
+}
 
 /**
  * The most fields (conditions) one pattern may hold, counting each field once however many

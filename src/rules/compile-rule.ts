@@ -10,8 +10,10 @@ import { RelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
 import { compileEventPattern, type CompiledPattern } from "../patterns/compile-pattern.js";
 import { parseEventPattern } from "../patterns/parse-pattern.js";
+import { patternSizeError } from "../patterns/pattern-limits.js";
 import type { EventPattern } from "../patterns/pattern-types.js";
 import { compileTransform } from "../transform/compile-transform.js";
+import { transformSizeError } from "../transform/transform-limits.js";
 import type { CloudEvent, JsonObject, JsonValue, TargetFormat } from "../types.js";
 import { toBusPattern } from "./bus-pattern.js";
 import type { RuleDefinition, RuleOrigin, TargetDefinition } from "./model.js";
@@ -70,6 +72,14 @@ export function checkRule(
   const problems: PointerProblem[] = [];
 
   const pattern = compileBusPattern(definition.pattern, config, problems);
+  const targetCount = definition.targets?.length ?? 0;
+  if (targetCount > config.limits.maxTargetsPerRule) {
+    problems.push({
+      pointer: "/targets",
+      message: `at most ${config.limits.maxTargetsPerRule} targets (limits.maxTargetsPerRule), got ${targetCount}`,
+      code: "TooManyTargets",
+    });
+  }
   const targets = (definition.targets ?? []).map((target, index) =>
     resolveTarget(bus, definition.name, target, index, options, problems),
   );
@@ -92,7 +102,8 @@ export function checkRule(
 /**
  * Validates and compiles an untrusted rule (an API body): shape, pattern and transforms.
  * Throws a `RelaybusError` whose code is that of the first problem (`InvalidRule`,
- * `InvalidEventPattern` or `InvalidTransform`), whose message lists every problem as
+ * `InvalidEventPattern`, `InvalidTransform`, or a limit's: `EventPatternTooLarge`,
+ * `TransformTooLarge`, `TooManyTargets`), whose message lists every problem as
  * `pointer: message`, and whose `details.problems` holds them.
  */
 export function compileRule(bus: string, input: unknown, options: RuleCompileOptions): CompiledRule {
@@ -180,6 +191,11 @@ export function compileBusPattern(
   problems: PointerProblem[],
 ): EventPattern | undefined {
   const limits = { maxPatternBytes: config.limits.maxPatternBytes };
+  const tooLarge = patternSizeError(pattern, limits.maxPatternBytes);
+  if (tooLarge !== undefined) {
+    problems.push({ pointer: "/pattern", message: tooLarge.message, code: tooLarge.code });
+    return undefined;
+  }
   // Parse as written first, so that a grammar error points into the file as the author
   // wrote it (`detail/total`, not the translated `data/total`).
   try {
@@ -228,7 +244,12 @@ function resolveTarget(
   const format =
     target.format ?? (target.transform === undefined ? DEFAULT_TARGET_FORMAT : "transform");
   let transform: RoutedTarget["transform"];
-  if (target.transform !== undefined) {
+  const transformTooLarge =
+    target.transform === undefined ? undefined : transformSizeError(target.transform, config.limits.maxTransformBytes);
+  if (transformTooLarge !== undefined) {
+    problems.push({ pointer: toPointer([...base, "transform"]), message: transformTooLarge.message, code: transformTooLarge.code });
+    ok = false;
+  } else if (target.transform !== undefined) {
     try {
       transform = compileTransform(target.transform, {
         maxTransformBytes: config.limits.maxTransformBytes,

@@ -7,8 +7,13 @@ import type { JsonObject, TargetFormat } from "../types.js";
 
 export type { ConnectionDefinition };
 
-/** At most this many targets per rule (as EventBridge). */
+/** Default most targets per rule (as EventBridge); `limits.maxTargetsPerRule` sets it. */
 export const MAX_TARGETS_PER_RULE = 5;
+/**
+ * The most `limits.maxTargetsPerRule` may be set to: the rule schema's `maxItems`, so that
+ * the schema editors read does not depend on one server's configuration.
+ */
+export const MAX_TARGETS_PER_RULE_CEILING = 100;
 
 export interface WebhookEndpoint {
   /** http or https URL. */

@@ -10,7 +10,10 @@ import type { ErrorCode } from "../errors.js";
 export interface PointerProblem {
   pointer: string;
   message: string;
-  /** `InvalidRule`, `InvalidEventPattern` or `InvalidTransform`. */
+  /**
+   * `InvalidRule`, `InvalidEventPattern` or `InvalidTransform`; a limit's own code
+   * (`EventPatternTooLarge`, `TransformTooLarge`, `TooManyTargets`, `TooManyRules`).
+   */
   code: ErrorCode;
 }
 

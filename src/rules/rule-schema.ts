@@ -15,6 +15,7 @@ import {
   MAX_TARGET_IN_FLIGHT,
   MAX_TARGET_RATE_PER_SECOND,
   MAX_TARGETS_PER_RULE,
+  MAX_TARGETS_PER_RULE_CEILING,
   MIN_DISABLE_AFTER_FAILING_SECONDS,
   NAME_PATTERN,
 } from "./model.js";
@@ -319,9 +320,9 @@ const definitions = {
       },
       targets: {
         type: "array",
-        maxItems: MAX_TARGETS_PER_RULE,
+        maxItems: MAX_TARGETS_PER_RULE_CEILING,
         items: { $ref: "#/definitions/target" },
-        description: `0 to ${MAX_TARGETS_PER_RULE} targets, ids unique within the rule.`,
+        description: `0 to limits.maxTargetsPerRule targets (default ${MAX_TARGETS_PER_RULE}, at most ${MAX_TARGETS_PER_RULE_CEILING}), ids unique within the rule.`,
       },
     },
   },

@@ -39,6 +39,7 @@ import {
   MAX_TRANSFORM_SEQUENCE,
   TRANSFORM_CACHE_SIZE,
   timeBudgetExceeded,
+  transformSizeError,
   type EvaluationBudget,
 } from "./transform-limits.js";
 import { toJsonResult } from "./transform-output.js";
@@ -124,13 +125,8 @@ export function compileTransformOnEngine(
 }
 
 function assertTransformSize(expression: string, limits: TransformLimits): void {
-  const bytes = Buffer.byteLength(expression, "utf8");
-  if (bytes > limits.maxTransformBytes) {
-    throw new RelaybusError(
-      "InvalidTransform",
-      `transform is ${bytes} bytes, larger than the limit of ${limits.maxTransformBytes} (limits.maxTransformBytes)`,
-    );
-  }
+  const tooLarge = transformSizeError(expression, limits.maxTransformBytes);
+  if (tooLarge !== undefined) throw tooLarge;
 }
 
 function compileUncached(expression: string, engineOnly: boolean): CompiledTransform {

@@ -2,6 +2,22 @@
  * The limits every transform evaluation runs under, on either engine (the compiled closures or
  * the jsonata package), and the error that reports a budget overrun.
  */
+import { RelaybusError } from "../errors.js";
+
+/**
+ * The `TransformTooLarge` error of an expression over `maxTransformBytes` UTF-8 bytes
+ * (`limits.maxTransformBytes`), or undefined when it is within. Its own code, so that a
+ * caller can tell "too big" from "does not compile".
+ */
+export function transformSizeError(expression: string, maxTransformBytes: number): RelaybusError | undefined {
+  const bytes = Buffer.byteLength(expression, "utf8");
+  if (bytes <= maxTransformBytes) return undefined;
+  return new RelaybusError(
+    "TransformTooLarge",
+    `transform is ${bytes} bytes, larger than the limit of ${maxTransformBytes} (limits.maxTransformBytes)`,
+    { details: { sizeBytes: bytes, maxTransformBytes } },
+  );
+}
 
 /**
  * Deepest nesting of evaluation steps one evaluation may reach. A step is one node of the

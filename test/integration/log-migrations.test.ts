@@ -40,6 +40,7 @@ test("migrations - fresh files are brought to the latest version, a second run d
         "api_keys",
         "archived_events",
         "archives",
+        "audit_log",
         "billing_periods",
         "billing_records",
         "buses",

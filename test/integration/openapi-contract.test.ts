@@ -1793,6 +1793,25 @@ describe("openapi contract", () => {
     });
   });
 
+  describe("audit", () => {
+    test("contract - GET /v1/audit and /v1/audit/{id}: the changes above, filtered and paged, and their errors", async () => {
+      assert.equal((await call("POST", "/v1/buses", { json: { name: "audited" } })).status, 201);
+      const listed = await call("GET", "/v1/audit", { query: { resource: "buses/audited", action: "bus.*", actor: "local" } });
+      const entries = listed.body.entries as Obj[];
+      assert.equal(entries.length, 1);
+      assert.equal(entries[0]?.action, "bus.create");
+      const page = await call("GET", "/v1/audit", { query: { limit: "1", from: "2020-01-01" } });
+      assert.equal(page.body.nextBefore, (page.body.entries as Obj[])[0]?.id);
+      const next = await call("GET", "/v1/audit", { query: { limit: "1", before: String(page.body.nextBefore) } });
+      assert.ok(((next.body.entries as Obj[])[0]?.id as number) < (page.body.nextBefore as number));
+      const one = await call("GET", "/v1/audit/{id}", { params: { id: String(entries[0]?.id) } });
+      assert.deepEqual(one.body, entries[0]);
+      assertError(await call("GET", "/v1/audit/{id}", { params: { id: "999999999" } }), 404, "AuditEntryNotFound");
+      assertError(await call("GET", "/v1/audit", { query: { action: "bus.explode" } }), 400, "ValidationError");
+      assertError(await call("GET", "/v1/audit", { query: { to: "tomorrow" } }), 400, "ValidationError");
+    });
+  });
+
   // Last: creating the first key turns auth on for every request after it.
   describe("keys", () => {
     test("contract - /v1/keys: the bootstrap, create, list, get, :revoke, and 401/403 once auth is on", async () => {
@@ -1817,6 +1836,25 @@ describe("openapi contract", () => {
       assertError(await call("POST", "/v1/keys", { json: { name: "x", scopes: ["read"] }, headers: asPublisher }), 403, "Forbidden");
       assertError(await call("GET", "/v1/keys/{id}", { params: { id: "0000000000000000" }, headers: admin }), 404, "KeyNotFound");
       assertError(await call("POST", "/v1/keys", { json: { name: "x", scopes: ["write"] }, headers: admin }), 400, "ValidationError");
+      // A key's publish rate (one event per 100 s: the second is refused however slow the first).
+      const slow = await call("POST", "/v1/keys", { json: { name: "slow", scopes: ["publish:orders"], ratePerSecond: 0.01 }, headers: admin });
+      assert.equal(slow.body.ratePerSecond, 0.01);
+      const asSlow = { authorization: `Bearer ${String(slow.body.token)}` };
+      const ordersEntry = { EventBusName: "orders", Source: "a", DetailType: "b", Detail: "{}" };
+      const partly = await call("POST", "/v1/events", { json: { Entries: [ordersEntry, ordersEntry] }, headers: asSlow });
+      assert.equal(((partly.body.Entries as Obj[])[1] as Obj).ErrorCode, "RateLimited");
+      const throttled = await call("POST", "/v1/events", { json: { Entries: [ordersEntry] }, headers: asSlow });
+      assertError(throttled, 429, "RateLimited");
+      assert.equal(throttled.headers.get("retry-after"), "100");
+      assertError(
+        await call("POST", "/v1/buses/{bus}/cloudevents", {
+          params: { bus: "orders" },
+          raw: JSON.stringify({ specversion: "1.0", id: "slow-1", source: "a", type: "b" }),
+          headers: { "content-type": "application/cloudevents+json", ...asSlow },
+        }),
+        429,
+        "RateLimited",
+      );
       assertError(
         await call("POST", "/v1/events", { json: { Entries: [{ Source: "a", DetailType: "b", Detail: "{}" }] } }),
         401,

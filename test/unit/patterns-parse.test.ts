@@ -91,7 +91,11 @@ test("patterns parse - $or needs at least two objects and reserves operator name
 });
 
 test("patterns parse - size and depth limits", () => {
-  rejects({ a: ["x".repeat(100)] }, "", /larger than the limit of 50/, { maxPatternBytes: 50 });
+  assert.throws(
+    () => parseEventPattern({ a: ["x".repeat(100)] }, { maxPatternBytes: 50 }),
+    (error) => isRelaybusError(error, "EventPatternTooLarge") && /larger than the limit of 50/.test(error.message),
+    "a size of its own code",
+  );
   let deep: Record<string, unknown> = { leaf: ["x"] };
   for (let i = 0; i < 5; i++) deep = { n: deep };
   rejects(deep, "n.n.n.n", /deeper than 4 levels/, { maxDepth: 4 });

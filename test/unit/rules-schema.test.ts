@@ -49,11 +49,11 @@ test("rules schema - names must be 1 to 64 safe characters", () => {
   assert.equal(validateRuleDefinitionShape({ ...rule, name: "x".repeat(65) }).length, 1);
 });
 
-test("rules schema - at most five targets", () => {
+test("rules schema - at most 100 targets in the shape (limits.maxTargetsPerRule is checked at compile)", () => {
   const targets = (n: number) => Array.from({ length: n }, (_, i) => ({ ...target, id: `t${i}` }));
-  assert.deepEqual(validateRuleDefinitionShape({ ...rule, targets: targets(5) }), []);
-  assert.deepEqual(messages(validateRuleDefinitionShape({ ...rule, targets: targets(6) })), [
-    "/targets: at most 5 targets, got 6",
+  assert.deepEqual(validateRuleDefinitionShape({ ...rule, targets: targets(100) }), []);
+  assert.deepEqual(messages(validateRuleDefinitionShape({ ...rule, targets: targets(101) })), [
+    "/targets: at most 100 targets, got 101",
   ]);
 });
 

@@ -105,6 +105,7 @@ export function createArchivesRouter(deps: ControlPlaneDeps): Router {
       const created = archives.create(definition, await log.lastOffset(body.bus), Date.now());
       archiver.refresh();
       deps.logger.info("archive created", { archive: created.name, bus: created.bus });
+      deps.audit.record(req, { action: "archive.create", resource: `archives/${created.name}`, after: toView(created) });
       res.status(201).json(toView(created));
     })
     .all(methodNotAllowed(["GET", "POST"]));
@@ -115,9 +116,15 @@ export function createArchivesRouter(deps: ControlPlaneDeps): Router {
       res.json(toView(findArchive(deps, req.params.name)));
     })
     .delete((req, res) => {
+      const previous = archives.get(req.params.name);
       if (!archives.delete(req.params.name)) throw notFound(req.params.name);
       archiver.refresh();
       deps.logger.info("archive deleted", { archive: req.params.name });
+      deps.audit.record(req, {
+        action: "archive.delete",
+        resource: `archives/${req.params.name}`,
+        before: previous === undefined ? undefined : toView(previous),
+      });
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "DELETE"]));

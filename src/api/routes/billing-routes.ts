@@ -37,10 +37,10 @@ export function createBillingRouter(deps: ControlPlaneDeps): Router {
     .post(async (req, res) => {
       const { period } = req.params as { period: string };
       const result = await billing.close(period);
-      res.json({
-        closed: result.closed,
-        period: toPeriodView({ ...result.period, preview: false }),
-      });
+      const view = toPeriodView({ ...result.period, preview: false });
+      // Closing a closed period changes nothing: no entry.
+      if (result.closed) deps.audit.record(req, { action: "billing.period.close", resource: `billing/periods/${period}`, after: view });
+      res.json({ closed: result.closed, period: view });
     })
     .all(methodNotAllowed(["POST"]));
 

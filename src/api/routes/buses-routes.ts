@@ -33,7 +33,9 @@ export function createBusesRouter(deps: ControlPlaneDeps): Router {
       res.json({ buses: registry.listBuses() });
     })
     .post((req, res) => {
-      res.status(201).json(registry.createBus(parseCreateBus(req.body)));
+      const bus = registry.createBus(parseCreateBus(req.body));
+      deps.audit.record(req, { action: "bus.create", resource: `buses/${bus.name}`, after: bus });
+      res.status(201).json(bus);
     })
     .all(methodNotAllowed(["GET", "POST"]));
 
@@ -46,12 +48,22 @@ export function createBusesRouter(deps: ControlPlaneDeps): Router {
       res.json({ ...bus, lastOffset: await storage.log.lastOffset(name) });
     })
     .delete((req, res) => {
-      registry.deleteBus(req.params.bus, { force: booleanParam(req, "force", false) });
-      storage.targetSecrets.deleteSecretsOf(req.params.bus);
-      storage.targetStates.deleteStatesOf(req.params.bus);
+      const name = req.params.bus;
+      const force = booleanParam(req, "force", false);
+      // The bus and the API rules a forced delete takes with it.
+      const before = registry.busExists(name) ? busBeforeDelete(name) : undefined;
+      registry.deleteBus(name, { force });
+      storage.targetSecrets.deleteSecretsOf(name);
+      storage.targetStates.deleteStatesOf(name);
+      deps.audit.record(req, { action: "bus.delete", resource: `buses/${name}`, before });
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "DELETE"]));
+
+  function busBeforeDelete(name: string) {
+    const apiRules = registry.listRules(name).filter((rule) => rule.origin.kind === "api");
+    return { ...registry.listBuses().find((bus) => bus.name === name), apiRules: apiRules.map((rule) => rule.name) };
+  }
 
   return router;
 }

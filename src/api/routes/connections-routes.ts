@@ -119,16 +119,23 @@ export function createConnectionsRouter(deps: ControlPlaneDeps): Router {
         updatedAtMs: nowMs,
       });
       const stored = store.get(name)!;
-      res
-        .status(previous === undefined ? 201 : 200)
-        .json(view(stored.definition, { kind: "api" }, stored));
+      const after = view(stored.definition, { kind: "api" }, stored);
+      // Views only: their literal secrets are "***" (redactConnection).
+      deps.audit.record(req, {
+        action: "connection.put",
+        resource: `connections/${name}`,
+        before: previous === undefined ? undefined : view(previous.definition, { kind: "api" }, previous),
+        after,
+      });
+      res.status(previous === undefined ? 201 : 200).json(after);
     })
     .delete((req, res) => {
       const { name } = req.params;
       const force = booleanParam(req, "force", false);
       const file = fileConnection(name);
       if (file !== undefined) throw managedByFile(file);
-      if (store.get(name) === undefined) throw notFound(name);
+      const previous = store.get(name);
+      if (previous === undefined) throw notFound(name);
       const users = registry.connectionUsers(name);
       if (users.length > 0 && !force) {
         const listed = users.map((u) => `${u.bus}/${u.rule}/${u.target}`).join(", ");
@@ -139,6 +146,11 @@ export function createConnectionsRouter(deps: ControlPlaneDeps): Router {
         );
       }
       store.delete(name);
+      deps.audit.record(req, {
+        action: "connection.delete",
+        resource: `connections/${name}`,
+        before: view(previous.definition, { kind: "api" }, previous),
+      });
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "PUT", "DELETE"]));

@@ -67,13 +67,18 @@ export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
         redriven: result.redriven,
         skipped: result.skipped,
       });
-      res.json({
+      const answer = {
         mode,
         redriven: result.redriven,
         skipped: result.skipped,
         skips: result.skips,
         ...(notFound === undefined ? {} : { notFound }),
-      });
+      };
+      // What was asked (the selector) and what it did; the dead letters themselves stay out.
+      if (result.redriven > 0) {
+        deps.audit.record(req, { action: "dead-letters.redrive", resource: "dead-letters", before: { selection }, after: answer });
+      }
+      res.json(answer);
     })
     .all(methodNotAllowed(["POST"]));
 
@@ -84,6 +89,9 @@ export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
       const notFound = ids?.filter((id) => deliveries.getDeadLetter(id) === undefined);
       const purged = await deliveries.purgeDeadLetters(selection);
       deps.logger.info("dead letters purged", { purged });
+      if (purged > 0) {
+        deps.audit.record(req, { action: "dead-letters.purge", resource: "dead-letters", before: { selection }, after: { purged } });
+      }
       res.json({ purged, ...(notFound === undefined ? {} : { notFound }) });
     })
     .all(methodNotAllowed(["POST"]));
@@ -98,6 +106,7 @@ export function createDeadLettersRouter(deps: ControlPlaneDeps): Router {
     .delete(async (req, res) => {
       const purged = await deliveries.purgeDeadLetters({ ids: [req.params.id] });
       if (purged === 0) throw notFoundError(req.params.id);
+      deps.audit.record(req, { action: "dead-letters.purge", resource: `dead-letters/${req.params.id}`, after: { purged } });
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "DELETE"]));

@@ -6,6 +6,7 @@
  */
 import { Router } from "express";
 import { RelaybusError } from "../../errors.js";
+import { MAX_KEY_RATE_PER_SECOND } from "../auth-keys.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { methodNotAllowed } from "../request-params.js";
 import { compileBodyValidator } from "../validate-body.js";
@@ -17,6 +18,8 @@ interface CreateKeyBody {
   scopes: string[];
   /** RFC 3339. */
   expiresAt?: string;
+  /** Most events per second the key may publish, over every bus. */
+  ratePerSecond?: number;
 }
 
 const parseCreateKey = compileBodyValidator<CreateKeyBody>({
@@ -27,6 +30,7 @@ const parseCreateKey = compileBodyValidator<CreateKeyBody>({
     name: { type: "string", minLength: 1, maxLength: 128 },
     scopes: { type: "array", items: { type: "string", maxLength: 80 }, minItems: 1, maxItems: 64 },
     expiresAt: { type: "string", maxLength: 64 },
+    ratePerSecond: { type: "number", exclusiveMinimum: 0, maximum: MAX_KEY_RATE_PER_SECOND },
   },
 });
 
@@ -56,7 +60,10 @@ export function createKeysRouter(deps: ControlPlaneDeps): Router {
         name: body.name,
         scopes: body.scopes,
         ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
+        ...(body.ratePerSecond === undefined ? {} : { ratePerSecond: body.ratePerSecond }),
       });
+      // The key as lists show it: never its token or SigV4 secret.
+      deps.audit.record(req, { action: "key.create", resource: `keys/${created.id}`, after: apiKeys.get(created.id) });
       res.status(201).json(created);
     })
     .all(methodNotAllowed(["GET", "POST"]));
@@ -66,8 +73,10 @@ export function createKeysRouter(deps: ControlPlaneDeps): Router {
     .route(REVOKE_PATH)
     .post((req, res) => {
       const { id } = req.params as { id: string };
+      const before = apiKeys.get(id);
       const revoked = apiKeys.revoke(id);
       if (revoked === undefined) throw notFound(id);
+      if (before?.state !== "revoked") deps.audit.record(req, { action: "key.revoke", resource: `keys/${id}`, before, after: revoked });
       res.json(revoked);
     })
     .all(methodNotAllowed(["POST"]));

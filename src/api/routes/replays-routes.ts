@@ -155,7 +155,9 @@ export function createReplaysRouter(deps: ControlPlaneDeps): Router {
         toMs,
         destination,
       });
-      res.status(201).json(toView(deps, started));
+      const view = toView(deps, started);
+      deps.audit.record(req, { action: "replay.start", resource: `replays/${started.name}`, after: view });
+      res.status(201).json(view);
     })
     .all(methodNotAllowed(["GET", "POST"]));
 
@@ -163,7 +165,12 @@ export function createReplaysRouter(deps: ControlPlaneDeps): Router {
     .route(CANCEL_PATH)
     .post((req, res) => {
       const { name } = req.params as { name: string };
-      res.json(toView(deps, deps.replays.cancel(name)));
+      const previous = replays.get(name);
+      const view = toView(deps, deps.replays.cancel(name));
+      if (previous !== undefined && previous.state !== view.state) {
+        deps.audit.record(req, { action: "replay.cancel", resource: `replays/${name}`, before: toView(deps, previous), after: view });
+      }
+      res.json(view);
     })
     .all(methodNotAllowed(["POST"]));
 

@@ -23,6 +23,9 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
   const router = Router();
 
   const requireBus = (bus: string) => registry.assertBusExists(bus);
+  /** The rule before a change, for the audit log; undefined leaves the route's own error to say why. */
+  const ruleIfAny = (bus: string, name: string) =>
+    registry.compiledRule(bus, name) === undefined ? undefined : registry.getRule(bus, name);
 
   router
     .route("/v1/rules\\:reload")
@@ -40,6 +43,7 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
     .post((req, res) => {
       requireBus(req.params.bus);
       const rule = registry.putRule(req.params.bus, objectBody(req), { mode: "create" });
+      deps.audit.record(req, { action: "rule.create", resource: ruleResource(rule.bus, rule.name), after: rule });
       res.status(201).json(redactSecrets(rule));
     })
     .all(methodNotAllowed(["GET", "POST"]));
@@ -70,14 +74,18 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
           `body.name: ${JSON.stringify(body.name)} differs from the rule in the path (${JSON.stringify(req.params.name)})`,
         );
       }
+      const before = ruleIfAny(req.params.bus, req.params.name);
       const rule = registry.putRule(req.params.bus, { ...body, name: req.params.name }, { mode: "replace" });
+      deps.audit.record(req, { action: "rule.replace", resource: ruleResource(rule.bus, rule.name), before, after: rule });
       res.json(redactSecrets(rule));
     })
     .delete((req, res) => {
       requireBus(req.params.bus);
+      const before = ruleIfAny(req.params.bus, req.params.name);
       registry.deleteRule(req.params.bus, req.params.name);
       deps.storage.targetSecrets.deleteSecretsOf(req.params.bus, req.params.name);
       deps.storage.targetStates.deleteStatesOf(req.params.bus, req.params.name);
+      deps.audit.record(req, { action: "rule.delete", resource: ruleResource(req.params.bus, req.params.name), before });
       res.status(204).end();
     })
     // `{name}:enable` and `{name}:disable`: rule names cannot hold ':', so the split is exact.
@@ -90,9 +98,21 @@ export function createRulesRouter(deps: ControlPlaneDeps): Router {
           `POST is allowed on a rule only as ${[...CUSTOM_METHODS, "dry-run"].map((m) => `{name}:${m}`).join(", ")}`,
         );
       }
-      res.json(redactSecrets(registry.setEnabled(req.params.bus, name, method === "enable")));
+      const before = ruleIfAny(req.params.bus, name);
+      const rule = registry.setEnabled(req.params.bus, name, method === "enable");
+      // Enabling an enabled rule changes nothing: no entry.
+      if (rule.enabled !== before?.enabled) {
+        const action = method === "enable" ? "rule.enable" : "rule.disable";
+        deps.audit.record(req, { action, resource: ruleResource(rule.bus, name), before, after: rule });
+      }
+      res.json(redactSecrets(rule));
     })
     .all(methodNotAllowed(["GET", "PUT", "DELETE", "POST"]));
 
   return router;
+}
+
+/** The audit log's path of a rule. */
+export function ruleResource(bus: string, rule: string): string {
+  return `buses/${bus}/rules/${rule}`;
 }

@@ -132,6 +132,12 @@ export function createTargetSecretsRouter(deps: ControlPlaneDeps): Router {
         kind,
         expireOthersAfterSeconds: afterSeconds,
       });
+      // The secret's view only: its hint, never the secret.
+      deps.audit.record(req, {
+        action: "target.secret.create",
+        resource: `buses/${bus}/rules/${rule}/targets/${targetId}/secrets/${secret.id}`,
+        after: { ...apiSecretView(secret, nowMs), expireOthersAfterSeconds: afterSeconds },
+      });
       // The answer carries a secret: no cache may keep it.
       res.setHeader("cache-control", "no-store");
       res.status(201).json({
@@ -159,6 +165,7 @@ export function createTargetSecretsRouter(deps: ControlPlaneDeps): Router {
           { details: { origin } },
         );
       }
+      const previous = secrets.listSecrets(bus, rule, targetId).find((secret) => secret.id === id);
       if (!secrets.revokeSecret(bus, rule, targetId, id)) {
         throw new RelaybusError(
           "SecretNotFound",
@@ -167,6 +174,11 @@ export function createTargetSecretsRouter(deps: ControlPlaneDeps): Router {
         );
       }
       logger.info("signing secret revoked", { bus, rule, targetId, id });
+      deps.audit.record(req, {
+        action: "target.secret.revoke",
+        resource: `buses/${bus}/rules/${rule}/targets/${targetId}/secrets/${id}`,
+        before: previous === undefined ? undefined : apiSecretView(previous, Date.now()),
+      });
       res.status(204).end();
     })
     .all(methodNotAllowed(["DELETE"]));

@@ -128,10 +128,15 @@ export function createTargetStatusRouter(deps: ControlPlaneDeps): Router {
       const body = req.body === undefined ? {} : parseDisable(req.body);
       const reason = body.reason === undefined ? API_DISABLE_REASON : `${API_DISABLE_REASON}: ${body.reason}`;
       const before = states.get(address);
+      const statusBefore = statusOf(address);
       // Already disabled: the first reason stays (it is the one to fix).
       states.disable(address, { reason, cause: "api", atMs: Date.now() });
-      if (before?.state !== "disabled") logger.info("target disabled", { ...address, cause: "api", reason });
-      res.json(statusOf(address));
+      const status = statusOf(address);
+      if (before?.state !== "disabled") {
+        logger.info("target disabled", { ...address, cause: "api", reason });
+        deps.audit.record(req, { action: "target.disable", resource: targetResource(address), before: statusBefore, after: status });
+      }
+      res.json(status);
     })
     .all(methodNotAllowed(["POST"]));
 
@@ -141,13 +146,21 @@ export function createTargetStatusRouter(deps: ControlPlaneDeps): Router {
       const address = targetOf(req);
       if (req.body !== undefined) parseEnable(req.body);
       const before = states.get(address);
+      const statusBefore = statusOf(address);
       states.enable(address, Date.now());
+      const status = statusOf(address);
       if (before?.state === "disabled") {
         logger.info("target enabled", { ...address, wasDisabledFor: before.reason });
+        deps.audit.record(req, { action: "target.enable", resource: targetResource(address), before: statusBefore, after: status });
       }
-      res.json(statusOf(address));
+      res.json(status);
     })
     .all(methodNotAllowed(["POST"]));
 
   return router;
+}
+
+/** The audit log's path of a target. */
+function targetResource(address: TargetAddress): string {
+  return `buses/${address.bus}/rules/${address.rule}/targets/${address.targetId}`;
 }

@@ -36,6 +36,7 @@ import { LOG_MIGRATIONS, LOG_SCHEMA_VERSION } from "./log-schema.js";
 import { applyMigrations, type Migration } from "./migrations.js";
 import { createSqliteApiKeys } from "./sqlite-api-keys.js";
 import { createSqliteArchives } from "./sqlite-archives.js";
+import { createSqliteAudit } from "./sqlite-audit.js";
 import { createSqliteBilling } from "./sqlite-billing.js";
 import { createSqliteCatalog } from "./sqlite-catalog.js";
 import { createSqliteConnections } from "./sqlite-connections.js";
@@ -184,6 +185,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   const usage = createSqliteUsage({ db: state, logReader: reader, clock });
   const billing = createSqliteBilling(state);
   const apiKeys = createSqliteApiKeys(state);
+  const audit = createSqliteAudit(state);
 
   let closing: Promise<void> | undefined;
   return {
@@ -202,6 +204,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     usage,
     billing,
     apiKeys,
+    audit,
     get open() {
       return reader.open || state.open || log.writerRunning;
     },

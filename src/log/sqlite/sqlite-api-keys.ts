@@ -1,5 +1,5 @@
 /**
- * API keys on SQLite (`api_keys` of the state file, migration 10).
+ * API keys on SQLite (`api_keys` of the state file, migration 10; `rate_per_second`, 12).
  *
  * Every authenticated request looks its key up, so the table is read once into memory (it is
  * small: keys are configuration) and every write updates that copy after its commit. This is
@@ -21,19 +21,20 @@ interface ApiKeyRow {
   expiresAtMs: number | null;
   revokedAtMs: number | null;
   lastUsedAtMs: number | null;
+  ratePerSecond: number | null;
 }
 
 const COLUMNS =
   "id, name, scopes, secret_hash AS secretHash, aws_secret_sealed AS awsSecretSealed, " +
   "created_at_ms AS createdAtMs, expires_at_ms AS expiresAtMs, revoked_at_ms AS revokedAtMs, " +
-  "last_used_at_ms AS lastUsedAtMs";
+  "last_used_at_ms AS lastUsedAtMs, rate_per_second AS ratePerSecond";
 
 /** Creates the store on `db`, an open, migrated connection to the state file. */
 export function createSqliteApiKeys(db: Database.Database): ApiKeyStore {
   const selectAll = db.prepare<[], ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at_ms, id`);
-  const insert = db.prepare<[string, string, string, string, string, number, number | null]>(
-    `INSERT INTO api_keys (id, name, scopes, secret_hash, aws_secret_sealed, created_at_ms, expires_at_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  const insert = db.prepare<[string, string, string, string, string, number, number | null, number | null]>(
+    `INSERT INTO api_keys (id, name, scopes, secret_hash, aws_secret_sealed, created_at_ms, expires_at_ms, rate_per_second)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const revoke = db.prepare<[number, string]>(
     "UPDATE api_keys SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL",
@@ -80,6 +81,7 @@ export function createSqliteApiKeys(db: Database.Database): ApiKeyStore {
           key.awsSecretSealed,
           key.createdAtMs,
           key.expiresAtMs ?? null,
+          key.ratePerSecond ?? null,
         ),
       );
       const { revokedAtMs: _revoked, lastUsedAtMs: _used, ...fresh } = key;
@@ -113,5 +115,6 @@ function toKey(row: ApiKeyRow): StoredApiKey {
     ...(row.expiresAtMs === null ? {} : { expiresAtMs: row.expiresAtMs }),
     ...(row.revokedAtMs === null ? {} : { revokedAtMs: row.revokedAtMs }),
     ...(row.lastUsedAtMs === null ? {} : { lastUsedAtMs: row.lastUsedAtMs }),
+    ...(row.ratePerSecond === null ? {} : { ratePerSecond: row.ratePerSecond }),
   });
 }

@@ -348,6 +348,36 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 11,
+    description: "audit log of changes (who, when, what, before and after)",
+    // AUTOINCREMENT: an id is never reused, even for the newest row deleted, so `before=<id>`
+    // pages stay exact. The actor is split so that `?actor=` matches a kind, a key id or a name.
+    sql: `
+      CREATE TABLE audit_log (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms       INTEGER NOT NULL,
+        actor_kind  TEXT    NOT NULL CHECK (actor_kind IN ('api-key', 'local', 'anonymous', 'rule-files')),
+        actor_id    TEXT,
+        actor_name  TEXT,
+        action      TEXT    NOT NULL,
+        resource    TEXT    NOT NULL,
+        before_json TEXT,
+        after_json  TEXT,
+        request_id  TEXT,
+        outcome     TEXT    NOT NULL CHECK (outcome IN ('succeeded', 'refused'))
+      );
+      CREATE INDEX audit_log_at ON audit_log (at_ms);
+    `,
+  },
+  {
+    version: 12,
+    description: "API keys' publish rate limit (events per second)",
+    // NULL: the key publishes without a rate limit of its own (the bus's may still apply).
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN rate_per_second REAL;
+    `,
+  },
 ];
 
 /** The state file version this code writes. */
