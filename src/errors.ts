@@ -26,6 +26,12 @@ export const ERROR_STATUS = {
   JsonTooManyKeys: 400,
   /** An event pattern is larger than `limits.maxPatternBytes`. */
   EventPatternTooLarge: 400,
+  /**
+   * An event pattern asks for more matching work than the `limits.maxPattern*` complexity
+   * limits allow (fields, `$or` alternatives, wildcard score, regex operators, values in a
+   * list, nesting).
+   */
+  EventPatternTooComplex: 400,
   /** A JSONata transform is larger than `limits.maxTransformBytes`. */
   TransformTooLarge: 400,
   /** A rule has more targets than `limits.maxTargetsPerRule`. */

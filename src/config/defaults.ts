@@ -85,6 +85,14 @@ export interface RelaybusConfig {
     maxJsonDepth: number;
     /** Largest event pattern, as JSON text. Default 16,384 bytes. */
     maxPatternBytes: number;
+    /** Most fields (conditions) in one pattern. Default 256. */
+    maxPatternFields: number;
+    /** Most alternatives `$or` may fork one pattern into. Default 1,024. */
+    maxPatternAlternatives: number;
+    /** Largest wildcard score of one pattern (each `*` counts 1, each `contains` 2). Default 40. */
+    maxPatternWildcardScore: number;
+    /** Most `regex` operators in one pattern. Default 16. */
+    maxPatternRegexes: number;
     /** Largest JSONata expression. Default 8,192 bytes. */
     maxTransformBytes: number;
     /**
@@ -234,6 +242,10 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     maxRequestBytes: 4_194_304,
     maxJsonDepth: 64,
     maxPatternBytes: 16_384,
+    maxPatternFields: 256,
+    maxPatternAlternatives: 1_024,
+    maxPatternWildcardScore: 40,
+    maxPatternRegexes: 16,
     maxTransformBytes: 8_192,
     maxJsonKeysPerObject: 10_000,
     maxRulesPerBus: 300,

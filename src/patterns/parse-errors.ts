@@ -9,6 +9,13 @@
 import { RelaybusError } from "../errors.js";
 
 /** Throws `InvalidEventPattern` for the part at path `at` ("" for the whole pattern). */
+/** Throws `EventPatternTooComplex` at `at`: a complexity limit, not a grammar error. */
+export function failTooComplex(at: string, message: string): never {
+  throw new RelaybusError("EventPatternTooComplex", `${at === "" ? "pattern" : at}: ${message}`, {
+    details: { path: at },
+  });
+}
+
 export function fail(at: string, message: string): never {
   throw new RelaybusError("InvalidEventPattern", `${at === "" ? "pattern" : at}: ${message}`, {
     details: { path: at },

@@ -12,9 +12,18 @@
  */
 
 import type { JsonObject } from "../types.js";
-import { child, describe, fail, isObject, show } from "./parse-errors.js";
+import { child, describe, fail, failTooComplex, isObject, show } from "./parse-errors.js";
 import { parseValues } from "./parse-values.js";
-import { addField, emptyTally, patternSizeError, type PatternTally } from "./pattern-limits.js";
+import {
+  addField,
+  emptyTally,
+  MAX_PATTERN_FIELDS,
+  MAX_REGEX_PER_PATTERN,
+  MAX_WILDCARD_SCORE,
+  patternSizeError,
+  type PatternComplexityLimits,
+  type PatternTally,
+} from "./pattern-limits.js";
 import type { EventPattern, FieldCondition } from "./pattern-types.js";
 
 /** Size and shape limits for one pattern. */
@@ -23,6 +32,14 @@ export interface PatternLimits {
   maxPatternBytes?: number;
   /** Deepest nesting of objects (the root is 1). Default {@link DEFAULT_MAX_PATTERN_DEPTH}. */
   maxDepth?: number;
+  /** Most fields (`limits.maxPatternFields`). Default {@link MAX_PATTERN_FIELDS}. */
+  maxFields?: number;
+  /** Most alternatives `$or` may fork into (`limits.maxPatternAlternatives`). Default {@link MAX_PATTERN_ALTERNATIVES}. */
+  maxAlternatives?: number;
+  /** Largest wildcard score (`limits.maxPatternWildcardScore`). Default {@link MAX_WILDCARD_SCORE}. */
+  maxWildcardScore?: number;
+  /** Most `regex` operators (`limits.maxPatternRegexes`). Default {@link MAX_REGEX_PER_PATTERN}. */
+  maxRegexes?: number;
 }
 
 /** Default largest pattern: 4096 bytes, EventBridge's limit on `EventPattern`. */
@@ -52,6 +69,8 @@ type Rules = Map<string, FieldCondition>[];
 
 interface Context {
   maxDepth: number;
+  maxAlternatives: number;
+  complexity: PatternComplexityLimits;
   /** The per-pattern limits used so far (fields, wildcard score, regexes). */
   tally: PatternTally;
 }
@@ -78,7 +97,13 @@ export function parseEventPattern(input: unknown, limits: PatternLimits = {}): E
   if (tooLarge !== undefined) throw tooLarge;
 
   const rules: Rules = [];
-  parseObject({ maxDepth, tally: emptyTally() }, input, "", "", 1, false, rules);
+  const complexity: PatternComplexityLimits = {
+    maxFields: limits.maxFields ?? MAX_PATTERN_FIELDS,
+    maxWildcardScore: limits.maxWildcardScore ?? MAX_WILDCARD_SCORE,
+    maxRegexes: limits.maxRegexes ?? MAX_REGEX_PER_PATTERN,
+  };
+  const maxAlternatives = limits.maxAlternatives ?? MAX_PATTERN_ALTERNATIVES;
+  parseObject({ maxDepth, maxAlternatives, complexity, tally: emptyTally() }, input, "", "", 1, false, rules);
   return {
     json: JSON.parse(serialized) as JsonObject,
     alternatives: rules.map((rule) => [...rule.values()]),
@@ -100,7 +125,7 @@ function parseObject(
   insideOr: boolean,
   rules: Rules,
 ): void {
-  if (depth > context.maxDepth) fail(at, `the pattern nests deeper than ${context.maxDepth} levels`);
+  if (depth > context.maxDepth) failTooComplex(at, `the pattern nests deeper than ${context.maxDepth} levels`);
   const keys = Object.keys(node);
   if (keys.length === 0) fail(at, "empty objects are not allowed; give each field an array of values");
   for (const key of keys) {
@@ -123,8 +148,8 @@ function parseObject(
       parseObject(context, value, `${path}.`, here, depth + 1, insideOr, rules);
     } else if (Array.isArray(value)) {
       const condition: FieldCondition = { path, segments: path.split("."), matchers: parseValues(value, here) };
-      const tooMuch = addField(context.tally, condition.matchers);
-      if (tooMuch) fail(here, tooMuch);
+      const tooMuch = addField(context.tally, condition.matchers, context.complexity);
+      if (tooMuch) failTooComplex(here, tooMuch);
       if (rules.length === 0) rules.push(new Map());
       for (const rule of rules) rule.set(path, condition);
     } else {
@@ -144,8 +169,11 @@ function parseOr(context: Context, value: unknown, prefix: string, at: string, d
     const forked = before.length === 0 ? [new Map<string, FieldCondition>()] : before.map((rule) => new Map(rule));
     parseObject(context, branch, prefix, here, depth + 1, true, forked);
     rules.push(...forked);
-    if (rules.length > MAX_PATTERN_ALTERNATIVES) {
-      fail(at, `$or combinations fork the pattern into more than ${MAX_PATTERN_ALTERNATIVES} alternatives`);
+    if (rules.length > context.maxAlternatives) {
+      failTooComplex(
+        at,
+        `$or combinations fork the pattern into more than ${context.maxAlternatives} alternatives (limits.maxPatternAlternatives)`,
+      );
     }
   });
 }

@@ -12,7 +12,7 @@
 import { parseIRegexp } from "./i-regexp.js";
 import { ipAddressRange, parseCidr } from "./ip-address.js";
 import { whyNotComparable } from "./numeric.js";
-import { child, describe, fail, isObject, show } from "./parse-errors.js";
+import { child, describe, fail, failTooComplex, isObject, show } from "./parse-errors.js";
 import { MAX_VALUES_PER_FIELD } from "./pattern-limits.js";
 import type { NumericBound, ValueMatcher, WildcardValue } from "./pattern-types.js";
 import { parseWildcard } from "./wildcard.js";
@@ -37,7 +37,9 @@ const ANYTHING_BUT_FORMS = "equals-ignore-case, prefix, suffix, wildcard";
 const NUMERIC_OPERATORS = new Set(["=", "<", "<=", ">", ">="]);
 
 function checkCount(count: number, at: string): void {
-  if (count > MAX_VALUES_PER_FIELD) fail(at, `the list has ${count} values, more than the limit of ${MAX_VALUES_PER_FIELD}`);
+  if (count > MAX_VALUES_PER_FIELD) {
+    failTooComplex(at, `the list has ${count} values, more than the limit of ${MAX_VALUES_PER_FIELD}`);
+  }
 }
 
 /** Checks a field's array of values (`at` is the field's path) and returns its matchers. */

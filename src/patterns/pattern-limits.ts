@@ -102,23 +102,45 @@ export function emptyTally(): PatternTally {
  * or returns undefined. The parser calls it once per field written in the pattern, so a field
  * that `$or` shares between alternatives counts once.
  */
-export function addField(tally: PatternTally, matchers: readonly ValueMatcher[]): string | undefined {
+export function addField(
+  tally: PatternTally,
+  matchers: readonly ValueMatcher[],
+  limits: PatternComplexityLimits = DEFAULT_COMPLEXITY_LIMITS,
+): string | undefined {
   tally.fields++;
   for (const matcher of matchers) {
     tally.wildcardScore += wildcardScore(matcher);
     tally.regexes += regexCount(matcher);
   }
-  if (tally.fields > MAX_PATTERN_FIELDS) {
-    return `the pattern has more than ${MAX_PATTERN_FIELDS} fields, the limit`;
+  if (tally.fields > limits.maxFields) {
+    return `the pattern has more than ${limits.maxFields} fields, the limit (limits.maxPatternFields)`;
   }
-  if (tally.wildcardScore > MAX_WILDCARD_SCORE) {
+  if (tally.wildcardScore > limits.maxWildcardScore) {
     return (
       `the pattern's wildcard complexity score reaches ${tally.wildcardScore} here, more than the limit of ` +
-      `${MAX_WILDCARD_SCORE} (each * of a wildcard counts 1, each contains 2); use fewer wildcards or fewer stars`
+      `${limits.maxWildcardScore} (limits.maxPatternWildcardScore; each * of a wildcard counts 1, each contains 2); ` +
+      "use fewer wildcards or fewer stars"
     );
   }
-  if (tally.regexes > MAX_REGEX_PER_PATTERN) {
-    return `the pattern has more than ${MAX_REGEX_PER_PATTERN} regex operators, the limit`;
+  if (tally.regexes > limits.maxRegexes) {
+    return `the pattern has more than ${limits.maxRegexes} regex operators, the limit (limits.maxPatternRegexes)`;
   }
   return undefined;
 }
+
+/** The per-pattern complexity limits, each a `limits.maxPattern*` setting. */
+export interface PatternComplexityLimits {
+  /** Most fields: {@link MAX_PATTERN_FIELDS} by default (`limits.maxPatternFields`). */
+  maxFields: number;
+  /** Largest wildcard score: {@link MAX_WILDCARD_SCORE} by default (`limits.maxPatternWildcardScore`). */
+  maxWildcardScore: number;
+  /** Most `regex` operators: {@link MAX_REGEX_PER_PATTERN} by default (`limits.maxPatternRegexes`). */
+  maxRegexes: number;
+}
+
+/** The complexity limits when none are configured. */
+export const DEFAULT_COMPLEXITY_LIMITS: PatternComplexityLimits = {
+  maxFields: MAX_PATTERN_FIELDS,
+  maxWildcardScore: MAX_WILDCARD_SCORE,
+  maxRegexes: MAX_REGEX_PER_PATTERN,
+};

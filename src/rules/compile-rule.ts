@@ -9,7 +9,7 @@ import type { RoutedTarget, TargetPacing } from "../delivery/router.js";
 import { RelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
 import { compileEventPattern, type CompiledPattern } from "../patterns/compile-pattern.js";
-import { parseEventPattern } from "../patterns/parse-pattern.js";
+import { parseEventPattern, type PatternLimits } from "../patterns/parse-pattern.js";
 import { patternSizeError } from "../patterns/pattern-limits.js";
 import type { EventPattern } from "../patterns/pattern-types.js";
 import { compileTransform } from "../transform/compile-transform.js";
@@ -190,7 +190,7 @@ export function compileBusPattern(
   config: RuleCompileConfig,
   problems: PointerProblem[],
 ): EventPattern | undefined {
-  const limits = { maxPatternBytes: config.limits.maxPatternBytes };
+  const limits = patternLimitsOf(config.limits);
   const tooLarge = patternSizeError(pattern, limits.maxPatternBytes);
   if (tooLarge !== undefined) {
     problems.push({ pointer: "/pattern", message: tooLarge.message, code: tooLarge.code });
@@ -309,14 +309,25 @@ function resolveTarget(
  * its line. A key may itself hold dots (`"detail.total"` is a valid flattened key), so the
  * path is matched against the keys that exist rather than split blindly.
  */
+/** The pattern limits of the configuration (`limits.maxPattern*`). */
+export function patternLimitsOf(limits: RuleCompileConfig["limits"]): Required<Omit<PatternLimits, "maxDepth">> {
+  return {
+    maxPatternBytes: limits.maxPatternBytes,
+    maxFields: limits.maxPatternFields,
+    maxAlternatives: limits.maxPatternAlternatives,
+    maxWildcardScore: limits.maxPatternWildcardScore,
+    maxRegexes: limits.maxPatternRegexes,
+  };
+}
+
 function patternProblem(error: unknown, pattern: JsonValue): PointerProblem {
   if (!(error instanceof RelaybusError)) {
     const message = error instanceof Error ? error.message : String(error);
     return { pointer: "/pattern", message, code: "InvalidEventPattern" };
   }
   const path = error.details?.path;
-  if (typeof path !== "string")
-    return { pointer: "/pattern", message: error.message, code: "InvalidEventPattern" };
+  const code = error.code === "EventPatternTooComplex" ? "EventPatternTooComplex" : "InvalidEventPattern";
+  if (typeof path !== "string") return { pointer: "/pattern", message: error.message, code };
   const prefix = `${path === "" ? "pattern" : path}: `;
   const message = error.message.startsWith(prefix)
     ? error.message.slice(prefix.length)
@@ -324,7 +335,7 @@ function patternProblem(error: unknown, pattern: JsonValue): PointerProblem {
   return {
     pointer: `/pattern${toPointer(resolveDottedPath(pattern, path))}`,
     message,
-    code: "InvalidEventPattern",
+    code,
   };
 }
 

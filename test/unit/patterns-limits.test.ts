@@ -15,11 +15,21 @@ import { MAX_WILDCARDS_PER_VALUE } from "../../src/patterns/wildcard.js";
 
 const unlimited = { maxPatternBytes: 10_000_000 };
 
-function rejects(pattern: unknown, path: string, message: RegExp): void {
+/**
+ * The limits on a whole pattern (fields, values per list, wildcard score, regexes) answer
+ * `EventPatternTooComplex`; a single value that is too complex is a wrong value,
+ * `InvalidEventPattern`.
+ */
+function rejects(
+  pattern: unknown,
+  path: string,
+  message: RegExp,
+  code: "EventPatternTooComplex" | "InvalidEventPattern" = "EventPatternTooComplex",
+): void {
   assert.throws(
     () => parseEventPattern(pattern, unlimited),
     (error) => {
-      assert.ok(isRelaybusError(error, "InvalidEventPattern"));
+      assert.ok(isRelaybusError(error, code), `${code}, got ${String(error)}`);
       assert.equal(error.details?.["path"], path);
       assert.match(error.message, message);
       return true;
@@ -51,7 +61,7 @@ test("patterns limits - values per field, per anything-but list and per $and", (
 test("patterns limits - the wildcard complexity score: stars per value, and their total per pattern", () => {
   const stars = (n: number): string => `a${"*a".repeat(n)}`;
   assert.equal(MAX_WILDCARDS_PER_VALUE, 5);
-  rejects({ a: [{ wildcard: stars(6) }] }, "a[0].wildcard", /too complex: 6 wildcard characters, at most 5/);
+  rejects({ a: [{ wildcard: stars(6) }] }, "a[0].wildcard", /too complex: 6 wildcard characters, at most 5/, "InvalidEventPattern");
   // 8 values of 5 stars reach the limit of 40 exactly; one more star is over, at the field that adds it.
   const eight = fields(8, () => [{ wildcard: stars(5) }]);
   assert.equal(MAX_WILDCARD_SCORE, 40);
@@ -61,6 +71,28 @@ test("patterns limits - the wildcard complexity score: stars per value, and thei
   rejects({ ...eight, z: [{ $and: [{ wildcard: { "equals-ignore-case": "*x" } }, "y"] }] }, "z", /score reaches 41/);
   assert.equal(wildcardScore({ kind: "contains", value: "x" }), 2);
   assert.equal(wildcardScore({ kind: "prefix", value: "x", ignoreCase: false }), 0);
+});
+
+test("patterns limits - each complexity limit is configurable", () => {
+  const three = fields(3, () => ["x"]);
+  assert.doesNotThrow(() => parseEventPattern(three, { ...unlimited, maxFields: 3 }));
+  assert.throws(
+    () => parseEventPattern(three, { ...unlimited, maxFields: 2 }),
+    (error) => isRelaybusError(error, "EventPatternTooComplex") && /more than 2 fields.*limits.maxPatternFields/.test(error.message),
+  );
+  const wide = [{ a: ["1"] }, { b: ["2"] }, { c: ["3"] }];
+  assert.throws(
+    () => parseEventPattern({ $or: wide }, { ...unlimited, maxAlternatives: 2 }),
+    (error) => isRelaybusError(error, "EventPatternTooComplex") && /more than 2 alternatives/.test(error.message),
+  );
+  assert.throws(
+    () => parseEventPattern({ a: [{ wildcard: "x*y*z" }] }, { ...unlimited, maxWildcardScore: 1 }),
+    (error) => isRelaybusError(error, "EventPatternTooComplex") && /limit of 1/.test(error.message),
+  );
+  assert.throws(
+    () => parseEventPattern({ a: [{ regex: "a" }] }, { ...unlimited, maxRegexes: 0 }),
+    (error) => isRelaybusError(error, "EventPatternTooComplex") && /more than 0 regex/.test(error.message),
+  );
 });
 
 test("patterns limits - regex operators per pattern", () => {

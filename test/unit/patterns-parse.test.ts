@@ -4,11 +4,17 @@ import { test } from "node:test";
 import { isRelaybusError } from "../../src/errors.js";
 import { parseEventPattern } from "../../src/patterns/parse-pattern.js";
 
-function rejects(pattern: unknown, path: string, message: RegExp, limits = {}): void {
+function rejects(
+  pattern: unknown,
+  path: string,
+  message: RegExp,
+  limits = {},
+  code: "InvalidEventPattern" | "EventPatternTooComplex" = "InvalidEventPattern",
+): void {
   assert.throws(
     () => parseEventPattern(pattern, limits),
     (error) => {
-      assert.ok(isRelaybusError(error, "InvalidEventPattern"), `InvalidEventPattern for ${JSON.stringify(pattern)}`);
+      assert.ok(isRelaybusError(error, code), `${code} for ${JSON.stringify(pattern)}`);
       assert.equal(error.details?.["path"], path);
       assert.ok(error.message.startsWith(`${path === "" ? "pattern" : path}: `), error.message);
       assert.match(error.message, message);
@@ -87,7 +93,7 @@ test("patterns parse - $or needs at least two objects and reserves operator name
   rejects({ $or: [{ a: ["x"] }, { prefix: ["y"] }] }, "$or[1].prefix", /reserved/);
   rejects({ $or: [{ a: ["x"] }, { b: { numeric: ["y"] } }] }, "$or[1].b.numeric", /reserved/);
   const wide = Array.from({ length: 40 }, (_, i) => ({ [`k${i}`]: ["v"] }));
-  rejects({ $or: wide, x: { $or: wide } }, "x.$or", /more than 1024 alternatives/);
+  rejects({ $or: wide, x: { $or: wide } }, "x.$or", /more than 1024 alternatives/, {}, "EventPatternTooComplex");
 });
 
 test("patterns parse - size and depth limits", () => {
@@ -98,7 +104,7 @@ test("patterns parse - size and depth limits", () => {
   );
   let deep: Record<string, unknown> = { leaf: ["x"] };
   for (let i = 0; i < 5; i++) deep = { n: deep };
-  rejects(deep, "n.n.n.n", /deeper than 4 levels/, { maxDepth: 4 });
+  rejects(deep, "n.n.n.n", /deeper than 4 levels/, { maxDepth: 4 }, "EventPatternTooComplex");
   assert.doesNotThrow(() => parseEventPattern(deep, { maxDepth: 6 }));
 });
 

@@ -7,6 +7,7 @@ import { Router } from "express";
 import { compileEventPattern } from "../../patterns/compile-pattern.js";
 import { explainEventPattern } from "../../patterns/explain-pattern.js";
 import { parseEventPattern } from "../../patterns/parse-pattern.js";
+import { patternLimitsOf } from "../../rules/compile-rule.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { methodNotAllowed } from "../request-params.js";
 import { compileBodyValidator } from "../validate-body.js";
@@ -29,9 +30,7 @@ export function createPatternsRouter(deps: ControlPlaneDeps): Router {
   router.route("/v1/test-event-pattern").post((req, res) => {
     const body = parseTestPattern(req.body);
     // AWS also accepts the pattern and event as JSON strings.
-    const pattern = parseEventPattern(decodeIfString(body.pattern), {
-      maxPatternBytes: deps.config.limits.maxPatternBytes,
-    });
+    const pattern = parseEventPattern(decodeIfString(body.pattern), patternLimitsOf(deps.config.limits));
     const event = decodeIfString(body.event);
     const match = compileEventPattern(pattern).matches(event);
     if (body.explain === true) res.json({ match, explanation: explainEventPattern(pattern, event) });
