@@ -4,12 +4,12 @@
  * shape (`{"error": {"code", "message", "requestId"}}`, or AWS's `{"__type", "message"}` on the
  * AWS protocol route) whose code answers with exactly that status.
  */
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Pool } from "undici";
 import { ERROR_STATUS } from "../../src/errors.js";
 import type { FuzzRequest } from "./fuzz-inputs.js";
 import { loadContract } from "./openapi.js";
+import { Sha256 } from "./sigv4-sha256.js";
 
 /** What one request got back. */
 export interface FuzzAnswer {
@@ -23,26 +23,6 @@ export interface FuzzAnswer {
 export interface FuzzClient {
   send(request: FuzzRequest): Promise<FuzzAnswer>;
   close(): Promise<void>;
-}
-
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Buffer {
-  if (typeof data === "string") return data;
-  return data instanceof ArrayBuffer
-    ? Buffer.from(data)
-    : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 export function createFuzzClient(options: {

@@ -5,31 +5,13 @@
  * signature whose time is more than 5 minutes off.
  */
 import assert from "node:assert/strict";
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { startTestService, type TestService } from "../helpers/service.js";
+import { Sha256 } from "../helpers/sigv4-sha256.js";
 
 type Obj = Record<string, unknown>;
-
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Buffer {
-  if (typeof data === "string") return data;
-  return data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
 
 describe("auth sigv4", () => {
   let service: TestService;

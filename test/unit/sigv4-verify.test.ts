@@ -4,35 +4,16 @@
  * clock and a wrong service, each with AWS's exception name.
  */
 import assert from "node:assert/strict";
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { test } from "node:test";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { RelaybusError } from "../../src/errors.js";
 import { MAX_CLOCK_SKEW_MS, deriveSigningKey, verifySigV4, type SignedRequest } from "../../src/api/sigv4-verify.js";
+import { Sha256 } from "../helpers/sigv4-sha256.js";
 
 const ACCESS_KEY_ID = "AKRB0123456789ABCDEF";
 const SECRET = "c2VjcmV0LWFjY2Vzcy1rZXktZm9yLXRlc3RzLTQwY2g";
 const NOW_MS = Date.UTC(2026, 0, 2, 3, 4, 5);
-
-/** The hash the signer wants: node:crypto behind the smithy Checksum shape. */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Buffer {
-  if (typeof data === "string") return data;
-  return data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
 
 /** Signs like the AWS SDK and returns the request as the server would receive it. */
 async function signed(
