@@ -20,7 +20,7 @@ import {
   MAX_PATTERN_FIELDS,
   MAX_REGEX_PER_PATTERN,
   MAX_WILDCARD_SCORE,
-  patternSizeError,
+  serializedPatternSizeError,
   type PatternComplexityLimits,
   type PatternTally,
 } from "./pattern-limits.js";
@@ -93,7 +93,7 @@ export function parseEventPattern(input: unknown, limits: PatternLimits = {}): E
   } catch (error) {
     fail("", `the pattern is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const tooLarge = patternSizeError(input, maxBytes);
+  const tooLarge = serializedPatternSizeError(serialized, maxBytes);
   if (tooLarge !== undefined) throw tooLarge;
 
   const rules: Rules = [];

@@ -18,12 +18,18 @@ import type { ValueMatcher } from "./pattern-types.js";
  * the parser then reports). Its own code, so that a caller can tell "too big" from "wrong".
  */
 export function patternSizeError(pattern: unknown, maxPatternBytes: number): RelaybusError | undefined {
-  let bytes: number;
+  let serialized: string;
   try {
-    bytes = Buffer.byteLength(JSON.stringify(pattern) ?? "", "utf8");
+    serialized = JSON.stringify(pattern) ?? "";
   } catch {
     return undefined;
   }
+  return serializedPatternSizeError(serialized, maxPatternBytes);
+}
+
+/** {@link patternSizeError} for a pattern already serialised (the parser has its JSON at hand). */
+export function serializedPatternSizeError(serialized: string, maxPatternBytes: number): RelaybusError | undefined {
+  const bytes = Buffer.byteLength(serialized, "utf8");
   if (bytes <= maxPatternBytes) return undefined;
   return new RelaybusError(
     "EventPatternTooLarge",
