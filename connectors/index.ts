@@ -1,8 +1,19 @@
-/** Every connector Relaybus ships, by name. Streams (a later issue) look connectors up here. */
+/** Every connector Relaybus ships, by name. Streams look connectors up here. */
 import type { ConnectorDefinition } from "./connector.js";
 import { webhookSink } from "./webhook/index.js";
 
-export type { ConnectorContext, ConnectorDefinition, Sink, SinkDefinition, Source, SourceDefinition } from "./connector.js";
+export type {
+  BusRecord,
+  ConnectorContext,
+  ConnectorDefinition,
+  RelaybusPort,
+  Sink,
+  SinkDefinition,
+  Source,
+  SourceBatch,
+  SourceContext,
+  SourceDefinition,
+} from "./connector.js";
 export { SinkError } from "./connector.js";
 
 /** The connectors, sources and sinks alike. */
