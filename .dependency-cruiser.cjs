@@ -1,5 +1,6 @@
 // The layers of shared/DESIGN.md section 4: imports point down only, never in a circle.
-//   api, cli → events, rules, delivery, metering → patterns, transform, log, config → errors, types, start-worker
+//   api, cli → events, rules, delivery, streams, metering → patterns, transform, log, config → errors, types, start-worker
+// streams sit on top of the middle: they compile patterns and transforms as rules do, retry as delivery does.
 // metering reads only log and config (usage, prices); the service hands it what it needs of rules.
 // Connectors see only their interface and src/types.ts.
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -15,10 +16,10 @@ module.exports = {
     },
     {
       name: "low-layers-stay-low",
-      comment: "config, log, patterns and transform sit under events, rules, delivery, metering, api and cli",
+      comment: "config, log, patterns and transform sit under events, rules, delivery, streams, metering, api and cli",
       severity: "error",
       from: { path: "^src/(config|log|patterns|transform)/" },
-      to: { path: "^src/(events|rules|delivery|metering|api|cli)/" },
+      to: { path: "^src/(events|rules|delivery|streams|metering|api|cli)/" },
     },
     {
       name: "low-layers-are-independent",
@@ -29,9 +30,9 @@ module.exports = {
     },
     {
       name: "middle-layers-below-api",
-      comment: "events, rules, delivery and metering never import the api or the cli",
+      comment: "events, rules, delivery, streams and metering never import the api or the cli",
       severity: "error",
-      from: { path: "^src/(events|rules|delivery|metering)/" },
+      from: { path: "^src/(events|rules|delivery|streams|metering)/" },
       to: { path: "^src/(api|cli)/" },
     },
     {
@@ -39,13 +40,13 @@ module.exports = {
       comment: "metering imports log, config, errors and types; never the other middle layers",
       severity: "error",
       from: { path: "^src/metering/" },
-      to: { path: "^src/(events|rules|delivery|patterns|transform)/" },
+      to: { path: "^src/(events|rules|delivery|streams|patterns|transform)/" },
     },
     {
       name: "middle-layers-not-metering",
-      comment: "events, rules and delivery do not know about metering: the stores count, the service wires",
+      comment: "events, rules, delivery and streams do not know about metering: the stores count, the service wires",
       severity: "error",
-      from: { path: "^src/(events|rules|delivery)/" },
+      from: { path: "^src/(events|rules|delivery|streams)/" },
       to: { path: "^src/metering/" },
     },
     { name: "events-not-rules-or-delivery", severity: "error", from: { path: "^src/events/" }, to: { path: "^src/(rules|delivery)/" } },
@@ -55,6 +56,13 @@ module.exports = {
       severity: "error",
       from: { path: "^src/rules/" },
       to: { path: "^src/(events/|delivery/(?!router\\.ts$))" },
+    },
+    {
+      name: "streams-on-top-of-the-middle",
+      comment: "events, rules and delivery do not know about streams (streams build on them)",
+      severity: "error",
+      from: { path: "^src/(events|rules|delivery)/" },
+      to: { path: "^src/streams/" },
     },
     { name: "api-not-cli", severity: "error", from: { path: "^src/api/" }, to: { path: "^src/cli/" } },
     {

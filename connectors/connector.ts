@@ -128,6 +128,12 @@ interface ConnectorDefinitionBase<Config> {
   description: string;
   /** JSON Schema of `Config` (draft-07, `additionalProperties: false`); validated before `create`. */
   configSchema: object;
+  /**
+   * Checks what the schema cannot say (an expression's grammar, a time zone), on a config the
+   * schema accepted: the problems, each with a JSON pointer into the config. Called when a
+   * stream is defined, so a bad config is refused then rather than when the stream runs.
+   */
+  check?(config: Config): { pointer: string; message: string }[];
   /** Narrows a validated config to its type (a schema-checked cast). */
   readonly _config?: Config;
 }

@@ -1,5 +1,11 @@
 /** Every connector Relaybus ships, by name. Streams look connectors up here. */
 import type { ConnectorDefinition } from "./connector.js";
+import { busSink, busSource } from "./bus/index.js";
+import { fileSink } from "./file/index.js";
+import { httpSource } from "./http/index.js";
+import { postgresSink, postgresSource } from "./postgres/index.js";
+import { rabbitmqSink, rabbitmqSource } from "./rabbitmq/index.js";
+import { scheduleSource } from "./schedule/index.js";
 import { webhookSink } from "./webhook/index.js";
 
 export type {
@@ -17,4 +23,15 @@ export type {
 export { SinkError } from "./connector.js";
 
 /** The connectors, sources and sinks alike. */
-export const CONNECTORS: readonly ConnectorDefinition[] = [webhookSink as ConnectorDefinition];
+export const CONNECTORS: readonly ConnectorDefinition[] = [
+  busSource as ConnectorDefinition,
+  busSink as ConnectorDefinition,
+  fileSink as ConnectorDefinition,
+  httpSource as ConnectorDefinition,
+  postgresSource as ConnectorDefinition,
+  postgresSink as ConnectorDefinition,
+  rabbitmqSource as ConnectorDefinition,
+  rabbitmqSink as ConnectorDefinition,
+  scheduleSource as ConnectorDefinition,
+  webhookSink as ConnectorDefinition,
+];

@@ -63,6 +63,16 @@ export const ERROR_STATUS = {
   RuleAlreadyExists: 409,
   /** The rule comes from a rule file; change the file instead. */
   RuleManagedByFile: 409,
+  /** A stream definition is not valid; the message names the field (connector configs included). */
+  InvalidStream: 400,
+  /** No stream has that name. */
+  StreamNotFound: 404,
+  /** A stream with that name already exists. */
+  StreamAlreadyExists: 409,
+  /** No schedule has that name. */
+  ScheduleNotFound: 404,
+  /** The stream comes from a rule file; change the file instead. */
+  StreamManagedByFile: 409,
   /** A reload of the rule files found errors; the running rules stay. */
   RulesReloadFailed: 400,
   /** The event is not in the log of that bus (never published, or past retention). */

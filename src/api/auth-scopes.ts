@@ -6,7 +6,7 @@
  *   starts with the prefix, or to every bus (the three ingest routes).
  * - `read`: read the log, traces, usage, billing, dead letters, and the configuration
  *   (buses, rules, connections with their secrets hidden, archives, replays, target status).
- * - `manage`: change buses, rules, targets, signing secrets, connections, archives, replays;
+ * - `manage`: change buses, rules, targets, signing secrets, connections, archives, replays, streams;
  *   redrive and purge dead letters; test patterns and dry-run rules. Includes `read`.
  * - `admin`: everything, API keys, the audit log and closing billing periods included. Includes `manage`
  *   and `publish:*`.
@@ -129,6 +129,13 @@ export const ROUTE_NEEDS: readonly (readonly [string, string, RouteNeed])[] = [
   ["GET", "/v1/archives/{name}", "read"],
   ["GET", "/v1/replays", "read"],
   ["GET", "/v1/replays/{name}", "read"],
+  ["GET", "/v1/connectors", "read"],
+  ["GET", "/v1/schedules", "read"],
+  ["GET", "/v1/schedules/{name}", "read"],
+  ["GET", "/v1/streams", "read"],
+  ["GET", "/v1/streams/{name}", "read"],
+  ["GET", "/v1/streams/{name}/capacity", "read"],
+  ["GET", "/v1/streams/{name}/dead-letters", "read"],
   // Events, traces, dead letters, usage, billing, read.
   ["GET", "/v1/buses/{bus}/events", "read"],
   ["GET", "/v1/buses/{bus}/events/{id}", "read"],
@@ -163,6 +170,12 @@ export const ROUTE_NEEDS: readonly (readonly [string, string, RouteNeed])[] = [
   ["DELETE", "/v1/archives/{name}", "manage"],
   ["POST", "/v1/replays", "manage"],
   ["POST", "/v1/replays/{name}:cancel", "manage"],
+  ["POST", "/v1/streams", "manage"],
+  ["PUT", "/v1/streams/{name}", "manage"],
+  ["DELETE", "/v1/streams/{name}", "manage"],
+  ["POST", "/v1/streams/{name}:pause", "manage"],
+  ["POST", "/v1/streams/{name}:resume", "manage"],
+  ["POST", "/v1/streams/{name}:start", "manage"],
   // Administration.
   ["POST", "/v1/billing/periods/{period}:close", "admin"],
   ["GET", "/v1/keys", "admin"],

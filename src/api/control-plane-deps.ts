@@ -9,6 +9,13 @@ import type { ReplayRunner } from "../delivery/replay-runner.js";
 import type { Storage } from "../log/log-engine.js";
 import type { BillingPeriods } from "../metering/billing-period.js";
 import type { RuleRegistry } from "../rules/rule-registry.js";
+import type { StreamManager } from "../streams/stream-manager.js";
+import type { BusScheduleStatus } from "../streams/bus-scheduler.js";
+
+/** A schedule as `GET /v1/schedules` shows it: its status, and the rule file it is written in. */
+export interface ScheduleView extends BusScheduleStatus {
+  origin: { kind: "file"; file: string; line: number };
+}
 import type { Logger } from "../types.js";
 
 export interface ControlPlaneDeps {
@@ -35,6 +42,10 @@ export interface ControlPlaneDeps {
   apiKeys: ApiKeys;
   /** Checks every control-plane request against the API keys (src/api/auth-guard.ts). */
   auth: AuthGuard;
+  /** Event streams: definitions, lifecycle, capacity, dead letters (`/v1/streams`). */
+  streams: StreamManager;
+  /** The rule files' schedules with how each is doing (`/v1/schedules`). */
+  schedules: () => ScheduleView[];
   /** Records each change a route makes, after it succeeded (src/api/audit-log.ts). */
   audit: AuditLog;
   /**

@@ -9,6 +9,8 @@ import { RelaybusError } from "../errors.js";
 import { parseJsonBody } from "../events/json-body.js";
 import { sendError } from "./http-errors.js";
 import type { ControlPlaneDeps } from "./control-plane-deps.js";
+import { createSchedulesRouter } from "./routes/schedules-routes.js";
+import { createStreamsRouter } from "./routes/streams-routes.js";
 import { createArchivesRouter } from "./routes/archives-routes.js";
 import { createAuditRouter } from "./routes/audit-routes.js";
 import { createBillingRouter } from "./routes/billing-routes.js";
@@ -56,6 +58,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): express.Express {
   app.use(createBusEventsRouter(deps));
   app.use(createKeysRouter(deps));
   app.use(createAuditRouter(deps));
+  app.use(createStreamsRouter(deps));
+  app.use(createSchedulesRouter(deps));
 
   app.use((req, _res, next) => {
     next(new RelaybusError("RouteNotFound", `no route for ${req.method} ${req.path}`));

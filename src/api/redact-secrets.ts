@@ -52,6 +52,41 @@ function isStringMap(value: unknown): value is Record<string, string> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === "string");
 }
 
+/** Keys of a connector's config whose values are credentials. */
+const SECRET_CONFIG_KEY = /pass(word)?$|secret|token|api[-_]?key|credentials?$/i;
+
+/**
+ * A copy of a stream definition with its connectors' credentials shown as "***": values of
+ * credential-like keys (`password`, `pass`, `authToken`, `clientSecret`...), credential
+ * headers, and the password of any URL that carries one (`postgres://user:***@host/db`).
+ */
+export function redactConnectorConfigs<T>(definition: T): T {
+  return walkConfig(redactSecrets(definition)) as T;
+}
+
+function walkConfig(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(walkConfig);
+  if (typeof value === "string") return redactUrlPassword(value);
+  if (typeof value !== "object" || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = typeof inner === "string" && SECRET_CONFIG_KEY.test(key) ? "***" : walkConfig(inner);
+  }
+  return out;
+}
+
+function redactUrlPassword(text: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(text)) return text;
+  try {
+    const url = new URL(text);
+    if (url.password === "") return text;
+    url.password = "***";
+    return url.toString();
+  } catch {
+    return text;
+  }
+}
+
 /** A copy of `connection` whose literal secrets are "***" (`env:NAME` references shown as they are). */
 export function redactConnection(connection: ConnectionDefinition): ConnectionDefinition {
   const copy = structuredClone(connection);

@@ -29,6 +29,11 @@ import { openSqliteStorage } from "../log/sqlite/index.js";
 import { publishCheckpointName } from "../log/usage-store.js";
 import { createMetering, type Metering } from "../metering/metering.js";
 import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js";
+import { createRelaybusPort } from "../streams/relaybus-port.js";
+import { createBusScheduler, type BusScheduler } from "../streams/bus-scheduler.js";
+import { createScheduleFileSection } from "../streams/schedule-file-section.js";
+import { createStreamManager } from "../streams/stream-manager.js";
+import { CONNECTORS } from "../../connectors/index.js";
 import { systemClock, type Clock, type Logger } from "../types.js";
 import { createAuthGuard, ingestForPrincipal } from "./auth-guard.js";
 import { createAuditLog } from "./audit-log.js";
@@ -87,12 +92,20 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   let stopWatching: (() => void) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   let billingSchedule: BillingSchedule | undefined;
+  // Before the registry: it owns the rule files' `streams:` sections.
+  const streams = createStreamManager({ store: storage.streams, config, connectors: CONNECTORS, clock, logger });
+  let scheduler: BusScheduler | undefined;
+  const schedules = createScheduleFileSection({
+    onApply: (loaded) => scheduler?.set(loaded.map((s) => s.schedule)),
+  });
 
   const close = async () => {
     if (retentionTimer !== undefined) clearInterval(retentionTimer);
     await billingSchedule?.close();
     stopWatching?.();
     if (server !== undefined) await closeServer(server);
+    await streams.close();
+    await scheduler?.close();
     await replayRunner?.close();
     await archiver?.close();
     await dispatcher?.close();
@@ -120,6 +133,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       config,
       logger,
       onFilesReloaded: (reload) => audit.recordRuleFiles(reload),
+      sectionOwners: [streams.fileSection, schedules],
     });
     const reg = registry;
     const senderOptions = {
@@ -178,6 +192,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
         usage: storage.usage,
         listBuses: () => reg.listBuses().map((b) => b.name),
         isSystemBus: (bus) => reg.isSystemBus(bus),
+        streams: storage.streams,
         rollupCron: config.metering.rollupCron,
         clock,
         logger,
@@ -240,12 +255,24 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       apiKeys,
       auth,
       audit,
+      streams,
+      schedules: () => {
+        const where = new Map(schedules.current().map((s) => [s.schedule.name, s]));
+        return (scheduler?.status() ?? []).map((status) => {
+          const at = where.get(status.name);
+          return { ...status, origin: { kind: "file" as const, file: at?.file ?? "", line: at?.line ?? 0 } };
+        });
+      },
       ...(meters === undefined ? {} : { syncUsage: () => meters.catchUp() }),
     });
     server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       if (!dataPlane(req, res)) controlPlane(req, res);
     });
     const port = await listen(server, config.server.port, config.server.host);
+    const relaybusPort = createRelaybusPort({ log: storage.log, busExists: (name) => reg.busExists(name), limits: config.limits });
+    await streams.start(relaybusPort);
+    scheduler = createBusScheduler({ relaybus: relaybusPort, store: storage.schedules, clock, logger });
+    scheduler.set(schedules.current().map((s) => s.schedule));
     const host = config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host;
     return {
       url: `http://${host}:${port}`,

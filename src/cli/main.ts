@@ -13,6 +13,7 @@ import { registerReceiveCommand } from "./receive-command.js";
 import { registerReplayCommand } from "./replay-command.js";
 import { registerRulesCommand } from "./rules-command.js";
 import { registerServeCommand } from "./serve-command.js";
+import { registerStreamsCommand } from "./streams-command.js";
 import { registerTraceCommand } from "./trace-command.js";
 import { registerUsageCommand } from "./usage-command.js";
 
@@ -33,6 +34,7 @@ export async function runCli(argv: string[]): Promise<void> {
   registerTraceCommand(program);
   registerUsageCommand(program);
   registerBillingCommand(program);
+  registerStreamsCommand(program);
   registerKeysCommand(program);
   registerAuditCommand(program);
   await program.parseAsync(argv, { from: "user" });

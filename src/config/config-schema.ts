@@ -130,6 +130,17 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: { timeoutMs: positiveInt },
     },
+    streams: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        cuEventsPerSecond: positiveInt,
+        cuBytesPerSecond: positiveInt,
+        scaleIntervalMs: positiveInt,
+        scaleDownAfterIntervals: positiveInt,
+        maxCU: { type: "integer", minimum: 1, maximum: 1024 },
+      },
+    },
     metering: {
       type: "object",
       additionalProperties: false,

@@ -173,6 +173,19 @@ export interface RelaybusConfig {
      */
     rollupCron: string;
   };
+  /** Event streams and their capacity (src/streams/). */
+  streams: {
+    /** Events per second one CU carries. Default 5,000. */
+    cuEventsPerSecond: number;
+    /** Bytes per second one CU carries (the events' structured JSON). Default 52,428,800 (50 MB). */
+    cuBytesPerSecond: number;
+    /** How often the scaler looks at each stream's backlog and throttling, ms. Default 10,000. */
+    scaleIntervalMs: number;
+    /** Looks in a row with spare capacity before the scaler gives one CU back. Default 3. */
+    scaleDownAfterIntervals: number;
+    /** The largest `maxCU` a stream may ask for. Default 64. */
+    maxCU: number;
+  };
   /** Prices and billing periods: how usage becomes priced records (src/metering/). */
   billing: BillingConfig;
   /** The audit log of changes (`GET /v1/audit`). */
@@ -278,6 +291,13 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
   transform: { timeoutMs: 100 },
   metering: { enabled: true, rollupCron: "5 * * * *" },
   audit: { retentionDays: 365 },
+  streams: {
+    cuEventsPerSecond: 5_000,
+    cuBytesPerSecond: 52_428_800,
+    scaleIntervalMs: 10_000,
+    scaleDownAfterIntervals: 3,
+    maxCU: 64,
+  },
   billing: {
     currency: "CNY",
     prices: {

@@ -34,6 +34,11 @@ export const AUDIT_ACTIONS = [
   "billing.period.close",
   "dead-letters.redrive",
   "dead-letters.purge",
+  "stream.create",
+  "stream.replace",
+  "stream.delete",
+  "stream.pause",
+  "stream.resume",
 ] as const;
 
 /** One action of {@link AUDIT_ACTIONS}. */

@@ -10,6 +10,8 @@ import type { BillingStore } from "./billing-store.js";
 import type { ReplayStore } from "./replay-store.js";
 import type { ConnectionStore } from "./connection-store.js";
 import type { TargetStateStore } from "./target-state-store.js";
+import type { ScheduleStore } from "./schedule-store.js";
+import type { StreamStore } from "./stream-store.js";
 import type { UsageStore } from "./usage-store.js";
 
 /** The append-only event log, ordered per bus by a gap-free offset starting at 1. */
@@ -469,5 +471,9 @@ export interface Storage {
   apiKeys: ApiKeyStore;
   /** Who changed what, when: the audit log. */
   audit: AuditStore;
+  /** Event streams: API definitions, runtime, capacity history, dead letters. */
+  streams: StreamStore;
+  /** Schedules: the time of each one's last fire. */
+  schedules: ScheduleStore;
   close(): Promise<void>;
 }

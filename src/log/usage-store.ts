@@ -9,8 +9,9 @@
 /**
  * Every meter. `publish`: events appended to a bus (system buses included: billing prices
  * them at 0). `push`: delivery attempts, retries included. `replay`: deliveries a replay
- * enqueued. `redrive`: dead letters redriven. The `stream-*` meters are reserved for event
- * streams and not produced yet.
+ * enqueued. `redrive`: dead letters redriven. `stream-events`: events a stream billed per event
+ * read, retries included. `stream-cu-hours`: CU-milli-hours of streams billed by capacity.
+ * `stream-idle`: days without inflow of a stream idle for 30 days or more.
  */
 export const METERS = [
   "publish",
@@ -23,8 +24,6 @@ export const METERS = [
 ] as const;
 export type Meter = (typeof METERS)[number];
 
-/** The meters Relaybus produces so far. */
-export const PRODUCED_METERS = ["publish", "push", "replay", "redrive"] as const satisfies readonly Meter[];
 
 /** What a usage report may group by, besides time; reports sort and list them in this order. */
 export const USAGE_DIMENSIONS = ["bus", "rule", "target", "stream", "meter"] as const;

@@ -10,10 +10,14 @@
 import { createTask, validate, type ScheduledTask } from "node-cron";
 import { RelaybusError, errorMessage } from "../errors.js";
 import type { LogEngine } from "../log/log-engine.js";
-import type { UsageStore } from "../log/usage-store.js";
+import type { StreamStore } from "../log/stream-store.js";
+import { DAY_MS, dayOf, type UsageStore } from "../log/usage-store.js";
 import type { Clock, Logger } from "../types.js";
 import { createPublishMeter, type PublishMeter } from "./publish-meter.js";
 import { createUsageRollup, type RollupResult, type UsageRollup } from "./usage-rollup.js";
+
+/** A stream pays the idle fee for each day without inflow once it has had none for this long: 30 days. */
+export const STREAM_IDLE_AFTER_MS = 30 * DAY_MS;
 
 /** Options of {@link createMetering}. */
 export interface MeteringOptions {
@@ -27,6 +31,8 @@ export interface MeteringOptions {
   rollupCron: string;
   clock: Clock;
   logger: Logger;
+  /** The stream-idle meter: streams' idle days, counted before each rollup. Absent: not counted. */
+  streams?: Pick<StreamStore, "meterIdleDays">;
   /** Publish meter tuning (tests): events per batch, delay after a wake-up. */
   publishBatchSize?: number;
   publishDelayMs?: number;
@@ -72,6 +78,9 @@ export function createMetering(options: MeteringOptions): Metering {
 
   const runRollup = async (): Promise<void> => {
     try {
+      // Ended days only: today may still see inflow.
+      const idleDays = options.streams?.meterIdleDays(dayOf(options.clock.nowMs()), STREAM_IDLE_AFTER_MS) ?? 0;
+      if (idleDays > 0) logger.info("metering: stream idle days counted", { idleDays });
       const result = await rollup.run();
       logger.info("metering: usage rolled up", { ...result });
     } catch (error) {

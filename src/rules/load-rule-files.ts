@@ -39,6 +39,33 @@ export interface FileConnection {
   origin: Extract<RuleOrigin, { kind: "file" }>;
 }
 
+/**
+ * A top-level section of a rule file that another layer owns (`streams:`, `schedules:`): the
+ * rules layer finds it and says where it is; its owner checks and applies it.
+ */
+export interface FileSection {
+  /** The section's key. */
+  key: string;
+  file: string;
+  /** The section's value, as JSON. */
+  value: unknown;
+  /** The line of a JSON pointer inside the section (`/0/source` is the first entry's source). */
+  lineOf(pointer: string): number;
+}
+
+/**
+ * The layer that owns one section key. Every load of the rule files hands it that key's
+ * sections of all files; its problems refuse the load as the rules' own do, and `apply`
+ * runs only when the whole load was accepted (so a reload stays all or nothing).
+ */
+export interface FileSectionOwner {
+  key: (typeof OWNED_SECTION_KEYS)[number];
+  check(sections: readonly FileSection[]): { problems: RuleProblem[]; apply(): void };
+}
+
+/** The sections of rule files that other layers own; the rules layer only checks they are lists. */
+export const OWNED_SECTION_KEYS = ["streams", "schedules"] as const;
+
 /** Every rule file of a directory: the compiled rules when there is no problem at all. */
 export interface RuleFileSet {
   files: LoadedRuleFile[];
@@ -46,6 +73,8 @@ export interface RuleFileSet {
   rules: CompiledRule[];
   /** Connections of all files whose shape is right, in file then definition order. */
   connections: FileConnection[];
+  /** The owned sections of all files, in file order. */
+  sections: FileSection[];
   problems: RuleProblem[];
 }
 
@@ -78,7 +107,7 @@ export async function loadRuleFiles(
   config: RuleCompileConfig = DEFAULT_CONFIG,
   options: LoadRuleFilesOptions = {},
 ): Promise<RuleFileSet> {
-  const set: RuleFileSet = { files: [], rules: [], connections: [], problems: [] };
+  const set: RuleFileSet = { files: [], rules: [], connections: [], sections: [], problems: [] };
   let paths: string[];
   try {
     paths = await listRuleFiles(dir);
@@ -126,17 +155,39 @@ export async function loadRuleFiles(
 
 /**
  * What `relaybus rules check` prints: how many files and rules were found under `dir`, and
- * every problem. A missing directory is zero files, not an error.
+ * every problem, the `owners`' sections' included. A missing directory is zero files, not an error.
  */
 export async function checkRuleFiles(
   dir: string,
   config: RuleCompileConfig = DEFAULT_CONFIG,
+  owners: readonly FileSectionOwner[] = [],
 ): Promise<{ files: number; rules: number; problems: RuleProblem[] }> {
   const set = await loadRuleFiles(dir, config);
+  const owned = checkOwnedSections(set, owners);
+  const problems = [...set.problems, ...owned.problems];
+  // The owners given here exist for the check: applying tells them what a load would run.
+  if (problems.length === 0) owned.apply();
   return {
     files: set.files.length,
     rules: set.files.reduce((sum, f) => sum + f.ruleCount, 0),
-    problems: set.problems,
+    problems,
+  };
+}
+
+/**
+ * Hands each owner its sections of a loaded set: their problems, and one `apply` that
+ * applies every owner's sections (to call once the whole load was accepted).
+ */
+export function checkOwnedSections(
+  set: Pick<RuleFileSet, "sections">,
+  owners: readonly FileSectionOwner[],
+): { problems: RuleProblem[]; apply(): void } {
+  const checked = owners.map((owner) => owner.check(set.sections.filter((s) => s.key === owner.key)));
+  return {
+    problems: checked.flatMap((c) => c.problems),
+    apply: () => {
+      for (const c of checked) c.apply();
+    },
   };
 }
 
@@ -163,7 +214,7 @@ async function loadOneFile(
     /** Where each connection name was first declared. */
     declaredAt: Map<string, { file: string; line: number }>;
   },
-  set: Pick<RuleFileSet, "rules" | "connections">,
+  set: Pick<RuleFileSet, "rules" | "connections" | "sections">,
   references: ConnectionReference[],
   problems: RuleProblem[],
 ): Promise<LoadedRuleFile> {
@@ -216,7 +267,7 @@ async function loadOneFile(
       file,
       line: 1,
       pointer: "",
-      message: 'the file is empty; expected a mapping with "bus" and "rules"',
+      message: 'the file is empty; expected a mapping with "bus" and "rules" (or "connections", "streams", "schedules")',
     });
     return loaded;
   }
@@ -232,6 +283,11 @@ async function loadOneFile(
   if (typeof bus === "string" && !shapeProblems.some((p) => p.pointer === "/bus")) loaded.bus = bus;
   if (typeof description === "string") loaded.description = description;
   if (system === true) loaded.system = true;
+  for (const key of OWNED_SECTION_KEYS) {
+    const section = (value as Record<string, unknown>)[key];
+    if (!Array.isArray(section) || shapeProblems.some((p) => p.pointer === `/${key}`)) continue;
+    set.sections.push({ key, file, value: section, lineOf: (pointer) => lineOfPointer(doc, lineCounter, `/${key}${pointer}`) });
+  }
   collectConnections(value, file, shapeProblems, (pointer) => lineOfPointer(doc, lineCounter, pointer), seen.declaredAt, set.connections, problems);
   if (!Array.isArray(rules)) return loaded;
   loaded.ruleCount = rules.length;

@@ -15,7 +15,7 @@ import type { CatalogStore, StoredRule } from "../log/log-engine.js";
 import type { CloudEvent, JsonObject, Logger } from "../types.js";
 import { BusRouting } from "./bus-routing.js";
 import { checkRule, compileRule, problemsToError, type CompiledRule } from "./compile-rule.js";
-import { loadRuleFiles } from "./load-rule-files.js";
+import { checkOwnedSections, loadRuleFiles, type FileSectionOwner } from "./load-rule-files.js";
 import { formatRuleProblem, type RuleProblem } from "./rule-problem.js";
 import {
   fileChanges,
@@ -73,6 +73,11 @@ export interface RuleRegistryDeps {
    * it must not throw (a throw is logged, the reload stands).
    */
   onFilesReloaded?: (reload: RuleFilesReload) => void;
+  /**
+   * The layers owning the files' other sections (`streams:`, `schedules:`): their problems
+   * refuse a load like a rule's, and they apply their sections only with an accepted load.
+   */
+  sectionOwners?: readonly FileSectionOwner[];
 }
 
 interface ApiRule {
@@ -250,8 +255,10 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     };
     // From here to the swap nothing awaits, so API changes cannot slip in between the
     // conflict check and the swap.
+    const owned = checkOwnedSections(loaded, deps.sectionOwners ?? []);
     const problems = [
       ...loaded.problems,
+      ...owned.problems,
       ...fileRulesTakingApiNames(next, (bus, name) => apiRules.get(bus)?.has(name) === true),
       ...fileConnectionsTakingApiNames(next, (name) => deps.connections?.get(name) !== undefined),
       ...fileRulesOverLimit(
@@ -272,6 +279,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
     fileSet = next;
     fileRuleIndex = new Map(next.rules.map((rule) => [key(rule.bus, rule.name), rule]));
     rebuildRoutes();
+    owned.apply();
     const summary = { files: next.files.length, rules: next.rules.length, buses: busFiles.size };
     if (loadedOnce) tellReloaded({ outcome: "succeeded", summary, ...fileChanges(previous, next) });
     loadedOnce = true;

@@ -328,6 +328,13 @@ const definitions = {
   },
 } as const;
 
+/** The schema definitions rule files share with other resources (streams reuse name, description, retry). */
+export const SHARED_SCHEMA_DEFINITIONS = {
+  name: definitions.name,
+  description: definitions.description,
+  retry: definitions.retry,
+} as const;
+
 /** Schema of one rule file (`RuleFile`). */
 export const RULE_FILE_SCHEMA = {
   $schema: "http://json-schema.org/draft-07/schema#",
@@ -352,11 +359,20 @@ export const RULE_FILE_SCHEMA = {
       items: { $ref: "#/definitions/connection" },
       description: "Connections any rule may use (targets' connection); names unique across files and the API.",
     },
+    streams: {
+      type: "array",
+      items: { type: "object" },
+      description: "Event streams (source, filter, transform, sink under a CU quota); see the README's stream reference.",
+    },
+    schedules: {
+      type: "array",
+      items: { type: "object" },
+      description: "Schedules that put an event on a bus (cron(...), rate(...), at(...)); see the README.",
+    },
   },
-  // `bus` may only be left out of a file that declares connections and no rules.
-  if: { required: ["connections"], not: { required: ["rules"] } },
-  then: {},
-  else: { required: ["bus"] },
+  // `bus` says whose rules these are: required with rules, optional in a file of connections, streams or schedules only.
+  if: { required: ["rules"] },
+  then: { required: ["bus"] },
   definitions,
 } as const;
 

@@ -101,7 +101,8 @@ function duplicateTargetIds(rule: unknown, base: (string | number)[]): PointerPr
   return problems;
 }
 
-function describeAjvErrors(errors: readonly ErrorObject[], code: ErrorCode = "InvalidRule"): PointerProblem[] {
+/** Turns ajv's errors into problems that name the key and the fix (values that may hold secrets left out). */
+export function describeAjvErrors(errors: readonly ErrorObject[], code: ErrorCode = "InvalidRule"): PointerProblem[] {
   const seen = new Set<string>();
   const problems: PointerProblem[] = [];
   for (const error of errors) {

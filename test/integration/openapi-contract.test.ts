@@ -32,6 +32,9 @@ const FILE_SIGNING_SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
 
 type Obj = Record<string, unknown>;
 
+/** The stream of the rule file: the API shows it, pauses it, cannot change or delete it. */
+const FILE_STREAM = "file-stream";
+
 /** A rule file of connections only (no bus): the API shows it but cannot change it. */
 const FILE_CONNECTIONS = `connections:
   - name: from-file
@@ -78,6 +81,17 @@ rules:
         webhook: {url: "${receiverUrl}/reject"}
         format: data
         retry: {maxAttempts: 1}
+schedules:
+  - name: ct-schedule
+    expression: at(2099-01-01T00:00:00)
+    bus: orders
+    event: {source: contract.scheduler, type: Later}
+streams:
+  - name: ${FILE_STREAM}
+    description: Orders to the receiver; paused, so it only shows
+    source: {bus: {bus: orders}}
+    sink: {webhook: {url: "${receiverUrl}/file-stream"}}
+    state: paused
 `;
 }
 
@@ -104,6 +118,23 @@ function apiRule(name: string, receiverUrl: string): Obj {
 
 function deep(levels: number): string {
   return `${"[".repeat(levels)}${"]".repeat(levels)}`;
+}
+
+/**
+ * `value` with every `$ref` into the contract inlined (a `$ref` with siblings becomes
+ * `allOf`), for checking an answer against a component no operation declares.
+ */
+function inlineRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(inlineRefs);
+  if (typeof value !== "object" || value === null) return value;
+  const { $ref, ...rest } = value as Obj;
+  const inlined = Object.fromEntries(Object.entries(rest).map(([key, inner]) => [key, inlineRefs(inner)]));
+  if (typeof $ref !== "string") return inlined;
+  const target = $ref
+    .slice(2)
+    .split("/")
+    .reduce<unknown>((at, key) => (at as Obj)[key], loadContract());
+  return Object.keys(inlined).length === 0 ? inlineRefs(target) : { allOf: [inlineRefs(target), inlined] };
 }
 
 describe("openapi contract", () => {
@@ -1693,6 +1724,319 @@ describe("openapi contract", () => {
       assertError(await call("GET", "/v1/replays", { query: { limit: "0" } }), 400, "ValidationError");
       assertError(await call("GET", "/v1/replays/{name}", { params: { name: "nope" } }), 404, "ReplayNotFound");
       assertError(await call("POST", "/v1/replays/{name}:cancel", { params: { name: "nope" } }), 404, "ReplayNotFound");
+    });
+  });
+
+  describe("streams", () => {
+    const one = "/v1/streams/{name}";
+    const bus = "ct-streams";
+    /** A bus source reading `ct-streams` from its start, a webhook sink on the receiver. */
+    const streamDefinition = (name: string, path: string, extra: Obj = {}): Obj => ({
+      name,
+      source: { bus: { bus, startAt: "oldest" } },
+      sink: { webhook: { url: `${receiver.url}${path}`, mode: "batch" } },
+      batch: { maxEvents: 10, maxWaitMs: 10 },
+      ...extra,
+    });
+    /** GET /v1/streams/{name} until `ready` says yes. */
+    const streamWhen = async (name: string, what: string, ready: (stream: Obj) => boolean): Promise<Obj> => {
+      let stream: Obj = {};
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+        stream = (await call("GET", one, { params: { name } })).body;
+        if (ready(stream)) return stream;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.fail(`stream ${name} never got ${what}: ${JSON.stringify(stream)}`);
+    };
+    const counters = (stream: Obj) => stream.counters as Obj;
+
+    test("contract - GET /v1/connectors lists sources and sinks with their config schemas", async () => {
+      const answer = await call("GET", "/v1/connectors");
+      assert.equal(answer.status, 200);
+      const connectors = answer.body.connectors as Obj[];
+      const kinds = connectors.map((c) => `${String(c.kind)} ${String(c.name)}`);
+      for (const expected of ["source bus", "sink bus", "sink webhook"]) {
+        assert.ok(kinds.includes(expected), `${expected} in ${JSON.stringify(kinds)}`);
+      }
+      const webhook = connectors.find((c) => c.kind === "sink" && c.name === "webhook")!;
+      assert.deepEqual((webhook.configSchema as Obj).required, ["url"]);
+    });
+
+    test("contract - POST /v1/streams creates a stream, and refuses bad, duplicate and file-managed ones", async () => {
+      assert.equal((await call("POST", "/v1/buses", { json: { name: bus } })).status, 201);
+      const published = await call("POST", "/v1/events", {
+        json: {
+          Entries: [1, 2, 3].map((n) => ({ EventBusName: bus, Source: "streams.test", DetailType: "t", Detail: JSON.stringify({ n }) })),
+        },
+      });
+      assert.equal(published.body.FailedEntryCount, 0);
+
+      const created = await call("POST", "/v1/streams", { json: streamDefinition("ct-stream", "/stream-ok") });
+      assert.equal(created.status, 201);
+      assert.deepEqual(created.body.origin, { kind: "api" });
+      assert.equal(created.body.desired, "running");
+      assert.deepEqual(created.body.capacity, { minCU: 1, maxCU: 1, currentCU: 1, billing: "cu" });
+
+      assertError(
+        await call("POST", "/v1/streams", { json: streamDefinition("ct-stream", "/stream-ok") }),
+        409,
+        "StreamAlreadyExists",
+      );
+      assertError(
+        await call("POST", "/v1/streams", { json: streamDefinition(FILE_STREAM, "/stream-ok") }),
+        409,
+        "StreamManagedByFile",
+      );
+      const badConfig = assertError(
+        await call("POST", "/v1/streams", {
+          json: { ...streamDefinition("ct-bad", "/x"), sink: { webhook: { url: "ftp://files.example.com/" } } },
+        }),
+        400,
+        "InvalidStream",
+      );
+      assert.match(String(badConfig.message), /\/sink\/webhook\/url/);
+      const noSuchConnector = assertError(
+        await call("POST", "/v1/streams", { json: { ...streamDefinition("ct-bad", "/x"), source: { nosuch: {} } } }),
+        400,
+        "InvalidStream",
+      );
+      assert.match(String(noSuchConnector.message), /no source connector named "nosuch"/);
+      assertError(await call("POST", "/v1/streams", { json: { name: "ct-bad" } }), 400, "InvalidStream");
+      assertError(
+        await call("POST", "/v1/streams", { json: streamDefinition("ct-bad", "/x", { capacity: { minCU: 4, maxCU: 2 } }) }),
+        400,
+        "InvalidStream",
+      );
+      assertError(
+        await call("POST", "/v1/streams", { json: streamDefinition("ct-bad", "/x", { filter: { source: "not-a-list" } }) }),
+        400,
+        "InvalidEventPattern",
+      );
+      assertError(
+        await call("POST", "/v1/streams", { json: streamDefinition("ct-bad", "/x", { transform: "{ unclosed" }) }),
+        400,
+        "InvalidTransform",
+      );
+      assertError(
+        await call("POST", "/v1/streams", { raw: "{", headers: { "content-type": "application/json" } }),
+        400,
+        "InvalidJson",
+      );
+      assertError(
+        await call("POST", "/v1/streams", { raw: "name: x", headers: { "content-type": "application/yaml" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("POST", "/v1/streams", {
+          json: streamDefinition("ct-bad", "/x", { description: "x".repeat(MAX_REQUEST_BYTES) }),
+        }),
+        413,
+        "PayloadTooLarge",
+      );
+    });
+
+    test("contract - GET /v1/streams and /v1/streams/{name} show a running stream with its live figures, and a file stream", async () => {
+      const running = await streamWhen("ct-stream", "its 3 events out", (s) => counters(s).eventsOut === 3);
+      assert.equal(running.state, "running");
+      assert.equal(running.position, "3", "the bus source's position: the last offset the sink confirmed");
+      assert.equal(counters(running).eventsIn, 3);
+      const live = running.live as Obj;
+      assert.equal(live.state, "running");
+      assert.equal(live.currentCU, 1);
+      assert.equal(live.eventsInFlight, 0);
+      assert.equal(typeof (live.quota as Obj).eventsPerSecond, "number");
+      const delivered = receiver.requestsTo("/stream-ok").flatMap((r) => JSON.parse(r.body) as Obj[]);
+      assert.deepEqual(delivered.map((e) => e.data), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+
+      const listed = await call("GET", "/v1/streams");
+      assert.equal(listed.status, 200);
+      const streams = listed.body.streams as Obj[];
+      assert.deepEqual(streams.map((s) => s.name), ["ct-stream", FILE_STREAM]);
+      const file = streams[1]!;
+      const line = fileRules(receiver.url).split("\n").indexOf(`  - name: ${FILE_STREAM}`) + 1;
+      assert.deepEqual(file.origin, { kind: "file", file: join(service.rulesDir, "orders.yaml"), line });
+      assert.equal(file.state, "paused");
+      assert.equal(file.live, undefined, "a paused stream has no live figures");
+
+      assertError(await call("GET", one, { params: { name: "nope" } }), 404, "StreamNotFound");
+    });
+
+    test("contract - PUT /v1/streams/{name} replaces an API stream, and refuses file streams, unknown ones and bad bodies", async () => {
+      const { name: _name, ...withoutName } = streamDefinition("ct-stream", "/stream-ok");
+      const replaced = await call("PUT", one, {
+        params: { name: "ct-stream" },
+        json: { ...withoutName, capacity: { minCU: 2, maxCU: 2 } },
+      });
+      assert.equal(replaced.status, 200);
+      assert.deepEqual(replaced.body.capacity, { minCU: 2, maxCU: 2, currentCU: 2, billing: "cu" });
+      assert.equal(counters(replaced.body).eventsOut, 3, "a replace keeps the counters");
+
+      const renamed = assertError(
+        await call("PUT", one, { params: { name: "ct-stream" }, json: { ...withoutName, name: "other" } }),
+        400,
+        "InvalidStream",
+      );
+      assert.match(String(renamed.message), /^\/name:/);
+      assertError(
+        await call("PUT", one, { params: { name: "ct-stream" }, json: { ...withoutName, sink: { webhook: {} } } }),
+        400,
+        "InvalidStream",
+      );
+      assertError(await call("PUT", one, { params: { name: "nope" }, json: withoutName }), 404, "StreamNotFound");
+      assertError(await call("PUT", one, { params: { name: FILE_STREAM }, json: withoutName }), 409, "StreamManagedByFile");
+      assertError(
+        await call("PUT", one, { params: { name: "ct-stream" }, raw: "{", headers: { "content-type": "application/json" } }),
+        400,
+        "InvalidJson",
+      );
+      assertError(
+        await call("PUT", one, { params: { name: "ct-stream" }, raw: "x", headers: { "content-type": "text/plain" } }),
+        415,
+        "UnsupportedMediaType",
+      );
+      assertError(
+        await call("PUT", one, { params: { name: "ct-stream" }, json: { ...withoutName, description: "x".repeat(MAX_REQUEST_BYTES) } }),
+        413,
+        "PayloadTooLarge",
+      );
+    });
+
+    test("contract - GET /v1/streams/{name}/capacity tells the CU changes with why", async () => {
+      const path = "/v1/streams/{name}/capacity";
+      const answer = await call("GET", path, { params: { name: "ct-stream" }, query: { limit: "10" } });
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.currentCU, 2);
+      const changes = answer.body.changes as Obj[];
+      assert.equal(changes.length, 1, JSON.stringify(changes));
+      assert.equal(changes[0]!.fromCU, 1);
+      assert.equal(changes[0]!.toCU, 2);
+      assert.match(String(changes[0]!.reason), /capacity bounds are now 2 to 2 CU/);
+      const file = await call("GET", path, { params: { name: FILE_STREAM } });
+      assert.deepEqual(file.body, { stream: FILE_STREAM, currentCU: 1, changes: [] });
+      assertError(await call("GET", path, { params: { name: "ct-stream" }, query: { limit: "0" } }), 400, "ValidationError");
+      assertError(await call("GET", path, { params: { name: "nope" } }), 404, "StreamNotFound");
+    });
+
+    test("contract - POST :pause, :resume and :start switch a stream", async () => {
+      const paused = await call("POST", "/v1/streams/{name}:pause", { params: { name: "ct-stream" } });
+      assert.equal(paused.status, 200);
+      assert.equal(paused.body.desired, "paused");
+      assert.equal(paused.body.state, "paused");
+      assert.equal(paused.body.live, undefined);
+      const resumed = await call("POST", "/v1/streams/{name}:resume", { params: { name: "ct-stream" } });
+      assert.equal(resumed.status, 200);
+      assert.equal(resumed.body.state, "running");
+      assert.equal((resumed.body.live as Obj).state, "running");
+
+      const later = await call("POST", "/v1/streams", { json: streamDefinition("ct-later", "/stream-later", { state: "paused" }) });
+      assert.equal(later.status, 201);
+      assert.equal(later.body.state, "paused");
+      const started = await call("POST", "/v1/streams/{name}:start", { params: { name: "ct-later" } });
+      assert.equal(started.status, 200);
+      assert.equal(started.body.desired, "running");
+      assert.equal(started.body.state, "running");
+      await streamWhen("ct-later", "its 3 events out", (s) => counters(s).eventsOut === 3);
+
+      for (const verb of ["pause", "resume", "start"]) {
+        assertError(await call("POST", `/v1/streams/{name}:${verb}`, { params: { name: "nope" } }), 404, "StreamNotFound");
+      }
+    });
+
+    test("contract - GET /v1/streams/{name}/dead-letters pages through what the sink refused", async () => {
+      const path = "/v1/streams/{name}/dead-letters";
+      receiver.always("/stream-refuses", { status: 400, body: "not here" });
+      const created = await call("POST", "/v1/streams", {
+        json: { ...streamDefinition("ct-refused", "/stream-refuses"), sink: { webhook: { url: `${receiver.url}/stream-refuses` } }, batch: { maxEvents: 1 } },
+      });
+      assert.equal(created.status, 201);
+      await streamWhen("ct-refused", "3 dead letters", (s) => counters(s).eventsDeadLettered === 3);
+
+      const first = await call("GET", path, { params: { name: "ct-refused" }, query: { limit: "2" } });
+      assert.equal(first.status, 200);
+      const letters = first.body.deadLetters as Obj[];
+      assert.equal(letters.length, 2);
+      assert.equal(first.body.next, letters[1]!.id);
+      assert.equal(letters[0]!.stream, "ct-refused");
+      assert.equal(letters[0]!.attempts, 1);
+      assert.match(String(letters[0]!.reason), /the sink refused it: .*400/);
+      assert.deepEqual((letters[0]!.event as Obj).data, { n: 1 });
+      const rest = await call("GET", path, { params: { name: "ct-refused" }, query: { after: String(first.body.next) } });
+      assert.deepEqual((rest.body.deadLetters as Obj[]).map((l) => (l.event as Obj).data), [{ n: 3 }]);
+      assert.equal(rest.body.next, undefined, "a page that is not full is the last");
+      const none = await call("GET", path, { params: { name: "ct-stream" } });
+      assert.deepEqual(none.body, { deadLetters: [] });
+
+      assertError(await call("GET", path, { params: { name: "ct-refused" }, query: { limit: "0" } }), 400, "ValidationError");
+      assertError(await call("GET", path, { params: { name: "ct-refused" }, query: { after: "-1" } }), 400, "ValidationError");
+      assertError(await call("GET", path, { params: { name: "nope" } }), 404, "StreamNotFound");
+    });
+
+    test("contract - DELETE /v1/streams/{name} deletes an API stream with its dead letters, and refuses file streams", async () => {
+      const deleted = await call("DELETE", one, { params: { name: "ct-refused" } });
+      assert.equal(deleted.status, 204);
+      assertError(await call("GET", one, { params: { name: "ct-refused" } }), 404, "StreamNotFound");
+      assertError(
+        await call("GET", "/v1/streams/{name}/dead-letters", { params: { name: "ct-refused" } }),
+        404,
+        "StreamNotFound",
+      );
+      assertError(await call("DELETE", one, { params: { name: "ct-refused" } }), 404, "StreamNotFound");
+      const refused = assertError(await call("DELETE", one, { params: { name: FILE_STREAM } }), 409, "StreamManagedByFile");
+      assert.deepEqual(refused.details, { stream: FILE_STREAM, file: join(service.rulesDir, "orders.yaml") });
+      assert.equal((await call("DELETE", one, { params: { name: "ct-later" } })).status, 204);
+    });
+
+    test("contract - the audit log records each change of a stream", async () => {
+      const answer = await call("GET", "/v1/audit", { query: { resource: "streams/ct-stream", action: "stream.*" } });
+      assert.deepEqual(
+        (answer.body.entries as Obj[]).map((e) => e.action),
+        ["stream.resume", "stream.pause", "stream.replace", "stream.create"],
+      );
+      const started = await call("GET", "/v1/audit", { query: { resource: "streams/ct-later" } });
+      assert.deepEqual(
+        (started.body.entries as Obj[]).map((e) => e.action),
+        ["stream.delete", "stream.resume", "stream.create"],
+        "`:start` is audited as a resume",
+      );
+    });
+
+    test("contract - a method a stream route does not declare answers 405 with Allow", async () => {
+      const cases: [string, string, string][] = [
+        ["POST", "/v1/connectors", "GET"],
+        ["PATCH", "/v1/streams", "GET, POST"],
+        ["PATCH", "/v1/streams/ct-stream", "GET, PUT, DELETE"],
+        ["GET", "/v1/streams/ct-stream:pause", "POST"],
+        ["GET", "/v1/streams/ct-stream:resume", "POST"],
+        ["PUT", "/v1/streams/ct-stream:start", "POST"],
+        ["POST", "/v1/streams/ct-stream/capacity", "GET"],
+        ["DELETE", "/v1/streams/ct-stream/dead-letters", "GET"],
+      ];
+      const responses = (loadContract().components as Obj).responses as Obj;
+      const declared = ((responses.MethodNotAllowed as Obj).content as Record<string, Obj>)["application/json"]!.schema;
+      const schema = inlineRefs(declared) as Parameters<typeof schemaErrors>[0];
+      for (const [method, path, allow] of cases) {
+        const response = await fetch(`${service.url}${path}`, { method });
+        assert.equal(response.status, 405, `${method} ${path}`);
+        assert.equal(response.headers.get("allow"), allow, `${method} ${path}`);
+        assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+        assert.deepEqual(schemaErrors(schema, await response.json()), [], `${method} ${path}`);
+      }
+    });
+  });
+
+  describe("schedules", () => {
+    test("contract - GET /v1/schedules lists the rule files' schedules; GET one, or 404", async () => {
+      const list = await call("GET", "/v1/schedules");
+      assert.equal(list.status, 200);
+      const schedules = list.body.schedules as Obj[];
+      assert.deepEqual(schedules.map((s) => s.name), ["ct-schedule"]);
+      const one = await call("GET", "/v1/schedules/{name}", { params: { name: "ct-schedule" } });
+      assert.equal(one.status, 200);
+      assert.equal(one.body.nextFireAt, "2099-01-01T00:00:00.000Z");
+      const missing = await call("GET", "/v1/schedules/{name}", { params: { name: "nope" } });
+      assert.equal(missing.status, 404);
+      assert.equal((missing.body.error as Obj).code, "ScheduleNotFound");
     });
   });
 

@@ -44,6 +44,8 @@ import { createSqliteDeliveries } from "./sqlite-deliveries.js";
 import { createSqliteLog } from "./sqlite-log.js";
 import { createSqliteReplays } from "./sqlite-replays.js";
 import { createSqliteTargetSecrets } from "./sqlite-target-secrets.js";
+import { createSqliteSchedules } from "./sqlite-schedules.js";
+import { createSqliteStreams } from "./sqlite-streams.js";
 import { createSqliteTargetStates } from "./sqlite-target-states.js";
 import { createSqliteUsage } from "./sqlite-usage.js";
 import { STATE_MIGRATIONS, STATE_SCHEMA_VERSION } from "./state-schema.js";
@@ -186,6 +188,8 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   const billing = createSqliteBilling(state);
   const apiKeys = createSqliteApiKeys(state);
   const audit = createSqliteAudit(state);
+  const streams = createSqliteStreams(state, { clock, meterUsage });
+  const schedules = createSqliteSchedules(state);
 
   let closing: Promise<void> | undefined;
   return {
@@ -205,6 +209,8 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     billing,
     apiKeys,
     audit,
+    streams,
+    schedules,
     get open() {
       return reader.open || state.open || log.writerRunning;
     },

@@ -378,6 +378,71 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE api_keys ADD COLUMN rate_per_second REAL;
     `,
   },
+  {
+    version: 13,
+    description: "event streams: API definitions, runtime (position, counters, CU), capacity history, dead letters",
+    sql: `
+      CREATE TABLE stream_definitions (
+        name            TEXT    PRIMARY KEY,
+        definition_json TEXT    NOT NULL,
+        created_at_ms   INTEGER NOT NULL,
+        updated_at_ms   INTEGER NOT NULL
+      );
+      CREATE TABLE stream_runtimes (
+        name                  TEXT    PRIMARY KEY,
+        desired               TEXT    NOT NULL CHECK (desired IN ('running', 'paused')),
+        state                 TEXT    NOT NULL CHECK (state IN ('running', 'paused', 'failed')),
+        reason                TEXT,
+        position              TEXT,
+        current_cu            INTEGER NOT NULL,
+        events_in             INTEGER NOT NULL DEFAULT 0,
+        events_out            INTEGER NOT NULL DEFAULT 0,
+        events_filtered       INTEGER NOT NULL DEFAULT 0,
+        events_dead_lettered  INTEGER NOT NULL DEFAULT 0,
+        bytes_out             INTEGER NOT NULL DEFAULT 0,
+        retries               INTEGER NOT NULL DEFAULT 0,
+        throttled_ms          INTEGER NOT NULL DEFAULT 0,
+        -- CU x ms of capacity not yet billed as whole CU-milli-hours (below 3,600).
+        cu_ms_unbilled        INTEGER NOT NULL DEFAULT 0,
+        last_event_at_ms      INTEGER,
+        -- The end of the last UTC day the stream-idle meter counted (0: none yet).
+        idle_metered_through_ms INTEGER NOT NULL DEFAULT 0,
+        created_at_ms         INTEGER NOT NULL,
+        updated_at_ms         INTEGER NOT NULL
+      );
+      CREATE TABLE stream_cu_changes (
+        id      INTEGER PRIMARY KEY,
+        stream  TEXT    NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        from_cu INTEGER NOT NULL,
+        to_cu   INTEGER NOT NULL,
+        reason  TEXT    NOT NULL
+      );
+      CREATE INDEX stream_cu_changes_stream ON stream_cu_changes (stream, id);
+      CREATE TABLE stream_dead_letters (
+        id           INTEGER PRIMARY KEY,
+        stream       TEXT    NOT NULL,
+        event_id     TEXT    NOT NULL,
+        event_json   TEXT    NOT NULL,
+        reason       TEXT    NOT NULL,
+        attempts     INTEGER NOT NULL,
+        failed_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX stream_dead_letters_stream ON stream_dead_letters (stream, id);
+    `,
+  },
+  {
+    version: 14,
+    description: "bus scheduler: the position of each schedule's last published fire",
+    // position: the schedule source's position, the ISO 8601 time of the last fire published.
+    sql: `
+      CREATE TABLE schedule_positions (
+        name           TEXT    PRIMARY KEY,
+        position       TEXT    NOT NULL,
+        recorded_at_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The state file version this code writes. */
