@@ -30,7 +30,7 @@ test("rules schema - a well-formed file and rule pass", () => {
 
 test("rules schema - unknown keys are refused with the allowed ones", () => {
   assert.deepEqual(messages(validateRuleFileShape({ bus: "orders", rulez: [] })), [
-    '/rulez: unknown key "rulez" (expected one of: bus, description, system, rules, connections)',
+    '/rulez: unknown key "rulez" (expected one of: bus, description, system, rules, connections, streams, schedules)',
   ]);
   const problems = messages(
     validateRuleDefinitionShape({ ...rule, targets: [{ ...target, retries: 3 }] }),
