@@ -5,6 +5,7 @@
  * tested and replaced on its own. What it may do with Relaybus itself (read or publish to a
  * bus) goes through {@link RelaybusPort}, which the stream layer provides.
  */
+import type { Dispatcher } from "undici";
 import type { Clock, CloudEvent, Logger } from "../src/types.js";
 
 /** An event read from a bus, with its position there. */
@@ -47,6 +48,13 @@ export interface ConnectorContext {
   streamName: string;
   /** Relaybus's own buses. */
   relaybus: RelaybusPort;
+  /**
+   * The dispatcher for HTTP requests to addresses a stream's definition names (undici's
+   * `dispatcher` option). Relaybus's applies its outbound policy (`delivery.outbound`: no
+   * loopback, private or link-local addresses unless allowed), judged on the address each
+   * connection is opened to. Absent (tests of a connector alone), undici's global one.
+   */
+  httpDispatcher?: Dispatcher;
 }
 
 /** What a source is given besides the common context. */

@@ -23,6 +23,9 @@ export interface WebhookSinkConfig {
   mode?: WebhookMode;
 }
 
+/** The code of the error Relaybus's dispatcher fails a connection with when its outbound policy refuses the address. */
+const BLOCKED_ADDRESS_CODE = "RELAYBUS_BLOCKED_ADDRESS";
+
 const RETRYABLE_STATUS = new Set([408, 429]);
 const STRUCTURED_TYPE = "application/cloudevents+json";
 const BATCH_TYPE = "application/cloudevents-batch+json";
@@ -59,11 +62,14 @@ export const webhookSink: SinkDefinition<WebhookSinkConfig> = {
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
           signal: context.signal,
+          ...(context.httpDispatcher === undefined ? {} : { dispatcher: context.httpDispatcher }),
         });
         status = response.statusCode;
         await response.body.dump();
       } catch (error) {
-        throw new SinkError(`webhook ${config.url}: ${(error as Error).message}`, { retryable: true, cause: error });
+        // The outbound policy refusing the address (its dispatcher's stable code): trying again cannot help.
+        const blocked = (error as { code?: unknown }).code === BLOCKED_ADDRESS_CODE;
+        throw new SinkError(`webhook ${config.url}: ${(error as Error).message}`, { retryable: !blocked, cause: error });
       }
       if (status < 200 || status >= 300) {
         const retryable = status >= 500 || RETRYABLE_STATUS.has(status);

@@ -5,7 +5,10 @@
  * stops the runner (what was not confirmed is read again on resume), delete stops it and
  * forgets its position and dead letters.
  */
+import type { LookupFunction } from "node:net";
+import { Agent } from "undici";
 import type { ConnectorDefinition, RelaybusPort } from "../../connectors/index.js";
+import { compileOutboundPolicy, createGuardedConnector } from "../delivery/outbound-guard.js";
 import type { RelaybusConfig } from "../config/defaults.js";
 import { RelaybusError } from "../errors.js";
 import type { CuChange, StreamDeadLetter, StreamRuntime, StreamStore } from "../log/stream-store.js";
@@ -39,6 +42,8 @@ export interface StreamView {
 export interface StreamManagerDeps {
   store: StreamStore;
   config: Pick<RelaybusConfig, "limits" | "delivery" | "streams" | "transform">;
+  /** Resolves host names for the outbound policy (tests); default `dns.lookup`. */
+  lookup?: LookupFunction;
   connectors: readonly ConnectorDefinition[];
   clock: Clock;
   logger: Logger;
@@ -52,6 +57,10 @@ export function createStreamManager(deps: StreamManagerDeps) {
   const apiStreams = new Map<string, CompiledStream>();
   let relaybus: RelaybusPort | undefined;
   let closed = false;
+  // Streams' HTTP sinks go through the outbound policy, as rule targets do.
+  const httpDispatcher = new Agent({
+    connect: createGuardedConnector(compileOutboundPolicy(config.delivery.outbound), deps.lookup === undefined ? {} : { lookup: deps.lookup }),
+  });
 
   const fileSection = createStreamFileSection({
     config,
@@ -100,6 +109,7 @@ export function createStreamManager(deps: StreamManagerDeps) {
       scaleIntervalMs: config.streams.scaleIntervalMs,
       scaleDownAfterIntervals: config.streams.scaleDownAfterIntervals,
       transformTimeoutMs: config.transform.timeoutMs,
+      httpDispatcher,
       clock,
       logger,
     });
@@ -245,6 +255,7 @@ export function createStreamManager(deps: StreamManagerDeps) {
       closed = true;
       await reconciling;
       await Promise.all([...runners.keys()].map(stopRunner));
+      await httpDispatcher.close();
     },
   };
 }

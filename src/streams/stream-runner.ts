@@ -9,6 +9,7 @@
  * as far as `batch.maxEvents` allows: a source of many small batches (an HTTP endpoint
  * with one event per request) still fills the sink's batches.
  */
+import type { Dispatcher } from "undici";
 import type { RelaybusPort, Sink, Source, SourceBatch } from "../../connectors/index.js";
 import type { StreamStore } from "../log/stream-store.js";
 import { unitsOfBytes } from "../log/usage-store.js";
@@ -45,6 +46,8 @@ export interface StreamRunnerDeps {
   scaleIntervalMs: number;
   scaleDownAfterIntervals: number;
   transformTimeoutMs: number;
+  /** HTTP requests of connectors go through it (the outbound policy). */
+  httpDispatcher?: Dispatcher;
   clock: Clock;
   logger: Logger;
   /** Told when the stream fails (it stopped itself), with why. */
@@ -92,7 +95,14 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
     perCU: deps.perCU,
     scaleDownAfterIntervals: deps.scaleDownAfterIntervals,
   });
-  const connectorContext = { logger, clock, signal, streamName: stream.name, relaybus: deps.relaybus };
+  const connectorContext = {
+    logger,
+    clock,
+    signal,
+    streamName: stream.name,
+    relaybus: deps.relaybus,
+    ...(deps.httpDispatcher === undefined ? {} : { httpDispatcher: deps.httpDispatcher }),
+  };
   const sink: Sink = stream.sink.connector.create(stream.sink.config as never, connectorContext);
   let source: Source | undefined;
 

@@ -313,3 +313,37 @@ test("streams - GET /v1/schedules shows each schedule's file, next and last fire
   assert.deepEqual(later?.origin, { kind: "file", file: `${svc.rulesDir}/s.yaml`, line: 2 });
   assert.equal((await svc.get("/v1/schedules/nope")).status, 404);
 });
+
+test("streams - a webhook sink obeys the outbound policy: a loopback URL is refused for good, as for rule targets", async () => {
+  const sink = await receiver();
+  const svc = await service({ config: { delivery: { outbound: { allowLoopback: false } } } });
+  const response = await svc.post("/v1/streams", {
+    name: "to-loopback",
+    source: { bus: { bus: "default", startAt: "oldest" } },
+    sink: { webhook: { url: `${sink.url}/private` } },
+  });
+  assert.equal(response.status, 201);
+  await publish(svc, "default", [{ n: 1 }]);
+  const dead = await until("the dead letter", async () => {
+    const page = await json(await svc.get("/v1/streams/to-loopback/dead-letters"));
+    const letters = page.deadLetters as Obj[];
+    return letters.length > 0 ? letters : undefined;
+  });
+  assert.match(dead[0]?.reason as string, /the sink refused it: .*loopback/i);
+  assert.equal(sink.requestsTo("/private").length, 0, "nothing reached the address");
+});
+
+test("streams - GET shows connector credentials as ***", async () => {
+  const svc = await service();
+  const response = await svc.post("/v1/streams", {
+    name: "secretive",
+    source: { postgres: { connectionString: "postgres://app:hunter2@127.0.0.1:1/db", table: "t", column: "id" } },
+    sink: { webhook: { url: "http://127.0.0.1:9/in", headers: { authorization: "Bearer abc", "x-trace": "keep" } } },
+    state: "paused",
+  });
+  assert.equal(response.status, 201);
+  const shown = JSON.stringify((await json(await svc.get("/v1/streams/secretive"))).definition);
+  assert.ok(!shown.includes("hunter2") && !shown.includes("Bearer abc"), shown);
+  assert.match(shown, /postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/db/);
+  assert.match(shown, /"x-trace":"keep"/);
+});
