@@ -38,6 +38,8 @@ export const ERROR_STATUS = {
   TooManyTargets: 400,
   /** The bus holds `limits.maxRulesPerBus` rules already; delete one first. */
   TooManyRules: 409,
+  /** There are `limits.maxStreams` streams already (rule files and API together). */
+  TooManyStreams: 409,
   /**
    * Publishing faster than the bus's (`limits.publishRatePerBus`) or the API key's
    * (`ratePerSecond`) rate; `Retry-After` says when to try again.

@@ -77,6 +77,7 @@ export const CONFIG_SCHEMA = {
         maxTransformBytes: { type: "integer", minimum: 16, maximum: 1_048_576 },
         maxJsonKeysPerObject: { type: "integer", minimum: 1, maximum: 1_000_000 },
         maxRulesPerBus: { type: "integer", minimum: 1, maximum: 100_000 },
+        maxStreams: { type: "integer", minimum: 1, maximum: 10_000 },
         // 100: MAX_TARGETS_PER_RULE_CEILING of src/rules/model.ts, the rule schema's maxItems.
         maxTargetsPerRule: { type: "integer", minimum: 1, maximum: 100 },
         publishRatePerBus: { type: "number", minimum: 0, maximum: 10_000_000 },

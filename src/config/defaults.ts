@@ -103,6 +103,8 @@ export interface RelaybusConfig {
     maxJsonKeysPerObject: number;
     /** Most rules on one bus, rule files and API together (EventBridge's default quota). Default 300. */
     maxRulesPerBus: number;
+    /** Most event streams, rule files and API together (each holds a runner and connections). Default 100. */
+    maxStreams: number;
     /** Most targets of one rule (as EventBridge). Default 5, at most 100. */
     maxTargetsPerRule: number;
     /**
@@ -262,6 +264,7 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     maxTransformBytes: 8_192,
     maxJsonKeysPerObject: 10_000,
     maxRulesPerBus: 300,
+    maxStreams: 100,
     maxTargetsPerRule: 5,
     publishRatePerBus: 0,
   },

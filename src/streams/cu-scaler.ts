@@ -3,7 +3,9 @@
  * interval was like and says whether capacity should change.
  *
  * - **Up, one CU**, when the quota held the stream back (throttled for at least half the
- *   interval) and work is waiting (the source reports a backlog, or cannot tell). Growing one
+ *   interval) and work is waiting (the source reports a backlog, or cannot tell); or when the
+ *   backlog is more than the current quota drains in one interval and the quota held the
+ *   stream back at all (10% of the interval). Growing one
  *   CU per look keeps each step visible and billed as it happens; a backlog that outgrows it
  *   keeps the stream throttled, so the next look grows it again.
  * - **Down, one CU**, after `scaleDownAfterIntervals` looks in a row where the stream was
@@ -38,6 +40,8 @@ export interface ScaleDecision {
 
 /** Throttled at least this share of an interval counts as held back. */
 const THROTTLED_SHARE_UP = 0.5;
+/** With a backlog deeper than one interval at the current quota, throttled this share suffices. */
+const THROTTLED_SHARE_DEEP_BACKLOG = 0.1;
 /** Throttled at most this share of an interval counts as quiet. */
 const THROTTLED_SHARE_QUIET = 0.05;
 /** What was carried must fit in this share of one CU less for a look to count as quiet. */
@@ -72,7 +76,12 @@ export class CuScaler {
       (window.backlog === undefined ? "" : `, backlog ${window.backlog.toLocaleString("en-US")} events`);
 
     const waiting = window.backlog === undefined || window.backlog > 0;
-    if (throttledShare >= THROTTLED_SHARE_UP && waiting) {
+    // A backlog the current quota cannot drain within one look is reason enough once the
+    // quota holds the stream back at all: a machine only a little faster than the quota is
+    // throttled a small share of the time, yet the backlog keeps waiting.
+    const deepBacklog =
+      window.backlog !== undefined && window.backlog > cu * perCU.eventsPerSecond * seconds && throttledShare >= THROTTLED_SHARE_DEEP_BACKLOG;
+    if ((throttledShare >= THROTTLED_SHARE_UP && waiting) || deepBacklog) {
       this.#quietLooks = 0;
       return cu < maxCU ? { toCU: cu + 1, reason: describe() } : undefined;
     }
@@ -95,6 +104,7 @@ export class CuScaler {
   }
 }
 
+/** Whole seconds from 10 s up, tenths below: a window is never exactly its nominal length. */
 function formatSeconds(seconds: number): string {
-  return Number.isInteger(seconds) ? `${seconds} s` : `${seconds.toFixed(1)} s`;
+  return seconds >= 10 ? `${Math.round(seconds)} s` : `${Number(seconds.toFixed(1))} s`;
 }

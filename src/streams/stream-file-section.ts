@@ -14,6 +14,8 @@ export interface StreamFileSectionDeps {
   connectors: readonly ConnectorDefinition[];
   /** Whether an API stream has this name (a file may not take it). Absent: not checked. */
   apiStreamExists?(name: string): boolean;
+  /** How many API streams there are, counted against `limits.maxStreams`. Absent: none. */
+  apiStreamCount?(): number;
   /** Told the file streams of every accepted load. */
   onApply?(streams: readonly CompiledStream[]): void;
 }
@@ -59,6 +61,16 @@ export function createStreamFileSection(deps: StreamFileSectionDeps): FileSectio
           }
           definedAt.set(stream.name, `${section.file}:${line}`);
           compiled.push(stream);
+        });
+      }
+      const apiCount = deps.apiStreamCount?.() ?? 0;
+      if (compiled.length + apiCount > deps.config.limits.maxStreams) {
+        const last = sections[sections.length - 1]!;
+        problems.push({
+          file: last.file,
+          line: last.lineOf(""),
+          pointer: "/streams",
+          message: `${compiled.length} streams in the rule files and ${apiCount} through the API are more than limits.maxStreams (${deps.config.limits.maxStreams})`,
         });
       }
       return {

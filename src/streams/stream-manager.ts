@@ -57,6 +57,7 @@ export function createStreamManager(deps: StreamManagerDeps) {
   const apiStreams = new Map<string, CompiledStream>();
   let relaybus: RelaybusPort | undefined;
   let closed = false;
+  let closing: Promise<void> | undefined;
   // Streams' HTTP sinks go through the outbound policy, as rule targets do.
   const httpDispatcher = new Agent({
     connect: createGuardedConnector(compileOutboundPolicy(config.delivery.outbound), deps.lookup === undefined ? {} : { lookup: deps.lookup }),
@@ -66,6 +67,7 @@ export function createStreamManager(deps: StreamManagerDeps) {
     config,
     connectors: deps.connectors,
     apiStreamExists: (name) => apiStreams.has(name),
+    apiStreamCount: () => apiStreams.size,
     onApply(streams) {
       fileStreams = new Map(streams.map((s) => [s.name, s]));
       if (relaybus !== undefined) void reconcile();
@@ -202,6 +204,14 @@ export function createStreamManager(deps: StreamManagerDeps) {
         throw new RelaybusError("StreamAlreadyExists", `stream ${JSON.stringify(stream.name)} already exists`, { details: { stream: stream.name } });
       }
       if (mode === "replace" && existing === undefined) mustExist(stream.name);
+      const count = new Set([...apiStreams.keys(), ...fileStreams.keys()]).size;
+      if (existing === undefined && count >= config.limits.maxStreams) {
+        throw new RelaybusError(
+          "TooManyStreams",
+          `there are ${count} streams already, the most this server runs (limits.maxStreams); delete one first`,
+          { details: { limit: config.limits.maxStreams } },
+        );
+      }
       const nowMs = clock.nowMs();
       const previous = store.getDefinition(stream.name);
       store.putDefinition({
@@ -250,12 +260,15 @@ export function createStreamManager(deps: StreamManagerDeps) {
       mustExist(name);
       return store.cuChanges(name, limit);
     },
-    /** Stops every runner (what is not confirmed is read again on the next start). */
-    async close(): Promise<void> {
-      closed = true;
-      await reconciling;
-      await Promise.all([...runners.keys()].map(stopRunner));
-      await httpDispatcher.close();
+    /** Stops every runner (what is not confirmed is read again on the next start). Idempotent. */
+    close(): Promise<void> {
+      closing ??= (async () => {
+        closed = true;
+        await reconciling;
+        await Promise.all([...runners.keys()].map(stopRunner));
+        await httpDispatcher.close();
+      })();
+      return closing;
     },
   };
 }

@@ -213,7 +213,7 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
       let meteredUnits = 0;
       if (meterEvents) {
         for (const s of sized) meteredUnits += unitsOfBytes(s.bytes);
-        if (outcome.retriedEvents > 0) meteredUnits += unitsOfBytes(outcome.retriedBytes);
+        meteredUnits += outcome.retriedUnits;
       }
       const throttledMs = throttledTotalMs - throttledCommittedMs;
       try {

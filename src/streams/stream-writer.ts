@@ -9,6 +9,7 @@
 import { SinkError, type RelaybusPort, type Sink } from "../../connectors/index.js";
 import type { RetryPolicy } from "../log/log-engine.js";
 import type { StreamDeadLetterInput } from "../log/stream-store.js";
+import { unitsOfBytes } from "../log/usage-store.js";
 import { retryDelayMs, type RandomSource } from "../delivery/retry-policy.js";
 import type { Clock, CloudEvent, JsonObject, Logger } from "../types.js";
 import type { CompiledStream } from "./compile-stream.js";
@@ -44,7 +45,8 @@ export interface WriteOutcome {
   retries: number;
   /** Events written again by those retries (the meter counts them). */
   retriedEvents: number;
-  retriedBytes: number;
+  /** Their 64 KB units, each event's own (`ceil(bytes / 65536)`), for the meter. */
+  retriedUnits: number;
   /** Dead letters kept with the stream. */
   deadLetters: StreamDeadLetterInput[];
   /** Events dead-lettered to the stream's dead-letter bus. */
@@ -172,7 +174,7 @@ export function createStreamWriter(deps: StreamWriterDeps) {
       }
       outcome.retries++;
       outcome.retriedEvents += batch.length;
-      for (const s of batch) outcome.retriedBytes += s.bytes;
+      for (const s of batch) outcome.retriedUnits += unitsOfBytes(s.bytes);
       deps.onRetry?.(`sink write failed (attempt ${attempt}), retrying in ${delayMs} ms: ${failure.message}`);
       await sleep(delayMs);
     }
@@ -212,7 +214,7 @@ export function createStreamWriter(deps: StreamWriterDeps) {
         eventsFiltered: 0,
         retries: 0,
         retriedEvents: 0,
-        retriedBytes: 0,
+        retriedUnits: 0,
         deadLetters: [],
         deadLetteredToBus: 0,
       };

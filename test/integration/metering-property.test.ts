@@ -249,4 +249,56 @@ describe("metering acceptance", () => {
       { numRuns: 12, examples: [[boundaries.slice(0, 13)], [boundaries.slice(13)]], endOnFailure: true, includeErrorInReport: true },
     );
   });
+
+  /** Usage of `stream` for one meter, summed over the range, through `GET /v1/usage`. */
+  async function streamUsage(stream: string, meter: string, granularity: "hour" | "day"): Promise<{ quantity: number; units: number }> {
+    const from = new Date(Date.now() - 2 * DAY_MS).toISOString();
+    const response = await service.get(`/v1/usage?groupBy=stream,meter&granularity=${granularity}&from=${from}`);
+    assert.equal(response.status, 200);
+    const { rows } = (await response.json()) as { rows: { stream: string; meter: string; quantity: number; units: number }[] };
+    return rows
+      .filter((r) => r.stream === stream && r.meter === meter)
+      .reduce((t, r) => ({ quantity: t.quantity + r.quantity, units: t.units + r.units }), { quantity: 0, units: 0 });
+  }
+
+  test("metering acceptance - a stream billed per event meters the events it reads, retries included, to the unit", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(sizeChoice, { minLength: 1, maxLength: 5 }), async (choices) => {
+        const n = ++run;
+        const bus = `prop-s-${n}`;
+        const stream = `meter-${n}`;
+        assert.equal((await service.post("/v1/buses", { name: bus })).status, 201);
+        const base = baseSize.get("put-events")!;
+        const sizes = choices.map((c) => (c === "base" ? base : c === "max" ? MAX_EVENT_BYTES : Math.max(base, c)));
+        const sent = await publish(bus, "put-events", sizes.map((size) => size - base));
+        // The first write fails once: the first event is read (and metered) twice.
+        receiver.script(`/${stream}`, [{ status: 503 }]);
+        const created = await service.post("/v1/streams", {
+          name: stream,
+          source: { bus: { bus, startAt: "oldest" } },
+          sink: { webhook: { url: `${receiver.url}/${stream}` } },
+          batch: { maxEvents: 1 },
+          capacity: { billing: "events" },
+          retry: { delaysMs: [5] },
+        });
+        assert.equal(created.status, 201, await created.text());
+        await receiver.waitFor(sent.length + 1, 20_000, `/${stream}`);
+        const expected = {
+          quantity: sizes.length + 1,
+          units: sizes.reduce((sum, size) => sum + unitsOf(size), 0) + unitsOf(sizes[0]!),
+        };
+        for (const deadline = Date.now() + 10_000; ; ) {
+          const counted = await streamUsage(stream, "stream-events", "hour");
+          if (counted.quantity >= expected.quantity || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await service.metering!.catchUp();
+        assert.deepEqual(await streamUsage(stream, "stream-events", "hour"), expected, "stream-events, hourly");
+        assert.deepEqual(await streamUsage(stream, "stream-events", "day"), expected, "stream-events, daily");
+        assert.deepEqual(await streamUsage(stream, "stream-cu-hours", "hour"), { quantity: 0, units: 0 }, "billed per event, not per CU");
+        assert.equal((await fetch(`${service.url}/v1/streams/${stream}`, { method: "DELETE" })).status, 204);
+      }),
+      { numRuns: 4, examples: [[["base", 65_535, 65_536, 65_537, "max"]]], endOnFailure: true, includeErrorInReport: true },
+    );
+  });
 });

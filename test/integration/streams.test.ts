@@ -347,3 +347,23 @@ test("streams - GET shows connector credentials as ***", async () => {
   assert.match(shown, /postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/db/);
   assert.match(shown, /"x-trace":"keep"/);
 });
+
+test("streams - limits.maxStreams counts file and API streams together", async () => {
+  const svc = await service({
+    config: { limits: { maxStreams: 2 } },
+    rules: { "one.yaml": "streams:\n  - name: from-file\n    source: {bus: {bus: default}}\n    sink: {file: {path: /dev/null, fsync: false}}\n    state: paused\n" },
+  });
+  const definition = (name: string) => ({ name, source: { bus: { bus: "default" } }, sink: { file: { path: "/dev/null", fsync: false } }, state: "paused" });
+  assert.equal((await svc.post("/v1/streams", definition("api-1"))).status, 201);
+  const refused = await svc.post("/v1/streams", definition("api-2"));
+  assert.equal(refused.status, 409);
+  const error = (await json(refused)).error as Obj;
+  assert.equal(error.code, "TooManyStreams");
+  assert.match(error.message as string, /2 streams already.*limits\.maxStreams/);
+  const replaced = await fetch(`${svc.url}/v1/streams/api-1`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...definition("api-1"), description: "replacing is not adding" }),
+  });
+  assert.equal(replaced.status, 200);
+});

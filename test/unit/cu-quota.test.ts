@@ -97,3 +97,12 @@ test("cu scaler - gives one CU back only after quiet looks in a row, down to the
   assert.equal(scaler.observe(1, quiet), undefined, "never below the minimum");
   assert.equal(scaler.observe(5, quiet)?.toCU, 4, "outside the bounds is brought back at once");
 });
+
+test("cu scaler - a backlog deeper than one interval's quota grows the stream though it is throttled only a little", () => {
+  const scaler = new CuScaler({ minCU: 1, maxCU: 4, perCU, scaleDownAfterIntervals: 2 });
+  // 3 CU = 300 events/s: a backlog of 5,000 is more than one second's quota; throttled 20%.
+  const decision = scaler.observe(3, window({ throttledMs: 200, events: 300, bytes: 30_000, backlog: 5_000 }));
+  assert.equal(decision?.toCU, 4);
+  assert.equal(scaler.observe(3, window({ throttledMs: 200, events: 300, backlog: 250 })), undefined, "a backlog one interval drains: stay");
+  assert.equal(scaler.observe(3, window({ throttledMs: 50, events: 300, backlog: 5_000 })), undefined, "not held back: the quota is not what binds");
+});

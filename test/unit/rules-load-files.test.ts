@@ -103,7 +103,7 @@ test("rules files - a pattern with both detail and data names both", async () =>
 
 test("rules files - an empty file is a problem, not a silent nothing", async () => {
   assert.deepEqual(await problemLines("empty"), [
-    `${FIXTURES}/empty/empty.yaml:1: /: the file is empty; expected a mapping with "bus" and "rules"`,
+    `${FIXTURES}/empty/empty.yaml:1: /: the file is empty; expected a mapping with "bus" and "rules" (or "connections", "streams", "schedules")`,
   ]);
 });
 
