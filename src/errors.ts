@@ -34,6 +34,12 @@ export const ERROR_STATUS = {
   EventPatternTooComplex: 400,
   /** A JSONata transform is larger than `limits.maxTransformBytes`. */
   TransformTooLarge: 400,
+  /**
+   * A JSONata evaluation ran past `transform.timeoutMs`. It is met per event (a dry run's
+   * target, a dead letter's reason), never as the answer to a request; 400 as the transform's
+   * other codes, since it is the expression, not the service, that needs changing.
+   */
+  TransformTimeout: 400,
   /** A rule has more targets than `limits.maxTargetsPerRule`. */
   TooManyTargets: 400,
   /** The bus holds `limits.maxRulesPerBus` rules already; delete one first. */
@@ -47,7 +53,7 @@ export const ERROR_STATUS = {
   RateLimited: 429,
   /** An event pattern is not valid; the message names the offending part. */
   InvalidEventPattern: 400,
-  /** A JSONata transform does not compile or is too large. */
+  /** A JSONata transform does not compile, or its evaluation fails. */
   InvalidTransform: 400,
   /** A rule or target definition is not valid. */
   InvalidRule: 400,

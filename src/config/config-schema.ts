@@ -74,6 +74,12 @@ export const CONFIG_SCHEMA = {
         maxPatternAlternatives: { type: "integer", minimum: 1, maximum: 100_000 },
         maxPatternWildcardScore: { type: "integer", minimum: 0, maximum: 10_000 },
         maxPatternRegexes: { type: "integer", minimum: 0, maximum: 1_000 },
+        maxPatternValuesPerField: { type: "integer", minimum: 1, maximum: 100_000 },
+        // The parser recurses once per level; 1,000 is maxJsonDepth's own maximum.
+        maxPatternDepth: { type: "integer", minimum: 1, maximum: 1_000 },
+        maxPatternWildcardStars: { type: "integer", minimum: 0, maximum: 1_000 },
+        // Longer regexes pass the compiled-size limit (1,000 re2js instructions) anyway.
+        maxPatternRegexLength: { type: "integer", minimum: 1, maximum: 4_096 },
         maxTransformBytes: { type: "integer", minimum: 16, maximum: 1_048_576 },
         maxJsonKeysPerObject: { type: "integer", minimum: 1, maximum: 1_000_000 },
         maxRulesPerBus: { type: "integer", minimum: 1, maximum: 100_000 },

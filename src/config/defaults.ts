@@ -93,6 +93,14 @@ export interface RelaybusConfig {
     maxPatternWildcardScore: number;
     /** Most `regex` operators in one pattern. Default 16. */
     maxPatternRegexes: number;
+    /** Most values in one list of a pattern (a field's array, an `anything-but` list, a `$and`). Default 1,024. */
+    maxPatternValuesPerField: number;
+    /** Deepest nesting of a pattern's objects, the root being 1. Default 32. */
+    maxPatternDepth: number;
+    /** Most `*` in one wildcard value (EventBridge refuses 6). Default 5. */
+    maxPatternWildcardStars: number;
+    /** Longest `regex` operand, in characters (code points). Default 256. */
+    maxPatternRegexLength: number;
     /** Largest JSONata expression. Default 8,192 bytes. */
     maxTransformBytes: number;
     /**
@@ -261,6 +269,10 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     maxPatternAlternatives: 1_024,
     maxPatternWildcardScore: 40,
     maxPatternRegexes: 16,
+    maxPatternValuesPerField: 1_024,
+    maxPatternDepth: 32,
+    maxPatternWildcardStars: 5,
+    maxPatternRegexLength: 256,
     maxTransformBytes: 8_192,
     maxJsonKeysPerObject: 10_000,
     maxRulesPerBus: 300,

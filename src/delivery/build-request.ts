@@ -8,15 +8,19 @@
  * @module
  */
 
-import { errorMessage } from "../errors.js";
+import { errorMessage, RelaybusError, type ErrorCode } from "../errors.js";
 import type { DeliveryRequest, NewDelivery } from "../log/log-engine.js";
 import type { JsonValue, StoredEvent } from "../types.js";
 import { formatRequest, structuredFallbackRequest, type FormatOptions } from "./format-payload.js";
 import type { RoutedTarget } from "./router.js";
 
-/** A step's result: its value, or why there is none. */
+/**
+ * A step's result: its value, or why there is none, with the error code when the failure has
+ * one (a transform's `InvalidTransform` or `TransformTimeout`).
+ */
 export type Built<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: string; readonly code?: ErrorCode };
 
 /**
  * The target's transform applied to the event, when its format is `transform`. The
@@ -39,25 +43,30 @@ export function transformForTarget(
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`transform did not settle within ${deadlineMs} ms`)),
+      () =>
+        reject(new RelaybusError("TransformTimeout", `transform did not settle within ${deadlineMs} ms`)),
       deadlineMs,
     );
   });
   return Promise.race([evaluation, deadline])
     .then(
       (value): Built<JsonValue | undefined> => ({ ok: true, value }),
-      (error: unknown): Built<JsonValue | undefined> => ({
-        ok: false,
-        reason: transformFailure(error),
-      }),
+      (error: unknown): Built<JsonValue | undefined> => transformFailure(error),
     )
     .finally(() => clearTimeout(timer));
 }
 
-/** "transform failed: why", once: the transform's own errors already say it. */
-function transformFailure(error: unknown): string {
+/**
+ * "transform failed: why", once: the transform's own errors already say it. A timeout's
+ * reason ends in its code, `(TransformTimeout)`: a dead letter keeps only the reason, and so
+ * it can be told from a failing expression, and selected (`reason=TransformTimeout`).
+ */
+function transformFailure(error: unknown): { ok: false; reason: string; code?: ErrorCode } {
   const message = errorMessage(error);
-  return message.startsWith("transform failed: ") ? message : `transform failed: ${message}`;
+  const reason = message.startsWith("transform failed: ") ? message : `transform failed: ${message}`;
+  if (!(error instanceof RelaybusError)) return { ok: false, reason };
+  const suffix = error.code === "TransformTimeout" ? " (TransformTimeout)" : "";
+  return { ok: false, reason: reason + suffix, code: error.code };
 }
 
 /** The request in the target's format, `transformed` being the transform's output (format `transform`). */

@@ -23,8 +23,22 @@
 
 import { RE2JS } from "re2js";
 
-/** Longest `regex` operand, in characters (code points). */
+/** Longest `regex` operand by default, in characters (code points): `limits.maxPatternRegexLength`. */
 export const MAX_REGEX_LENGTH = 256;
+
+/**
+ * Thrown by {@link parseIRegexp} for a regex longer than its limit: a size, not a syntax
+ * error, so the pattern parser answers it `EventPatternTooLarge`.
+ */
+export class RegexTooLong extends Error {
+  constructor(
+    readonly length: number,
+    readonly maxLength: number,
+  ) {
+    super(`the regex is ${length} characters, more than the limit of ${maxLength} (limits.maxPatternRegexLength)`);
+    this.name = "RegexTooLong";
+  }
+}
 
 /**
  * Largest count in `{n}`, `{n,}` or `{n,m}`: RE2's own limit, which it also applies to the
@@ -363,13 +377,12 @@ function compileRe2(source: string): RE2JS {
 /**
  * Checks `text` as an I-Regexp and returns its tree. Throws an `Error` saying what is not
  * I-Regexp and at which position (the caller adds the pattern path), or which limit the regex
- * passes: {@link MAX_REGEX_LENGTH}, {@link MAX_REGEX_REPEAT}, {@link MAX_REGEX_PROGRAM_SIZE}.
+ * passes: {@link MAX_REGEX_REPEAT}, {@link MAX_REGEX_PROGRAM_SIZE}; a {@link RegexTooLong}
+ * past `maxLength` code points (default {@link MAX_REGEX_LENGTH}).
  */
-export function parseIRegexp(text: string): RegexNode {
+export function parseIRegexp(text: string, maxLength: number = MAX_REGEX_LENGTH): RegexNode {
   const length = Array.from(text).length;
-  if (length > MAX_REGEX_LENGTH) {
-    throw new Error(`the regex is ${length} characters, more than the limit of ${MAX_REGEX_LENGTH}`);
-  }
+  if (length > maxLength) throw new RegexTooLong(length, maxLength);
   const tree = new Parser(text).parse();
   let re: RE2JS;
   try {

@@ -8,7 +8,6 @@
 
 import { RelaybusError } from "../errors.js";
 
-/** Throws `InvalidEventPattern` for the part at path `at` ("" for the whole pattern). */
 /** Throws `EventPatternTooComplex` at `at`: a complexity limit, not a grammar error. */
 export function failTooComplex(at: string, message: string): never {
   throw new RelaybusError("EventPatternTooComplex", `${at === "" ? "pattern" : at}: ${message}`, {
@@ -16,6 +15,14 @@ export function failTooComplex(at: string, message: string): never {
   });
 }
 
+/** Throws `EventPatternTooLarge` at `at`: a size limit on a part of the pattern, not a grammar error. */
+export function failTooLarge(at: string, message: string): never {
+  throw new RelaybusError("EventPatternTooLarge", `${at === "" ? "pattern" : at}: ${message}`, {
+    details: { path: at },
+  });
+}
+
+/** Throws `InvalidEventPattern` for the part at path `at` ("" for the whole pattern). */
 export function fail(at: string, message: string): never {
   throw new RelaybusError("InvalidEventPattern", `${at === "" ? "pattern" : at}: ${message}`, {
     details: { path: at },

@@ -12,6 +12,7 @@
  */
 
 import type { JsonObject } from "../types.js";
+import { MAX_REGEX_LENGTH } from "./i-regexp.js";
 import { child, describe, fail, failTooComplex, isObject, show } from "./parse-errors.js";
 import { parseValues } from "./parse-values.js";
 import {
@@ -19,18 +20,21 @@ import {
   emptyTally,
   MAX_PATTERN_FIELDS,
   MAX_REGEX_PER_PATTERN,
+  MAX_VALUES_PER_FIELD,
   MAX_WILDCARD_SCORE,
   serializedPatternSizeError,
   type PatternComplexityLimits,
   type PatternTally,
+  type PatternValueLimits,
 } from "./pattern-limits.js";
 import type { EventPattern, FieldCondition } from "./pattern-types.js";
+import { MAX_WILDCARDS_PER_VALUE } from "./wildcard.js";
 
 /** Size and shape limits for one pattern. */
 export interface PatternLimits {
   /** Largest pattern, as UTF-8 bytes of its JSON. Default {@link DEFAULT_MAX_PATTERN_BYTES}. */
   maxPatternBytes?: number;
-  /** Deepest nesting of objects (the root is 1). Default {@link DEFAULT_MAX_PATTERN_DEPTH}. */
+  /** Deepest nesting of objects, the root being 1 (`limits.maxPatternDepth`). Default {@link DEFAULT_MAX_PATTERN_DEPTH}. */
   maxDepth?: number;
   /** Most fields (`limits.maxPatternFields`). Default {@link MAX_PATTERN_FIELDS}. */
   maxFields?: number;
@@ -40,12 +44,18 @@ export interface PatternLimits {
   maxWildcardScore?: number;
   /** Most `regex` operators (`limits.maxPatternRegexes`). Default {@link MAX_REGEX_PER_PATTERN}. */
   maxRegexes?: number;
+  /** Most values in one list (`limits.maxPatternValuesPerField`). Default {@link MAX_VALUES_PER_FIELD}. */
+  maxValuesPerField?: number;
+  /** Most `*` in one wildcard value (`limits.maxPatternWildcardStars`). Default {@link MAX_WILDCARDS_PER_VALUE}. */
+  maxWildcardStars?: number;
+  /** Longest `regex` operand, in code points (`limits.maxPatternRegexLength`). Default {@link MAX_REGEX_LENGTH}. */
+  maxRegexLength?: number;
 }
 
 /** Default largest pattern: 4096 bytes, EventBridge's limit on `EventPattern`. */
 export const DEFAULT_MAX_PATTERN_BYTES = 4096;
 
-/** Default deepest nesting of a pattern's objects. */
+/** Default deepest nesting of a pattern's objects (`limits.maxPatternDepth`). */
 export const DEFAULT_MAX_PATTERN_DEPTH = 32;
 
 /**
@@ -71,6 +81,7 @@ interface Context {
   maxDepth: number;
   maxAlternatives: number;
   complexity: PatternComplexityLimits;
+  values: PatternValueLimits;
   /** The per-pattern limits used so far (fields, wildcard score, regexes). */
   tally: PatternTally;
 }
@@ -79,9 +90,11 @@ interface Context {
  * Checks `input` (parsed JSON from an untrusted source) as an EventBridge event pattern.
  *
  * @param input the pattern, already parsed from JSON/JSON5/YAML.
- * @param limits size limits; defaults {@link DEFAULT_MAX_PATTERN_BYTES} and {@link DEFAULT_MAX_PATTERN_DEPTH}.
+ * @param limits size and complexity limits, each defaulting as {@link PatternLimits} says.
  * @returns the typed pattern, ready for {@link matchesEventPattern} or {@link compileEventPattern}.
- * @throws RelaybusError `InvalidEventPattern`, with the offending part's path in the message and in `details.path`.
+ * @throws RelaybusError `InvalidEventPattern`, with the offending part's path in the message and in `details.path`;
+ *   past a limit `EventPatternTooLarge` (size: the pattern's bytes, a regex's length) or `EventPatternTooComplex`
+ *   (the others), the message naming the part and the limit's `limits.*` setting.
  */
 export function parseEventPattern(input: unknown, limits: PatternLimits = {}): EventPattern {
   const maxBytes = limits.maxPatternBytes ?? DEFAULT_MAX_PATTERN_BYTES;
@@ -103,7 +116,12 @@ export function parseEventPattern(input: unknown, limits: PatternLimits = {}): E
     maxRegexes: limits.maxRegexes ?? MAX_REGEX_PER_PATTERN,
   };
   const maxAlternatives = limits.maxAlternatives ?? MAX_PATTERN_ALTERNATIVES;
-  parseObject({ maxDepth, maxAlternatives, complexity, tally: emptyTally() }, input, "", "", 1, false, rules);
+  const values: PatternValueLimits = {
+    maxValuesPerField: limits.maxValuesPerField ?? MAX_VALUES_PER_FIELD,
+    maxWildcardStars: limits.maxWildcardStars ?? MAX_WILDCARDS_PER_VALUE,
+    maxRegexLength: limits.maxRegexLength ?? MAX_REGEX_LENGTH,
+  };
+  parseObject({ maxDepth, maxAlternatives, complexity, values, tally: emptyTally() }, input, "", "", 1, false, rules);
   return {
     json: JSON.parse(serialized) as JsonObject,
     alternatives: rules.map((rule) => [...rule.values()]),
@@ -125,7 +143,9 @@ function parseObject(
   insideOr: boolean,
   rules: Rules,
 ): void {
-  if (depth > context.maxDepth) failTooComplex(at, `the pattern nests deeper than ${context.maxDepth} levels`);
+  if (depth > context.maxDepth) {
+    failTooComplex(at, `the pattern nests deeper than ${context.maxDepth} levels (limits.maxPatternDepth)`);
+  }
   const keys = Object.keys(node);
   if (keys.length === 0) fail(at, "empty objects are not allowed; give each field an array of values");
   for (const key of keys) {
@@ -147,7 +167,7 @@ function parseObject(
     if (isObject(value)) {
       parseObject(context, value, `${path}.`, here, depth + 1, insideOr, rules);
     } else if (Array.isArray(value)) {
-      const condition: FieldCondition = { path, segments: path.split("."), matchers: parseValues(value, here) };
+      const condition: FieldCondition = { path, segments: path.split("."), matchers: parseValues(value, here, context.values) };
       const tooMuch = addField(context.tally, condition.matchers, context.complexity);
       if (tooMuch) failTooComplex(here, tooMuch);
       if (rules.length === 0) rules.push(new Map());

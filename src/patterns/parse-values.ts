@@ -9,11 +9,11 @@
  * @module
  */
 
-import { parseIRegexp } from "./i-regexp.js";
+import { parseIRegexp, RegexTooLong } from "./i-regexp.js";
 import { ipAddressRange, parseCidr } from "./ip-address.js";
 import { whyNotComparable } from "./numeric.js";
-import { child, describe, fail, failTooComplex, isObject, show } from "./parse-errors.js";
-import { MAX_VALUES_PER_FIELD } from "./pattern-limits.js";
+import { child, describe, fail, failTooComplex, failTooLarge, isObject, show } from "./parse-errors.js";
+import { DEFAULT_VALUE_LIMITS, type PatternValueLimits } from "./pattern-limits.js";
 import type { NumericBound, ValueMatcher, WildcardValue } from "./pattern-types.js";
 import { parseWildcard } from "./wildcard.js";
 
@@ -36,20 +36,30 @@ const ANYTHING_BUT_FORMS = "equals-ignore-case, prefix, suffix, wildcard";
 
 const NUMERIC_OPERATORS = new Set(["=", "<", "<=", ">", ">="]);
 
-function checkCount(count: number, at: string): void {
-  if (count > MAX_VALUES_PER_FIELD) {
-    failTooComplex(at, `the list has ${count} values, more than the limit of ${MAX_VALUES_PER_FIELD}`);
+function checkCount(count: number, at: string, limits: PatternValueLimits): void {
+  if (count > limits.maxValuesPerField) {
+    failTooComplex(
+      at,
+      `the list has ${count} values, more than the limit of ${limits.maxValuesPerField} (limits.maxPatternValuesPerField)`,
+    );
   }
 }
 
-/** Checks a field's array of values (`at` is the field's path) and returns its matchers. */
-export function parseValues(values: unknown[], at: string): ValueMatcher[] {
+/**
+ * Checks a field's array of values (`at` is the field's path) and returns its matchers.
+ * `limits` bounds each list and value (default {@link DEFAULT_VALUE_LIMITS}).
+ */
+export function parseValues(
+  values: unknown[],
+  at: string,
+  limits: PatternValueLimits = DEFAULT_VALUE_LIMITS,
+): ValueMatcher[] {
   if (values.length === 0) fail(at, "empty arrays are not allowed; list at least one value");
-  checkCount(values.length, at);
-  return values.map((value, index) => parseValue(value, `${at}[${index}]`));
+  checkCount(values.length, at, limits);
+  return values.map((value, index) => parseValue(value, `${at}[${index}]`, limits));
 }
 
-function parseValue(value: unknown, here: string): ValueMatcher {
+function parseValue(value: unknown, here: string, limits: PatternValueLimits): ValueMatcher {
   if (typeof value === "string") {
     const ip = ipAddressRange(value);
     return ip ? { kind: "exact", value, ip } : { kind: "exact", value };
@@ -59,11 +69,11 @@ function parseValue(value: unknown, here: string): ValueMatcher {
     return { kind: "exact", value };
   }
   if (typeof value === "boolean" || value === null) return { kind: "exact", value };
-  if (isObject(value)) return parseOperator(value, here);
+  if (isObject(value)) return parseOperator(value, here, limits);
   return fail(here, `a value must be a string, number, true, false, null or an operator object, got ${describe(value)}`);
 }
 
-function parseOperator(node: Record<string, unknown>, at: string): ValueMatcher {
+function parseOperator(node: Record<string, unknown>, at: string, limits: PatternValueLimits): ValueMatcher {
   const keys = Object.keys(node);
   if (keys.length !== 1) {
     fail(at, keys.length === 0
@@ -86,10 +96,12 @@ function parseOperator(node: Record<string, unknown>, at: string): ValueMatcher 
       if (typeof operand !== "string") fail(here, `equals-ignore-case needs a string, got ${describe(operand)}`);
       return { kind: "equals-ignore-case", value: operand.toLowerCase() };
     case "wildcard":
-      if (typeof operand === "string") return { kind: "wildcard", text: operand, segments: wildcardSegments(operand, here) };
+      if (typeof operand === "string") {
+        return { kind: "wildcard", text: operand, segments: wildcardSegments(operand, here, limits) };
+      }
       if (isObject(operand)) {
         const text = ignoreCaseOperand(operand, here, operator);
-        return { kind: "wildcard-ignore-case", text, segments: lowerSegments(text, child(here, "equals-ignore-case")) };
+        return { kind: "wildcard-ignore-case", text, segments: lowerSegments(text, child(here, "equals-ignore-case"), limits) };
       }
       return fail(here, `wildcard needs a string or {"equals-ignore-case": string}, got ${describe(operand)}`);
     case "numeric":
@@ -105,7 +117,7 @@ function parseOperator(node: Record<string, unknown>, at: string): ValueMatcher 
         return fail(here, (error as Error).message);
       }
     case "anything-but":
-      return parseAnythingBut(operand, here);
+      return parseAnythingBut(operand, here, limits);
     case "contains":
       if (typeof operand !== "string") fail(here, `contains needs a string, got ${describe(operand)}`);
       if (operand === "") fail(here, `contains needs a non-empty string (every string contains ""; {"prefix": ""} matches any string)`);
@@ -113,12 +125,14 @@ function parseOperator(node: Record<string, unknown>, at: string): ValueMatcher 
     case "regex":
       if (typeof operand !== "string") fail(here, `regex needs a string (an I-Regexp, RFC 9485), got ${describe(operand)}`);
       try {
-        return { kind: "regex", text: operand, tree: parseIRegexp(operand) };
+        return { kind: "regex", text: operand, tree: parseIRegexp(operand, limits.maxRegexLength) };
       } catch (error) {
+        // Too long is a size, not a syntax error: its own code, as the whole pattern's size has.
+        if (error instanceof RegexTooLong) return failTooLarge(here, error.message);
         return fail(here, (error as Error).message);
       }
     case "$and":
-      return parseAnd(operand, here);
+      return parseAnd(operand, here, limits);
     default:
       return fail(here, `unknown operator ${JSON.stringify(operator)}; operators are ${OPERATORS.join(", ")} (lower-case)`);
   }
@@ -140,13 +154,13 @@ function ignoreCaseOperand(operand: Record<string, unknown>, at: string, operato
  * `exists` is about the field rather than a value, and a nested `$and` adds nothing, so
  * neither may be inside.
  */
-function parseAnd(operand: unknown, at: string): ValueMatcher {
+function parseAnd(operand: unknown, at: string, limits: PatternValueLimits): ValueMatcher {
   if (!Array.isArray(operand)) fail(at, `$and needs an array of at least 2 value matchers, got ${describe(operand)}`);
   if (operand.length < 2) fail(at, `$and needs at least 2 value matchers, got ${operand.length}`);
-  checkCount(operand.length, at);
+  checkCount(operand.length, at, limits);
   const matchers = operand.map((item, index) => {
     const here = `${at}[${index}]`;
-    const matcher = parseValue(item, here);
+    const matcher = parseValue(item, here, limits);
     if (matcher.kind === "exists") {
       fail(here, "exists cannot be inside $and (a value $and tests is always there); put it beside the $and in the field's array");
     }
@@ -156,9 +170,9 @@ function parseAnd(operand: unknown, at: string): ValueMatcher {
   return { kind: "and", matchers };
 }
 
-function wildcardSegments(text: string, at: string): string[] {
+function wildcardSegments(text: string, at: string, limits: PatternValueLimits): string[] {
   try {
-    return parseWildcard(text);
+    return parseWildcard(text, limits.maxWildcardStars);
   } catch (error) {
     return fail(at, (error as Error).message);
   }
@@ -168,8 +182,8 @@ function wildcardSegments(text: string, at: string): string[] {
  * A wildcard's segments lower-cased, for matching ignoring case. The segments are lowered
  * after the escapes are resolved, so `\*` stays a literal star.
  */
-function lowerSegments(text: string, at: string): string[] {
-  return wildcardSegments(text, at).map((segment) => segment.toLowerCase());
+function lowerSegments(text: string, at: string, limits: PatternValueLimits): string[] {
+  return wildcardSegments(text, at, limits).map((segment) => segment.toLowerCase());
 }
 
 function comparable(value: unknown, at: string, what: string): number {
@@ -213,30 +227,30 @@ function parseNumeric(operand: unknown, at: string): ValueMatcher {
 }
 
 /** The operand of a string-only anything-but form: one string or a non-empty list of them. */
-function stringList(operand: unknown, at: string, what: string): string[] {
+function stringList(operand: unknown, at: string, what: string, limits: PatternValueLimits): string[] {
   if (typeof operand === "string") return [operand];
   if (!Array.isArray(operand)) fail(at, `${what} needs a string or a list of strings, got ${describe(operand)}`);
   if (operand.length === 0) fail(at, "empty arrays are not allowed; list at least one value");
-  checkCount(operand.length, at);
+  checkCount(operand.length, at, limits);
   return operand.map((item, index) => {
     if (typeof item !== "string") fail(`${at}[${index}]`, `${what} needs strings, got ${describe(item)}`);
     return item;
   });
 }
 
-function wildcardList(operand: unknown, at: string, lower: boolean): WildcardValue[] {
-  return stringList(operand, at, "wildcard").map((text, i) => {
+function wildcardList(operand: unknown, at: string, lower: boolean, limits: PatternValueLimits): WildcardValue[] {
+  return stringList(operand, at, "wildcard", limits).map((text, i) => {
     const here = Array.isArray(operand) ? `${at}[${i}]` : at;
-    return { text, segments: lower ? lowerSegments(text, here) : wildcardSegments(text, here) };
+    return { text, segments: lower ? lowerSegments(text, here, limits) : wildcardSegments(text, here, limits) };
   });
 }
 
-function parseAnythingBut(operand: unknown, at: string): ValueMatcher {
+function parseAnythingBut(operand: unknown, at: string, limits: PatternValueLimits): ValueMatcher {
   if (typeof operand === "string") return { kind: "anything-but", values: [operand] };
   if (typeof operand === "number") return { kind: "anything-but", values: [comparable(operand, at, "anything-but")] };
   if (Array.isArray(operand)) {
     if (operand.length === 0) fail(at, "empty arrays are not allowed; list at least one value");
-    checkCount(operand.length, at);
+    checkCount(operand.length, at, limits);
     if (operand.every((item) => typeof item === "string")) return { kind: "anything-but", values: operand as string[] };
     if (operand.every((item) => typeof item === "number")) {
       return { kind: "anything-but", values: operand.map((item, i) => comparable(item, `${at}[${i}]`, "anything-but")) };
@@ -255,7 +269,7 @@ function parseAnythingBut(operand: unknown, at: string): ValueMatcher {
   const inner = operand[form];
   switch (form) {
     case "equals-ignore-case":
-      return { kind: "anything-but-ignore-case", values: stringList(inner, here, form).map((s) => s.toLowerCase()) };
+      return { kind: "anything-but-ignore-case", values: stringList(inner, here, form, limits).map((s) => s.toLowerCase()) };
     case "prefix":
     case "suffix": {
       if (isObject(inner)) {
@@ -264,7 +278,7 @@ function parseAnythingBut(operand: unknown, at: string): ValueMatcher {
         fail(here, `anything-but ${form} needs a string or a list of strings, got an object; to exclude a ${form} ignoring ` +
           `case write {"anything-but": {"wildcard": {"equals-ignore-case": "${example}"}}} (escape * and \\ in the text as \\* and \\\\)`);
       }
-      const values = stringList(inner, here, form);
+      const values = stringList(inner, here, form, limits);
       // event-ruler: "Null prefix/suffix not allowed" (an empty one would exclude every string).
       if (values.includes("")) fail(here, `anything-but ${form} cannot be empty`);
       return { kind: form === "prefix" ? "anything-but-prefix" : "anything-but-suffix", values };
@@ -272,9 +286,9 @@ function parseAnythingBut(operand: unknown, at: string): ValueMatcher {
     case "wildcard":
       if (isObject(inner)) {
         const texts = ignoreCaseList(inner, here);
-        return { kind: "anything-but-wildcard-ignore-case", values: wildcardList(texts, child(here, "equals-ignore-case"), true) };
+        return { kind: "anything-but-wildcard-ignore-case", values: wildcardList(texts, child(here, "equals-ignore-case"), true, limits) };
       }
-      return { kind: "anything-but-wildcard", values: wildcardList(inner, here, false) };
+      return { kind: "anything-but-wildcard", values: wildcardList(inner, here, false, limits) };
     default:
       return fail(here, `anything-but takes one of ${ANYTHING_BUT_FORMS}, got ${JSON.stringify(form)}`);
   }

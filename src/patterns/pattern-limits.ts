@@ -3,14 +3,17 @@
  * what the recorded EventBridge cases use (at most 19 fields, 3 values per field, 3
  * alternatives and 4 wildcard stars in a pattern), so no pattern EventBridge accepts there is
  * refused; they exist so that a pattern, which may come from an untrusted API caller, cannot
- * make every event slow. The byte, depth and `$or` limits live in parse-pattern.ts, the
- * per-wildcard and per-regex ones in wildcard.ts and i-regexp.ts.
+ * make every event slow. Each is a default of a `limits.maxPattern*` setting. The byte, depth
+ * and `$or` limits live in parse-pattern.ts, the per-wildcard and per-regex ones in
+ * wildcard.ts and i-regexp.ts.
  *
  * @module
  */
 
 import { RelaybusError } from "../errors.js";
+import { MAX_REGEX_LENGTH } from "./i-regexp.js";
 import type { ValueMatcher } from "./pattern-types.js";
+import { MAX_WILDCARDS_PER_VALUE } from "./wildcard.js";
 
 /**
  * The `EventPatternTooLarge` error of a pattern whose JSON is over `maxPatternBytes` UTF-8
@@ -45,10 +48,28 @@ export function serializedPatternSizeError(serialized: string, maxPatternBytes: 
 export const MAX_PATTERN_FIELDS = 256;
 
 /**
- * The most values in one list: a field's array, an `anything-but` list, a `$and`. Literal
- * values are looked up in a set, but every operator is tried one by one.
+ * The most values in one list by default (`limits.maxPatternValuesPerField`): a field's
+ * array, an `anything-but` list, a `$and`. Literal values are looked up in a set, but every
+ * operator is tried one by one.
  */
 export const MAX_VALUES_PER_FIELD = 1024;
+
+/** The limits on one list or one value of a pattern, each a `limits.maxPattern*` setting. */
+export interface PatternValueLimits {
+  /** Most values in one list: {@link MAX_VALUES_PER_FIELD} by default (`limits.maxPatternValuesPerField`). */
+  maxValuesPerField: number;
+  /** Most `*` in one wildcard value: {@link MAX_WILDCARDS_PER_VALUE} by default (`limits.maxPatternWildcardStars`). */
+  maxWildcardStars: number;
+  /** Longest `regex` operand, in code points: {@link MAX_REGEX_LENGTH} by default (`limits.maxPatternRegexLength`). */
+  maxRegexLength: number;
+}
+
+/** The value limits when none are configured. */
+export const DEFAULT_VALUE_LIMITS: PatternValueLimits = {
+  maxValuesPerField: MAX_VALUES_PER_FIELD,
+  maxWildcardStars: MAX_WILDCARDS_PER_VALUE,
+  maxRegexLength: MAX_REGEX_LENGTH,
+};
 
 /**
  * The largest wildcard complexity score of a pattern (see {@link wildcardScore}): 8 wildcards

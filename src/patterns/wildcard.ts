@@ -12,17 +12,19 @@
  */
 
 /**
- * The most `*` one wildcard may hold. EventBridge rejects wildcards it judges too complex
- * (`*:*:*:*:*:event-bus/*` is a recorded case) without publishing the measure; this limit is
- * the rule LocalStack reproduces those answers with. Relaybus' matcher is linear regardless.
+ * The most `*` one wildcard may hold by default (`limits.maxPatternWildcardStars`).
+ * EventBridge rejects wildcards it judges too complex (`*:*:*:*:*:event-bus/*` is a recorded
+ * case) without publishing the measure; this limit is the rule LocalStack reproduces those
+ * answers with. Relaybus' matcher is linear regardless.
  */
 export const MAX_WILDCARDS_PER_VALUE = 5;
 
 /**
  * Splits a wildcard operand into its literal segments (one more than there are `*`), with
- * escapes resolved. Throws an `Error` saying what is wrong (the caller adds the path).
+ * escapes resolved. Throws an `Error` saying what is wrong (the caller adds the path),
+ * including a wildcard of more than `maxStars` stars (default {@link MAX_WILDCARDS_PER_VALUE}).
  */
-export function parseWildcard(text: string): string[] {
+export function parseWildcard(text: string, maxStars: number = MAX_WILDCARDS_PER_VALUE): string[] {
   const segments: string[] = [];
   let current = "";
   for (let i = 0; i < text.length; i++) {
@@ -43,9 +45,9 @@ export function parseWildcard(text: string): string[] {
     }
   }
   segments.push(current);
-  if (segments.length - 1 > MAX_WILDCARDS_PER_VALUE) {
+  if (segments.length - 1 > maxStars) {
     throw new Error(
-      `wildcard is too complex: ${segments.length - 1} wildcard characters, at most ${MAX_WILDCARDS_PER_VALUE}`,
+      `wildcard is too complex: ${segments.length - 1} wildcard characters, at most ${maxStars} (limits.maxPatternWildcardStars)`,
     );
   }
   return segments;

@@ -310,13 +310,17 @@ function resolveTarget(
  * path is matched against the keys that exist rather than split blindly.
  */
 /** The pattern limits of the configuration (`limits.maxPattern*`). */
-export function patternLimitsOf(limits: RuleCompileConfig["limits"]): Required<Omit<PatternLimits, "maxDepth">> {
+export function patternLimitsOf(limits: RuleCompileConfig["limits"]): Required<PatternLimits> {
   return {
     maxPatternBytes: limits.maxPatternBytes,
+    maxDepth: limits.maxPatternDepth,
     maxFields: limits.maxPatternFields,
     maxAlternatives: limits.maxPatternAlternatives,
     maxWildcardScore: limits.maxPatternWildcardScore,
     maxRegexes: limits.maxPatternRegexes,
+    maxValuesPerField: limits.maxPatternValuesPerField,
+    maxWildcardStars: limits.maxPatternWildcardStars,
+    maxRegexLength: limits.maxPatternRegexLength,
   };
 }
 
@@ -326,7 +330,9 @@ function patternProblem(error: unknown, pattern: JsonValue): PointerProblem {
     return { pointer: "/pattern", message, code: "InvalidEventPattern" };
   }
   const path = error.details?.path;
-  const code = error.code === "EventPatternTooComplex" ? "EventPatternTooComplex" : "InvalidEventPattern";
+  // A limit's own code stays; anything else the parser throws is a wrong pattern.
+  const code =
+    error.code === "EventPatternTooComplex" || error.code === "EventPatternTooLarge" ? error.code : "InvalidEventPattern";
   if (typeof path !== "string") return { pointer: "/pattern", message: error.message, code };
   const prefix = `${path === "" ? "pattern" : path}: `;
   const message = error.message.startsWith(prefix)

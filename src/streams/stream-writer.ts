@@ -7,6 +7,7 @@
  * failure instead ({@link StreamFailure}): nothing is skipped.
  */
 import { SinkError, type RelaybusPort, type Sink } from "../../connectors/index.js";
+import { isRelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
 import type { StreamDeadLetterInput } from "../log/stream-store.js";
 import { unitsOfBytes } from "../log/usage-store.js";
@@ -92,7 +93,9 @@ export function createStreamWriter(deps: StreamWriterDeps) {
       try {
         data = await stream.transform.evaluate(sized.event, deps.transformTimeoutMs);
       } catch (error) {
-        failed.push({ sized, reason: `transform: ${(error as Error).message}` });
+        // A timeout's reason ends in its code, as a rule target's dead letter does.
+        const code = isRelaybusError(error, "TransformTimeout") ? " (TransformTimeout)" : "";
+        failed.push({ sized, reason: `transform: ${(error as Error).message}${code}` });
         continue;
       }
       if (data === undefined) {

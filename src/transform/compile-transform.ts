@@ -35,6 +35,7 @@ import type { CloudEvent, JsonValue } from "../types.js";
 import { compileJsonataAst, type CompiledExpression } from "./transform-compiler.js";
 import {
   BudgetExceeded,
+  budgetError,
   MAX_TRANSFORM_DEPTH,
   MAX_TRANSFORM_SEQUENCE,
   TRANSFORM_CACHE_SIZE,
@@ -59,9 +60,10 @@ export interface CompiledTransform {
   readonly fallbackReason?: string;
   /**
    * Evaluates against `input` (the CloudEvent). Resolves to the result (undefined when the
-   * expression yields nothing); rejects with `RelaybusError("InvalidTransform")` when the
-   * evaluation fails or runs past `timeoutMs`. A `CloudEvent` is accepted as it is, since
-   * its optional attributes (typed `| undefined`) are exactly what JSON leaves out.
+   * expression yields nothing); rejects with `RelaybusError("TransformTimeout")` when the
+   * evaluation runs past `timeoutMs` (message `transform evaluation exceeded N ms`), and with
+   * `RelaybusError("InvalidTransform")` when it fails otherwise. A `CloudEvent` is accepted as
+   * it is, since its optional attributes (typed `| undefined`) are exactly what JSON leaves out.
    */
   evaluate(input: JsonValue | CloudEvent, timeoutMs: number): Promise<JsonValue | undefined>;
 }
@@ -185,9 +187,7 @@ async function evaluateCompiled(
   try {
     result = run(input, budget);
   } catch (error) {
-    if (error instanceof BudgetExceeded) {
-      throw new RelaybusError("InvalidTransform", error.message, { details: { expression } });
-    }
+    if (error instanceof BudgetExceeded) throw budgetError(error, expression);
     // The engine reports the failure as jsonata words it, within what is left of the budget.
     return onEngine(input, budget);
   }
@@ -204,9 +204,7 @@ async function evaluateOnEngine(
   try {
     result = await expr.evaluate(input, { [BUDGET_BINDING]: budget });
   } catch (error) {
-    if (error instanceof BudgetExceeded) {
-      throw new RelaybusError("InvalidTransform", error.message, { details: { expression } });
-    }
+    if (error instanceof BudgetExceeded) throw budgetError(error, expression);
     throw new RelaybusError(
       "InvalidTransform",
       `transform failed: ${describeJsonataError(error)}`,

@@ -44,10 +44,28 @@ export interface EvaluationBudget {
   timeoutMs: number;
 }
 
-/** Thrown by either engine when an evaluation runs past its budget; mapped to InvalidTransform. */
+/**
+ * Thrown by either engine when an evaluation runs past its budget; mapped to InvalidTransform
+ * (nesting depth), or to TransformTimeout when it is the clock ({@link TimeBudgetExceeded}).
+ */
 export class BudgetExceeded extends Error {}
 
+/** The {@link BudgetExceeded} of the clock: the evaluation ran past `transform.timeoutMs`. */
+export class TimeBudgetExceeded extends BudgetExceeded {}
+
 /** The message both engines give when the clock runs out. */
-export function timeBudgetExceeded(budget: EvaluationBudget): BudgetExceeded {
-  return new BudgetExceeded(`transform evaluation exceeded ${budget.timeoutMs} ms`);
+export function timeBudgetExceeded(budget: EvaluationBudget): TimeBudgetExceeded {
+  return new TimeBudgetExceeded(`transform evaluation exceeded ${budget.timeoutMs} ms`);
+}
+
+/**
+ * The error an evaluation stopped by its budget rejects with: `TransformTimeout` for the
+ * clock (its own code, so that a slow expression can be told from a failing one), else
+ * `InvalidTransform`. The message is the budget's own (`transform evaluation exceeded 100 ms`).
+ */
+export function budgetError(error: BudgetExceeded, expression: string): RelaybusError {
+  if (error instanceof TimeBudgetExceeded) {
+    return new RelaybusError("TransformTimeout", error.message, { details: { expression } });
+  }
+  return new RelaybusError("InvalidTransform", error.message, { details: { expression } });
 }

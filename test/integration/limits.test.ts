@@ -31,6 +31,10 @@ const LIMITS = {
   maxTransformBytes: 64,
   maxRulesPerBus: 3,
   maxTargetsPerRule: 2,
+  maxPatternValuesPerField: 3,
+  maxPatternDepth: 2,
+  maxPatternWildcardStars: 2,
+  maxPatternRegexLength: 8,
 };
 
 const ORDERS = `bus: orders
@@ -153,6 +157,37 @@ describe("limits - each refuses one over with its own code, passes one at it", (
     await assertRefused(await s.post("/v1/buses/patterns/rules", { name: "wild", pattern: wild }), "InvalidEventPattern");
   });
 
+  test("limits - pattern lists, nesting, stars per wildcard and regex length: at each limit passes, one over is refused with its code naming the setting", async () => {
+    const event = { source: "shop", "detail-type": "t", detail: { a: "x" } };
+    const cases: { setting: string; at: Obj; over: Obj; code: ErrorCode }[] = [
+      {
+        setting: "maxPatternValuesPerField",
+        at: { source: ["a", "b", "shop"] },
+        over: { source: ["a", "b", "c", "shop"] },
+        code: "EventPatternTooComplex",
+      },
+      // The root is level 1, so the object of detail.a is level 3 (and the body stays within maxJsonDepth).
+      { setting: "maxPatternDepth", at: { detail: { a: ["x"] } }, over: { detail: { a: { b: ["x"] } } }, code: "EventPatternTooComplex" },
+      // EventBridge's own refusal of too many stars is an invalid pattern, and stays one.
+      { setting: "maxPatternWildcardStars", at: { source: [{ wildcard: "s*o*p" }] }, over: { source: [{ wildcard: "s*h*o*p" }] }, code: "InvalidEventPattern" },
+      { setting: "maxPatternRegexLength", at: { source: [{ regex: "s[a-z]op" }] }, over: { source: [{ regex: "s[a-z]op+" }] }, code: "EventPatternTooLarge" },
+    ];
+    for (const [i, { setting, at, over, code }] of cases.entries()) {
+      const tested = await s.post("/v1/test-event-pattern", { pattern: at, event });
+      const answer = await json(tested);
+      assert.equal(tested.status, 200, `${setting} at the limit: ${JSON.stringify(answer)}`);
+      assert.equal(answer.match, true, setting);
+      // A bus per case, so that maxRulesPerBus (3) stays out of the way.
+      await createBus(`shapes-${i}`);
+      assert.equal((await s.post(`/v1/buses/shapes-${i}/rules`, { name: "at", pattern: at })).status, 201, setting);
+
+      const refused = await assertRefused(await s.post("/v1/test-event-pattern", { pattern: over, event }), code);
+      assert.match(String(refused.message), new RegExp(`limits\\.${setting}`));
+      const created = await assertRefused(await s.post(`/v1/buses/shapes-${i}/rules`, { name: "over", pattern: over }), code);
+      assert.match(String(created.message), new RegExp(`^/pattern/\\S+: .*limits\\.${setting}`));
+    }
+  });
+
   test("limits - JSONata size: maxTransformBytes at the limit passes, one byte over is 400 TransformTooLarge", async () => {
     await createBus("transforms");
     const literal = (bytes: number) => `"${"t".repeat(bytes - 2)}"`;
@@ -163,7 +198,7 @@ describe("limits - each refuses one over with its own code, passes one at it", (
     assert.match(String(error.message), /limits\.maxTransformBytes/);
   });
 
-  test("limits - JSONata time: an evaluation past transform.timeoutMs fails, naming the budget", async () => {
+  test("limits - JSONata time: an evaluation past transform.timeoutMs fails as TransformTimeout, naming the budget", async () => {
     await createBus("slow");
     const put = await s.post("/v1/events", { Entries: [entry("slow", { n: 1 })] });
     assert.equal((await json(put)).FailedEntryCount, 0);
@@ -179,10 +214,18 @@ describe("limits - each refuses one over with its own code, passes one at it", (
       assert.equal(matches.length, 1);
       return matches[0]!.targets[0]!;
     };
-    assert.equal((await dryRun("{'n': data.n}")).outcome, "payload");
+    const shaped = await dryRun("{'n': data.n}");
+    assert.equal(shaped.outcome, "payload");
+    assert.equal(shaped.code, undefined);
     const timedOut = await dryRun(slow);
     assert.equal(timedOut.outcome, "error");
-    assert.match(String(timedOut.error), /exceeded 50 ms/);
+    assert.equal(timedOut.code, "TransformTimeout");
+    // The reason is the dead letter's: the budget's message, then the code.
+    assert.equal(timedOut.error, "transform failed: transform evaluation exceeded 50 ms (TransformTimeout)");
+    // A failing expression is InvalidTransform, not a timeout.
+    const failing = await dryRun("$error('no')");
+    assert.equal(failing.outcome, "error");
+    assert.equal(failing.code, "InvalidTransform");
   });
 
   test("limits - targets per rule: maxTargetsPerRule at the limit passes, one over is 400 TooManyTargets", async () => {
@@ -345,6 +388,11 @@ test("limits - configuration: defaults, and out-of-range values of the new keys 
   assert.equal(defaults.maxRulesPerBus, 300);
   assert.equal(defaults.maxTargetsPerRule, 5);
   assert.equal(defaults.publishRatePerBus, 0);
+  // The pattern limits that were constants: EventBridge-compatible defaults.
+  assert.deepEqual(
+    [defaults.maxPatternValuesPerField, defaults.maxPatternDepth, defaults.maxPatternWildcardStars, defaults.maxPatternRegexLength],
+    [1024, 32, 5, 256],
+  );
 
   const load = (yaml: string) => {
     const file = join(dir, "relaybus.yaml");
@@ -363,6 +411,10 @@ test("limits - configuration: defaults, and out-of-range values of the new keys 
     ["limits: {maxTargetsPerRule: 2.5}", "maxTargetsPerRule"],
     ["limits: {publishRatePerBus: -1}", "publishRatePerBus"],
     ["limits: {publishRatePerBus: fast}", "publishRatePerBus"],
+    ["limits: {maxPatternValuesPerField: 0}", "maxPatternValuesPerField"],
+    ["limits: {maxPatternDepth: 1001}", "maxPatternDepth"],
+    ["limits: {maxPatternWildcardStars: -1}", "maxPatternWildcardStars"],
+    ["limits: {maxPatternRegexLength: 4097}", "maxPatternRegexLength"],
   ] as const) {
     assert.throws(
       () => load(`${yaml}\n`),

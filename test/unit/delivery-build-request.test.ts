@@ -51,3 +51,16 @@ test("build request - other formats need no transform", async () => {
   assert.ok(built.ok);
   assert.deepEqual(JSON.parse(built.value.body), { total: 12 });
 });
+
+test("build request - a transform past its budget fails with TransformTimeout, the code ending the reason", async () => {
+  const slow = compileTransform("($f := function($n){ $n > 0 ? $f($n - 1) + $f($n - 1) : 0 }; $f(40))", LIMITS);
+  const timedOut = await buildTargetRequest(stored, target({ format: "transform", transform: slow }), { ...options, transformTimeoutMs: 20 });
+  assert.ok(!timedOut.ok);
+  assert.equal(timedOut.code, "TransformTimeout");
+  assert.equal(timedOut.reason, "transform failed: transform evaluation exceeded 20 ms (TransformTimeout)");
+  // A failing expression keeps its reason as it was, with its code beside it.
+  const failing = await buildTargetRequest(stored, target({ format: "transform", transform: compileTransform('$error("nope")', LIMITS) }), options);
+  assert.ok(!failing.ok);
+  assert.equal(failing.code, "InvalidTransform");
+  assert.doesNotMatch(failing.reason, /TransformTimeout/);
+});

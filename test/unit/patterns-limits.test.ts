@@ -105,3 +105,40 @@ test("patterns limits - regex operators per pattern", () => {
     /more than 16 regex operators/,
   );
 });
+
+test("patterns limits - values per list, nesting, stars per wildcard and regex length are configurable, each naming its setting", () => {
+  const refusedAs = (code: "EventPatternTooComplex" | "EventPatternTooLarge" | "InvalidEventPattern", path: string, message: RegExp) =>
+    (error: unknown) => {
+      assert.ok(isRelaybusError(error, code), `${code}, got ${String(error)}`);
+      assert.equal(error.details?.["path"], path);
+      assert.match(error.message, message);
+      return true;
+    };
+  assert.doesNotThrow(() => parseEventPattern({ a: ["1", "2"] }, { ...unlimited, maxValuesPerField: 2 }));
+  assert.throws(
+    () => parseEventPattern({ a: [{ "anything-but": ["1", "2", "3"] }] }, { ...unlimited, maxValuesPerField: 2 }),
+    refusedAs("EventPatternTooComplex", "a[0].anything-but", /3 values, more than the limit of 2 \(limits\.maxPatternValuesPerField\)/),
+  );
+  assert.doesNotThrow(() => parseEventPattern({ a: { b: ["1"] } }, { ...unlimited, maxDepth: 2 }));
+  assert.throws(
+    () => parseEventPattern({ a: { b: { c: ["1"] } } }, { ...unlimited, maxDepth: 2 }),
+    refusedAs("EventPatternTooComplex", "a.b", /deeper than 2 levels \(limits\.maxPatternDepth\)/),
+  );
+  // Stars per wildcard stay EventBridge's refusal of a wrong value, in every wildcard form.
+  assert.doesNotThrow(() => parseEventPattern({ a: [{ wildcard: "a*b*c" }] }, { ...unlimited, maxWildcardStars: 2 }));
+  for (const [value, path] of [
+    [{ wildcard: "a*b*c*d" }, "a[0].wildcard"],
+    [{ wildcard: { "equals-ignore-case": "a*b*c*d" } }, "a[0].wildcard.equals-ignore-case"],
+    [{ "anything-but": { wildcard: ["x", "a*b*c*d"] } }, "a[0].anything-but.wildcard[1]"],
+  ] as const) {
+    assert.throws(
+      () => parseEventPattern({ a: [value] }, { ...unlimited, maxWildcardStars: 2 }),
+      refusedAs("InvalidEventPattern", path, /3 wildcard characters, at most 2 \(limits\.maxPatternWildcardStars\)/),
+    );
+  }
+  assert.doesNotThrow(() => parseEventPattern({ a: [{ regex: "[a-z]+" }] }, { ...unlimited, maxRegexLength: 6 }));
+  assert.throws(
+    () => parseEventPattern({ a: [{ $and: [{ regex: "[a-z]+x" }, "y"] }] }, { ...unlimited, maxRegexLength: 6 }),
+    refusedAs("EventPatternTooLarge", "a[0].$and[0].regex", /7 characters, more than the limit of 6 \(limits\.maxPatternRegexLength\)/),
+  );
+});

@@ -8,7 +8,8 @@
  * `type`/`data`). Payloads are built by the function the dispatcher uses (`buildTargetRequest`:
  * transform, then format), so a payload here is the request the dispatcher would
  * store; a failed transform or format is reported on its target with the reason the
- * dispatcher would dead-letter it with.
+ * dispatcher would dead-letter it with, and a failed transform with its error code
+ * (`InvalidTransform`, or `TransformTimeout` past `transform.timeoutMs`).
  *
  * Costs are bounded: the log is read in pages (not all `limit` events at once, which at the
  * largest event size could be gigabytes), and payloads are built only until
@@ -20,7 +21,7 @@ import { deliveryId } from "../../delivery/delivery-id.js";
 import { buildTargetRequest } from "../../delivery/build-request.js";
 import { DEFAULT_FORMAT_OPTIONS } from "../../delivery/format-payload.js";
 import type { RoutedTarget } from "../../delivery/router.js";
-import { RelaybusError } from "../../errors.js";
+import { RelaybusError, type ErrorCode } from "../../errors.js";
 import { compileRule, type CompiledRule } from "../../rules/compile-rule.js";
 import type { StoredEvent } from "../../types.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
@@ -47,7 +48,7 @@ const PAGE_EVENTS = 500;
 /** What one target would have received for one event. */
 type TargetPreview = { targetId: string; format: string; url: string } & (
   | { outcome: "payload"; headers: Record<string, string>; body: string }
-  | { outcome: "error"; error: string }
+  | { outcome: "error"; error: string; code?: ErrorCode }
   | { outcome: "omitted" }
 );
 
@@ -199,7 +200,9 @@ export function createRulesDryRunRouter(deps: ControlPlaneDeps): Router {
       format: DEFAULT_FORMAT_OPTIONS,
     });
     if (target.format === "transform") budget.transformMs -= Date.now() - startedMs;
-    if (!built.ok) return { ...base, outcome: "error", error: built.reason };
+    if (!built.ok) {
+      return { ...base, outcome: "error", error: built.reason, ...(built.code === undefined ? {} : { code: built.code }) };
+    }
     budget.bytes -= Buffer.byteLength(built.value.body, "utf8");
     return { ...base, outcome: "payload", headers: redactHeaders(built.value.headers), body: built.value.body };
   }
