@@ -76,7 +76,10 @@ export interface SourceContext extends ConnectorContext {
 
 /** One batch a source hands over. */
 export interface SourceBatch {
-  /** The events, in the source's order; at most `maxBatchEvents`. */
+  /**
+   * The events, in the source's order; at most `maxBatchEvents`. Empty only in a batch that
+   * moves the position alone (a source marking where a new stream starts reading).
+   */
   events: readonly CloudEvent[];
   /**
    * Where to resume after this batch, for sources whose position Relaybus keeps (the bus, a

@@ -75,6 +75,11 @@ export const busSource: SourceDefinition<BusSourceConfig> = {
         assertBusExists(relaybus, config.bus);
         let after = await startOffset(config, context);
         handedOver = after;
+        if (context.position === undefined && after > 0) {
+          // "newest" is a moment: saved at once, so that a stream stopped before its first
+          // batch still starts there, not at a later newest that skips what came between.
+          await handle({ events: [], position: String(after) });
+        }
         const inFlight = new Set<Promise<void>>();
         let failure: { error: unknown } | undefined;
         // Ends every wait when the stream aborts or a batch is refused, whichever comes first.

@@ -367,3 +367,22 @@ test("streams - limits.maxStreams counts file and API streams together", async (
   });
   assert.equal(replaced.status, 200);
 });
+
+test("streams - a bus source starting at newest keeps that moment: events published while it is paused come after", async () => {
+  const sink = await receiver();
+  const svc = await service();
+  await publish(svc, "default", [{ before: 1 }]);
+  const created = await svc.post("/v1/streams", {
+    name: "from-now",
+    source: { bus: { bus: "default" } },
+    sink: { webhook: { url: `${sink.url}/now` } },
+  });
+  assert.equal(created.status, 201);
+  await until("the start position saved", async () => ((await streamOf(svc, "from-now")).position === "1" ? true : undefined));
+  assert.equal((await svc.post("/v1/streams/from-now:pause", {})).status, 200);
+  await publish(svc, "default", [{ during: 1 }]);
+  assert.equal((await svc.post("/v1/streams/from-now:resume", {})).status, 200);
+  await publish(svc, "default", [{ after: 1 }]);
+  const got = await sink.waitFor(2, 10_000, "/now");
+  assert.deepEqual(got.map((r) => (JSON.parse(r.body) as Obj).data), [{ during: 1 }, { after: 1 }], "nothing from before, nothing skipped");
+});
