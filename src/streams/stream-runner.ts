@@ -188,9 +188,14 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
   async function work(): Promise<void> {
     while (!signal.aborted && state === "running") {
       if (queue.length === 0) {
+        // One listener per wait, removed after it: a long-lived stream waits millions of times.
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          signal.addEventListener("abort", () => resolve(), { once: true });
+          const done = () => {
+            signal.removeEventListener("abort", done);
+            resolve();
+          };
+          wake = done;
+          signal.addEventListener("abort", done, { once: true });
         });
         wake = undefined;
         continue;
