@@ -8,24 +8,23 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Ajv } from "ajv";
 import { CONNECTORS, SinkError, type ConnectorContext } from "../../connectors/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
+import type { CloudEvent } from "../../src/types.js";
+import { sinkContext, testEvents } from "../helpers/connector-runs.js";
 import type { Destination, SinkHarness } from "./connector-harness.js";
-import { loadHarnesses, noBusesPort } from "./load-harnesses.js";
+import { loadHarnesses } from "./load-harnesses.js";
 
 const { sinks } = await loadHarnesses();
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
+  return testEvents(count, tag, {
     source: "conformance",
     type: "sink.test",
-    data: { i, text: "é ✓" },
-  }));
+    data: (i) => ({ i, text: "é ✓" }),
+  });
 }
 
-function contextFor(destination: Destination, signal = new AbortController().signal): ConnectorContext {
-  return { logger: silentLogger, clock: systemClock, signal, streamName: "conformance", relaybus: destination.relaybus ?? noBusesPort };
+function contextFor(destination: Destination): ConnectorContext {
+  return sinkContext({ streamName: "conformance", relaybus: destination.relaybus });
 }
 
 test("sink conformance - every sink in the registry has a harness", () => {

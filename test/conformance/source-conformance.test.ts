@@ -10,98 +10,45 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Ajv } from "ajv";
-import { CONNECTORS, type SourceBatch, type SourceContext } from "../../connectors/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
+import { CONNECTORS, type SourceBatch } from "../../connectors/index.js";
+import type { CloudEvent } from "../../src/types.js";
+import { runSource, testEvents, type SourceRun } from "../helpers/connector-runs.js";
 import type { Origin, SourceHarness } from "./connector-harness.js";
-import { loadHarnesses, noBusesPort } from "./load-harnesses.js";
+import { loadHarnesses } from "./load-harnesses.js";
 
 const { sources } = await loadHarnesses();
 const WAIT_MS = 15_000;
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
+  return testEvents(count, tag, {
     source: "conformance",
     type: "source.test",
-    data: { i, text: "é ✓" },
-  }));
-}
-
-/** One run of a source: what it handed over, and how to stop it. */
-interface SourceRun {
-  received: CloudEvent[];
-  batches: SourceBatch[];
-  /** The position of the last batch confirmed (the stream would save it). */
-  position(): string | undefined;
-  /** Resolves once `count` events arrived; fails after WAIT_MS saying how many did. */
-  waitFor(count: number): Promise<void>;
-  /** Aborts the run and closes the source; resolves once `run` settled. */
-  stop(): Promise<void>;
+    data: (i) => ({ i, text: "é ✓" }),
+  });
 }
 
 /**
- * Starts the source. `confirm` decides whether a batch is confirmed; an unconfirmed batch's
- * `handle` stays pending until the run stops, then rejects, as a stopping stream's does.
+ * Starts the source, given what the origin says (its clock, its port). `stop` also checks
+ * that `run` ends within 5 s of the abort and that `close` may be called again.
  */
 function startSource(
   harness: SourceHarness,
   origin: Origin,
   options: { position?: string; maxBatchEvents?: number; confirm?: (batch: SourceBatch) => boolean } = {},
 ): SourceRun {
-  const abort = new AbortController();
-  const context: SourceContext = {
-    logger: silentLogger,
-    clock: origin.clock ?? systemClock,
-    signal: abort.signal,
+  const run = runSource(harness.definition, origin.config as never, {
+    ...options,
     streamName: "conformance",
-    relaybus: origin.relaybus ?? noBusesPort,
-    position: options.position,
-    maxBatchEvents: options.maxBatchEvents ?? 100,
-    maxBatchWaitMs: 50,
-  };
-  const source = harness.definition.create(origin.config as never, context);
-  const received: CloudEvent[] = [];
-  const batches: SourceBatch[] = [];
-  let position = options.position;
-  const waiters = new Set<() => void>();
-  const stopped = new Promise<void>((resolve) => abort.signal.addEventListener("abort", () => resolve(), { once: true }));
-  const running = source.run(async (batch) => {
-    batches.push(batch);
-    received.push(...batch.events);
-    for (const wake of waiters) wake();
-    if (options.confirm?.(batch) === false) {
-      await stopped;
-      throw new Error("stream stopped before the sink confirmed this batch");
-    }
-    if (batch.position !== undefined) position = batch.position;
+    clock: origin.clock,
+    relaybus: origin.relaybus,
+    waitMs: WAIT_MS,
   });
   return {
-    received,
-    batches,
-    position: () => position,
-    async waitFor(count) {
-      const deadline = Date.now() + WAIT_MS;
-      while (received.length < count) {
-        const left = deadline - Date.now();
-        if (left <= 0) assert.fail(`expected ${count} events, got ${received.length} after ${WAIT_MS} ms`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, Math.min(left, 200));
-          function done() {
-            clearTimeout(timer);
-            waiters.delete(done);
-            resolve();
-          }
-          waiters.add(done);
-        });
-      }
-    },
+    ...run,
     async stop() {
-      abort.abort();
       const started = Date.now();
-      await running;
-      await source.close();
-      await source.close();
+      await run.stop();
+      await run.source.close();
       assert.ok(Date.now() - started < 5_000, "run ends within 5 s of the abort");
     },
   };

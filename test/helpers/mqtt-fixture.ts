@@ -3,18 +3,16 @@
  * sessions, sinks, source runs, proxies and private brokers, each closed (and each session
  * ended) after the test, which then checks that nothing is left open.
  */
-import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
-import type { Sink, SourceBatch } from "../../connectors/index.js";
+import type { Sink } from "../../connectors/index.js";
 import {
   mqttSink,
   mqttSource,
   type MqttSinkConfig,
   type MqttSourceConfig,
 } from "../../connectors/mqtt/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import { runSource, sinkContext, type SourceRun, type SourceRunOptions } from "./connector-runs.js";
 import { LOCAL_SERVICES } from "./local-services.js";
 import {
   createTcpProxy,
@@ -25,24 +23,12 @@ import {
 import { assertNothingOpen } from "./open-handles.js";
 
 const BROKER_URL = LOCAL_SERVICES.mqtt.url;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A message a subscriber got. */
 export interface Received {
   topic: string;
   payload: Buffer;
   packet: IPublishPacket;
-}
-
-/** One run of a source in a test. */
-export interface SourceRun {
-  batches: SourceBatch[];
-  received(): CloudEvent[];
-  waitFor(count: number): Promise<void>;
-  /** How `run` settled (undefined, or the error), once it did. */
-  settled: Promise<unknown>;
-  /** Aborts and closes; resolves with how `run` settled. */
-  stop(): Promise<unknown>;
 }
 
 /** What the MQTT connector tests set up, each closed after the test. */
@@ -58,9 +44,10 @@ export interface MqttFixture {
   /** Runs `close` after the test, before checking that nothing is left open. */
   closeAfter(close: () => Promise<unknown>): void;
   sink(config: MqttSinkConfig): Sink;
+  /** A run of the source, stopped after the test; `run` may fail. */
   source(
     config: MqttSourceConfig,
-    options?: { maxBatchEvents?: number; confirm?: (batch: SourceBatch) => boolean },
+    options?: Pick<SourceRunOptions, "maxBatchEvents" | "confirm">,
   ): SourceRun;
   proxy(): Promise<TcpProxy>;
   mosquitto(settings: string[]): Promise<PrivateMosquitto>;
@@ -73,12 +60,6 @@ export function mqttFixture(t: TestContext): MqttFixture {
     for (const close of closers.reverse()) await close();
     await assertNothingOpen();
   });
-  const context = {
-    logger: silentLogger,
-    clock: systemClock,
-    streamName: "test",
-    relaybus: noBusesPort,
-  };
   const fx: MqttFixture = {
     async client(options = {}) {
       const { url = BROKER_URL, ...rest } = options;
@@ -127,59 +108,14 @@ export function mqttFixture(t: TestContext): MqttFixture {
       closers.push(close);
     },
     sink(config) {
-      const sink = mqttSink.create(config, { ...context, signal: new AbortController().signal });
+      const sink = mqttSink.create(config, sinkContext());
       closers.push(() => sink.close());
       return sink;
     },
     source(config, options = {}) {
-      const abort = new AbortController();
-      const source = mqttSource.create(config, {
-        ...context,
-        signal: abort.signal,
-        position: undefined,
-        maxBatchEvents: options.maxBatchEvents ?? 100,
-        maxBatchWaitMs: 50,
-      });
-      const stopped = new Promise<void>((resolve) =>
-        abort.signal.addEventListener("abort", () => resolve(), { once: true }),
-      );
-      const batches: SourceBatch[] = [];
-      const settled = source
-        .run(async (batch) => {
-          batches.push(batch);
-          if (options.confirm?.(batch) === false) {
-            await stopped;
-            throw new Error("stopped before the sink confirmed this batch");
-          }
-        })
-        .then(
-          () => undefined,
-          (error: unknown) => error,
-        );
-      let stopping: Promise<unknown> | undefined;
-      const stop = () =>
-        (stopping ??= (async () => {
-          abort.abort();
-          const outcome = await settled;
-          await source.close();
-          return outcome;
-        })());
-      closers.push(stop);
-      const received = () => batches.flatMap((b) => b.events);
-      return {
-        batches,
-        received,
-        settled,
-        stop,
-        async waitFor(count) {
-          const deadline = Date.now() + 10_000;
-          while (received().length < count) {
-            if (Date.now() > deadline)
-              assert.fail(`expected ${count} events, got ${received().length}`);
-            await sleep(20);
-          }
-        },
-      };
+      const run = runSource(mqttSource, config, { ...options, runMayFail: true });
+      closers.push(run.stop);
+      return run;
     },
     async proxy() {
       const proxy = await createTcpProxy(LOCAL_SERVICES.mqtt.port);

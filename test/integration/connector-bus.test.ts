@@ -4,11 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { SinkError, type SourceBatch, type SourceContext } from "../../connectors/index.js";
+import { SinkError, type SourceBatch } from "../../connectors/index.js";
 import { busSink, busSource, type BusSourceConfig } from "../../connectors/bus/index.js";
 import { createRelaybusPort } from "../../src/streams/relaybus-port.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
+import type { CloudEvent } from "../../src/types.js";
 import { startBusPlace } from "../conformance/harnesses/bus.js";
+import { runSource, sinkContext, testEvents } from "../helpers/connector-runs.js";
 
 type Place = Awaited<ReturnType<typeof startBusPlace>>;
 
@@ -19,43 +20,32 @@ async function place(t: TestContext): Promise<Place> {
 }
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "bus-test",
-    type: "bus.test",
-    data: { i },
-  }));
+  return testEvents(count, tag, { source: "bus-test", type: "bus.test" });
 }
 
 /** Runs the bus source until the test ends; `handle` decides each batch's fate. */
-function runSource(
+function runBusSource(
   t: TestContext,
   where: Place,
   config: Partial<BusSourceConfig>,
   handle: (batch: SourceBatch) => Promise<void>,
   options: { position?: string; maxBatchEvents?: number } = {},
 ) {
-  const abort = new AbortController();
-  const context: SourceContext = {
-    logger: silentLogger,
-    clock: systemClock,
-    signal: abort.signal,
-    streamName: "bus-test",
-    relaybus: where.port,
-    position: options.position,
-    maxBatchEvents: options.maxBatchEvents ?? 100,
-    maxBatchWaitMs: 20,
-  };
-  const source = busSource.create({ bus: where.bus, ...config }, context);
-  const running = source.run(handle);
-  const stop = async () => {
-    abort.abort();
-    await running.catch(() => {}); // a test that expects run() to reject checks that itself
-    await source.close();
-  };
-  t.after(stop);
-  return { source, running, stop };
+  const run = runSource(
+    busSource,
+    { bus: where.bus, ...config },
+    {
+      ...options,
+      streamName: "bus-test",
+      relaybus: where.port,
+      maxBatchWaitMs: 20,
+      handle,
+      // A test that expects run() to reject checks that itself.
+      runMayFail: true,
+    },
+  );
+  t.after(run.stop);
+  return run;
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
@@ -71,7 +61,7 @@ test("bus source - reads ahead up to readAhead unconfirmed batches, positions in
   await where.port.publish(where.bus, events(10, "a"));
   const batches: SourceBatch[] = [];
   const confirmations: (() => void)[] = [];
-  runSource(
+  runBusSource(
     t,
     where,
     { startAt: "oldest", readAhead: 3 },
@@ -108,7 +98,7 @@ test("bus source - startAt newest skips what the bus held, oldest reads it, a sa
     ["oldest", { startAt: "oldest" }, undefined],
     ["saved", { startAt: "oldest" }, "2"],
   ] as const) {
-    runSource(
+    runBusSource(
       t,
       where,
       config,
@@ -128,7 +118,7 @@ test("bus source - backlog counts the events not handed over yet", async (t) => 
   const where = await place(t);
   await where.port.publish(where.bus, events(5, "b"));
   const batches: SourceBatch[] = [];
-  const { source } = runSource(
+  const { source } = runBusSource(
     t,
     where,
     { startAt: "oldest", readAhead: 1 },
@@ -148,14 +138,14 @@ test("bus source - a refused batch ends the run with its error, and a run from t
   const where = await place(t);
   await where.port.publish(where.bus, events(4, "r"));
   const refused = new Error("the sink failed");
-  const first = runSource(t, where, { startAt: "oldest" }, () => Promise.reject(refused), {
+  const first = runBusSource(t, where, { startAt: "oldest" }, () => Promise.reject(refused), {
     maxBatchEvents: 2,
   });
   const started = Date.now();
   await assert.rejects(first.running, (error) => error === refused);
   assert.ok(Date.now() - started < 1_000, "the run ends at once, not after an idle wait");
   const again: string[] = [];
-  runSource(
+  runBusSource(
     t,
     where,
     { startAt: "newest" },
@@ -171,19 +161,13 @@ test("bus source - a refused batch ends the run with its error, and a run from t
 
 test("bus source - run rejects when the bus does not exist", async (t) => {
   const where = await place(t);
-  const { running } = runSource(t, { ...where, bus: "no-such-bus" }, {}, async () => {});
+  const { running } = runBusSource(t, { ...where, bus: "no-such-bus" }, {}, async () => {});
   await assert.rejects(running, /bus "no-such-bus" does not exist/);
 });
 
 test("bus sink - publishes a batch in order, and an event over the size limit fails for good", async (t) => {
   const where = await place(t);
-  const context = {
-    logger: silentLogger,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    streamName: "bus-test",
-    relaybus: where.port,
-  };
+  const context = sinkContext({ streamName: "bus-test", relaybus: where.port });
   const sink = busSink.create({ bus: where.bus }, context);
   await sink.write(events(3, "s"));
   assert.deepEqual(

@@ -21,28 +21,20 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { SinkError, type ConnectorContext } from "../../connectors/index.js";
+import { SinkError } from "../../connectors/index.js";
 import { fileSink, type FileSinkConfig } from "../../connectors/file/index.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
 import { readJsonLines } from "../conformance/harnesses/file.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
+import type { CloudEvent } from "../../src/types.js";
+import { sinkContext, testEvents } from "../helpers/connector-runs.js";
 
-const context: ConnectorContext = {
-  logger: silentLogger,
-  clock: systemClock,
-  signal: new AbortController().signal,
-  streamName: "file-test",
-  relaybus: noBusesPort,
-};
+const context = sinkContext({ streamName: "file-test" });
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
+  return testEvents(count, tag, {
     source: "file-test",
     type: "file.test",
-    data: { i, text: "line\nbreak é" },
-  }));
+    data: (i) => ({ i, text: "line\nbreak é" }),
+  });
 }
 
 function tempDir(t: TestContext): string {

@@ -5,19 +5,19 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { test, type TestContext } from "node:test";
-import type { SourceBatch, SourceContext } from "../../connectors/index.js";
+import type { SourceBatch } from "../../connectors/index.js";
 import { httpSource, type HttpSourceConfig } from "../../connectors/http/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
+import type { CloudEvent } from "../../src/types.js";
 import { freePort } from "../conformance/harnesses/http.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import { runSource, sourceContext } from "../helpers/connector-runs.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
 
 interface Endpoint {
   url: string;
   port: number;
   batches: SourceBatch[];
-  /** Stops the source; resolves once run() settled. */
-  stop(): Promise<void>;
+  /** Stops the source; resolves once run() settled, rejects if it rejected. */
+  stop(): Promise<unknown>;
   running: Promise<void>;
 }
 
@@ -39,43 +39,28 @@ async function startEndpoint(
   options: { maxBatchEvents?: number; confirm?: (batch: SourceBatch) => Promise<void> } = {},
 ): Promise<Endpoint> {
   const port = config.port ?? (await freePort());
-  const abort = new AbortController();
-  const context: SourceContext = {
-    logger: silentLogger,
-    clock: systemClock,
-    signal: abort.signal,
-    streamName: "http-test",
-    relaybus: noBusesPort,
-    position: undefined,
-    maxBatchEvents: options.maxBatchEvents ?? 100,
-    maxBatchWaitMs: 50,
-  };
-  const source = httpSource.create({ ...config, port }, context);
-  const batches: SourceBatch[] = [];
-  const running = source.run(async (batch) => {
-    batches.push(batch);
-    await options.confirm?.(batch);
-  });
+  const { batches, stop, running } = runSource(
+    httpSource,
+    { ...config, port },
+    {
+      streamName: "http-test",
+      maxBatchEvents: options.maxBatchEvents,
+      handle: options.confirm,
+    },
+  );
   const path = config.path ?? "/events";
   await waitUntilListening(port);
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      abort.abort();
-      await running;
-      await source.close();
-    })());
   stopWhenDone(t, stop);
   return { url: `http://127.0.0.1:${port}${path}`, port, batches, stop, running };
 }
 
-const stopsOfTest = new WeakMap<TestContext, (() => Promise<void>)[]>();
+const stopsOfTest = new WeakMap<TestContext, (() => Promise<unknown>)[]>();
 
 /** Stops every endpoint a test started, then checks that nothing is left open. */
-function stopWhenDone(t: TestContext, stop: () => Promise<void>): void {
+function stopWhenDone(t: TestContext, stop: () => Promise<unknown>): void {
   let stops = stopsOfTest.get(t);
   if (stops === undefined) {
-    const list: (() => Promise<void>)[] = [];
+    const list: (() => Promise<unknown>)[] = [];
     stops = list;
     stopsOfTest.set(t, list);
     t.after(async () => {
@@ -396,19 +381,9 @@ test("http source - stopping answers requests in flight 503 and frees the port a
 
 test("http source - run rejects when the port is taken", async (t) => {
   const first = await startEndpoint(t);
-  const abort = new AbortController();
   const second = httpSource.create(
     { port: first.port },
-    {
-      logger: silentLogger,
-      clock: systemClock,
-      signal: abort.signal,
-      streamName: "http-test",
-      relaybus: noBusesPort,
-      position: undefined,
-      maxBatchEvents: 100,
-      maxBatchWaitMs: 50,
-    },
+    sourceContext({ streamName: "http-test" }),
   );
   await assert.rejects(
     second.run(async () => {}),

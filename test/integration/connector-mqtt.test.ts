@@ -10,28 +10,39 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createServer, type Socket } from "node:net";
 import { test } from "node:test";
-import { SinkError } from "../../connectors/index.js";
 import type { MqttSourceConfig } from "../../connectors/mqtt/index.js";
 import type { CloudEvent } from "../../src/types.js";
+import { testEvents } from "../helpers/connector-runs.js";
 import { LOCAL_SERVICES, requireService } from "../helpers/local-services.js";
-import { mqttFixture } from "../helpers/mqtt-fixture.js";
+import { mqttFixture, type MqttFixture } from "../helpers/mqtt-fixture.js";
+import { assertRejectsWithSinkError } from "../helpers/sink-errors.js";
 
 const BROKER_URL = LOCAL_SERVICES.mqtt.url;
 const skip = (await requireService("mqtt")) ?? false;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "test",
-    type: "mqtt.test",
-    data: { i },
-  }));
+  return testEvents(count, tag, { type: "mqtt.test" });
 }
 
 function fresh(kind: string): string {
   return `relaybus-test/${kind}-${randomBytes(5).toString("hex")}`;
+}
+
+function freshClientId(): string {
+  return `relaybus-test-${randomBytes(5).toString("hex")}`;
+}
+
+/** A fresh topic, and a fresh client id whose persistent session subscribes to it already. */
+async function sessionOnFreshTopic(
+  fx: MqttFixture,
+  kind: string,
+  qos?: 1 | 2,
+): Promise<{ topic: string; clientId: string }> {
+  const topic = fresh(kind);
+  const clientId = freshClientId();
+  await fx.session(clientId, topic, qos);
+  return { topic, clientId };
 }
 
 async function waitUntil(what: string, done: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -40,19 +51,6 @@ async function waitUntil(what: string, done: () => boolean, timeoutMs = 5_000): 
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await sleep(20);
   }
-}
-
-async function rejectsWith(
-  promise: Promise<unknown>,
-  retryable: boolean,
-  message: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SinkError, `a SinkError, got ${String(error)}`);
-    assert.equal(error.retryable, retryable, error.message);
-    assert.match(error.message, message);
-    return true;
-  });
 }
 
 test(
@@ -80,9 +78,7 @@ test(
   { skip },
   async (t) => {
     const fx = mqttFixture(t);
-    const topic = fresh("binary");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
-    await fx.session(clientId, topic);
+    const { topic, clientId } = await sessionOnFreshTopic(fx, "binary");
     const received = await fx.subscriber(topic);
     const written: CloudEvent[] = [
       {
@@ -115,7 +111,7 @@ test(
     assert.deepEqual(received[1]?.payload, Buffer.from([0, 255, 1]));
     const run = fx.source({ url: BROKER_URL, topic, clientId });
     await run.waitFor(2);
-    assert.deepEqual(run.received(), [
+    assert.deepEqual(run.received, [
       written[0],
       { ...written[1], datacontenttype: "application/octet-stream" },
     ]);
@@ -150,7 +146,7 @@ test(
       url: BROKER_URL,
       topic: `$SYS/relaybus-test/${randomBytes(4).toString("hex")}`,
     });
-    await rejectsWith(sink.write(events(1, "sys")), false, /Not authorized/);
+    await assertRejectsWithSinkError(sink.write(events(1, "sys")), false, /Not authorized/);
   },
 );
 
@@ -166,7 +162,7 @@ test(
     const [small, large] = events(2, "size");
     assert.ok(small !== undefined && large !== undefined);
     large.data = { text: "x".repeat(3_000) };
-    await rejectsWith(
+    await assertRejectsWithSinkError(
       sink.write([small, large]),
       false,
       new RegExp(
@@ -212,7 +208,7 @@ test(
     });
     const { port } = server.address() as { port: number };
     const started = Date.now();
-    await rejectsWith(
+    await assertRejectsWithSinkError(
       fx
         .sink({ url: `mqtt://127.0.0.1:${port}`, topic: "t", timeoutMs: 300 })
         .write(events(1, "silent")),
@@ -221,7 +217,7 @@ test(
     );
     assert.ok(Date.now() - started < 2_000, "gives up after timeoutMs");
     // Port 9 (discard) is closed on loopback: the connection is refused.
-    await rejectsWith(
+    await assertRejectsWithSinkError(
       fx
         .sink({ url: "mqtt://127.0.0.1:9", topic: "t", timeoutMs: 1_000 })
         .write(events(1, "refused")),
@@ -256,9 +252,7 @@ test(
   { skip },
   async (t) => {
     const fx = mqttFixture(t);
-    const topic = fresh("raw");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
-    await fx.session(clientId, topic);
+    const { topic, clientId } = await sessionOnFreshTopic(fx, "raw");
     const publisher = await fx.client();
     await publisher.publishAsync(topic, "hello", {
       qos: 1,
@@ -268,7 +262,7 @@ test(
     await publisher.publishAsync(topic, "hello", { qos: 1 });
     const run = fx.source({ url: BROKER_URL, topic, clientId });
     await run.waitFor(3);
-    const [named, bytes, hashed] = run.received();
+    const [named, bytes, hashed] = run.received;
     assert.deepEqual(named, {
       specversion: "1.0",
       id: "order-7",
@@ -288,9 +282,7 @@ test(
   { skip },
   async (t) => {
     const fx = mqttFixture(t);
-    const topic = fresh("readahead");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
-    await fx.session(clientId, topic);
+    const { topic, clientId } = await sessionOnFreshTopic(fx, "readahead");
     const publisher = await fx.client();
     for (const event of events(12, "ahead"))
       await publisher.publishAsync(topic, JSON.stringify(event), { qos: 1 });
@@ -309,7 +301,7 @@ test(
     const second = fx.source({ url: BROKER_URL, topic, clientId });
     await second.waitFor(12);
     assert.deepEqual(
-      second.received().map((e) => e.id),
+      second.received.map((e) => e.id),
       events(12, "ahead").map((e) => e.id),
     );
   },
@@ -320,9 +312,7 @@ test(
   { skip },
   async (t) => {
     const fx = mqttFixture(t);
-    const topic = fresh("trickle");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
-    await fx.session(clientId, topic);
+    const { topic, clientId } = await sessionOnFreshTopic(fx, "trickle");
     const publisher = await fx.client();
     const run = fx.source({ url: BROKER_URL, topic, clientId }, { confirm: () => false });
     // Each message comes after the batch wait (50 ms), so each is a batch of its own.
@@ -340,9 +330,7 @@ test(
   { skip },
   async (t) => {
     const fx = mqttFixture(t);
-    const topic = fresh("qos2");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
-    await fx.session(clientId, topic, 2);
+    const { topic, clientId } = await sessionOnFreshTopic(fx, "qos2", 2);
     const publisher = await fx.client();
     for (const event of events(3, "exactly"))
       await publisher.publishAsync(topic, JSON.stringify(event), { qos: 2 });
@@ -353,7 +341,7 @@ test(
     const second = fx.source(config);
     await second.waitFor(3);
     assert.deepEqual(
-      second.received().map((e) => e.id),
+      second.received.map((e) => e.id),
       ["exactly-0", "exactly-1", "exactly-2"],
     );
     await sleep(200);
@@ -363,7 +351,7 @@ test(
     await third.waitFor(1);
     await sleep(300);
     assert.deepEqual(
-      third.received().map((e) => e.id),
+      third.received.map((e) => e.id),
       ["later-0"],
     );
   },
@@ -375,7 +363,7 @@ test(
   async (t) => {
     const fx = mqttFixture(t);
     const topic = fresh("retained");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
+    const clientId = freshClientId();
     fx.endSessionAfter(clientId);
     const publisher = await fx.client();
     await publisher.publishAsync(topic, JSON.stringify(events(1, "retained")[0]), {
@@ -396,7 +384,7 @@ test(
       const second = fx.source(config);
       await sleep(500);
       await second.stop();
-      assert.deepEqual(second.received(), []);
+      assert.deepEqual(second.received, []);
     } finally {
       // An empty retained message clears the topic's retained one.
       await publisher.publishAsync(topic, "", { qos: 1, retain: true });
@@ -409,9 +397,7 @@ test(
   { skip },
   async (t) => {
     const fx = mqttFixture(t);
-    const topic = fresh("lost");
-    const clientId = `relaybus-test-${randomBytes(5).toString("hex")}`;
-    await fx.session(clientId, topic);
+    const { topic, clientId } = await sessionOnFreshTopic(fx, "lost");
     const publisher = await fx.client();
     await publisher.publishAsync(topic, JSON.stringify(events(1, "lost")[0]), { qos: 1 });
     const proxy = await fx.proxy();
@@ -423,6 +409,6 @@ test(
     assert.match(outcome.message, /connection was lost/);
     const second = fx.source({ url: BROKER_URL, topic, clientId });
     await second.waitFor(1);
-    assert.equal(second.received()[0]?.id, "lost-0");
+    assert.equal(second.received[0]?.id, "lost-0");
   },
 );

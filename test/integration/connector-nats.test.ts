@@ -11,24 +11,25 @@ import { randomBytes } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { Ajv } from "ajv";
-import {
-  connect,
-  StorageType,
-  type JetStreamManager,
-  type NatsConnection,
-  type StoredMsg,
-} from "nats";
-import { SinkError, type Sink, type SourceBatch } from "../../connectors/index.js";
+import { connect, StorageType, type NatsConnection, type StoredMsg } from "nats";
+import type { Sink } from "../../connectors/index.js";
 import {
   natsSink,
   natsSource,
   type NatsSinkConfig,
   type NatsSourceConfig,
 } from "../../connectors/nats/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import type { CloudEvent } from "../../src/types.js";
+import {
+  runSource,
+  sinkContext,
+  testEvents,
+  type SourceRun,
+  type SourceRunOptions,
+} from "../helpers/connector-runs.js";
 import { LOCAL_SERVICES, requireService } from "../helpers/local-services.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
+import { assertRejectsWithSinkError } from "../helpers/sink-errors.js";
 
 const SERVER_URL = LOCAL_SERVICES.nats.url;
 const skip = (await requireService("nats")) ?? false;
@@ -36,40 +37,26 @@ const WAIT_MS = 10_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "test",
-    type: "nats.test",
-    time: "2024-05-06T07:08:09Z",
-    data: { i },
-  }));
-}
-
-interface SourceRun {
-  received: CloudEvent[];
-  batches: SourceBatch[];
-  waitFor(count: number): Promise<void>;
-  /** How `run` settled, once it did on its own: undefined, or the error. */
-  settled: Promise<unknown>;
-  backlog(): Promise<number | undefined>;
-  /** Aborts, waits for `run`, closes. */
-  stop(): Promise<void>;
+  return testEvents(count, tag, { type: "nats.test", time: "2024-05-06T07:08:09Z" });
 }
 
 interface Fixture {
-  jsm: JetStreamManager;
   /** A fresh stream capturing `<base>.>`, deleted after the test; `subject` is `<base>.events`. */
   stream(options?: {
     maxMsgSize?: number;
   }): Promise<{ name: string; base: string; subject: string }>;
   publish(subject: string, payloads: readonly string[]): Promise<void>;
+  /** Publishes each event as a structured-mode CloudEvent. */
+  publishEvents(subject: string, published: readonly CloudEvent[]): Promise<void>;
+  /** Resolves once `stream` has the durable consumer `durable` (a source creates it as it starts). */
+  consumerCreated(stream: string, durable: string): Promise<void>;
   /** Every message of `stream`, in order. */
   messages(stream: string): Promise<StoredMsg[]>;
   sink(config: NatsSinkConfig): Sink;
+  /** A run of the source, stopped after the test; `run` may fail. */
   source(
     config: NatsSourceConfig,
-    options?: { maxBatchEvents?: number; handle?: (batch: SourceBatch) => Promise<void> },
+    options?: Pick<SourceRunOptions, "maxBatchEvents" | "confirm">,
   ): SourceRun;
 }
 
@@ -78,15 +65,14 @@ async function fixture(t: TestContext): Promise<Fixture> {
   const nc: NatsConnection = await connect({ servers: SERVER_URL });
   const jsm = await nc.jetstreamManager();
   const streams: string[] = [];
-  const closers: Array<() => Promise<void>> = [];
+  const closers: (() => Promise<unknown>)[] = [];
   t.after(async () => {
     for (const close of closers.reverse()) await close();
     for (const name of streams) await jsm.streams.delete(name).catch(() => {});
     await nc.close();
     await assertNothingOpen();
   });
-  return {
-    jsm,
+  const fx: Fixture = {
     async stream(options = {}) {
       const suffix = randomBytes(5).toString("hex");
       const name = `relaybus_test_${suffix}`;
@@ -104,6 +90,24 @@ async function fixture(t: TestContext): Promise<Fixture> {
       const js = nc.jetstream();
       for (const payload of payloads) await js.publish(subject, payload);
     },
+    async publishEvents(subject, published) {
+      await fx.publish(
+        subject,
+        published.map((e) => JSON.stringify(e)),
+      );
+    },
+    async consumerCreated(stream, durable) {
+      const deadline = Date.now() + WAIT_MS;
+      while (
+        !(await jsm.consumers.info(stream, durable).then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        assert.ok(Date.now() < deadline, "the source creates its durable consumer");
+        await sleep(20);
+      }
+    },
     async messages(stream) {
       const { state } = await jsm.streams.info(stream);
       const held: StoredMsg[] = [];
@@ -112,80 +116,22 @@ async function fixture(t: TestContext): Promise<Fixture> {
       return held;
     },
     sink(config) {
-      const sink = natsSink.create(config, {
-        logger: silentLogger,
-        clock: systemClock,
-        signal: new AbortController().signal,
-        streamName: "it",
-        relaybus: noBusesPort,
-      });
+      const sink = natsSink.create(config, sinkContext({ streamName: "it" }));
       closers.push(() => sink.close());
       return sink;
     },
     source(config, options = {}) {
-      const abort = new AbortController();
-      const source = natsSource.create(config, {
-        logger: silentLogger,
-        clock: systemClock,
-        signal: abort.signal,
+      const run = runSource(natsSource, config, {
+        ...options,
         streamName: "it",
-        relaybus: noBusesPort,
-        position: undefined,
-        maxBatchEvents: options.maxBatchEvents ?? 100,
-        maxBatchWaitMs: 50,
+        waitMs: WAIT_MS,
+        runMayFail: true,
       });
-      const received: CloudEvent[] = [];
-      const batches: SourceBatch[] = [];
-      const settled = source
-        .run(async (batch) => {
-          batches.push(batch);
-          received.push(...batch.events);
-          await options.handle?.(batch);
-        })
-        .then(
-          () => undefined,
-          (error: unknown) => error,
-        );
-      let stopped: Promise<void> | undefined;
-      const stop = () => {
-        stopped ??= (async () => {
-          abort.abort();
-          await settled;
-          await source.close();
-        })();
-        return stopped;
-      };
-      closers.push(stop);
-      return {
-        received,
-        batches,
-        settled,
-        backlog: () => source.backlog?.() ?? Promise.resolve(undefined),
-        stop,
-        async waitFor(count) {
-          const deadline = Date.now() + WAIT_MS;
-          while (received.length < count) {
-            if (Date.now() > deadline)
-              assert.fail(`expected ${count} events, got ${received.length} after ${WAIT_MS} ms`);
-            await sleep(20);
-          }
-        },
-      };
+      closers.push(run.stop);
+      return run;
     },
   };
-}
-
-/** A source's handle that never confirms: it waits for the stop, then refuses, as a stopping stream does. */
-function neverConfirm(): { handle: (batch: SourceBatch) => Promise<void>; release(): void } {
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  return {
-    handle: async () => {
-      await released;
-      throw new Error("the stream stopped before the sink confirmed this batch");
-    },
-    release,
-  };
+  return fx;
 }
 
 test("nats sink - writing the same batch twice stores it once", { skip }, async (t) => {
@@ -238,12 +184,11 @@ test(
     const f = await fixture(t);
     const { name, subject } = await f.stream({ maxMsgSize: 64 });
     const sink = f.sink({ servers: SERVER_URL, subject });
-    await assert.rejects(sink.write(events(1, "large")), (error: unknown) => {
-      assert.ok(error instanceof SinkError, String(error));
-      assert.equal(error.retryable, false);
-      assert.match(error.message, /message size exceeds maximum/);
-      return true;
-    });
+    await assertRejectsWithSinkError(
+      sink.write(events(1, "large")),
+      false,
+      /message size exceeds maximum/,
+    );
     assert.equal((await f.messages(name)).length, 0);
   },
 );
@@ -260,11 +205,7 @@ test("nats sink - a server that is not there fails retryably", { skip }, async (
     subject: "relaybus.test.nowhere",
     timeoutMs: 1_000,
   });
-  await assert.rejects(sink.write(events(1, "nowhere")), (error: unknown) => {
-    assert.ok(error instanceof SinkError, String(error));
-    assert.equal(error.retryable, true);
-    return true;
-  });
+  await assertRejectsWithSinkError(sink.write(events(1, "nowhere")), true);
 });
 
 test(
@@ -275,23 +216,11 @@ test(
     const { name, subject } = await f.stream();
     const run = f.source({ servers: SERVER_URL, stream: name }, { maxBatchEvents: 4 });
     // The consumer exists once the run started; publish only then, in three rounds.
-    const deadline = Date.now() + WAIT_MS;
-    while (
-      !(await f.jsm.consumers.info(name, "relaybus-it").then(
-        () => true,
-        () => false,
-      ))
-    ) {
-      assert.ok(Date.now() < deadline, "the source creates its durable consumer");
-      await sleep(20);
-    }
+    await f.consumerCreated(name, "relaybus-it");
     await f.publish(subject, ["first", '{"n":2}']);
     await run.waitFor(2);
     await sleep(200);
-    await f.publish(
-      subject,
-      events(5, "structured").map((e) => JSON.stringify(e)),
-    );
+    await f.publishEvents(subject, events(5, "structured"));
     await run.waitFor(7);
     await f.publish(subject, ["last"]);
     await run.waitFor(8);
@@ -324,22 +253,16 @@ test(
   async (t) => {
     const f = await fixture(t);
     const { name, subject } = await f.stream();
-    await f.publish(
-      subject,
-      events(10, "order").map((e) => JSON.stringify(e)),
-    );
-    const refusing = neverConfirm();
+    await f.publishEvents(subject, events(10, "order"));
     const first = f.source(
       { servers: SERVER_URL, stream: name },
-      { maxBatchEvents: 3, handle: refusing.handle },
+      { maxBatchEvents: 3, confirm: () => false },
     );
     await first.waitFor(3);
     await sleep(200);
     // Two batches handed over (the read-ahead); the rest delivered to the client and held.
     assert.equal(first.batches.length, 2);
-    const stopping = first.stop();
-    refusing.release();
-    await stopping;
+    await first.stop();
     const second = f.source({ servers: SERVER_URL, stream: name }, { maxBatchEvents: 100 });
     await second.waitFor(10);
     await sleep(300);
@@ -356,19 +279,13 @@ test(
   async (t) => {
     const f = await fixture(t);
     const { name, subject } = await f.stream();
-    await f.publish(
-      subject,
-      events(5, "refused").map((e) => JSON.stringify(e)),
-    );
+    await f.publishEvents(subject, events(5, "refused"));
     // The pull asks for more than the stream holds, so it is still open on the server when
     // the run stops; the ack wait is far longer than the test waits.
     const config = { servers: SERVER_URL, stream: name, ackWaitMs: 120_000 };
-    const refusing = neverConfirm();
-    const first = f.source(config, { maxBatchEvents: 100, handle: refusing.handle });
+    const first = f.source(config, { maxBatchEvents: 100, confirm: () => false });
     await first.waitFor(5);
-    const stopping = first.stop();
-    refusing.release();
-    await stopping;
+    await first.stop();
     const second = f.source(config);
     await second.waitFor(5);
     assert.deepEqual(
@@ -411,16 +328,7 @@ test(
       durable: "fresh",
       deliverPolicy: "new",
     });
-    const deadline = Date.now() + WAIT_MS;
-    while (
-      !(await f.jsm.consumers.info(name, "fresh").then(
-        () => true,
-        () => false,
-      ))
-    ) {
-      assert.ok(Date.now() < deadline, "the source creates its durable consumer");
-      await sleep(20);
-    }
+    await f.consumerCreated(name, "fresh");
     await f.publish(subject, ["new"]);
     await run.waitFor(1);
     await sleep(200);
@@ -438,27 +346,24 @@ test(
     const f = await fixture(t);
     const { name, subject } = await f.stream();
     await f.publish(subject, ["a", "b", "c", "d", "e"]);
-    const refusing = neverConfirm();
     const run = f.source(
       { servers: SERVER_URL, stream: name },
-      { maxBatchEvents: 2, handle: refusing.handle },
+      { maxBatchEvents: 2, confirm: () => false },
     );
     // Two batches of two handed over (the read-ahead), then nothing more until they are confirmed.
     await run.waitFor(4);
     await sleep(200);
     assert.equal(run.received.length, 4);
     assert.equal(
-      await run.backlog(),
+      await run.source.backlog?.(),
       1,
       "the stream counts what it was handed; the source counts the rest",
     );
-    const stopping = run.stop();
-    refusing.release();
-    await stopping;
+    await run.stop();
     const confirming = f.source({ servers: SERVER_URL, stream: name });
     await confirming.waitFor(5);
     const deadline = Date.now() + WAIT_MS;
-    while ((await confirming.backlog()) !== 0) {
+    while ((await confirming.source.backlog?.()) !== 0) {
       assert.ok(Date.now() < deadline, "the backlog drops to 0 once everything is acknowledged");
       await sleep(50);
     }

@@ -7,31 +7,33 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import pg from "pg";
-import { SinkError, type Sink, type Source, type SourceBatch } from "../../connectors/index.js";
+import type { Sink } from "../../connectors/index.js";
 import {
   postgresSink,
   postgresSource,
   type PostgresSinkConfig,
   type PostgresSourceConfig,
 } from "../../connectors/postgres/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
+import type { CloudEvent } from "../../src/types.js";
 import { SINK_TABLE_COLUMNS, tableName } from "../conformance/harnesses/postgres.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import {
+  runSource,
+  sinkContext,
+  sourceContext,
+  testEvents,
+  type SourceRun,
+  type SourceRunOptions,
+} from "../helpers/connector-runs.js";
 import { LOCAL_SERVICES, requireService } from "../helpers/local-services.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
+import { assertRejectsWithSinkError } from "../helpers/sink-errors.js";
 
 const URL = LOCAL_SERVICES.postgres.url;
 const skip = (await requireService("postgres")) ?? false;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "test",
-    type: "pg.test",
-    data: { i },
-  }));
+  return testEvents(count, tag, { type: "pg.test" });
 }
 
 interface Fixture {
@@ -41,27 +43,11 @@ interface Fixture {
   /** Runs `close` after the test, before the tables are dropped (last deferred, first run). */
   defer(close: () => Promise<unknown>): void;
   sink(config: Omit<PostgresSinkConfig, "connectionString"> & { connectionString?: string }): Sink;
+  /** A run of the source (every batch confirmed), stopped after the test; `run` may fail. */
   source(
     config: Omit<PostgresSourceConfig, "connectionString">,
-    options?: SourceOptions,
+    options?: Pick<SourceRunOptions, "position" | "maxBatchEvents">,
   ): SourceRun;
-}
-
-interface SourceOptions {
-  position?: string;
-  maxBatchEvents?: number;
-}
-
-interface SourceRun {
-  source: Source;
-  batches: SourceBatch[];
-  received(): CloudEvent[];
-  /** The position of the last batch (every batch is confirmed). */
-  position(): string | undefined;
-  waitFor(count: number, timeoutMs?: number): Promise<void>;
-  /** Aborts and closes; resolves with how `run` settled. */
-  stop(): Promise<unknown>;
-  running: Promise<void>;
 }
 
 /** A fixture whose tables, connectors and pool are closed after the test, which then checks nothing is left open. */
@@ -87,87 +73,23 @@ function fixture(t: TestContext): Fixture {
       closers.push(close);
     },
     sink(config) {
-      const context = {
-        logger: silentLogger,
-        clock: systemClock,
-        signal: new AbortController().signal,
-        streamName: "it",
-        relaybus: noBusesPort,
-      };
-      const sink = postgresSink.create({ connectionString: URL, ...config }, context);
+      const sink = postgresSink.create(
+        { connectionString: URL, ...config },
+        sinkContext({ streamName: "it" }),
+      );
       closers.push(() => sink.close());
       return sink;
     },
     source(config, options = {}) {
-      const abort = new AbortController();
-      const source = postgresSource.create(
+      const run = runSource(
+        postgresSource,
         { connectionString: URL, ...config },
-        {
-          logger: silentLogger,
-          clock: systemClock,
-          signal: abort.signal,
-          streamName: "it",
-          relaybus: noBusesPort,
-          position: options.position,
-          maxBatchEvents: options.maxBatchEvents ?? 100,
-          maxBatchWaitMs: 50,
-        },
+        { ...options, streamName: "it", runMayFail: true },
       );
-      const batches: SourceBatch[] = [];
-      let position = options.position;
-      const running = source.run(async (batch) => {
-        batches.push(batch);
-        if (batch.position !== undefined) position = batch.position;
-      });
-      running.catch(() => {});
-      let stopping: Promise<unknown> | undefined;
-      const stop = () => {
-        stopping ??= (async () => {
-          abort.abort();
-          const settled = await running.then(
-            () => "resolved",
-            (error: unknown) => error,
-          );
-          await source.close();
-          return settled;
-        })();
-        return stopping;
-      };
-      closers.push(stop);
-      const received = () => batches.flatMap((b) => b.events);
-      return {
-        source,
-        batches,
-        received,
-        position: () => position,
-        running,
-        stop,
-        async waitFor(count, timeoutMs = 10_000) {
-          const deadline = Date.now() + timeoutMs;
-          while (received().length < count) {
-            if (Date.now() > deadline)
-              assert.fail(
-                `expected ${count} events, got ${received().length} after ${timeoutMs} ms`,
-              );
-            await sleep(20);
-          }
-        },
-      };
+      closers.push(run.stop);
+      return run;
     },
   };
-}
-
-async function rejectsWith(
-  promise: Promise<unknown>,
-  retryable: boolean,
-  code?: string,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof SinkError, `a SinkError, got ${String(error)}`);
-    assert.equal(error.retryable, retryable, error.message);
-    if (code !== undefined) assert.match(error.message, new RegExp(`SQLSTATE ${code}`));
-    return true;
-  });
 }
 
 test("postgres sink - a retried batch is stored once, in order", { skip }, async (t) => {
@@ -266,12 +188,16 @@ test(
 
 test("postgres sink - a missing table or column is non-retryable", { skip }, async (t) => {
   const f = fixture(t);
-  await rejectsWith(f.sink({ table: tableName("missing") }).write(events(1, "m")), false, "42P01");
+  await assertRejectsWithSinkError(
+    f.sink({ table: tableName("missing") }).write(events(1, "m")),
+    false,
+    /SQLSTATE 42P01/,
+  );
   const table = await f.table("it_columns", "id text PRIMARY KEY");
-  await rejectsWith(
+  await assertRejectsWithSinkError(
     f.sink({ table, columns: { id: "id", data: "nope" } }).write(events(1, "m")),
     false,
-    "42703",
+    /SQLSTATE 42703/,
   );
 });
 
@@ -282,7 +208,7 @@ test("postgres sink - an unreachable server is retryable", { skip }, async (t) =
     connectionString: "postgres://postgres@127.0.0.1:1/test",
     timeoutMs: 2_000,
   });
-  await rejectsWith(sink.write(events(1, "u")), true);
+  await assertRejectsWithSinkError(sink.write(events(1, "u")), true);
 });
 
 test(
@@ -308,7 +234,7 @@ test(
     await f.admin.query("SELECT pg_terminate_backend($1)", [pid]);
     await locker.query("ROLLBACK");
     locker.release();
-    await rejectsWith(write, true);
+    await assertRejectsWithSinkError(write, true);
     await sink.write(events(2, "t"));
     const held = await f.admin.query(`SELECT id FROM ${table} ORDER BY seq`);
     assert.deepEqual(
@@ -331,7 +257,7 @@ test("postgres source - resumes after the position it is given", { skip }, async
   await run.waitFor(2);
   await sleep(100);
   assert.deepEqual(
-    run.received().map((e) => [e.id, e.data]),
+    run.received.map((e) => [e.id, e.data]),
     [
       [`${table}:4`, 4],
       [`${table}:5`, 5],
@@ -352,7 +278,7 @@ test("postgres source - wraps whole rows when there is no payload column", { ski
   );
   const run = f.source({ table, column: "n", idColumn: "code" });
   await run.waitFor(2);
-  assert.deepEqual(run.received(), [
+  assert.deepEqual(run.received, [
     {
       specversion: "1.0",
       id: `${table}:A1`,
@@ -397,10 +323,10 @@ test(
     await second.waitFor(1);
     await sleep(100);
     assert.deepEqual(
-      second.received().map((e) => [e.time, e.data]),
+      second.received.map((e) => [e.time, e.data]),
       [["2024-01-01T00:00:00.000002+00:00", { two: 2 }]],
     );
-    assert.equal(first.received()[0]?.data, "one", "text that is not JSON stays a string");
+    assert.equal(first.received[0]?.data, "one", "text that is not JSON stays a string");
     await second.stop();
   },
 );
@@ -420,10 +346,7 @@ test(
     await run.waitFor(values.length);
     await sleep(100);
     assert.deepEqual(
-      run
-        .received()
-        .map((e) => e.id)
-        .sort(),
+      run.received.map((e) => e.id).sort(),
       values.map((_, i) => `${table}:r${i + 1}`).sort(),
     );
     assert.ok(run.batches.every((b) => b.events.length <= 2));
@@ -457,7 +380,7 @@ test("postgres source - NOTIFY on the channel wakes the poller", { skip }, async
   await sleep(500);
   await f.admin.query(`INSERT INTO ${table} (payload) VALUES ('"hello"'); NOTIFY ${table}`);
   await run.waitFor(1, 5_000);
-  assert.equal(run.received()[0]?.data, "hello");
+  assert.equal(run.received[0]?.data, "hello");
   await run.stop();
 });
 
@@ -479,7 +402,7 @@ test(
     });
     await f.admin.query(`INSERT INTO ${table} (payload) VALUES ('1')`);
     await sleep(700);
-    assert.equal(run.received().length, 0, "a row younger than settleMs is not read");
+    assert.equal(run.received.length, 0, "a row younger than settleMs is not read");
     await run.waitFor(1, 5_000);
     await run.stop();
     const refused = f.source({
@@ -501,16 +424,9 @@ test("postgres source - backlog counts the rows not handed over yet", { skip }, 
   await run.waitFor(3);
   assert.equal(await run.source.backlog?.(), 0, "all read");
   await run.stop();
-  const context = {
-    logger: silentLogger,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    streamName: "it",
-    relaybus: noBusesPort,
-  };
   const idle = postgresSource.create(
     { connectionString: URL, table, column: "seq" },
-    { ...context, position: "1", maxBatchEvents: 10, maxBatchWaitMs: 50 },
+    sourceContext({ streamName: "it", position: "1", maxBatchEvents: 10 }),
   );
   try {
     assert.equal(await idle.backlog?.(), 3, "rows after the given position, before any read");
@@ -530,7 +446,7 @@ test(
     await f.sink({ table }).write(written);
     const run = f.source({ table, column: "seq", payloadColumn: "event" });
     await run.waitFor(4);
-    assert.deepEqual(run.received(), written);
+    assert.deepEqual(run.received, written);
     await run.stop();
   },
 );

@@ -9,47 +9,36 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test, type TestContext } from "node:test";
 import { connect, type Channel, type ConfirmChannel, type GetMessage, type Options } from "amqplib";
-import { SinkError, type Sink, type SourceBatch } from "../../connectors/index.js";
+import type { Sink } from "../../connectors/index.js";
 import {
   rabbitmqSink,
   rabbitmqSource,
   type RabbitmqSinkConfig,
   type RabbitmqSourceConfig,
 } from "../../connectors/rabbitmq/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import type { CloudEvent } from "../../src/types.js";
 import { createAmqpRelay, type AmqpRelay } from "../helpers/amqp-relay.js";
+import {
+  runSource,
+  sinkContext,
+  testEvents,
+  type SourceRun,
+  type SourceRunOptions,
+} from "../helpers/connector-runs.js";
 import { LOCAL_SERVICES, requireService } from "../helpers/local-services.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
+import { assertRejectsWithSinkError } from "../helpers/sink-errors.js";
 
 const BROKER_URL = LOCAL_SERVICES.rabbitmq.url;
 const skip = (await requireService("rabbitmq")) ?? false;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "test",
-    type: "rabbitmq.test",
-    time: "2024-05-06T07:08:09Z",
-    data: { i },
-  }));
+  return testEvents(count, tag, { type: "rabbitmq.test", time: "2024-05-06T07:08:09Z" });
 }
 
 function freshName(kind: string): string {
   return `relaybus-test-${kind}-${randomBytes(4).toString("hex")}`;
-}
-
-interface SourceRun {
-  batches: SourceBatch[];
-  received(): CloudEvent[];
-  waitFor(count: number): Promise<void>;
-  /** Aborts and closes; resolves with how `run` settled (undefined, or the error). */
-  stop(): Promise<unknown>;
-  /** How `run` settled, once it did on its own. */
-  settled: Promise<unknown>;
-  backlog(): Promise<number | undefined>;
 }
 
 interface Fixture {
@@ -57,15 +46,18 @@ interface Fixture {
   channel: ConfirmChannel;
   /** A fresh queue, deleted after the test. */
   queue(options?: Options.AssertQueue): Promise<string>;
+  /** A fresh queue holding `held` as structured-mode messages, deleted after the test. */
+  queueHolding(held: readonly CloudEvent[]): Promise<string>;
   /** A fresh direct exchange with a fresh queue bound under `key`, both deleted after the test. */
   exchangeWithQueue(key: string): Promise<{ exchange: string; queue: string }>;
   /** Deletes `name` after the test (for exchanges and queues the test made another way). */
   forget(kind: "exchange" | "queue", name: string): void;
   relay(): Promise<AmqpRelay>;
   sink(config: RabbitmqSinkConfig): Sink;
+  /** A run of the source, stopped after the test; `run` may fail. */
   source(
     config: RabbitmqSourceConfig,
-    options?: { maxBatchEvents?: number; handle?: (batch: SourceBatch) => Promise<void> },
+    options?: Pick<SourceRunOptions, "maxBatchEvents" | "handle">,
   ): SourceRun;
   /** Every message in `queue` now, consumed. */
   drain(queue: string): Promise<GetMessage[]>;
@@ -98,6 +90,15 @@ async function fixture(t: TestContext): Promise<Fixture> {
       await channel.assertQueue(name, options);
       return name;
     },
+    async queueHolding(held) {
+      const queue = await fx.queue();
+      await publish(
+        channel,
+        queue,
+        held.map((e) => JSON.stringify(e)),
+      );
+      return queue;
+    },
     async exchangeWithQueue(key) {
       const exchange = freshName("exchange");
       names.push({ kind: "exchange", name: exchange });
@@ -115,62 +116,14 @@ async function fixture(t: TestContext): Promise<Fixture> {
       return relay;
     },
     sink(config) {
-      const context = {
-        logger: silentLogger,
-        clock: systemClock,
-        signal: new AbortController().signal,
-        streamName: "test",
-        relaybus: noBusesPort,
-      };
-      const sink = rabbitmqSink.create(config, context);
+      const sink = rabbitmqSink.create(config, sinkContext());
       closers.push(() => sink.close());
       return sink;
     },
     source(config, options = {}) {
-      const abort = new AbortController();
-      const source = rabbitmqSource.create(config, {
-        logger: silentLogger,
-        clock: systemClock,
-        signal: abort.signal,
-        streamName: "test",
-        relaybus: noBusesPort,
-        position: undefined,
-        maxBatchEvents: options.maxBatchEvents ?? 100,
-        maxBatchWaitMs: 50,
-      });
-      const batches: SourceBatch[] = [];
-      const settled = source
-        .run(async (batch) => {
-          batches.push(batch);
-          await options.handle?.(batch);
-        })
-        .then(
-          () => undefined,
-          (error: unknown) => error,
-        );
-      const stop = async () => {
-        abort.abort();
-        const outcome = await settled;
-        await source.close();
-        return outcome;
-      };
-      closers.push(stop);
-      const received = () => batches.flatMap((b) => b.events);
-      return {
-        batches,
-        received,
-        settled,
-        stop,
-        backlog: () => source.backlog?.() ?? Promise.resolve(undefined),
-        async waitFor(count) {
-          const deadline = Date.now() + 10_000;
-          while (received().length < count) {
-            if (Date.now() > deadline)
-              assert.fail(`expected ${count} events, got ${received().length}`);
-            await sleep(20);
-          }
-        },
-      };
+      const run = runSource(rabbitmqSource, config, { ...options, runMayFail: true });
+      closers.push(run.stop);
+      return run;
     },
     async queueExists(queue, options) {
       // A channel of its own: the broker closes the channel that asks about a missing queue.
@@ -208,15 +161,6 @@ async function publish(
   await channel.waitForConfirms();
 }
 
-function assertSinkError(retryable: boolean, pattern: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof SinkError, `a SinkError, got ${String(error)}`);
-    assert.equal(error.retryable, retryable, error.message);
-    assert.match(error.message, pattern);
-    return true;
-  };
-}
-
 test(
   "rabbitmq sink - a missing exchange is refused as permanent, and the same sink writes once it exists",
   { skip },
@@ -224,9 +168,10 @@ test(
     const fx = await fixture(t);
     const exchange = freshName("exchange");
     const sink = fx.sink({ exchange, routingKey: "k", timeoutMs: 5_000 });
-    await assert.rejects(
+    await assertRejectsWithSinkError(
       sink.write(events(2, "early")),
-      assertSinkError(false, /NOT_FOUND - no exchange/),
+      false,
+      /NOT_FOUND - no exchange/,
     );
     fx.forget("exchange", exchange);
     await fx.channel.assertExchange(exchange, "direct", { durable: false });
@@ -275,9 +220,10 @@ test(
     const sink = fx.sink({ url: relay.url, exchange, routingKey: "k", timeoutMs: 5_000 });
     await sink.write(events(1, "before"));
     relay.cutOnNextSend();
-    await assert.rejects(
+    await assertRejectsWithSinkError(
       sink.write(events(2, "cut")),
-      assertSinkError(true, /connection to the broker was lost/),
+      true,
+      /connection to the broker was lost/,
     );
     await sink.write(events(2, "after"));
     const held = (await fx.drain(queue)).map(
@@ -296,9 +242,10 @@ test(
     await fx
       .sink({ exchange, routingKey: "unbound", mandatory: false })
       .write(events(2, "dropped"));
-    await assert.rejects(
+    await assertRejectsWithSinkError(
       fx.sink({ exchange, routingKey: "unbound" }).write(events(1, "returned")),
-      assertSinkError(false, /matched no binding for routing key "unbound"/),
+      false,
+      /matched no binding for routing key "unbound"/,
     );
     assert.equal((await fx.drain(queue)).length, 0);
   },
@@ -309,7 +256,7 @@ test("rabbitmq sink - a refused login is permanent", { skip }, async (t) => {
   const url = new URL(BROKER_URL);
   url.password = "not-the-password";
   const sink = fx.sink({ url: url.href, exchange: "", routingKey: "nowhere", timeoutMs: 5_000 });
-  await assert.rejects(sink.write(events(1, "refused")), assertSinkError(false, /ACCESS_REFUSED/));
+  await assertRejectsWithSinkError(sink.write(events(1, "refused")), false, /ACCESS_REFUSED/);
 });
 
 test(
@@ -342,7 +289,7 @@ test(
     );
     await publish(fx.channel, queue, [JSON.stringify(events(1, "declared")[0])]);
     await declaring.waitFor(1);
-    assert.equal(declaring.received()[0]?.id, "declared-0");
+    assert.equal(declaring.received[0]?.id, "declared-0");
   },
 );
 
@@ -363,7 +310,7 @@ test(
     await publish(fx.channel, queue, ["same", "same"]);
     const run = fx.source({ url: BROKER_URL, queue });
     await run.waitFor(4);
-    const [withId, binary, same1, same2] = run.received();
+    const [withId, binary, same1, same2] = run.received;
     assert.deepEqual(withId, {
       specversion: "1.0",
       id: "order-7",
@@ -392,12 +339,7 @@ test(
   { skip },
   async (t) => {
     const fx = await fixture(t);
-    const queue = await fx.queue();
-    await publish(
-      fx.channel,
-      queue,
-      events(30, "backlog").map((e) => JSON.stringify(e)),
-    );
+    const queue = await fx.queueHolding(events(30, "backlog"));
     let release = () => {};
     const held = new Promise<void>((resolve) => (release = resolve));
     // Two batches of 5 stay in the sink, which is all the prefetch (10) lets out: 20 stay ready.
@@ -407,13 +349,13 @@ test(
     );
     await run.waitFor(5);
     const deadline = Date.now() + 5_000;
-    let backlog = await run.backlog();
+    let backlog = await run.source.backlog?.();
     while (backlog !== 20 && Date.now() < deadline) {
       await sleep(50);
-      backlog = await run.backlog();
+      backlog = await run.source.backlog?.();
     }
     assert.equal(backlog, 20);
-    assert.equal(run.received().length, 10, "read ahead as far as the prefetch, no further");
+    assert.equal(run.received.length, 10, "read ahead as far as the prefetch, no further");
     release();
     await run.waitFor(30);
     assert.ok(run.batches.every((b) => b.events.length <= 5));
@@ -425,12 +367,7 @@ test(
   { skip },
   async (t) => {
     const fx = await fixture(t);
-    const queue = await fx.queue();
-    await publish(
-      fx.channel,
-      queue,
-      events(8, "retry").map((e) => JSON.stringify(e)),
-    );
+    const queue = await fx.queueHolding(events(8, "retry"));
     const failing = fx.source(
       { url: BROKER_URL, queue },
       { maxBatchEvents: 3, handle: () => Promise.reject(new Error("sink down")) },
@@ -442,17 +379,14 @@ test(
     );
     // Later batches may have been read ahead before the first was refused; none was acknowledged.
     assert.deepEqual(
-      failing
-        .received()
-        .slice(0, 3)
-        .map((e) => e.id),
+      failing.received.slice(0, 3).map((e) => e.id),
       ["retry-0", "retry-1", "retry-2"],
     );
     await failing.stop();
     const again = fx.source({ url: BROKER_URL, queue }, { maxBatchEvents: 3 });
     await again.waitFor(8);
     assert.deepEqual(
-      again.received().map((e) => e.id),
+      again.received.map((e) => e.id),
       events(8, "retry").map((e) => e.id),
     );
   },

@@ -8,15 +8,21 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
-import { SinkError, type SourceBatch } from "../../connectors/index.js";
+import { SinkError } from "../../connectors/index.js";
 import {
   redisSink,
   redisSource,
   type RedisSinkConfig,
   type RedisSourceConfig,
 } from "../../connectors/redis/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import type { CloudEvent } from "../../src/types.js";
+import {
+  runSource,
+  sinkContext,
+  sourceContext,
+  testEvents,
+  type SourceRun,
+} from "../helpers/connector-runs.js";
 import { LOCAL_SERVICES, requireService } from "../helpers/local-services.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
 
@@ -30,67 +36,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const skip = (await requireService("redis")) ?? false;
 
 function cloudEvents(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "test",
-    type: "redis.test",
-    data: { i },
-  }));
+  return testEvents(count, tag, { type: "redis.test" });
 }
 
-interface SourceRun {
-  received: CloudEvent[];
-  running: Promise<void>;
-  waitFor(count: number): Promise<void>;
-  stop(): Promise<void>;
-}
-
-function startSource(
-  config: RedisSourceConfig,
-  options: { maxBatchEvents?: number } = {},
-): SourceRun {
-  const abort = new AbortController();
-  const source = redisSource.create(config, {
-    logger: silentLogger,
-    clock: systemClock,
-    signal: abort.signal,
-    streamName: STREAM_NAME,
-    relaybus: noBusesPort,
-    position: undefined,
-    maxBatchEvents: options.maxBatchEvents ?? 100,
-    maxBatchWaitMs: 50,
-  });
-  const received: CloudEvent[] = [];
-  const running = source.run(async (batch: SourceBatch) => {
-    received.push(...batch.events);
-  });
-  return {
-    received,
-    running,
-    async waitFor(count) {
-      const deadline = Date.now() + WAIT_MS;
-      while (received.length < count) {
-        if (Date.now() > deadline) assert.fail(`expected ${count} events, got ${received.length}`);
-        await sleep(20);
-      }
-    },
-    async stop() {
-      abort.abort();
-      await running;
-      await source.close();
-    },
-  };
+function startSource(config: RedisSourceConfig): SourceRun {
+  return runSource(redisSource, config, { streamName: STREAM_NAME, waitMs: WAIT_MS });
 }
 
 function sinkFor(config: RedisSinkConfig) {
-  return redisSink.create(config, {
-    logger: silentLogger,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    streamName: STREAM_NAME,
-    relaybus: noBusesPort,
-  });
+  return redisSink.create(config, sinkContext({ streamName: STREAM_NAME }));
 }
 
 describe("redis connectors", { skip }, () => {
@@ -300,16 +254,7 @@ describe("redis connectors", { skip }, () => {
     // Not run: run() would create the group.
     const source = redisSource.create(
       { url: REDIS_URL, stream: key },
-      {
-        logger: silentLogger,
-        clock: systemClock,
-        signal: new AbortController().signal,
-        streamName: STREAM_NAME,
-        relaybus: noBusesPort,
-        position: undefined,
-        maxBatchEvents: 10,
-        maxBatchWaitMs: 50,
-      },
+      sourceContext({ streamName: STREAM_NAME, maxBatchEvents: 10 }),
     );
     try {
       assert.equal(await source.backlog?.(), undefined, "no stream, no group: unknown");

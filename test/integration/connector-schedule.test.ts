@@ -5,71 +5,29 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { SourceBatch } from "../../connectors/index.js";
 import { scheduleSource, type ScheduleSourceConfig } from "../../connectors/schedule/index.js";
-import { silentLogger, type CloudEvent, type Logger } from "../../src/types.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import { silentLogger, type Clock, type CloudEvent, type Logger } from "../../src/types.js";
+import { runSource, type SourceRun } from "../helpers/connector-runs.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
 
-const WAIT_MS = 10_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-interface Run {
-  events: CloudEvent[];
-  batches: SourceBatch[];
-  position(): string | undefined;
-  /** Resolves once `count` events came; fails after WAIT_MS. */
-  waitFor(count: number): Promise<void>;
+interface Run extends SourceRun {
   /** Gives the source time to look at the clock, then returns what came. */
   settle(): Promise<CloudEvent[]>;
-  stop(): Promise<void>;
-  running: Promise<void>;
 }
 
 function start(
   config: ScheduleSourceConfig,
-  clock: { nowMs(): number },
+  clock: Clock,
   options: { position?: string; maxBatchEvents?: number; logger?: Logger } = {},
 ): Run {
-  const abort = new AbortController();
-  const source = scheduleSource.create(config, {
-    logger: options.logger ?? silentLogger,
-    clock,
-    signal: abort.signal,
-    streamName: "nightly",
-    relaybus: noBusesPort,
-    position: options.position,
-    maxBatchEvents: options.maxBatchEvents ?? 100,
-    maxBatchWaitMs: 50,
-  });
-  const events: CloudEvent[] = [];
-  const batches: SourceBatch[] = [];
-  let position = options.position;
-  const running = source.run(async (batch) => {
-    batches.push(batch);
-    events.push(...batch.events);
-    position = batch.position ?? position;
-  });
+  const run = runSource(scheduleSource, config, { ...options, clock, streamName: "nightly" });
   return {
-    events,
-    batches,
-    running,
-    position: () => position,
-    async waitFor(count) {
-      const deadline = Date.now() + WAIT_MS;
-      while (events.length < count) {
-        if (Date.now() > deadline) assert.fail(`expected ${count} events, got ${events.length}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    },
+    ...run,
     async settle() {
       await new Promise((resolve) => setTimeout(resolve, 1_300));
-      return events;
-    },
-    async stop() {
-      abort.abort();
-      await running;
-      await source.close();
+      return run.received;
     },
   };
 }
@@ -86,17 +44,17 @@ test("schedule source - a first run starts now: a rate fires at once, a cron wai
   const cron = start({ expression: "cron(0 * * * ? *)" }, clock);
   try {
     await rate.waitFor(1);
-    assert.equal(rate.events[0]?.id, `nightly:${iso(t0)}`);
+    assert.equal(rate.received[0]?.id, `nightly:${iso(t0)}`);
     assert.deepEqual(await cron.settle(), [], "no back-fill of 10:00");
     clock.now = Date.parse("2030-01-01T11:00:00Z");
     await cron.waitFor(1);
     await rate.waitFor(6);
     assert.deepEqual(
-      cron.events.map((e) => e.time),
+      cron.received.map((e) => e.time),
       ["2030-01-01T11:00:00.000Z"],
     );
     assert.equal(
-      rate.events[5]?.time,
+      rate.received[5]?.time,
       iso(t0 + 50 * 60_000),
       "rate stays on its grid from the first run",
     );
@@ -125,15 +83,15 @@ test("schedule source - missed fires: skip hands over none, once the most recent
   try {
     await skip.settle();
     assert.deepEqual(
-      skip.events.map((e) => e.time),
+      skip.received.map((e) => e.time),
       ["2030-01-01T03:00:00.000Z"],
     );
     assert.deepEqual(
-      once.events.map((e) => e.time),
+      once.received.map((e) => e.time),
       ["2030-01-01T02:00:00.000Z", "2030-01-01T03:00:00.000Z"],
     );
     assert.deepEqual(
-      patient.events.map((e) => e.time),
+      patient.received.map((e) => e.time),
       ["2030-01-01T01:00:00.000Z", "2030-01-01T02:00:00.000Z", "2030-01-01T03:00:00.000Z"],
     );
     assert.equal(once.position(), "2030-01-01T03:00:00.000Z");
@@ -141,7 +99,7 @@ test("schedule source - missed fires: skip hands over none, once the most recent
     assert.equal(warnings[0]?.handedOver, "none");
     clock.now = Date.parse("2030-01-01T04:00:00Z");
     await skip.waitFor(2);
-    assert.equal(skip.events[1]?.time, "2030-01-01T04:00:00.000Z");
+    assert.equal(skip.received[1]?.time, "2030-01-01T04:00:00.000Z");
   } finally {
     await skip.stop();
     await once.stop();
@@ -163,14 +121,14 @@ test("schedule source - events: deterministic ids, fire time, defaults and confi
   try {
     await bare.waitFor(1);
     await full.waitFor(1);
-    assert.deepEqual(bare.events[0], {
+    assert.deepEqual(bare.received[0], {
       specversion: "1.0",
       id: "nightly:2030-01-01T00:00:00.000Z",
       source: "relaybus.scheduler",
       type: "Scheduled Event",
       time: "2030-01-01T00:00:00.000Z",
     });
-    assert.deepEqual(full.events[0], {
+    assert.deepEqual(full.received[0], {
       specversion: "1.0",
       id: "nightly:2030-01-01T00:00:00.000Z",
       source: "shop.cron",
@@ -205,7 +163,7 @@ test("schedule source - a cron in a time zone across the spring-forward day, due
     await run.settle();
     // 03-08: 02:30 does not exist; 03:30 EDT is 07:30Z.
     assert.deepEqual(
-      run.events.map((e) => e.time),
+      run.received.map((e) => e.time),
       [
         "2026-03-07T07:30:00.000Z",
         "2026-03-07T08:30:00.000Z",
@@ -234,7 +192,7 @@ test("schedule source - at() fires once and a restart after it hands over nothin
   try {
     clock.now = Date.parse("2030-05-01T07:00:00Z");
     await first.waitFor(1);
-    assert.equal(first.events[0]?.time, "2030-05-01T07:00:00.000Z");
+    assert.equal(first.received[0]?.time, "2030-05-01T07:00:00.000Z");
     clock.now += 86_400_000;
     assert.equal((await first.settle()).length, 1);
     position = first.position();

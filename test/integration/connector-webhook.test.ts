@@ -4,29 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
-import { SinkError, type ConnectorContext } from "../../connectors/index.js";
+import { SinkError } from "../../connectors/index.js";
 import { webhookSink } from "../../connectors/webhook/index.js";
-import { silentLogger, systemClock, type CloudEvent } from "../../src/types.js";
-import { noBusesPort } from "../conformance/load-harnesses.js";
+import type { CloudEvent } from "../../src/types.js";
+import { sinkContext, testEvents } from "../helpers/connector-runs.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
 import { createReceiver, type Receiver } from "../helpers/receiver.js";
 
-const context: ConnectorContext = {
-  logger: silentLogger,
-  clock: systemClock,
-  signal: new AbortController().signal,
-  streamName: "webhook-test",
-  relaybus: noBusesPort,
-};
+const context = sinkContext({ streamName: "webhook-test" });
 
 function events(count: number, tag: string): CloudEvent[] {
-  return Array.from({ length: count }, (_, i) => ({
-    specversion: "1.0",
-    id: `${tag}-${i}`,
-    source: "webhook-test",
-    type: "t",
-    data: { i },
-  }));
+  return testEvents(count, tag, { source: "webhook-test", type: "t" });
 }
 
 async function receiver(t: TestContext): Promise<Receiver> {
