@@ -96,8 +96,9 @@ export function createStreamManager(deps: StreamManagerDeps) {
     return stream;
   };
 
+  /** The stream's runtime, created (as its definition's initial state) the first time it is asked for. */
   function runtimeOf(stream: CompiledStream): StreamRuntime {
-    return store.ensureRuntime(stream.name, stream.initialState, stream.capacity.minCU, clock.nowMs());
+    return store.runtime(stream.name) ?? store.ensureRuntime(stream.name, stream.initialState, stream.capacity.minCU, clock.nowMs());
   }
 
   function startRunner(stream: CompiledStream): void {
@@ -235,7 +236,7 @@ export function createStreamManager(deps: StreamManagerDeps) {
     /** Pauses: the runner stops; what was not confirmed is read again on resume. */
     async pause(name: string): Promise<StreamView> {
       const stream = mustExist(name);
-      store.ensureRuntime(name, stream.initialState, stream.capacity.minCU, clock.nowMs());
+      runtimeOf(stream);
       store.setDesired(name, "paused", clock.nowMs());
       await stopRunner(name);
       store.setState(name, "paused", undefined, clock.nowMs());
