@@ -386,3 +386,33 @@ test("streams - a bus source starting at newest keeps that moment: events publis
   const got = await sink.waitFor(2, 10_000, "/now");
   assert.deepEqual(got.map((r) => (JSON.parse(r.body) as Obj).data), [{ during: 1 }, { after: 1 }], "nothing from before, nothing skipped");
 });
+
+test("streams - an HTTP source stream answers its producer only once the sink (a bus) stored the events", async () => {
+  const { freePort } = await import("../helpers/relaybus-process.js");
+  const port = await freePort();
+  const svc = await service();
+  assert.equal((await svc.post("/v1/buses", { name: "inbox" })).status, 201);
+  const created = await svc.post("/v1/streams", {
+    name: "http-in",
+    source: { http: { port, path: "/in" } },
+    sink: { bus: { bus: "inbox" } },
+    batch: { maxEvents: 10, maxWaitMs: 5 },
+  });
+  assert.equal(created.status, 201, await created.text());
+  const post = (body: unknown, contentType: string) =>
+    fetch(`http://127.0.0.1:${port}/in`, { method: "POST", headers: { "content-type": contentType }, body: JSON.stringify(body) });
+  const answer = await until("the endpoint", async () => {
+    try {
+      return await post([1, 2].map((n) => ({ specversion: "1.0", id: `h-${n}`, source: "producer", type: "t", data: { n } })), "application/cloudevents-batch+json");
+    } catch {
+      return undefined;
+    }
+  });
+  assert.equal(answer.status, 200);
+  assert.deepEqual(await answer.json(), { accepted: 2 });
+  // By the time the producer has its 200, the events are on the bus.
+  const page = await json(await svc.get("/v1/buses/inbox/events?limit=10"));
+  assert.deepEqual((page.events as Obj[]).map((e) => (e.event as Obj).id), ["h-1", "h-2"]);
+  const bad = await post({ not: "a cloudevent" }, "application/cloudevents+json");
+  assert.equal(bad.status, 400);
+});
