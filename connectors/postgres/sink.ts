@@ -31,6 +31,20 @@ export interface PostgresSinkConfig {
 }
 
 export const DEFAULT_CONNECTION_STRING = "postgres://postgres@127.0.0.1:5432/test";
+
+/** The `connectionString` field of both postgres configs' schemas. */
+export const CONNECTION_STRING_SCHEMA = {
+  type: "string",
+  pattern: "^postgres(ql)?://",
+  description: `libpq connection URI (default ${DEFAULT_CONNECTION_STRING})`,
+} as const;
+
+/** The `table` field of both postgres configs' schemas. */
+export const TABLE_SCHEMA = {
+  type: "string",
+  pattern: TABLE_NAME_PATTERN,
+  description: "table, optionally schema-qualified, written as in SQL",
+} as const;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** One batch is written at a time; a second connection covers a retry racing a dying one. */
 const POOL_SIZE = 2;
@@ -81,16 +95,8 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     additionalProperties: false,
     required: ["table"],
     properties: {
-      connectionString: {
-        type: "string",
-        pattern: "^postgres(ql)?://",
-        description: `libpq connection URI (default ${DEFAULT_CONNECTION_STRING})`,
-      },
-      table: {
-        type: "string",
-        pattern: TABLE_NAME_PATTERN,
-        description: "table, optionally schema-qualified, written as in SQL",
-      },
+      connectionString: CONNECTION_STRING_SCHEMA,
+      table: TABLE_SCHEMA,
       columns: {
         type: "object",
         additionalProperties: false,

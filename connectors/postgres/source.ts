@@ -6,9 +6,9 @@
  */
 import { Client, Pool } from "pg";
 import type { SourceBatch, SourceDefinition } from "../connector.js";
-import { DEFAULT_CONNECTION_STRING } from "./sink.js";
+import { CONNECTION_STRING_SCHEMA, DEFAULT_CONNECTION_STRING, TABLE_SCHEMA } from "./sink.js";
 import { describeFailure } from "./failures.js";
-import { COLUMN_NAME_PATTERN, TABLE_NAME_PATTERN, quoteName } from "./identifiers.js";
+import { COLUMN_NAME_PATTERN, quoteName } from "./identifiers.js";
 import { createRowReader, type ReadCursor } from "./row-reader.js";
 
 export interface PostgresSourceConfig {
@@ -49,16 +49,8 @@ export const postgresSource: SourceDefinition<PostgresSourceConfig> = {
     additionalProperties: false,
     required: ["table", "column"],
     properties: {
-      connectionString: {
-        type: "string",
-        pattern: "^postgres(ql)?://",
-        description: `libpq connection URI (default ${DEFAULT_CONNECTION_STRING})`,
-      },
-      table: {
-        type: "string",
-        pattern: TABLE_NAME_PATTERN,
-        description: "table, optionally schema-qualified, written as in SQL",
-      },
+      connectionString: CONNECTION_STRING_SCHEMA,
+      table: TABLE_SCHEMA,
       column: {
         type: "string",
         pattern: COLUMN_NAME_PATTERN,

@@ -8,6 +8,13 @@ import type { Logger } from "../../src/types.js";
 /** The URL both connectors use when the config gives none. */
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 
+/** The `url` field of both redis configs' schemas. */
+export const REDIS_URL_SCHEMA = {
+  type: "string",
+  pattern: "^rediss?://",
+  description: `Server URL (default ${DEFAULT_REDIS_URL})`,
+} as const;
+
 /** How long a closing connection may take to end before its socket is destroyed. */
 const DISCONNECT_TIMEOUT_MS = 300;
 

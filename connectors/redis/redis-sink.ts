@@ -9,6 +9,7 @@ import type { CloudEvent } from "../../src/types.js";
 import {
   createRedisClient,
   DEFAULT_REDIS_URL,
+  REDIS_URL_SCHEMA,
   isRetryableRedisError,
   rootRedisError,
 } from "./redis-client.js";
@@ -40,11 +41,7 @@ export const redisSink: SinkDefinition<RedisSinkConfig> = {
     additionalProperties: false,
     required: ["stream"],
     properties: {
-      url: {
-        type: "string",
-        pattern: "^rediss?://",
-        description: "Server URL (default redis://127.0.0.1:6379)",
-      },
+      url: REDIS_URL_SCHEMA,
       stream: { type: "string", minLength: 1, description: "Key of the stream to append to" },
       format: {
         enum: ["cloudevent", "data"],

@@ -6,7 +6,7 @@
  */
 import type { SourceBatch, SourceDefinition } from "../connector.js";
 import { entryToEvent, type StreamEntry } from "./entry-to-event.js";
-import { createRedisClient, DEFAULT_REDIS_URL, redisReplyCode } from "./redis-client.js";
+import { createRedisClient, DEFAULT_REDIS_URL, REDIS_URL_SCHEMA, redisReplyCode } from "./redis-client.js";
 import {
   parseAutoClaimReply,
   parseGroupBacklog,
@@ -46,11 +46,7 @@ export const redisSource: SourceDefinition<RedisSourceConfig> = {
     additionalProperties: false,
     required: ["stream"],
     properties: {
-      url: {
-        type: "string",
-        pattern: "^rediss?://",
-        description: "Server URL (default redis://127.0.0.1:6379)",
-      },
+      url: REDIS_URL_SCHEMA,
       stream: { type: "string", minLength: 1, description: "Key of the stream to read" },
       group: {
         type: "string",
