@@ -79,6 +79,8 @@ export const ERROR_STATUS = {
   StreamAlreadyExists: 409,
   /** No schedule has that name. */
   ScheduleNotFound: 404,
+  /** The stream is paused or failed: resume it first (a dead-letter redrive needs it running). */
+  StreamNotRunning: 409,
   /** The stream comes from a rule file; change the file instead. */
   StreamManagedByFile: 409,
   /** A reload of the rule files found errors; the running rules stay. */

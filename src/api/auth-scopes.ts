@@ -176,6 +176,8 @@ export const ROUTE_NEEDS: readonly (readonly [string, string, RouteNeed])[] = [
   ["POST", "/v1/streams/{name}:pause", "manage"],
   ["POST", "/v1/streams/{name}:resume", "manage"],
   ["POST", "/v1/streams/{name}:start", "manage"],
+  ["POST", "/v1/streams/{name}/dead-letters:redrive", "manage"],
+  ["POST", "/v1/streams/{name}/dead-letters:purge", "manage"],
   // Administration.
   ["POST", "/v1/billing/periods/{period}:close", "admin"],
   ["GET", "/v1/keys", "admin"],

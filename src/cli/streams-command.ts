@@ -8,6 +8,7 @@
  *     relaybus streams resume orders-out    # also starts a failed stream again
  *     relaybus streams capacity orders-out  # every CU change, with why
  *     relaybus streams dead-letters orders-out
+ *     relaybus streams redrive orders-out --all   # or ids; purge the same way
  *
  * Exit status 1 when the server refuses the request.
  */
@@ -128,6 +129,32 @@ export function registerStreamsCommand(program: Command): void {
         console.log(table(["AT", "CU", "WHY"], answer.changes.map((c) => [isoSeconds(c.atMs), `${c.fromCU} → ${c.toCU}`, c.reason])));
       }
     });
+
+  for (const [verb, description] of [
+    ["redrive", "send dead letters again through the running stream (ids, or --all)"],
+    ["purge", "delete dead letters (ids, or --all)"],
+  ] as const) {
+    streams
+      .command(verb)
+      .description(description)
+      .argument("<name>", "the stream's name")
+      .argument("[ids...]", "dead letter ids (from `relaybus streams dead-letters NAME`)")
+      .option("--all", "all of them (a redrive sends the oldest 1,000 at a time)")
+      .option("--url <url>", URL_HELP)
+      .action(async (name: string, ids: string[], flags: ServerFlags & { all?: boolean }) => {
+        if ((flags.all === true) === ids.length > 0) throw new Error("give dead letter ids, or --all");
+        const body = flags.all === true ? { all: true } : { ids: ids.map(Number) };
+        const answer = (await callApi(flags.url, "POST", `/v1/streams/${encodeURIComponent(name)}/dead-letters:${verb}`, body)) as {
+          redriven?: number;
+          deadLetteredAgain?: number;
+          more?: boolean;
+          purged?: number;
+        };
+        if (verb === "purge") return void console.log(`${answer.purged ?? 0} dead letter(s) deleted`);
+        const more = answer.more === true ? "; more wait: run it again" : "";
+        console.log(`${answer.redriven ?? 0} dead letter(s) sent again, ${answer.deadLetteredAgain ?? 0} dead-lettered again${more}`);
+      });
+  }
 
   streams
     .command("dead-letters")

@@ -39,6 +39,8 @@ export const AUDIT_ACTIONS = [
   "stream.delete",
   "stream.pause",
   "stream.resume",
+  "stream.dead-letters.redrive",
+  "stream.dead-letters.purge",
 ] as const;
 
 /** One action of {@link AUDIT_ACTIONS}. */

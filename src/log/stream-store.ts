@@ -60,12 +60,20 @@ export interface StreamRuntime extends StreamCounters {
   updatedAtMs: number;
 }
 
+/**
+ * Where an event stopped: `transform` (its transform failed; the event is kept as read) or
+ * `sink` (the sink refused it or it ran out of retries; kept as written, transformed).
+ * A redrive sends a `transform` one through the transform again, a `sink` one straight to the sink.
+ */
+export type StreamDeadLetterStage = "sink" | "transform";
+
 /** One event that could not be written, kept with why. */
 export interface StreamDeadLetterInput {
   event: JsonObject;
   reason: string;
   /** Write attempts made for it. */
   attempts: number;
+  stage: StreamDeadLetterStage;
 }
 
 export interface StreamDeadLetter extends StreamDeadLetterInput {
@@ -97,6 +105,8 @@ export interface StreamProgress {
   deadLetters: readonly StreamDeadLetterInput[];
   /** Events dead-lettered elsewhere (the stream's dead-letter bus): counted, not kept. */
   deadLetteredElsewhere: number;
+  /** Dead letters this batch redrove (sent again): deleted with the commit. */
+  redriven?: readonly number[];
 }
 
 /** A change of a stream's capacity. */
@@ -152,4 +162,8 @@ export interface StreamStore {
   cuChanges(name: string, limit: number): CuChange[];
   /** Dead letters of a stream, oldest first, after `afterId`. */
   listDeadLetters(name: string, afterId: number, limit: number): StreamDeadLetter[];
+  /** The dead letters of a stream with these ids (those that exist), oldest first. */
+  getDeadLetters(name: string, ids: readonly number[]): StreamDeadLetter[];
+  /** Deletes a stream's dead letters (these ids, or all); returns how many. */
+  purgeDeadLetters(name: string, ids: readonly number[] | "all"): number;
 }

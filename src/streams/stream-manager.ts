@@ -19,6 +19,9 @@ import type { StreamDefinition, StreamOrigin } from "./stream-model.js";
 import { startStreamRunner, type StreamRunner, type StreamRunStatus } from "./stream-runner.js";
 import { problemsToError } from "../rules/compile-rule.js";
 
+/** Most dead letters one redrive sends. */
+export const MAX_REDRIVE = 1_000;
+
 /** A stream as the API shows it. */
 export interface StreamView {
   name: string;
@@ -256,6 +259,32 @@ export function createStreamManager(deps: StreamManagerDeps) {
     deadLetters(name: string, afterId: number, limit: number): StreamDeadLetter[] {
       mustExist(name);
       return store.listDeadLetters(name, afterId, limit);
+    },
+    /**
+     * Sends a stream's dead letters again (these ids, or the oldest `MAX_REDRIVE` with `all`)
+     * through its running runner; refuses (`StreamNotRunning`) while it is paused or failed.
+     */
+    async redriveDeadLetters(
+      name: string,
+      selection: { ids: readonly number[] } | { all: true },
+    ): Promise<{ redriven: number; deadLetteredAgain: number; more: boolean }> {
+      mustExist(name);
+      const runner = runners.get(name)?.runner;
+      if (runner === undefined || runner.status().state !== "running") {
+        throw new RelaybusError("StreamNotRunning", `stream ${JSON.stringify(name)} is not running; resume it, then redrive`, {
+          details: { stream: name },
+        });
+      }
+      // One more than sent, to tell whether older ones wait (new dead letters a redrive makes do not count).
+      const found =
+        "all" in selection ? store.listDeadLetters(name, 0, MAX_REDRIVE + 1) : store.getDeadLetters(name, selection.ids.slice(0, MAX_REDRIVE));
+      const result = await runner.redrive(found.slice(0, MAX_REDRIVE));
+      return { ...result, more: found.length > MAX_REDRIVE };
+    },
+    /** Deletes a stream's dead letters (these ids, or all); returns how many. */
+    purgeDeadLetters(name: string, selection: { ids: readonly number[] } | { all: true }): number {
+      mustExist(name);
+      return store.purgeDeadLetters(name, "all" in selection ? "all" : selection.ids);
     },
     capacityHistory(name: string, limit: number): CuChange[] {
       mustExist(name);

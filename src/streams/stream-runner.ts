@@ -11,9 +11,9 @@
  */
 import type { Dispatcher } from "undici";
 import type { RelaybusPort, Sink, Source, SourceBatch } from "../../connectors/index.js";
-import type { StreamStore } from "../log/stream-store.js";
+import type { StreamDeadLetter, StreamStore } from "../log/stream-store.js";
 import { unitsOfBytes } from "../log/usage-store.js";
-import type { Clock, Logger } from "../types.js";
+import type { Clock, CloudEvent, Logger } from "../types.js";
 import type { CompiledStream } from "./compile-stream.js";
 import { CuQuota, type CuRates } from "./cu-quota.js";
 import { CuScaler } from "./cu-scaler.js";
@@ -56,6 +56,12 @@ export interface StreamRunnerDeps {
 
 export interface StreamRunner {
   status(): StreamRunStatus;
+  /**
+   * Sends dead letters again, in id order, through the same path and quota as the source's
+   * events (a `transform` one through the transform again, a `sink` one straight to the sink).
+   * Each is deleted once written or dead-lettered anew, in the commit of its batch.
+   */
+  redrive(letters: readonly StreamDeadLetter[]): Promise<{ redriven: number; deadLetteredAgain: number }>;
   /** Stops reading, abandons what is not confirmed (it is read again next time), closes source and sink. */
   stop(): Promise<void>;
 }
@@ -63,6 +69,8 @@ export interface StreamRunner {
 interface Pending {
   batch: SourceBatch;
   sized: SizedEvent[];
+  /** Dead letters sent again (not the source's): their ids, and whether they are shaped already. */
+  redrive?: { ids: number[]; shaped: boolean; outcome?: WriteOutcome };
   resolve(): void;
   reject(error: Error): void;
 }
@@ -176,8 +184,10 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
   /** Takes queued batches, as many whole ones as fit in one sink batch (at least one). */
   function takeGroup(): Pending[] {
     const group = [queue.shift()!];
+    // A redrive goes alone: it is not the source's, and it may skip the transform.
+    if (group[0]!.redrive !== undefined) return group;
     let events = group[0]!.sized.length;
-    while (queue.length > 0 && events + queue[0]!.sized.length <= stream.batch.maxEvents) {
+    while (queue.length > 0 && queue[0]!.redrive === undefined && events + queue[0]!.sized.length <= stream.batch.maxEvents) {
       const next = queue.shift()!;
       events += next.sized.length;
       group.push(next);
@@ -206,7 +216,7 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
       let outcome: WriteOutcome;
       try {
         await pace(sized.length, bytesIn);
-        outcome = await writer.write(sized);
+        outcome = await writer.write(sized, { shaped: group[0]!.redrive?.shaped === true });
       } catch (error) {
         for (const p of group) p.reject(error as Error);
         eventsInFlight -= sized.length;
@@ -221,11 +231,15 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
         meteredUnits += outcome.retriedUnits;
       }
       const throttledMs = throttledTotalMs - throttledCommittedMs;
+      const redrive = group[0]!.redrive;
+      if (redrive !== undefined) redrive.outcome = outcome;
       try {
         store.commitProgress(stream.name, {
           ...(position === undefined ? {} : { position }),
+          ...(redrive === undefined ? {} : { redriven: redrive.ids }),
           atMs: clock.nowMs(),
-          eventsIn: sized.length,
+          // Redriven events came in once already; they are written (and metered) again.
+          eventsIn: redrive === undefined ? sized.length : 0,
           meteredEvents: meterEvents ? sized.length + outcome.retriedEvents : 0,
           meteredUnits,
           eventsOut: outcome.eventsOut,
@@ -355,8 +369,34 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
   const working = work().catch((error: unknown) => fail(`internal: ${(error as Error).message}`));
   const sourcing = runSource().catch((error: unknown) => fail(`internal: ${(error as Error).message}`));
 
+  async function redrive(letters: readonly StreamDeadLetter[]): Promise<{ redriven: number; deadLetteredAgain: number }> {
+    // Runs of one stage, in id order, each cut to sink batches' size.
+    const runs: StreamDeadLetter[][] = [];
+    for (const letter of letters) {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last[0]!.stage === letter.stage && last.length < stream.batch.maxEvents) last.push(letter);
+      else runs.push([letter]);
+    }
+    const entries = runs.map((run) => {
+      const events = run.map((l) => l.event as unknown as CloudEvent);
+      const redriveOf: Pending["redrive"] = { ids: run.map((l) => l.id), shaped: run[0]!.stage === "sink" };
+      const done = new Promise<void>((resolve, reject) => {
+        if (signal.aborted || state === "failed") return reject(new StreamStopped());
+        const sized = events.map((event) => ({ event, bytes: eventBytes(event) }));
+        eventsInFlight += sized.length;
+        queue.push({ batch: { events }, sized, redrive: redriveOf, resolve, reject });
+        wake?.();
+      });
+      return { done, redriveOf };
+    });
+    await Promise.all(entries.map((e) => e.done));
+    const again = entries.reduce((sum, e) => sum + (e.redriveOf?.outcome?.deadLetters.length ?? 0) + (e.redriveOf?.outcome?.deadLetteredToBus ?? 0), 0);
+    return { redriven: letters.length, deadLetteredAgain: again };
+  }
+
   let stopping: Promise<void> | undefined;
   return {
+    redrive,
     status: () => ({
       state,
       currentCU: quota.cu,

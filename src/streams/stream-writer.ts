@@ -9,7 +9,7 @@
 import { SinkError, type RelaybusPort, type Sink } from "../../connectors/index.js";
 import { isRelaybusError } from "../errors.js";
 import type { RetryPolicy } from "../log/log-engine.js";
-import type { StreamDeadLetterInput } from "../log/stream-store.js";
+import type { StreamDeadLetterInput, StreamDeadLetterStage } from "../log/stream-store.js";
 import { unitsOfBytes } from "../log/usage-store.js";
 import { retryDelayMs, type RandomSource } from "../delivery/retry-policy.js";
 import type { Clock, CloudEvent, JsonObject, Logger } from "../types.js";
@@ -107,7 +107,7 @@ export function createStreamWriter(deps: StreamWriterDeps) {
       kept.push({ event, bytes: eventBytes(event) });
     }
     // The stream's dead-letter policy decides, as for the sink's refusals.
-    for (const { sized, reason } of failed) await deadLetter([sized], reason, 0, outcome);
+    for (const { sized, reason } of failed) await deadLetter([sized], reason, 0, outcome, "transform");
     return kept;
   }
 
@@ -183,7 +183,13 @@ export function createStreamWriter(deps: StreamWriterDeps) {
     }
   }
 
-  async function deadLetter(batch: SizedEvent[], reason: string, attempts: number, outcome: WriteOutcome): Promise<void> {
+  async function deadLetter(
+    batch: SizedEvent[],
+    reason: string,
+    attempts: number,
+    outcome: WriteOutcome,
+    stage: StreamDeadLetterStage = "sink",
+  ): Promise<void> {
     const policy = stream.deadLetter;
     if (policy === "none") {
       throw new StreamFailure(`${batch.length} event(s) could not be written (deadLetter: none): ${reason}`);
@@ -201,16 +207,16 @@ export function createStreamWriter(deps: StreamWriterDeps) {
         });
       }
     }
-    for (const s of batch) outcome.deadLetters.push({ event: s.event as JsonObject, reason, attempts });
+    for (const s of batch) outcome.deadLetters.push({ event: s.event as JsonObject, reason, attempts, stage });
   }
 
   return {
     /**
-     * Filters, transforms and writes a group of source events, in order. Resolves with what
+     * Filters, transforms (unless `shaped`) and writes a group of events, in order. Resolves with what
      * happened once every event is written or dead-lettered; rejects with
      * {@link StreamStopped} or {@link StreamFailure} when the group must be read again.
      */
-    async write(events: readonly SizedEvent[]): Promise<WriteOutcome> {
+    async write(events: readonly SizedEvent[], options: { shaped?: boolean } = {}): Promise<WriteOutcome> {
       const outcome: WriteOutcome = {
         eventsOut: 0,
         bytesOut: 0,
@@ -221,7 +227,8 @@ export function createStreamWriter(deps: StreamWriterDeps) {
         deadLetters: [],
         deadLetteredToBus: 0,
       };
-      const kept = await shape(events, outcome);
+      // Shaped events (dead letters of the sink, redriven) were filtered and transformed already.
+      const kept = options.shaped === true ? [...events] : await shape(events, outcome);
       for (const batch of cut(kept)) await writeBatch(batch, outcome);
       return outcome;
     },

@@ -67,6 +67,16 @@ test("cli streams - list, show, dead letters, pause and resume a stream", async 
   const capacity = await streams("capacity", "to-sink");
   assert.equal(capacity.stdout.trim(), "to-sink: 1 CU now");
 
+  const redriven = await streams("redrive", "to-sink", "--all");
+  assert.equal(redriven.code, 0, redriven.stderr);
+  assert.equal(redriven.stdout.trim(), "1 dead letter(s) sent again, 1 dead-lettered again", "the sink still answers 422");
+  const purged = await streams("purge", "to-sink", "--all");
+  assert.equal(purged.stdout.trim(), "1 dead letter(s) deleted");
+  assert.equal((await streams("dead-letters", "to-sink")).stdout.trim(), "no dead letters");
+  const neither = await streams("purge", "to-sink");
+  assert.equal(neither.code, 1);
+  assert.match(neither.stderr, /give dead letter ids, or --all/);
+
   const missing = await streams("show", "nope");
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /StreamNotFound: stream "nope" does not exist/);

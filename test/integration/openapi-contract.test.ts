@@ -1972,6 +1972,28 @@ describe("openapi contract", () => {
       assertError(await call("GET", path, { params: { name: "nope" } }), 404, "StreamNotFound");
     });
 
+    test("contract - POST /v1/streams/{name}/dead-letters:redrive and :purge send again or delete a stream's dead letters", async () => {
+      const redrive = "/v1/streams/{name}/dead-letters:redrive";
+      const purge = "/v1/streams/{name}/dead-letters:purge";
+      const listed = (await call("GET", "/v1/streams/{name}/dead-letters", { params: { name: "ct-refused" } })).body.deadLetters as Obj[];
+      assert.equal(listed.length, 3);
+      assert.equal(listed[0]!.stage, "sink");
+      // The sink still refuses: each comes back as a new dead letter.
+      const again = await call("POST", redrive, { params: { name: "ct-refused" }, json: { ids: [listed[0]!.id] } });
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.body, { redriven: 1, deadLetteredAgain: 1, more: false });
+      receiver.always("/stream-refuses", { status: 200 });
+      const sent = await call("POST", redrive, { params: { name: "ct-refused" }, json: { all: true } });
+      assert.deepEqual(sent.body, { redriven: 3, deadLetteredAgain: 0, more: false });
+      const purged = await call("POST", purge, { params: { name: "ct-refused" }, json: { all: true } });
+      assert.deepEqual(purged.body, { purged: 0 });
+      assertError(await call("POST", redrive, { params: { name: "ct-refused" }, json: { ids: [] } }), 400, "ValidationError");
+      assertError(await call("POST", purge, { params: { name: "ct-refused" }, json: { all: false } }), 400, "ValidationError");
+      assertError(await call("POST", redrive, { params: { name: "nope" }, json: { all: true } }), 404, "StreamNotFound");
+      assertError(await call("POST", purge, { params: { name: "nope" }, json: { all: true } }), 404, "StreamNotFound");
+      assertError(await call("POST", redrive, { params: { name: FILE_STREAM }, json: { all: true } }), 409, "StreamNotRunning");
+    });
+
     test("contract - DELETE /v1/streams/{name} deletes an API stream with its dead letters, and refuses file streams", async () => {
       const deleted = await call("DELETE", one, { params: { name: "ct-refused" } });
       assert.equal(deleted.status, 204);

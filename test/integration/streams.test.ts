@@ -416,3 +416,55 @@ test("streams - an HTTP source stream answers its producer only once the sink (a
   const bad = await post({ not: "a cloudevent" }, "application/cloudevents+json");
   assert.equal(bad.status, 400);
 });
+
+test("streams - dead letters are redriven through the running stream (the transform's again through the transform) and purged", async () => {
+  const sink = await receiver();
+  const svc = await service();
+  sink.always("/dl", { status: 400 });
+  const definition = (transform: string) => ({
+    name: "dl",
+    source: { bus: { bus: "default", startAt: "oldest" } },
+    transform,
+    sink: { webhook: { url: `${sink.url}/dl` } },
+  });
+  assert.equal((await svc.post("/v1/streams", definition('data.bad ? $error("bad event") : data'))).status, 201);
+  await publish(svc, "default", [{ n: 1 }, { n: 2, bad: true }, { n: 3 }]);
+  const letters = await until("three dead letters", async () => {
+    const page = await json(await svc.get("/v1/streams/dl/dead-letters"));
+    const list = page.deadLetters as Obj[];
+    return list.length === 3 ? list : undefined;
+  });
+  assert.deepEqual(letters.map((l) => l.stage), ["transform", "sink", "sink"], "the transform's failure first: it happened before the sink was tried");
+
+  // Paused: refused.
+  await svc.post("/v1/streams/dl:pause", {});
+  const refused = await svc.post("/v1/streams/dl/dead-letters:redrive", { all: true });
+  assert.equal(refused.status, 409);
+  assert.equal(((await json(refused)).error as Obj).code, "StreamNotRunning");
+  assert.equal((await svc.post("/v1/streams/dl/dead-letters:redrive", { ids: [], all: true })).status, 400);
+
+  // Fix the transform and the sink, then redrive: every event arrives once, transformed by the new transform.
+  const replaced = await fetch(`${svc.url}/v1/streams/dl`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(definition('{"n": data.n, "fixed": true}')),
+  });
+  assert.equal(replaced.status, 200);
+  await svc.post("/v1/streams/dl:resume", {});
+  sink.always("/dl", { status: 200 });
+  const redrive = await json(await svc.post("/v1/streams/dl/dead-letters:redrive", { all: true }));
+  assert.deepEqual(redrive, { redriven: 3, deadLetteredAgain: 0, more: false });
+  const delivered = sink.requestsTo("/dl").filter((r) => r.body !== "").slice(-3).map((r) => (JSON.parse(r.body) as Obj).data);
+  assert.deepEqual(delivered, [{ n: 2, fixed: true }, { n: 1 }, { n: 3 }], "the transform's dead letter went through the new transform; the sink's as they were written");
+  assert.deepEqual((await json(await svc.get("/v1/streams/dl/dead-letters"))).deadLetters, []);
+
+  // Purge.
+  sink.always("/dl", { status: 400 });
+  await publish(svc, "default", [{ n: 4 }]);
+  const [one] = await until("a new dead letter", async () => {
+    const list = (await json(await svc.get("/v1/streams/dl/dead-letters"))).deadLetters as Obj[];
+    return list.length === 1 ? list : undefined;
+  });
+  assert.deepEqual(await json(await svc.post("/v1/streams/dl/dead-letters:purge", { ids: [one!.id, 999_999] })), { purged: 1 });
+  assert.deepEqual((await json(await svc.get("/v1/streams/dl/dead-letters"))).deadLetters, []);
+});

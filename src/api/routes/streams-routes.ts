@@ -10,10 +10,13 @@
  *   `:start` (the same as resume, for a stream created paused).
  * - `GET /v1/streams/{name}/capacity`: the CU changes, newest first, with why.
  * - `GET /v1/streams/{name}/dead-letters`: events the sink refused or that ran out of retries.
+ * - `POST /v1/streams/{name}/dead-letters:redrive` (`{"ids": [...]}` or `{"all": true}`): send
+ *   them again through the running stream; `:purge` deletes them.
  */
 import { Router, type Request, type Response } from "express";
 import { CONNECTORS } from "../../../connectors/index.js";
-import type { StreamView } from "../../streams/stream-manager.js";
+import { RelaybusError } from "../../errors.js";
+import { MAX_REDRIVE, type StreamView } from "../../streams/stream-manager.js";
 import type { ControlPlaneDeps } from "../control-plane-deps.js";
 import { redactConnectorConfigs } from "../redact-secrets.js";
 import { integerParam, limitParam, methodNotAllowed, objectBody } from "../request-params.js";
@@ -75,6 +78,44 @@ export function createStreamsRouter(deps: ControlPlaneDeps): Router {
       res.json({ stream: name, currentCU: view.capacity.currentCU, changes: streams.capacityHistory(name, limitParam(req, 100)) });
     })
     .all(methodNotAllowed(["GET"]));
+
+  /** `{"ids": [1, 2]}` or `{"all": true}`, checked. */
+  const selectionOf = (req: Request): { ids: number[] } | { all: true } => {
+    const body = objectBody(req);
+    const { ids, all } = body;
+    const keys = Object.keys(body);
+    if (all === true && keys.length === 1) return { all: true };
+    if (Array.isArray(ids) && keys.length === 1 && ids.length > 0 && ids.length <= MAX_REDRIVE && ids.every((id) => Number.isSafeInteger(id) && (id as number) > 0)) {
+      return { ids: ids as number[] };
+    }
+    throw new RelaybusError(
+      "ValidationError",
+      `body: give {"ids": [...]} (1 to ${MAX_REDRIVE} positive integers) or {"all": true}, and nothing else`,
+      { details: { field: "ids" } },
+    );
+  };
+
+  router
+    .route("/v1/streams/:name/dead-letters\\:redrive")
+    .post(async (req: Request<{ name: string }>, res) => {
+      const { name } = req.params;
+      const selection = selectionOf(req);
+      const result = await streams.redriveDeadLetters(name, selection);
+      deps.audit.record(req, { action: "stream.dead-letters.redrive", resource: `streams/${name}`, before: selection, after: result });
+      res.json(result);
+    })
+    .all(methodNotAllowed(["POST"]));
+
+  router
+    .route("/v1/streams/:name/dead-letters\\:purge")
+    .post((req: Request<{ name: string }>, res) => {
+      const { name } = req.params;
+      const selection = selectionOf(req);
+      const purged = streams.purgeDeadLetters(name, selection);
+      deps.audit.record(req, { action: "stream.dead-letters.purge", resource: `streams/${name}`, before: selection, after: { purged } });
+      res.json({ purged });
+    })
+    .all(methodNotAllowed(["POST"]));
 
   router
     .route("/v1/streams/:name/dead-letters")

@@ -9,6 +9,7 @@ import type {
   CuChange,
   StoredStreamDefinition,
   StreamDeadLetter,
+  StreamDeadLetterStage,
   StreamDesiredState,
   StreamProgress,
   StreamRuntime,
@@ -35,6 +36,30 @@ interface RuntimeRow {
   throttledMs: number;
   lastEventAtMs: number | null;
   updatedAtMs: number;
+}
+
+interface DeadLetterRow {
+  id: number;
+  stream: string;
+  eventId: string;
+  json: string;
+  reason: string;
+  attempts: number;
+  stage: StreamDeadLetterStage;
+  failedAtMs: number;
+}
+
+function toDeadLetter(row: DeadLetterRow): StreamDeadLetter {
+  return {
+    id: row.id,
+    stream: row.stream,
+    eventId: row.eventId,
+    event: JSON.parse(row.json) as JsonObject,
+    reason: row.reason,
+    attempts: row.attempts,
+    stage: row.stage,
+    failedAtMs: row.failedAtMs,
+  };
 }
 
 const RUNTIME_COLUMNS =
@@ -113,9 +138,14 @@ export function createSqliteStreams(
        last_event_at_ms = COALESCE(?, last_event_at_ms), updated_at_ms = ?
      WHERE name = ?`,
   );
-  const insertDeadLetter = db.prepare<[string, string, string, string, number, number]>(
-    `INSERT INTO stream_dead_letters (stream, event_id, event_json, reason, attempts, failed_at_ms)
-     VALUES (?, ?, ?, ?, ?, ?)`,
+  const insertDeadLetter = db.prepare<[string, string, string, string, number, string, number]>(
+    `INSERT INTO stream_dead_letters (stream, event_id, event_json, reason, attempts, stage, failed_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const deleteDeadLetter = db.prepare<[string, number]>("DELETE FROM stream_dead_letters WHERE stream = ? AND id = ?");
+  const selectDeadLetter = db.prepare<[string, number], DeadLetterRow>(
+    `SELECT id, stream, event_id AS eventId, event_json AS json, reason, attempts, stage, failed_at_ms AS failedAtMs
+     FROM stream_dead_letters WHERE stream = ? AND id = ?`,
   );
   const selectUnbilled = db.prepare<[string], { unbilled: number }>(
     "SELECT cu_ms_unbilled AS unbilled FROM stream_runtimes WHERE name = ?",
@@ -131,12 +161,12 @@ export function createSqliteStreams(
     `SELECT stream, at_ms AS atMs, from_cu AS fromCU, to_cu AS toCU, reason
      FROM stream_cu_changes WHERE stream = ? ORDER BY id DESC LIMIT ?`,
   );
-  const selectDeadLetters = db.prepare<
-    [string, number, number],
-    { id: number; stream: string; eventId: string; json: string; reason: string; attempts: number; failedAtMs: number }
-  >(
-    `SELECT id, stream, event_id AS eventId, event_json AS json, reason, attempts, failed_at_ms AS failedAtMs
+  const selectDeadLetters = db.prepare<[string, number, number], DeadLetterRow>(
+    `SELECT id, stream, event_id AS eventId, event_json AS json, reason, attempts, stage, failed_at_ms AS failedAtMs
      FROM stream_dead_letters WHERE stream = ? AND id > ? ORDER BY id LIMIT ?`,
+  );
+  const purgeSome = db.transaction((name: string, ids: readonly number[]) =>
+    ids.reduce((sum, id) => sum + deleteDeadLetter.run(name, id).changes, 0),
   );
 
   const commitProgress = db.transaction((name: string, p: StreamProgress) => {
@@ -155,8 +185,9 @@ export function createSqliteStreams(
     );
     for (const dead of p.deadLetters) {
       const id = typeof dead.event.id === "string" ? dead.event.id : "";
-      insertDeadLetter.run(name, id, JSON.stringify(dead.event), dead.reason, dead.attempts, p.atMs);
+      insertDeadLetter.run(name, id, JSON.stringify(dead.event), dead.reason, dead.attempts, dead.stage, p.atMs);
     }
+    for (const id of p.redriven ?? []) deleteDeadLetter.run(name, id);
     if (meterUsage && p.meteredEvents > 0) {
       const tally = new UsageTally();
       tally.add(p.atMs, "stream-events", { stream: name }, p.meteredEvents, p.meteredUnits);
@@ -245,15 +276,14 @@ export function createSqliteStreams(
     recordCuChange: (change) => guardStorage("recordCuChange", () => recordCuChange(change)),
     cuChanges: (name, limit) => guardStorage("cuChanges", () => selectCuChanges.all(name, limit)),
     listDeadLetters(name, afterId, limit): StreamDeadLetter[] {
-      return guardStorage("streamDeadLetters", () => selectDeadLetters.all(name, afterId, limit)).map((row) => ({
-        id: row.id,
-        stream: row.stream,
-        eventId: row.eventId,
-        event: JSON.parse(row.json) as JsonObject,
-        reason: row.reason,
-        attempts: row.attempts,
-        failedAtMs: row.failedAtMs,
-      }));
+      return guardStorage("streamDeadLetters", () => selectDeadLetters.all(name, afterId, limit)).map(toDeadLetter);
+    },
+    getDeadLetters(name, ids): StreamDeadLetter[] {
+      const rows = guardStorage("streamDeadLetters", () => ids.map((id) => selectDeadLetter.get(name, id)));
+      return rows.filter((r): r is DeadLetterRow => r !== undefined).sort((a, b) => a.id - b.id).map(toDeadLetter);
+    },
+    purgeDeadLetters(name, ids) {
+      return guardStorage("purgeStreamDeadLetters", () => (ids === "all" ? deleteDeadLetters.run(name).changes : purgeSome(name, ids)));
     },
   };
 }

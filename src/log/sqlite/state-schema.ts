@@ -426,6 +426,8 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
         event_json   TEXT    NOT NULL,
         reason       TEXT    NOT NULL,
         attempts     INTEGER NOT NULL,
+        -- 'sink': the event as written (after the transform); 'transform': the event as read.
+        stage        TEXT    NOT NULL CHECK (stage IN ('sink', 'transform')),
         failed_at_ms INTEGER NOT NULL
       );
       CREATE INDEX stream_dead_letters_stream ON stream_dead_letters (stream, id);
