@@ -13,6 +13,8 @@ export interface BusRecord {
   /** Position in the bus, from 1. */
   offset: number;
   event: CloudEvent;
+  /** The event's size as the log measured it (UTF-8 bytes of its structured JSON). */
+  sizeBytes: number;
 }
 
 /**
@@ -81,6 +83,11 @@ export interface SourceBatch {
    * moves the position alone (a source marking where a new stream starts reading).
    */
   events: readonly CloudEvent[];
+  /**
+   * Each event's size (UTF-8 bytes of its structured JSON), when the source knows it already
+   * (the bus source: as the log measured it); the stream measures the events otherwise.
+   */
+  sizesBytes?: readonly number[];
   /**
    * Where to resume after this batch, for sources whose position Relaybus keeps (the bus, a
    * table, a file, a schedule). Saved only once the sink confirmed this batch and every

@@ -134,6 +134,7 @@ export const busSource: SourceDefinition<BusSourceConfig> = {
             handedOver = after;
             const confirmed = handle({
               events: records.map((r) => r.event),
+              sizesBytes: records.map((r) => r.sizeBytes),
               position: String(after),
             }).then(
               () => void inFlight.delete(confirmed),

@@ -57,7 +57,7 @@ export function createRelaybusPort(deps: RelaybusPortDeps): RelaybusPort {
     },
     async read(bus, afterOffset, limit): Promise<BusRecord[]> {
       const stored = await log.read(bus, afterOffset, limit);
-      return stored.map((s) => ({ offset: s.offset, event: s.event }));
+      return stored.map((s) => ({ offset: s.offset, event: s.event, sizeBytes: s.sizeBytes }));
     },
     lastOffset: (bus) => log.lastOffset(bus),
     waitForEvents(bus, afterOffset, signal, timeoutMs) {

@@ -146,7 +146,9 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
   const handle = (batch: SourceBatch): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       if (signal.aborted || state === "failed") return reject(new StreamStopped());
-      const sized = batch.events.map((event) => ({ event, bytes: eventBytes(event) }));
+      // Sizes the source measured already (the log's, for a bus) are not measured again.
+      const sizes = batch.sizesBytes?.length === batch.events.length ? batch.sizesBytes : undefined;
+      const sized = batch.events.map((event, i) => ({ event, bytes: sizes?.[i] ?? eventBytes(event) }));
       eventsInFlight += sized.length;
       queue.push({ batch, sized, resolve, reject });
       wake?.();
