@@ -12,6 +12,7 @@ import { parseScheduleExpression, scheduleSource } from "../../connectors/schedu
 import type { ScheduleStore } from "../log/schedule-store.js";
 import type { Clock, Logger } from "../types.js";
 import type { BusSchedule } from "./schedule-model.js";
+import { abortableSleep } from "./abortable-sleep.js";
 
 /** Default first delay before a failed publish or run is tried again (ms). */
 export const DEFAULT_SCHEDULE_RETRY_INITIAL_DELAY_MS = 1_000;
@@ -120,7 +121,7 @@ export function createBusScheduler(deps: BusSchedulerDeps): BusScheduler {
       } catch (error) {
         if (signal.aborted) throw error;
         fail(entry, "publish", error, attempt);
-        await sleep(backoffMs(attempt), signal);
+        await abortableSleep(backoffMs(attempt), signal);
         if (signal.aborted) throw error;
       }
     }
@@ -167,7 +168,7 @@ export function createBusScheduler(deps: BusSchedulerDeps): BusScheduler {
       } catch (error) {
         if (signal.aborted) return;
         fail(entry, "run", error, attempt);
-        await sleep(backoffMs(attempt), signal);
+        await abortableSleep(backoffMs(attempt), signal);
       }
     }
   }
@@ -294,16 +295,3 @@ export function createBusScheduler(deps: BusSchedulerDeps): BusScheduler {
   };
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts; leaves no timer behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

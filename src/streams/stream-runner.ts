@@ -15,6 +15,7 @@ import type { StreamDeadLetter, StreamStore } from "../log/stream-store.js";
 import { unitsOfBytes } from "../log/usage-store.js";
 import type { Clock, CloudEvent, Logger } from "../types.js";
 import type { CompiledStream } from "./compile-stream.js";
+import { abortableSleep } from "./abortable-sleep.js";
 import { CuQuota, type CuRates } from "./cu-quota.js";
 import { CuScaler } from "./cu-scaler.js";
 import { createStreamWriter, eventBytes, StreamFailure, StreamStopped, type SizedEvent, type WriteOutcome } from "./stream-writer.js";
@@ -154,17 +155,7 @@ export function startStreamRunner(deps: StreamRunnerDeps): StreamRunner {
       wake?.();
     });
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
+  const sleep = (ms: number) => abortableSleep(ms, signal);
 
   /** Waits for the quota to let `events` and `bytes` go; counts the time held back. */
   async function pace(events: number, bytes: number): Promise<void> {

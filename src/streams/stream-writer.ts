@@ -13,6 +13,7 @@ import type { StreamDeadLetterInput, StreamDeadLetterStage } from "../log/stream
 import { unitsOfBytes } from "../log/usage-store.js";
 import { retryDelayMs, type RandomSource } from "../delivery/retry-policy.js";
 import type { Clock, CloudEvent, JsonObject, Logger } from "../types.js";
+import { abortableSleep } from "./abortable-sleep.js";
 import type { CompiledStream } from "./compile-stream.js";
 
 /** The stream cannot go past a batch: it fails, and its source keeps the batch. */
@@ -129,19 +130,6 @@ export function createStreamWriter(deps: StreamWriterDeps) {
     return batches;
   }
 
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
-  }
-
   /** Writes one batch with retries; what cannot be written goes to the dead letters. */
   async function writeBatch(batch: SizedEvent[], outcome: WriteOutcome): Promise<void> {
     const policy: RetryPolicy = stream.retry;
@@ -179,7 +167,7 @@ export function createStreamWriter(deps: StreamWriterDeps) {
       outcome.retriedEvents += batch.length;
       for (const s of batch) outcome.retriedUnits += unitsOfBytes(s.bytes);
       deps.onRetry?.(`sink write failed (attempt ${attempt}), retrying in ${delayMs} ms: ${failure.message}`);
-      await sleep(delayMs);
+      await abortableSleep(delayMs, signal);
     }
   }
 
