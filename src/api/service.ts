@@ -25,7 +25,7 @@ import type { SigningSecret, Storage } from "../log/log-engine.js";
 import { createBillingPeriods } from "../metering/billing-period.js";
 import { scheduleBillingClose, type BillingSchedule } from "../metering/billing-schedule.js";
 import { compilePriceTable } from "../metering/price-table.js";
-import { openSqliteStorage } from "../log/sqlite/index.js";
+import { openStorage } from "../log/open-storage.js";
 import { publishCheckpointName } from "../log/usage-store.js";
 import { createMetering, type Metering } from "../metering/metering.js";
 import { createRuleRegistry, type RuleRegistry } from "../rules/rule-registry.js";
@@ -71,14 +71,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   const clock = options.clock ?? systemClock;
   // Before storage opens: a bad price is a configuration error, refused at once.
   const prices = compilePriceTable(config.billing);
-  const storage = openSqliteStorage({
-    dataDir: resolve(config.dataDir),
-    durability: config.log.durability,
-    groupCommitMaxEvents: config.log.groupCommitMaxEvents,
-    metering: config.metering.enabled,
-    clock,
-    logger,
-  });
+  const storage = await openStorage(config, { clock, logger });
 
   let metering: Metering | undefined;
   let registry: RuleRegistry | undefined;

@@ -15,6 +15,11 @@ export function registerServeCommand(program: Command): void {
     .option("-p, --port <n>", "TCP port (also RELAYBUS_PORT; default 8080)")
     .option("--data-dir <dir>", "directory of relaybus.db (also RELAYBUS_DATA_DIR; default ./data)")
     .option("--rules-dir <dir>", "directory of rule files (also RELAYBUS_RULES_DIR; default ./rules)")
+    .option("--log-engine <engine>", "sqlite (default) or jetstream (log.engine; also RELAYBUS_LOG_ENGINE)")
+    .option(
+      "--nats-servers <urls>",
+      "JetStream engine: comma-separated NATS URLs (log.jetstream.servers; also RELAYBUS_NATS_SERVERS)",
+    )
     .option(
       "--allow-loopback-targets",
       "deliver to webhooks on this machine (delivery.outbound.allowLoopback; also RELAYBUS_OUTBOUND_ALLOW_LOOPBACK)",
@@ -48,8 +53,11 @@ export function registerServeCommand(program: Command): void {
         }
         throw error;
       }
-      const dbPath = resolve(config.dataDir, "relaybus.db");
-      logger.info(`Relaybus listening on ${service.url}`, { log: dbPath, rules: resolve(config.rulesDir) });
+      const log =
+        config.log.engine === "jetstream"
+          ? `jetstream ${config.log.jetstream.servers.join(",")}`
+          : resolve(config.dataDir, "relaybus.db");
+      logger.info(`Relaybus listening on ${service.url}`, { log, rules: resolve(config.rulesDir) });
       if (config.server.host === "127.0.0.1" || config.server.host === "localhost" || config.server.host === "::1") {
         logger.info("listening on loopback only; set --host to serve other machines");
       }

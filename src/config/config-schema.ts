@@ -3,7 +3,7 @@
  * so a typo in a key is an error rather than a silently ignored setting.
  */
 import { isIP } from "node:net";
-import { DURABILITY_MODES } from "./defaults.js";
+import { DURABILITY_MODES, LOG_ENGINES } from "./defaults.js";
 
 const positiveInt = { type: "integer", minimum: 1 } as const;
 /** Addresses and CIDR blocks; `cidr` is a format `load-config.ts` registers ({@link isCidr}). */
@@ -55,10 +55,24 @@ export const CONFIG_SCHEMA = {
       type: "object",
       additionalProperties: false,
       properties: {
-        engine: { enum: ["sqlite"] },
+        engine: { enum: [...LOG_ENGINES] },
         durability: { enum: [...DURABILITY_MODES] },
         retentionHours: { type: "number", exclusiveMinimum: 0 },
         groupCommitMaxEvents: { type: "integer", minimum: 1, maximum: 100_000 },
+        jetstream: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            servers: {
+              type: "array",
+              minItems: 1,
+              items: { type: "string", pattern: "^(nats|tls)://[^\\s,]+$" },
+            },
+            replicas: { enum: [1, 3, 5] },
+            streamPrefix: { type: "string", pattern: "^[A-Za-z][A-Za-z0-9_-]{0,31}$" },
+            duplicateWindowSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
+          },
+        },
       },
     },
     limits: {

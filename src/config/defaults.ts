@@ -3,6 +3,29 @@
  * YAML file, then environment variables, then command-line flags (see `load-config.ts`).
  */
 
+/** The log engines: the embedded default, and NATS JetStream for several nodes. */
+export const LOG_ENGINES = ["sqlite", "jetstream"] as const;
+export type LogEngineName = (typeof LOG_ENGINES)[number];
+
+/** Where and how the JetStream engine keeps the log. */
+export interface JetStreamLogConfig {
+  /** NATS server URLs of the cluster, any of them. Default `["nats://127.0.0.1:4222"]`. */
+  servers: string[];
+  /** Copies of each bus's stream in the cluster (1, 3 or 5). Default 1. */
+  replicas: number;
+  /**
+   * Prefix of the JetStream streams and subjects Relaybus makes (`RELAYBUS_LOG_<bus>`,
+   * `relaybus.log.<bus>.<id>`), so that several Relaybus installations share one cluster.
+   * Default `RELAYBUS`.
+   */
+  streamPrefix: string;
+  /**
+   * An event id published again to its bus within this window is stored once (JetStream's
+   * message deduplication on the CloudEvent id). Default 120 s.
+   */
+  duplicateWindowSeconds: number;
+}
+
 /** How the log makes a commit durable. */
 export const DURABILITY_MODES = ["fsync", "fsync-wal-only"] as const;
 /**
@@ -66,13 +89,18 @@ export interface RelaybusConfig {
   /** Reload the rule files when they change. Default true. */
   watchRules: boolean;
   log: {
-    /** Only `sqlite` for now. */
-    engine: "sqlite";
+    /**
+     * `sqlite` (default): the embedded log in the data directory, one machine. `jetstream`:
+     * the log in NATS JetStream streams (see `jetstream`), for several nodes over one cluster.
+     */
+    engine: LogEngineName;
     durability: DurabilityMode;
     /** Events older than this are deleted once dispatched. Default 168 h (7 days). */
     retentionHours: number;
     /** At most this many events share one commit. Default 2,000. */
     groupCommitMaxEvents: number;
+    /** The JetStream engine's settings; read only when `engine` is `jetstream`. */
+    jetstream: JetStreamLogConfig;
   };
   limits: {
     /** Largest event, as the UTF-8 length of its structured JSON form. Default 262,144 (256 KB). */
@@ -258,6 +286,12 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
     durability: "fsync",
     retentionHours: 168,
     groupCommitMaxEvents: 2000,
+    jetstream: {
+      servers: ["nats://127.0.0.1:4222"],
+      replicas: 1,
+      streamPrefix: "RELAYBUS",
+      duplicateWindowSeconds: 120,
+    },
   },
   limits: {
     maxEventBytes: 262_144,

@@ -21,6 +21,10 @@ export interface ConfigFlags {
   allowLoopbackTargets?: boolean;
   /** `--allow-unauthenticated`: auth.allowUnauthenticated. */
   allowUnauthenticated?: boolean;
+  /** `--log-engine`: log.engine (`sqlite` or `jetstream`). */
+  logEngine?: string;
+  /** `--nats-servers`: log.jetstream.servers, comma-separated URLs. */
+  natsServers?: string;
 }
 
 /** Environment variables Relaybus reads, and the setting each one sets. */
@@ -31,6 +35,9 @@ export const ENVIRONMENT_VARIABLES = {
   RELAYBUS_DATA_DIR: "dataDir",
   RELAYBUS_RULES_DIR: "rulesDir",
   RELAYBUS_DURABILITY: "log.durability",
+  RELAYBUS_LOG_ENGINE: "log.engine (sqlite or jetstream)",
+  RELAYBUS_NATS_SERVERS: "log.jetstream.servers, comma-separated (nats://host:port,...)",
+  RELAYBUS_JETSTREAM_REPLICAS: "log.jetstream.replicas (1, 3 or 5)",
   RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "delivery.outbound.allowLoopback (true or false)",
   RELAYBUS_OUTBOUND_ALLOW_PRIVATE: "delivery.outbound.allowPrivate (true or false)",
   RELAYBUS_DELIVERY_SENDER_THREADS: "delivery.senderThreads (0 sends from the main thread)",
@@ -114,9 +121,16 @@ function fromEnvironment(env: Record<string, string | undefined>): Layer {
   }
   if (env.RELAYBUS_DATA_DIR !== undefined) layer.dataDir = env.RELAYBUS_DATA_DIR;
   if (env.RELAYBUS_RULES_DIR !== undefined) layer.rulesDir = env.RELAYBUS_RULES_DIR;
-  if (env.RELAYBUS_DURABILITY !== undefined) {
-    layer.log = { durability: env.RELAYBUS_DURABILITY as never };
+  const log: PartialDeep<RelaybusConfig["log"]> = {};
+  if (env.RELAYBUS_DURABILITY !== undefined) log.durability = env.RELAYBUS_DURABILITY as never;
+  if (env.RELAYBUS_LOG_ENGINE !== undefined) log.engine = env.RELAYBUS_LOG_ENGINE as never;
+  const jetstream: PartialDeep<RelaybusConfig["log"]["jetstream"]> = {};
+  if (env.RELAYBUS_NATS_SERVERS !== undefined) jetstream.servers = splitList(env.RELAYBUS_NATS_SERVERS);
+  if (env.RELAYBUS_JETSTREAM_REPLICAS !== undefined) {
+    jetstream.replicas = toNumber(env.RELAYBUS_JETSTREAM_REPLICAS, "RELAYBUS_JETSTREAM_REPLICAS");
   }
+  if (Object.keys(jetstream).length > 0) log.jetstream = jetstream;
+  if (Object.keys(log).length > 0) layer.log = log;
   const outbound: { allowLoopback?: boolean; allowPrivate?: boolean } = {};
   if (env.RELAYBUS_OUTBOUND_ALLOW_LOOPBACK !== undefined) {
     outbound.allowLoopback = toBoolean(env.RELAYBUS_OUTBOUND_ALLOW_LOOPBACK, "RELAYBUS_OUTBOUND_ALLOW_LOOPBACK");
@@ -154,7 +168,19 @@ function fromFlags(flags: ConfigFlags): Layer {
   if (flags.rulesDir !== undefined) layer.rulesDir = flags.rulesDir;
   if (flags.allowLoopbackTargets === true) layer.delivery = { outbound: { allowLoopback: true } };
   if (flags.allowUnauthenticated === true) layer.auth = { allowUnauthenticated: true };
+  const log: PartialDeep<RelaybusConfig["log"]> = {};
+  if (flags.logEngine !== undefined) log.engine = flags.logEngine as never;
+  if (flags.natsServers !== undefined) log.jetstream = { servers: splitList(flags.natsServers) };
+  if (Object.keys(log).length > 0) layer.log = log;
   return layer;
+}
+
+/** `a, b,c` → `["a", "b", "c"]`: a list setting given as one string. */
+function splitList(text: string): string[] {
+  return text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 }
 
 function toNumber(text: string, name: string): number {

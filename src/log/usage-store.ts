@@ -153,9 +153,10 @@ export interface UsageStore {
   meterCheckpoint(name: string): number;
   /**
    * Reads the log of `bus` after `afterOffset` (at most `limit` events) and sums events and
-   * units per hour of receipt; reads only offsets, times and units, never the events' JSON.
+   * units per hour of receipt. On SQLite it reads only offsets, times and units, never the
+   * events' JSON; other engines read the events (see `tallyLogEvents`).
    */
-  tallyPublished(bus: string, afterOffset: number, limit: number): PublishedTally;
+  tallyPublished(bus: string, afterOffset: number, limit: number): Promise<PublishedTally>;
   /**
    * Adds a tally to the `publish` meter of `bus` and moves the meter's checkpoint `name` to
    * its `throughOffset`, in ONE transaction: a crash loses both or neither, so a rerun never
@@ -167,4 +168,22 @@ export interface UsageStore {
 /** The meter checkpoint of the publish meter on `bus`: the last offset of its log counted. */
 export function publishCheckpointName(bus: string): string {
   return `publish:${bus}`;
+}
+
+/** Sums events and units per hour of receipt: a {@link PublishedTally} of events read from a log. */
+export function tallyLogEvents(
+  afterOffset: number,
+  events: readonly { offset: number; receivedAtMs: number; units: number }[],
+): PublishedTally {
+  const hours = new Map<number, { hourMs: number; events: number; units: number }>();
+  let throughOffset = afterOffset;
+  for (const event of events) {
+    const hourMs = Math.floor(event.receivedAtMs / HOUR_MS) * HOUR_MS;
+    const hour = hours.get(hourMs) ?? { hourMs, events: 0, units: 0 };
+    hour.events += 1;
+    hour.units += event.units;
+    hours.set(hourMs, hour);
+    if (event.offset > throughOffset) throughOffset = event.offset;
+  }
+  return { throughOffset, events: events.length, hours: [...hours.values()].sort((a, b) => a.hourMs - b.hourMs) };
 }

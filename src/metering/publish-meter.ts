@@ -109,7 +109,7 @@ export function createPublishMeter(options: PublishMeterOptions): PublishMeter {
     while (!closed) {
       state.again = false;
       try {
-        const tally = usage.tallyPublished(state.bus, usage.meterCheckpoint(name), batchSize);
+        const tally = await usage.tallyPublished(state.bus, usage.meterCheckpoint(name), batchSize);
         if (tally.events > 0) usage.commitPublished(name, state.bus, tally);
         if (tally.events < batchSize && !state.again) return;
       } catch (error) {

@@ -124,11 +124,11 @@ test("usage store - a publish tally reads the log per hour of receipt; its commi
   const { usage } = storage;
   const name = publishCheckpointName("orders");
   assert.equal(usage.meterCheckpoint(name), 0);
-  const tally = usage.tallyPublished("orders", 0, 2);
+  const tally = await usage.tallyPublished("orders", 0, 2);
   assert.deepEqual(tally, { throughOffset: 2, events: 2, hours: [{ hourMs: DAY, events: 2, units: 3 }] });
   usage.commitPublished(name, "orders", tally);
   assert.equal(usage.meterCheckpoint(name), 2);
-  const rest = usage.tallyPublished("orders", 2, 100);
+  const rest = await usage.tallyPublished("orders", 2, 100);
   assert.deepEqual(rest, { throughOffset: 3, events: 1, hours: [{ hourMs: DAY + HOUR_MS, events: 1, units: 1 }] });
   usage.commitPublished(name, "orders", rest);
   assert.throws(() => usage.commitPublished(name, "orders", tally), /cannot move from 3 to 2/);
@@ -137,7 +137,7 @@ test("usage store - a publish tally reads the log per hour of receipt; its commi
     { startMs: DAY, bus: "orders", meter: "publish", quantity: 2, units: 3 },
     { startMs: DAY + HOUR_MS, bus: "orders", meter: "publish", quantity: 1, units: 1 },
   ]);
-  assert.deepEqual(usage.tallyPublished("orders", 3, 100), { throughOffset: 3, events: 0, hours: [] });
+  assert.deepEqual(await usage.tallyPublished("orders", 3, 100), { throughOffset: 3, events: 0, hours: [] });
 });
 
 test("usage store - units are ceil(bytes / 65536), at least 1, for bytes and for UTF-8 text", () => {

@@ -34,21 +34,9 @@ import type { Storage } from "../log-engine.js";
 import { configureLogReader, configureStateFile, prepareLogFile } from "./connection-settings.js";
 import { LOG_MIGRATIONS, LOG_SCHEMA_VERSION } from "./log-schema.js";
 import { applyMigrations, type Migration } from "./migrations.js";
-import { createSqliteApiKeys } from "./sqlite-api-keys.js";
-import { createSqliteArchives } from "./sqlite-archives.js";
-import { createSqliteAudit } from "./sqlite-audit.js";
-import { createSqliteBilling } from "./sqlite-billing.js";
-import { createSqliteCatalog } from "./sqlite-catalog.js";
-import { createSqliteConnections } from "./sqlite-connections.js";
-import { createSqliteDeliveries } from "./sqlite-deliveries.js";
 import { createSqliteLog } from "./sqlite-log.js";
-import { createSqliteReplays } from "./sqlite-replays.js";
-import { createSqliteTargetSecrets } from "./sqlite-target-secrets.js";
-import { createSqliteSchedules } from "./sqlite-schedules.js";
-import { createSqliteStreams } from "./sqlite-streams.js";
-import { createSqliteTargetStates } from "./sqlite-target-states.js";
-import { createSqliteUsage } from "./sqlite-usage.js";
 import { STATE_MIGRATIONS, STATE_SCHEMA_VERSION } from "./state-schema.js";
+import { createStateStores } from "./state-stores.js";
 
 /** The log file's name in the data directory. */
 export const LOG_FILE_NAME = "relaybus.db";
@@ -176,20 +164,13 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     clock,
     logger,
   });
-  const catalog = createSqliteCatalog(state);
-  const meterUsage = options.metering ?? true;
-  const deliveries = createSqliteDeliveries({ db: state, clock, meterUsage });
-  const targetSecrets = createSqliteTargetSecrets(state);
-  const archives = createSqliteArchives(state);
-  const replays = createSqliteReplays(state, { meterUsage, clock });
-  const targetStates = createSqliteTargetStates(state);
-  const connections = createSqliteConnections(state);
-  const usage = createSqliteUsage({ db: state, logReader: reader, clock });
-  const billing = createSqliteBilling(state);
-  const apiKeys = createSqliteApiKeys(state);
-  const audit = createSqliteAudit(state);
-  const streams = createSqliteStreams(state, { clock, meterUsage });
-  const schedules = createSqliteSchedules(state);
+  const stores = createStateStores({
+    state,
+    clock,
+    meterUsage: options.metering ?? true,
+    logReader: reader,
+  });
+  const { deliveries } = stores;
 
   let closing: Promise<void> | undefined;
   return {
@@ -198,19 +179,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     statePath,
     stateDatabase: state,
     log,
-    catalog,
-    deliveries,
-    targetSecrets,
-    archives,
-    replays,
-    targetStates,
-    connections,
-    usage,
-    billing,
-    apiKeys,
-    audit,
-    streams,
-    schedules,
+    ...stores,
     get open() {
       return reader.open || state.open || log.writerRunning;
     },
@@ -231,6 +200,21 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
       return closing;
     },
   };
+}
+
+/**
+ * Opens (creating if needed) and migrates the state file alone, for storages whose log lives
+ * elsewhere (JetStream). Throws as {@link openSqliteStorage} does.
+ */
+export function openStateFile(dataDir: string, logger: Logger, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): Database.Database {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw unavailable(`cannot create ${dataDir}`, dataDir, error);
+  }
+  return openFile(join(dataDir, STATE_FILE_NAME), busyTimeoutMs, logger, STATE_MIGRATIONS, STATE_SCHEMA_VERSION, (db) =>
+    configureStateFile(db),
+  );
 }
 
 /** Opens, configures and migrates one file; closes it again if any step fails. */

@@ -119,8 +119,11 @@ export function createUsageWriter(db: Database.Database, clock: Clock): UsageWri
 export interface SqliteUsageOptions {
   /** The state file's connection (the usage tables). */
   db: Database.Database;
-  /** The main thread's read connection to the log file, for the publish meter's tallies. */
-  logReader: Database.Database;
+  /**
+   * Where the publish meter's tallies come from: the main thread's read connection to the
+   * SQLite log file (summed in SQL), or a function (another engine's log, read through).
+   */
+  logReader: Database.Database | ((bus: string, afterOffset: number, limit: number) => Promise<PublishedTally>);
   clock: Clock;
 }
 
@@ -131,7 +134,7 @@ export function createSqliteUsage(options: SqliteUsageOptions): UsageStore {
 
   // Only offsets, receive times and units: these columns come before `json` in the row
   // (log-schema.ts), so a tally never parses an event nor reads a large one's overflow pages.
-  const selectPublished = logReader.prepare<
+  const selectPublished = typeof logReader === "function" ? undefined : logReader.prepare<
     [string, number, number],
     { hourMs: number; events: number; units: number; throughOffset: number }
   >(
@@ -212,8 +215,9 @@ export function createSqliteUsage(options: SqliteUsageOptions): UsageStore {
     meterCheckpoint(name) {
       return checkpoints.get(name) ?? 0;
     },
-    tallyPublished(bus, afterOffset, limit) {
-      const hours = guardStorage("tallyPublished", () => selectPublished.all(bus, afterOffset, limit));
+    async tallyPublished(bus, afterOffset, limit) {
+      if (typeof logReader === "function") return logReader(bus, afterOffset, limit);
+      const hours = guardStorage("tallyPublished", () => selectPublished!.all(bus, afterOffset, limit));
       let throughOffset = afterOffset;
       let events = 0;
       for (const hour of hours) {

@@ -1,0 +1,12 @@
+/** Telling JetStream's answers apart by their codes, never by their text. */
+
+/** JetStream's error codes for "stream not found" and "no message found". */
+const NOT_FOUND_ERROR_CODES = new Set([10059, 10037]);
+
+/** True when a NATS error says the stream or message asked for does not exist. */
+export function isNatsNotFound(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const apiError = (error as { api_error?: { code?: number; err_code?: number } }).api_error;
+  if (apiError !== undefined) return apiError.code === 404 || NOT_FOUND_ERROR_CODES.has(apiError.err_code ?? 0);
+  return (error as { code?: unknown }).code === "404";
+}

@@ -1,0 +1,147 @@
+/**
+ * The distributed storage: the event log in NATS JetStream (`jetstream-log.ts`), shared by
+ * every node of a cluster; the rest of the state in this node's own state file
+ * (`relaybus-state.db` in its data directory, as the embedded storage keeps it).
+ */
+import { connect, type NatsConnection } from "nats";
+import type { JetStreamLogConfig } from "../../config/defaults.js";
+import { RelaybusError } from "../../errors.js";
+import { silentLogger, systemClock, type Clock, type Logger } from "../../types.js";
+import type { Storage } from "../log-engine.js";
+import { tallyLogEvents } from "../usage-store.js";
+import { openStateFile } from "../sqlite/open-sqlite-storage.js";
+import { createStateStores } from "../sqlite/state-stores.js";
+import { createJetStreamLog, type JetStreamLog } from "./jetstream-log.js";
+import { jetStreamNames } from "./jetstream-names.js";
+
+/** Events one publish-meter tally reads from the log at most. */
+const TALLY_READ_LIMIT = 1_000;
+
+export interface JetStreamStorageOptions {
+  /** This node's directory, for its state file; created if missing. */
+  dataDir: string;
+  jetstream: JetStreamLogConfig;
+  /** Count delivery attempts, replays and redrives into usage. Default true. */
+  metering?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** The JetStream storage: the {@link Storage} seam plus the connection. */
+export interface JetStreamStorage extends Storage {
+  log: JetStreamLog;
+  readonly connection: NatsConnection;
+}
+
+/** Options of {@link openJetStreamLog}: the engine alone, with a connection of its own. */
+export interface JetStreamLogOptions extends JetStreamLogConfig {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/**
+ * Connects to the cluster and opens the log alone: for tests and tools. `close()` closes the
+ * connection too.
+ */
+export async function openJetStreamLog(options: JetStreamLogOptions): Promise<JetStreamLog> {
+  const connection = await connectToCluster(options.servers);
+  try {
+    const log = await createJetStreamLog({
+      connection,
+      names: jetStreamNames(options.streamPrefix),
+      replicas: options.replicas,
+      duplicateWindowSeconds: options.duplicateWindowSeconds,
+      clock: options.clock ?? systemClock,
+      logger: options.logger ?? silentLogger,
+    });
+    return {
+      ...log,
+      async close() {
+        await log.close();
+        await connection.drain().catch(() => connection.close());
+      },
+    };
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}
+
+/**
+ * Connects, opens the log and this node's state file. Throws `ServiceUnavailable` when no
+ * server of the cluster answers, as the SQLite storage does when its files cannot be opened.
+ */
+export async function openJetStreamStorage(options: JetStreamStorageOptions): Promise<JetStreamStorage> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger;
+  const connection = await connectToCluster(options.jetstream.servers);
+  let log: JetStreamLog;
+  try {
+    log = await createJetStreamLog({
+      connection,
+      names: jetStreamNames(options.jetstream.streamPrefix),
+      replicas: options.jetstream.replicas,
+      duplicateWindowSeconds: options.jetstream.duplicateWindowSeconds,
+      clock,
+      logger,
+    });
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  let state;
+  try {
+    state = openStateFile(options.dataDir, logger);
+  } catch (error) {
+    await log.close();
+    await connection.close();
+    throw error;
+  }
+  const stores = createStateStores({
+    state,
+    clock,
+    meterUsage: options.metering ?? true,
+    logReader: async (bus, afterOffset, limit) =>
+      tallyLogEvents(afterOffset, await log.read(bus, afterOffset, Math.min(limit, TALLY_READ_LIMIT))),
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    ...stores,
+    log,
+    connection,
+    close() {
+      closing ??= (async () => {
+        try {
+          await log.close();
+          await connection.drain().catch(() => connection.close());
+        } finally {
+          try {
+            stores.deliveries.flushCheckpoints();
+          } finally {
+            state.close();
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+async function connectToCluster(servers: readonly string[]): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: [...servers],
+      name: "relaybus",
+      // Keep trying for as long as the node runs: a cluster losing a server is normal.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 10_000,
+    });
+  } catch (error) {
+    throw new RelaybusError(
+      "ServiceUnavailable",
+      `cannot reach NATS at ${servers.join(", ")} (log.jetstream.servers): ${error instanceof Error ? error.message : String(error)}`,
+      { details: { servers }, cause: error },
+    );
+  }
+}
