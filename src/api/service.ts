@@ -13,7 +13,9 @@ import type { RelaybusConfig } from "../config/defaults.js";
 import { createArchiver, type Archiver } from "../delivery/archiver.js";
 import { createRequestAuthorizer, type RequestAuthorizer } from "../delivery/connection-authorizer.js";
 import { createDeliveryEngine, type DeliveryEngine } from "../delivery/delivery-engine.js";
+import { createDeliveryCompletion } from "../delivery/delivery-completion.js";
 import { createDispatcher, type Dispatcher } from "../delivery/dispatcher.js";
+import { createSharedDispatcher } from "../delivery/shared-dispatcher.js";
 import { createReplayRunner, type ReplayRunner } from "../delivery/replay-runner.js";
 import { createTargetHealth } from "../delivery/target-health.js";
 import { createWebhookSigner } from "../delivery/sign-webhook.js";
@@ -83,6 +85,8 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   let authorizer: RequestAuthorizer | undefined;
   let server: Server | undefined;
   let stopWatching: (() => void) | undefined;
+  /** With shared dispatch: the lowest offset of a bus the cluster may still dispatch. */
+  let dispatchFloor: ((bus: string) => number) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
   let billingSchedule: BillingSchedule | undefined;
   // Before the registry: it owns the rule files' `streams:` sections.
@@ -140,8 +144,12 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
         ? createThreadedWebhookSender({ ...senderOptions, threads: config.delivery.senderThreads })
         : createWebhookSender(senderOptions);
     authorizer = createRequestAuthorizer({ connections: reg, logger, outbound: config.delivery.outbound, clock });
+    // A log shared by several nodes: they split dispatch through a shared consumer, and an
+    // event is acknowledged to the cluster once its deliveries ended (delivery-completion.ts).
+    const sharedConsumer = storage.log.sharedConsumer?.("dispatch");
+    const completion = sharedConsumer === undefined ? undefined : createDeliveryCompletion(storage.deliveries);
     engine = createDeliveryEngine({
-      deliveries: storage.deliveries,
+      deliveries: completion?.store ?? storage.deliveries,
       sender,
       clock,
       logger,
@@ -151,16 +159,33 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       health: createTargetHealth({ states: storage.targetStates, clock, logger }),
       authorizer,
     });
-    dispatcher = createDispatcher({
-      log: storage.log,
-      deliveries: storage.deliveries,
-      router: reg,
-      engine,
-      listBuses: () => reg.listBuses().map((b) => b.name),
-      clock,
-      logger,
-      transformTimeoutMs: config.transform.timeoutMs,
-    });
+    if (sharedConsumer !== undefined && completion !== undefined) {
+      const shared = createSharedDispatcher({
+        consumer: sharedConsumer,
+        deliveries: completion.store,
+        completion,
+        router: reg,
+        engine,
+        listBuses: () => reg.listBuses().map((b) => b.name),
+        onAppend: (listener) => storage.log.onAppend(listener),
+        clock,
+        logger,
+        transformTimeoutMs: config.transform.timeoutMs,
+      });
+      dispatchFloor = (bus) => shared.firstUnfinished(bus);
+      dispatcher = shared;
+    } else {
+      dispatcher = createDispatcher({
+        log: storage.log,
+        deliveries: storage.deliveries,
+        router: reg,
+        engine,
+        listBuses: () => reg.listBuses().map((b) => b.name),
+        clock,
+        logger,
+        transformTimeoutMs: config.transform.timeoutMs,
+      });
+    }
     archiver = createArchiver({
       log: storage.log,
       archives: storage.archives,
@@ -200,7 +225,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     });
 
     if (config.watchRules) stopWatching = reg.watch();
-    retentionTimer = startRetention(config, storage, clock, logger);
+    retentionTimer = startRetention(config, storage, clock, logger, dispatchFloor);
     const billing = createBillingPeriods({
       store: storage.billing,
       prices,
@@ -355,7 +380,13 @@ function closeServer(server: Server): Promise<void> {
  * next pass, so a trace may still show them for up to a minute). The trace pruning also runs
  * once at start, so that a service restarted more often than every minute still prunes.
  */
-function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, logger: Logger): NodeJS.Timeout {
+function startRetention(
+  config: RelaybusConfig,
+  storage: Storage,
+  clock: Clock,
+  logger: Logger,
+  dispatchFloor: ((bus: string) => number) | undefined,
+): NodeJS.Timeout {
   const pruneTraces = async () => {
     try {
       const cutoffMs = clock.nowMs() - config.delivery.traceRetentionHours * 3_600_000;
@@ -393,7 +424,7 @@ function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, 
     pruneAudit();
     const cutoffMs = clock.nowMs() - config.log.retentionHours * 3_600_000;
     storage.log
-      .pruneOlderThan(cutoffMs, (bus) => keepFrom(storage, bus, config.metering.enabled))
+      .pruneOlderThan(cutoffMs, (bus) => keepFrom(storage, bus, config.metering.enabled, dispatchFloor))
       .then((deleted) => {
         if (deleted > 0) logger.info("retention deleted events", { deleted });
       })
@@ -409,8 +440,14 @@ function startRetention(config: RelaybusConfig, storage: Storage, clock: Clock, 
  * of the bus and every replay from its log have handed over, and (when metering) what the
  * publish meter has counted.
  */
-function keepFrom(storage: Storage, bus: string, metered: boolean): number {
-  let through = storage.deliveries.checkpoint(bus);
+function keepFrom(
+  storage: Storage,
+  bus: string,
+  metered: boolean,
+  dispatchFloor: ((bus: string) => number) | undefined,
+): number {
+  // Shared dispatch: what the cluster has finished, not what this node has seen.
+  let through = dispatchFloor === undefined ? storage.deliveries.checkpoint(bus) : dispatchFloor(bus) - 1;
   if (metered) through = Math.min(through, storage.usage.meterCheckpoint(publishCheckpointName(bus)));
   const archived = storage.archives.lowestCheckpoint(bus);
   if (archived !== undefined) through = Math.min(through, archived);

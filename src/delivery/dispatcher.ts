@@ -13,12 +13,11 @@ import type {
   LogEngine,
   NewDelivery,
 } from "../log/log-engine.js";
-import type { Clock, Logger, StoredEvent } from "../types.js";
+import type { Clock, Logger } from "../types.js";
+import { createBatchBuilder } from "./batch-builder.js";
 import type { DeliveryEngine, HandOff } from "./delivery-engine.js";
-import { deliveryId } from "./delivery-id.js";
-import { buildDelivery, type BuildDeliveryOptions } from "./build-request.js";
-import { DEFAULT_FORMAT_OPTIONS, type FormatOptions } from "./format-payload.js";
-import type { RoutedTarget, Router } from "./router.js";
+import type { FormatOptions } from "./format-payload.js";
+import type { Router } from "./router.js";
 
 /** Events read and committed per batch by default. */
 export const DEFAULT_DISPATCH_BATCH_SIZE = 500;
@@ -91,9 +90,9 @@ interface BusState {
  * waiting until the cause goes away (it is logged as an error each time).
  */
 export function createDispatcher(options: DispatcherOptions): Dispatcher {
-  const { log, deliveries, router, clock, logger, transformTimeoutMs } = options;
+  const { log, deliveries, logger } = options;
   const batchSize = options.batchSize ?? DEFAULT_DISPATCH_BATCH_SIZE;
-  const formatOptions = options.format ?? DEFAULT_FORMAT_OPTIONS;
+  const buildBatch = createBatchBuilder(options);
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const handOffWindowMs = options.handOffWindowMs ?? DEFAULT_HAND_OFF_WINDOW_MS;
   // A transform that never settles (it should reject at its budget) must not stall its bus;
@@ -207,73 +206,6 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       },
     );
   }
-
-  /** Routes a batch and builds its deliveries; those that cannot be built are dead-lettered. */
-  async function buildBatch(bus: string, events: readonly StoredEvent[]): Promise<NewDelivery[]> {
-    const nowMs = clock.nowMs();
-    const built: Array<NewDelivery | Promise<NewDelivery | undefined> | undefined> = [];
-    let async = false;
-    for (const stored of events) {
-      // The hot path: most events match nothing, and cost one route() call.
-      const targets = router.route(bus, stored.event);
-      for (const target of targets) {
-        const item = deliveryOf(bus, stored, target, nowMs);
-        if (item instanceof Promise) async = true;
-        built.push(item);
-      }
-    }
-    const settled = async ? await Promise.all(built) : built;
-    const ready: NewDelivery[] = [];
-    for (const d of settled) if (d !== undefined) ready.push(d as NewDelivery);
-    return ready;
-  }
-
-  /** The delivery of one event to one target, or undefined when it was dead-lettered instead. */
-  function deliveryOf(
-    bus: string,
-    stored: StoredEvent,
-    target: RoutedTarget,
-    nowMs: number,
-  ): NewDelivery | Promise<NewDelivery | undefined> | undefined {
-    const base = {
-      id: deliveryId(bus, stored.offset, stored.event.id, target.rule, target.targetId),
-      bus,
-      offset: stored.offset,
-      eventId: stored.event.id,
-      rule: target.rule,
-      targetId: target.targetId,
-      retry: target.retry,
-      eventReceivedAtMs: stored.receivedAtMs,
-      createdAtMs: nowMs,
-    };
-    const delivery = buildDelivery(base, stored, target, nowMs, buildOptions);
-    // Structured mode sends the log's own JSON of the event: the store can keep a reference
-    // to the event instead of a copy (see NewDelivery.bodyIsEvent).
-    if (delivery !== undefined && !(delivery instanceof Promise) && delivery.request.body === stored.json) {
-      delivery.bodyIsEvent = true;
-    }
-    return delivery;
-  }
-
-  /**
-   * Dead-letters a delivery that could not be built. This happens before the batch's
-   * commit: a crash in between re-dispatches the batch, and the derived id makes the second
-   * dead letter a no-op rather than a duplicate.
-   */
-  const buildOptions: BuildDeliveryOptions = {
-    transformTimeoutMs,
-    format: formatOptions,
-    deadLetter(delivery, reason) {
-      deliveries.deadLetter(delivery, reason);
-      logger.warn("dispatch: delivery dead-lettered before its first attempt", {
-        bus: delivery.bus,
-        offset: delivery.offset,
-        rule: delivery.rule,
-        targetId: delivery.targetId,
-        reason,
-      });
-    },
-  };
 
   async function whenIdle(): Promise<void> {
     for (;;) {

@@ -11,6 +11,7 @@ import type { ReplayStore } from "./replay-store.js";
 import type { ConnectionStore } from "./connection-store.js";
 import type { TargetStateStore } from "./target-state-store.js";
 import type { ScheduleStore } from "./schedule-store.js";
+import type { SharedLogConsumer } from "./shared-log-consumer.js";
 import type { StreamStore } from "./stream-store.js";
 import type { UsageStore } from "./usage-store.js";
 
@@ -49,6 +50,11 @@ export interface LogEngine {
    * all pruned.
    */
   pruneOlderThan(cutoffMs: number, keepFrom: (bus: string) => number): Promise<number>;
+  /**
+   * Work over this log shared with the other nodes of a cluster, under a name (`dispatch`):
+   * present only on engines that several nodes share (JetStream). See `shared-log-consumer.ts`.
+   */
+  sharedConsumer?(name: string): SharedLogConsumer;
   /** Counters since open, for tests, benchmarks and metrics. */
   stats(): LogStats;
   /** Commits what is queued, then stops accepting appends (they reject `ServiceUnavailable`). */

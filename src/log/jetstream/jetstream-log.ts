@@ -34,13 +34,13 @@ import {
   type Subscription,
 } from "nats";
 import { RelaybusError } from "../../errors.js";
-import type { CloudEvent, Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
+import type { Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
 import type { LogEngine, LogStats } from "../log-engine.js";
 import { isNatsNotFound } from "./nats-errors.js";
+import { createJetStreamSharedConsumer } from "./jetstream-shared-consumer.js";
+import { RECEIVED_AT_HEADER, storedEventOf } from "./jetstream-event.js";
 import type { JetStreamNames } from "./jetstream-names.js";
 
-/** The header holding when the node appended the event, ms since the epoch. */
-const RECEIVED_AT_HEADER = "Relaybus-Received-Ms";
 /** The header naming the node that sent an appended note (to ignore one's own). */
 const NODE_HEADER = "Relaybus-Node";
 /** Messages one read asks for at once. */
@@ -135,20 +135,8 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
     }
   };
 
-  const toStored = (bus: string, message: StoredMsg): StoredEvent => {
-    const json = Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength).toString("utf8");
-    const sizeBytes = message.data.byteLength;
-    const receivedAtMs = Number(message.header?.get(RECEIVED_AT_HEADER) ?? message.time.getTime());
-    return {
-      bus,
-      event: JSON.parse(json) as CloudEvent,
-      json,
-      sizeBytes,
-      units: Math.max(1, Math.ceil(sizeBytes / 65_536)),
-      offset: message.seq,
-      receivedAtMs,
-    };
-  };
+  const toStored = (bus: string, message: StoredMsg): StoredEvent =>
+    storedEventOf(bus, message.seq, message.data, message.header, message.time.getTime());
 
   /** The message at `seq` of the bus's stream, undefined when deleted or never stored. */
   const getAt = async (bus: string, seq: number): Promise<StoredEvent | undefined> => {
@@ -293,6 +281,8 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       }
       return deleted;
     },
+
+    sharedConsumer: (name) => createJetStreamSharedConsumer({ connection, jsm, names, name, logger }),
 
     stats: () => ({ ...stats }),
 
