@@ -1,3 +1,9 @@
+/**
+ * What only the SQLite log does: group commit and its sizing, the writer and checkpointer
+ * threads, a full disk, retention in batches. What every log engine does (offsets, reads,
+ * findById, retention, reopen, close, onAppend) is tested once for all engines in
+ * test/conformance/log-engine.test.ts.
+ */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,48 +49,6 @@ function tempStorage(t: TestContext) {
   return { dataDir, open };
 }
 
-test("log - offsets start at 1 and are gap-free per bus", async (t) => {
-  const { log } = tempStorage(t).open();
-  const first = await log.append([
-    makeEvent("orders", "a"),
-    makeEvent("payments", "b"),
-    makeEvent("orders", "c"),
-  ]);
-  const second = await log.append([makeEvent("orders", "d")]);
-  assert.deepEqual(
-    first.map((e) => [e.bus, e.offset]),
-    [
-      ["orders", 1],
-      ["payments", 1],
-      ["orders", 2],
-    ],
-  );
-  assert.deepEqual(
-    second.map((e) => e.offset),
-    [3],
-  );
-  assert.equal(await log.lastOffset("orders"), 3);
-  assert.equal(await log.lastOffset("payments"), 1);
-  assert.equal(await log.lastOffset("nothing"), 0);
-});
-
-test("log - stored events carry what ingress computed and when the log took them", async (t) => {
-  let nowMs = 1_700_000_000_000;
-  const { log } = tempStorage(t).open({ clock: { nowMs: () => nowMs } });
-  const input = makeEvent("orders", "e-1", { total: 120, items: ["x"] });
-  const [stored] = await log.append([input]);
-  nowMs += 1;
-  const [read] = await log.read("orders", 0, 10);
-  for (const event of [stored, read]) {
-    assert.ok(event);
-    assert.deepEqual(event.event, input.event);
-    assert.equal(event.json, input.json);
-    assert.equal(event.sizeBytes, input.sizeBytes);
-    assert.equal(event.units, 1);
-    assert.equal(event.receivedAtMs, 1_700_000_000_000);
-  }
-});
-
 test("log - concurrent appends share a handful of commits", async (t) => {
   const { log } = tempStorage(t).open();
   const calls = Array.from({ length: 64 }, (_, i) =>
@@ -119,25 +83,6 @@ test("log - a commit takes at most groupCommitMaxEvents, but never splits one ca
     Array.from({ length: 25 }, (_, i) => 31 + i),
   );
   assert.equal(await log.count("a"), 55);
-});
-
-test("log - onAppend fires after the commit, once per bus touched", async (t) => {
-  const { log } = tempStorage(t).open();
-  const seen: Array<[string, number]> = [];
-  const unsubscribe = log.onAppend((bus) => {
-    seen.push([bus, log.stats().commits]);
-  });
-  await Promise.all([
-    log.append([makeEvent("a", "1"), makeEvent("b", "2")]),
-    log.append([makeEvent("a", "3")]),
-  ]);
-  assert.deepEqual(seen, [
-    ["a", 1],
-    ["b", 1],
-  ]);
-  unsubscribe();
-  await log.append([makeEvent("a", "4")]);
-  assert.equal(seen.length, 2);
 });
 
 test("log - a full disk rejects the whole batch with ServiceUnavailable and burns no offsets", async (t) => {
@@ -176,92 +121,6 @@ test("log - a full disk rejects the whole batch with ServiceUnavailable and burn
   );
 });
 
-test("log - reopening keeps every event and continues the offsets", async (t) => {
-  const temp = tempStorage(t);
-  const first = temp.open();
-  await first.log.append([makeEvent("a", "1"), makeEvent("a", "2"), makeEvent("b", "3")]);
-  await first.close();
-
-  const second = temp.open();
-  assert.equal(await second.log.lastOffset("a"), 2);
-  assert.deepEqual(
-    (await second.log.read("a", 0, 10)).map((e) => e.event.id),
-    ["1", "2"],
-  );
-  const [next] = await second.log.append([makeEvent("a", "4")]);
-  assert.equal(next?.offset, 3);
-  assert.equal((await second.log.findById("b", "3"))?.offset, 1);
-});
-
-test("log - read pages after an offset, readLast returns the newest oldest-first", async (t) => {
-  const { log } = tempStorage(t).open();
-  await log.append(Array.from({ length: 10 }, (_, i) => makeEvent("a", `e${i + 1}`)));
-  await log.append([makeEvent("b", "other")]);
-  assert.deepEqual(
-    (await log.read("a", 3, 4)).map((e) => e.offset),
-    [4, 5, 6, 7],
-  );
-  assert.deepEqual(
-    (await log.read("a", 10, 4)).map((e) => e.offset),
-    [],
-  );
-  assert.deepEqual(
-    (await log.readLast("a", 3)).map((e) => e.offset),
-    [8, 9, 10],
-  );
-  assert.deepEqual(await log.readLast("missing", 3), []);
-});
-
-test("log - findById finds by CloudEvent id within the bus, the latest when repeated", async (t) => {
-  const { log } = tempStorage(t).open();
-  await log.append([
-    makeEvent("a", "dup"),
-    makeEvent("b", "dup"),
-    makeEvent("a", "x"),
-    makeEvent("a", "dup"),
-  ]);
-  assert.equal((await log.findById("a", "dup"))?.offset, 3);
-  assert.equal((await log.findById("b", "dup"))?.bus, "b");
-  assert.equal(await log.findById("b", "x"), undefined);
-});
-
-test("log - retention deletes old events but never from keepFrom on", async (t) => {
-  let nowMs = 1_000;
-  const temp = tempStorage(t);
-  const storage = temp.open({ clock: { nowMs: () => nowMs } });
-  const { log } = storage;
-  await log.append(Array.from({ length: 10 }, (_, i) => makeEvent("a", `old${i}`)));
-  await log.append([makeEvent("b", "old-b")]);
-  nowMs = 5_000;
-  await log.append(Array.from({ length: 5 }, (_, i) => makeEvent("a", `new${i}`)));
-
-  // The dispatcher has passed offset 5 of "a" and nothing of "b".
-  const deleted = await log.pruneOlderThan(3_000, (bus) => (bus === "a" ? 6 : 1));
-  assert.equal(deleted, 5);
-  assert.equal(await log.count("a"), 10);
-  assert.equal(await log.count("b"), 1);
-  assert.deepEqual(
-    (await log.read("a", 0, 1)).map((e) => e.offset),
-    [6],
-  );
-
-  // Passed everything: only the events older than the cutoff go.
-  assert.equal(await log.pruneOlderThan(3_000, () => Number.MAX_SAFE_INTEGER), 6);
-  assert.deepEqual(
-    (await log.read("a", 0, 100)).map((e) => e.event.id),
-    ["new0", "new1", "new2", "new3", "new4"],
-  );
-
-  // All gone: offsets still never restart, not even after a reopen.
-  assert.equal(await log.pruneOlderThan(10_000, () => Number.MAX_SAFE_INTEGER), 5);
-  assert.equal(await log.count("a"), 0);
-  assert.equal(await log.lastOffset("a"), 15);
-  await storage.close();
-  const reopened = temp.open({ clock: { nowMs: () => nowMs } });
-  const [next] = await reopened.log.append([makeEvent("a", "after")]);
-  assert.equal(next?.offset, 16);
-});
-
 test("log - retention deletes in batches until done", async (t) => {
   let nowMs = 1_000;
   const { log } = tempStorage(t).open({ clock: { nowMs: () => nowMs } });
@@ -272,19 +131,6 @@ test("log - retention deletes in batches until done", async (t) => {
   assert.equal(await log.pruneOlderThan(1_500, () => Number.MAX_SAFE_INTEGER), 1_234);
   assert.equal((await appendedMeanwhile)[0]?.offset, 1_236);
   assert.equal(await log.count("a"), 2);
-});
-
-test("log - close commits queued appends, later appends reject ServiceUnavailable", async (t) => {
-  const temp = tempStorage(t);
-  const storage = temp.open();
-  const queued = storage.log.append([makeEvent("a", "queued")]);
-  await storage.close();
-  assert.equal((await queued)[0]?.offset, 1);
-  await assert.rejects(storage.log.append([makeEvent("a", "late")]), (error: unknown) =>
-    isRelaybusError(error, "ServiceUnavailable"),
-  );
-  const reopened = temp.open();
-  assert.equal(await reopened.log.count("a"), 1);
 });
 
 test("log - close ends the writer thread and releases both files", async (t) => {
@@ -325,12 +171,6 @@ test("log - appends from later turns queue behind a running commit and are acked
     (await log.read("a", 0, 100)).map((e) => e.event.id),
     Array.from({ length: 20 }, (_, i) => `t${i}`),
   );
-});
-
-test("log - an empty append resolves at once without a commit", async (t) => {
-  const { log } = tempStorage(t).open();
-  assert.deepEqual(await log.append([]), []);
-  assert.equal(log.stats().commits, 0);
 });
 
 test("log - the checkpointer thread copies the WAL into the log file while appends go on", async (t) => {

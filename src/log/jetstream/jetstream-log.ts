@@ -178,24 +178,27 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
     });
   };
 
-  const appendNow = async (events: readonly EventToAppend[]): Promise<StoredEvent[]> => {
+  /** Publishes the events; with them, the buses that got events not stored before (not duplicates). */
+  const appendNow = async (events: readonly EventToAppend[]): Promise<{ stored: StoredEvent[]; added: Map<string, number> }> => {
     const buses = [...new Set(events.map((e) => e.bus))];
     await Promise.all(buses.map(ensureStream));
     const receivedAtMs = clock.nowMs();
     const acks = await Promise.all(events.map((item) => publishOne(item, receivedAtMs)));
     const stored: StoredEvent[] = [];
+    const added = new Map<string, number>();
     for (let i = 0; i < events.length; i++) {
       const item = events[i]!;
       const ack = acks[i]!;
       if (!ack.duplicate) {
         stored.push({ ...item, offset: ack.seq, receivedAtMs });
+        added.set(item.bus, (added.get(item.bus) ?? 0) + 1);
         continue;
       }
       // Stored before (a retry, or the same id twice): answer with the event as first stored.
       const first = await getAt(item.bus, ack.seq);
       stored.push(first ?? { ...item, offset: ack.seq, receivedAtMs });
     }
-    return stored;
+    return { stored, added };
   };
 
   const log: JetStreamLog = {
@@ -205,10 +208,12 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       const work = appendNow(events);
       inFlight.add(work);
       try {
-        const stored = await work;
+        const { stored, added } = await work;
+        // Only what was stored now counts: events that were there already (duplicates) do not.
+        if (added.size === 0) return stored;
         stats.commits += 1;
-        stats.committedEvents += stored.length;
-        const touched = [...new Set(events.map((e) => e.bus))];
+        for (const count of added.values()) stats.committedEvents += count;
+        const touched = [...added.keys()];
         for (const bus of touched) {
           const h = natsHeaders();
           h.set(NODE_HEADER, nodeId);
@@ -228,7 +233,7 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       if (limit <= 0) return [];
       const { first, last } = await streamState(bus);
       const from = Math.max(afterOffset + 1, first);
-      const to = Math.min(last, afterOffset + limit);
+      const to = Math.min(last, from + limit - 1);
       if (last === 0 || from > to) return [];
       return readRange(bus, from, to);
     },
