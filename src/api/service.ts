@@ -85,6 +85,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   let authorizer: RequestAuthorizer | undefined;
   let server: Server | undefined;
   let stopWatching: (() => void) | undefined;
+  let stopSharedState: (() => void) | undefined;
   /** With shared dispatch: the lowest offset of a bus the cluster may still dispatch. */
   let dispatchFloor: ((bus: string) => number) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
@@ -100,6 +101,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     if (retentionTimer !== undefined) clearInterval(retentionTimer);
     await billingSchedule?.close();
     stopWatching?.();
+    stopSharedState?.();
     if (server !== undefined) await closeServer(server);
     await streams.close();
     await scheduler?.close();
@@ -133,6 +135,10 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       sectionOwners: [streams.fileSection, schedules],
     });
     const reg = registry;
+    // Buses and API rules changed through another node: rebuild this node's routing.
+    stopSharedState = storage.onSharedStateChange?.((kinds) => {
+      if (kinds.has("bus") || kinds.has("rule")) reg.reloadCatalog();
+    });
     const senderOptions = {
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,
       outbound: config.delivery.outbound,

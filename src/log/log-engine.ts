@@ -481,5 +481,11 @@ export interface Storage {
   streams: StreamStore;
   /** Schedules: the time of each one's last fire. */
   schedules: ScheduleStore;
+  /**
+   * Present when several nodes share the state: calls `listener` after changes made by any
+   * node were applied here, with the kinds they touched (`bus`, `rule`, `connection`), so
+   * that what is built from them (the rule registry) is rebuilt. Returns an unsubscribe.
+   */
+  onSharedStateChange?(listener: (kinds: ReadonlySet<string>) => void): () => void;
   close(): Promise<void>;
 }

@@ -52,6 +52,7 @@ test("migrations - fresh files are brought to the latest version, a second run d
         "replays",
         "rules",
         "schedule_positions",
+        "shared_state_outbox",
         "sqlite_sequence",
         "stream_cu_changes",
         "stream_dead_letters",

@@ -287,7 +287,7 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       return deleted;
     },
 
-    sharedConsumer: (name) => createJetStreamSharedConsumer({ connection, jsm, names, name, logger }),
+    sharedConsumer: (name) => createJetStreamSharedConsumer({ connection, jsm, names, name, logger, ensureStream }),
 
     stats: () => ({ ...stats }),
 

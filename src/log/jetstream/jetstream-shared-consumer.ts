@@ -22,6 +22,8 @@ export interface JetStreamSharedConsumerOptions {
   /** The work's name, the durable consumer's name on each bus stream: `dispatch`. */
   name: string;
   logger: Logger;
+  /** Makes the bus's stream if it has none yet (a bus that never had an event). */
+  ensureStream(bus: string): Promise<void>;
   claimMs?: number;
 }
 
@@ -37,6 +39,7 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
     if (consumer === undefined) {
       consumer = (async () => {
         const stream = names.logStream(bus);
+        await options.ensureStream(bus);
         try {
           await jsm.consumers.info(stream, name);
         } catch (error) {

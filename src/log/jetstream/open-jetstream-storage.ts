@@ -1,18 +1,22 @@
 /**
  * The distributed storage: the event log in NATS JetStream (`jetstream-log.ts`), shared by
- * every node of a cluster; the rest of the state in this node's own state file
- * (`relaybus-state.db` in its data directory, as the embedded storage keeps it).
+ * every node of a cluster; buses, API rules and connections shared through a JetStream
+ * key-value bucket (`shared-state.ts`); the rest of the state (delivery state, dead letters,
+ * usage, ...) in this node's own state file (`relaybus-state.db` in its data directory).
  */
 import { connect, type NatsConnection } from "nats";
 import type { JetStreamLogConfig } from "../../config/defaults.js";
-import { RelaybusError } from "../../errors.js";
+import { errorMessage, RelaybusError } from "../../errors.js";
 import { silentLogger, systemClock, type Clock, type Logger } from "../../types.js";
 import type { Storage } from "../log-engine.js";
 import { tallyLogEvents } from "../usage-store.js";
 import { openStateFile } from "../sqlite/open-sqlite-storage.js";
+import { createSqliteOutbox } from "../sqlite/sqlite-outbox.js";
 import { createStateStores } from "../sqlite/state-stores.js";
 import { createJetStreamLog, type JetStreamLog } from "./jetstream-log.js";
 import { jetStreamNames } from "./jetstream-names.js";
+import { startSharedState, type SharedState } from "./shared-state.js";
+import { shareCatalog, shareConnections } from "./shared-stores.js";
 
 /** Events one publish-meter tally reads from the log at most. */
 const TALLY_READ_LIMIT = 1_000;
@@ -97,26 +101,60 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     await connection.close();
     throw error;
   }
-  const stores = createStateStores({
+  const local = createStateStores({
     state,
     clock,
     meterUsage: options.metering ?? true,
     logReader: async (bus, afterOffset, limit) =>
       tallyLogEvents(afterOffset, await log.read(bus, afterOffset, Math.min(limit, TALLY_READ_LIMIT))),
   });
+  // Buses, API rules and connections are shared by every node (shared-state.ts).
+  let shared: SharedState | undefined;
+  const sharing = { db: state, outbox: createSqliteOutbox(state, clock), changed: () => shared?.changed() };
+  const catalog = shareCatalog(local.catalog, sharing);
+  const connections = shareConnections(local.connections, sharing);
+  const listeners = new Set<(kinds: ReadonlySet<string>) => void>();
+  try {
+    shared = await startSharedState({
+      connection,
+      bucket: `${options.jetstream.streamPrefix}_STATE`,
+      replicas: options.jetstream.replicas,
+      outbox: sharing.outbox,
+      kinds: [...catalog.kinds, ...connections.kinds],
+      logger,
+      onApplied: (kinds) => {
+        for (const listener of listeners) listener(kinds);
+      },
+    });
+  } catch (error) {
+    await log.close();
+    await connection.close();
+    state.close();
+    throw new RelaybusError("ServiceUnavailable", `cannot open the shared state in JetStream: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+  const sharedState = shared;
   let closing: Promise<void> | undefined;
   return {
-    ...stores,
+    ...local,
+    catalog: catalog.store,
+    connections: connections.store,
     log,
     connection,
+    onSharedStateChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     close() {
       closing ??= (async () => {
         try {
+          await sharedState.close();
           await log.close();
           await connection.drain().catch(() => connection.close());
         } finally {
           try {
-            stores.deliveries.flushCheckpoints();
+            local.deliveries.flushCheckpoints();
           } finally {
             state.close();
           }

@@ -445,6 +445,19 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 15,
+    description: "shared state: changes made on this node, waiting to be sent to the cluster",
+    // value: the entity's JSON, or NULL for a deletion. seq orders the changes as they were made.
+    sql: `
+      CREATE TABLE shared_state_outbox (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        key           TEXT    NOT NULL,
+        value         TEXT,
+        created_at_ms INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The state file version this code writes. */

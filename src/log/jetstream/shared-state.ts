@@ -1,0 +1,166 @@
+/**
+ * State every node of a cluster shares (buses, API rules, connections), kept in a JetStream
+ * key-value bucket, `<PREFIX>_STATE`, and mirrored into each node's state file.
+ *
+ * - Reads stay local and synchronous: the stores above read their own SQLite tables, as on
+ *   one machine.
+ * - A write made on this node goes to its table and to the outbox (`sqlite-outbox.ts`) in one
+ *   transaction; a sender puts the outbox's changes into the bucket in order.
+ * - A watch on the bucket applies every change, this node's own included, to the local
+ *   tables in the bucket's order, so that every node ends with the bucket's last value of
+ *   each key (last writer wins). Other nodes see a change within milliseconds (the test asks
+ *   for under a second).
+ *
+ * At start the node first sends what its outbox still holds, then takes the bucket's
+ * current values; entities it has locally that the bucket never held (state from before the
+ * node joined a cluster) are sent to the bucket.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KV, KvEntry, NatsConnection, QueuedIterator } from "nats";
+import { errorMessage } from "../../errors.js";
+import type { JsonValue, Logger } from "../../types.js";
+import type { SqliteOutbox } from "../sqlite/sqlite-outbox.js";
+
+/** How long the sender waits before trying again after the bucket refused a change. */
+const SEND_RETRY_MS = 500;
+/** Changes the sender takes from the outbox at once. */
+const SEND_BATCH = 100;
+
+/** How one kind of entity is mirrored: its keys' prefix and how to apply a change locally. */
+export interface SharedKind {
+  /** Keys of this kind start with `<prefix>.`: `bus`, `rule`, `connection`. */
+  prefix: string;
+  /** Applies a change made anywhere to the local table (never to the outbox). */
+  apply(key: string, value: JsonValue | null): void;
+  /** Every entity of this kind the local table holds, as key and value (for the start). */
+  localEntries(): Array<{ key: string; value: JsonValue }>;
+}
+
+export interface SharedStateOptions {
+  connection: NatsConnection;
+  /** The bucket's name: `<PREFIX>_STATE`. */
+  bucket: string;
+  replicas: number;
+  outbox: SqliteOutbox;
+  kinds: readonly SharedKind[];
+  logger: Logger;
+  /** Told after changes were applied, with the kinds they touched. */
+  onApplied(prefixes: ReadonlySet<string>): void;
+}
+
+export interface SharedState {
+  /** Wakes the sender: call after recording a change in the outbox. */
+  changed(): void;
+  close(): Promise<void>;
+}
+
+/** Opens the bucket, sends the outbox, takes the bucket's values, and keeps watching. */
+export async function startSharedState(options: SharedStateOptions): Promise<SharedState> {
+  const { connection, outbox, logger } = options;
+  const kv: KV = await connection.jetstream().views.kv(options.bucket, { history: 1, replicas: options.replicas });
+  const kindOf = (key: string) => options.kinds.find((k) => key.startsWith(`${k.prefix}.`));
+  let closed = false;
+  let sending: Promise<void> | undefined;
+  let again = false;
+
+  /** Puts the outbox's changes into the bucket, oldest first; stops at the first refusal. */
+  const send = async (): Promise<void> => {
+    while (!closed) {
+      again = false;
+      const changes = outbox.oldest(SEND_BATCH);
+      if (changes.length === 0) {
+        if (!again) return;
+        continue;
+      }
+      for (const change of changes) {
+        if (change.value === null) await kv.delete(change.key);
+        else await kv.put(change.key, JSON.stringify(change.value));
+        outbox.remove(change.seq);
+      }
+    }
+  };
+  const changed = () => {
+    again = true;
+    sending ??= (async () => {
+      try {
+        for (;;) {
+          try {
+            await send();
+            return;
+          } catch (error) {
+            if (closed) return;
+            logger.warn("shared state: the cluster did not take a change; trying again", { error: errorMessage(error) });
+            await sleep(SEND_RETRY_MS);
+          }
+        }
+      } finally {
+        sending = undefined;
+      }
+    })();
+  };
+
+  await send();
+
+  // The bucket's current values first, then every change. The watch tells how many values
+  // follow each one (`delta`): the first with none after it ends the current values.
+  const seen = new Set<string>();
+  let inInitialLoad = (await kv.status()).values > 0;
+  let initialized!: () => void;
+  const ready = new Promise<void>((resolve) => (initialized = resolve));
+  if (!inInitialLoad) initialized();
+  const watch: QueuedIterator<KvEntry> = await kv.watch({ key: ">" });
+  let touched = new Set<string>();
+  const flushTouched = () => {
+    if (touched.size === 0) return;
+    const prefixes = touched;
+    touched = new Set();
+    try {
+      options.onApplied(prefixes);
+    } catch (error) {
+      logger.error("shared state: a listener failed", { error: errorMessage(error) });
+    }
+  };
+  const watching = (async () => {
+    for await (const entry of watch) {
+      const kind = kindOf(entry.key);
+      if (inInitialLoad) seen.add(entry.key);
+      if (kind !== undefined) {
+        try {
+          kind.apply(entry.key, entry.operation === "PUT" ? (JSON.parse(entry.string()) as JsonValue) : null);
+          touched.add(kind.prefix);
+        } catch (error) {
+          logger.error("shared state: a change from the cluster could not be applied", {
+            key: entry.key,
+            error: errorMessage(error),
+          });
+        }
+      }
+      if (entry.delta === 0 || entry.delta === undefined) {
+        if (inInitialLoad) {
+          inInitialLoad = false;
+          initialized();
+        }
+        flushTouched();
+      }
+    }
+  })();
+  await ready;
+
+  // Entities this node had before it shared its state (the bucket never held them).
+  for (const kind of options.kinds) {
+    for (const { key, value } of kind.localEntries()) {
+      if (!seen.has(key)) outbox.add(key, value);
+    }
+  }
+  changed();
+
+  return {
+    changed,
+    async close() {
+      closed = true;
+      watch.stop();
+      await watching.catch(() => undefined);
+      await sending;
+    },
+  };
+}
