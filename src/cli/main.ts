@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { RELAYBUS_VERSION } from "../version.js";
 import { registerAuditCommand } from "./audit-command.js";
 import { registerBillingCommand } from "./billing-command.js";
+import { registerDevClusterCommand } from "./dev-cluster-command.js";
 import { registerDlqCommand } from "./dlq-command.js";
 import { registerKeysCommand } from "./keys-command.js";
 import { registerPatternCommand } from "./pattern-command.js";
@@ -37,5 +38,6 @@ export async function runCli(argv: string[]): Promise<void> {
   registerStreamsCommand(program);
   registerKeysCommand(program);
   registerAuditCommand(program);
+  registerDevClusterCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }
