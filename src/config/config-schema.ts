@@ -71,6 +71,7 @@ export const CONFIG_SCHEMA = {
             replicas: { enum: [1, 3, 5] },
             streamPrefix: { type: "string", pattern: "^[A-Za-z][A-Za-z0-9_-]{0,31}$" },
             duplicateWindowSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
+            claimSeconds: { type: "integer", minimum: 2, maximum: 3_600 },
           },
         },
       },

@@ -24,6 +24,12 @@ export interface JetStreamLogConfig {
    * message deduplication on the CloudEvent id). Default 120 s.
    */
   duplicateWindowSeconds: number;
+  /**
+   * How long a node may hold an event it claimed for dispatch without word (an ack, or a
+   * renewal while its deliveries run) before the cluster hands it to another node: how soon
+   * the work of a node that died is taken over. Default 30 s.
+   */
+  claimSeconds: number;
 }
 
 /** How the log makes a commit durable. */
@@ -291,6 +297,7 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
       replicas: 1,
       streamPrefix: "RELAYBUS",
       duplicateWindowSeconds: 120,
+      claimSeconds: 30,
     },
   },
   limits: {

@@ -112,7 +112,7 @@ const jetstreamHarness: LogEngineHarness = (() => {
     skipReason: () => requireService("nats"),
     async open(t, options = {}) {
       const streamPrefix = `T${randomBytes(6).toString("hex")}`;
-      const base = { servers: [LOCAL_SERVICES.nats.url], replicas: 1, streamPrefix, duplicateWindowSeconds: 120 };
+      const base = { servers: [LOCAL_SERVICES.nats.url], replicas: 1, streamPrefix, duplicateWindowSeconds: 120, claimSeconds: 30 };
       const opened: JetStreamLog[] = [];
       t.after(async () => {
         for (const log of opened) await log.close();

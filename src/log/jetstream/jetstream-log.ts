@@ -55,6 +55,8 @@ export interface JetStreamLogOptions {
   replicas: number;
   /** An id appended again to its bus within this window is stored once. */
   duplicateWindowSeconds: number;
+  /** How long a claim of shared work lasts without word from its node. */
+  claimSeconds: number;
   clock: Clock;
   logger: Logger;
 }
@@ -287,7 +289,15 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       return deleted;
     },
 
-    sharedConsumer: (name) => createJetStreamSharedConsumer({ connection, jsm, names, name, logger, ensureStream }),
+    sharedConsumer: (name) => createJetStreamSharedConsumer({
+        connection,
+        jsm,
+        names,
+        name,
+        logger,
+        ensureStream,
+        claimMs: options.claimSeconds * 1_000,
+      }),
 
     stats: () => ({ ...stats }),
 

@@ -41,7 +41,11 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
         const stream = names.logStream(bus);
         await options.ensureStream(bus);
         try {
-          await jsm.consumers.info(stream, name);
+          const info = await jsm.consumers.info(stream, name);
+          // Made with another claim time (the setting changed): take the current one.
+          if (info.config.ack_wait !== nanos(claimMs)) {
+            await jsm.consumers.update(stream, name, { ack_wait: nanos(claimMs) });
+          }
         } catch (error) {
           if (!isNatsNotFound(error)) throw error;
           await jsm.consumers.add(stream, {

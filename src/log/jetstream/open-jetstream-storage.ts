@@ -55,6 +55,7 @@ export async function openJetStreamLog(options: JetStreamLogOptions): Promise<Je
       names: jetStreamNames(options.streamPrefix),
       replicas: options.replicas,
       duplicateWindowSeconds: options.duplicateWindowSeconds,
+      claimSeconds: options.claimSeconds,
       clock: options.clock ?? systemClock,
       logger: options.logger ?? silentLogger,
     });
@@ -86,6 +87,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
       names: jetStreamNames(options.jetstream.streamPrefix),
       replicas: options.jetstream.replicas,
       duplicateWindowSeconds: options.jetstream.duplicateWindowSeconds,
+      claimSeconds: options.jetstream.claimSeconds,
       clock,
       logger,
     });
