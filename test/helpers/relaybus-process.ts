@@ -30,12 +30,21 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts the server and resolves once `GET /healthz` answers. */
-export async function spawnRelaybus(args: { port: number; dataDir: string; rulesDir: string }): Promise<RelaybusProcess> {
+export async function spawnRelaybus(args: {
+  port: number;
+  dataDir: string;
+  rulesDir: string;
+  /** More environment variables for the server (`RELAYBUS_CONFIG`, say). */
+  env?: Record<string, string>;
+}): Promise<RelaybusProcess> {
   const entry = new URL("../../src/cli/run.ts", import.meta.url).pathname;
   const child = spawn(
     process.execPath,
     ["--import", "tsx", entry, "serve", "--port", String(args.port), "--data-dir", args.dataDir, "--rules-dir", args.rulesDir],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "true" } },
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "true", ...args.env },
+    },
   );
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
