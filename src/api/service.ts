@@ -86,6 +86,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
   let server: Server | undefined;
   let stopWatching: (() => void) | undefined;
   let stopSharedState: (() => void) | undefined;
+  let stopLeading: (() => void) | undefined;
   /** With shared dispatch: the lowest offset of a bus the cluster may still dispatch. */
   let dispatchFloor: ((bus: string) => number) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
@@ -102,6 +103,7 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     await billingSchedule?.close();
     stopWatching?.();
     stopSharedState?.();
+    stopLeading?.();
     if (server !== undefined) await closeServer(server);
     await streams.close();
     await scheduler?.close();
@@ -294,9 +296,25 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     });
     const port = await listen(server, config.server.port, config.server.host);
     const relaybusPort = createRelaybusPort({ log: storage.log, busExists: (name) => reg.busExists(name), limits: config.limits });
+    // Streams and schedules run on one node of a cluster: the one that leads.
+    const leadership = storage.leadership;
+    const startScheduler = () => {
+      const running = createBusScheduler({ relaybus: relaybusPort, store: storage.schedules, clock, logger });
+      running.set(schedules.current().map((s) => s.schedule));
+      return running;
+    };
+    if (leadership !== undefined) await streams.setActive(leadership.isLeader);
     await streams.start(relaybusPort);
-    scheduler = createBusScheduler({ relaybus: relaybusPort, store: storage.schedules, clock, logger });
-    scheduler.set(schedules.current().map((s) => s.schedule));
+    if (leadership === undefined || leadership.isLeader) scheduler = startScheduler();
+    stopLeading = leadership?.onChange((leader) => {
+      void streams.setActive(leader);
+      if (leader) scheduler ??= startScheduler();
+      else {
+        const stopping = scheduler;
+        scheduler = undefined;
+        void stopping?.close();
+      }
+    });
     const host = config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host;
     return {
       url: `http://${host}:${port}`,

@@ -11,6 +11,7 @@ import type { ReplayStore } from "./replay-store.js";
 import type { ConnectionStore } from "./connection-store.js";
 import type { TargetStateStore } from "./target-state-store.js";
 import type { ScheduleStore } from "./schedule-store.js";
+import type { Leadership } from "./leadership.js";
 import type { SharedLogConsumer } from "./shared-log-consumer.js";
 import type { StreamStore } from "./stream-store.js";
 import type { UsageStore } from "./usage-store.js";
@@ -487,5 +488,10 @@ export interface Storage {
    * that what is built from them (the rule registry) is rebuilt. Returns an unsubscribe.
    */
   onSharedStateChange?(listener: (kinds: ReadonlySet<string>) => void): () => void;
+  /**
+   * Present when several nodes share the storage: whether this node leads, so that work that
+   * must not run twice (streams, schedules) runs on one node only. See `leadership.ts`.
+   */
+  leadership?: Leadership;
   close(): Promise<void>;
 }

@@ -61,6 +61,8 @@ export function createStreamManager(deps: StreamManagerDeps) {
   let relaybus: RelaybusPort | undefined;
   let closed = false;
   let closing: Promise<void> | undefined;
+  /** Whether streams run on this node: always alone, only while leading in a cluster. */
+  let active = true;
   // Streams' HTTP sinks go through the outbound policy, as rule targets do.
   const httpDispatcher = new Agent({
     connect: createGuardedConnector(compileOutboundPolicy(config.delivery.outbound), deps.lookup === undefined ? {} : { lookup: deps.lookup }),
@@ -133,7 +135,8 @@ export function createStreamManager(deps: StreamManagerDeps) {
   let reconciling: Promise<void> = Promise.resolve();
   function reconcile(): Promise<void> {
     reconciling = reconciling.then(async () => {
-      const wanted = new Map<string, CompiledStream>([...apiStreams, ...fileStreams]);
+      // A node that does not lead its cluster runs no stream (see `setActive`).
+      const wanted = active ? new Map<string, CompiledStream>([...apiStreams, ...fileStreams]) : new Map<string, CompiledStream>();
       for (const name of [...runners.keys()]) {
         const stream = wanted.get(name);
         if (stream === undefined || stream.fingerprint !== runners.get(name)!.fingerprint) await stopRunner(name);
@@ -191,6 +194,14 @@ export function createStreamManager(deps: StreamManagerDeps) {
     async start(port: RelaybusPort): Promise<void> {
       relaybus = port;
       await reconcile();
+    },
+    /**
+     * Runs the streams here (`true`, the default) or stops them all without pausing them
+     * (`false`): in a cluster only the leading node runs them, each from its stored position.
+     */
+    setActive(value: boolean): Promise<void> {
+      active = value;
+      return relaybus === undefined ? Promise.resolve() : reconcile();
     },
     list: (): StreamView[] => [...new Map([...apiStreams, ...fileStreams]).values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(view),
     get: (name: string): StreamView => view(mustExist(name)),

@@ -15,6 +15,8 @@ import { createSqliteOutbox } from "../sqlite/sqlite-outbox.js";
 import { createStateStores } from "../sqlite/state-stores.js";
 import { createJetStreamLog, type JetStreamLog } from "./jetstream-log.js";
 import { jetStreamNames } from "./jetstream-names.js";
+import type { Leadership } from "../leadership.js";
+import { startJetStreamLeadership } from "./jetstream-leadership.js";
 import { startSharedState, type SharedState } from "./shared-state.js";
 import { shareCatalog, shareConnections } from "./shared-stores.js";
 
@@ -137,6 +139,24 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     });
   }
   const sharedState = shared;
+  let leadership: Leadership;
+  try {
+    leadership = await startJetStreamLeadership({
+      connection,
+      bucket: `${options.jetstream.streamPrefix}_LEASES`,
+      replicas: options.jetstream.replicas,
+      name: "singleton",
+      logger,
+    });
+  } catch (error) {
+    await sharedState.close();
+    await log.close();
+    await connection.close();
+    state.close();
+    throw new RelaybusError("ServiceUnavailable", `cannot open the cluster's leases in JetStream: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
   let closing: Promise<void> | undefined;
   return {
     ...local,
@@ -144,6 +164,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     connections: connections.store,
     log,
     connection,
+    leadership,
     onSharedStateChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -151,6 +172,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     close() {
       closing ??= (async () => {
         try {
+          await leadership.close();
           await sharedState.close();
           await log.close();
           await connection.drain().catch(() => connection.close());

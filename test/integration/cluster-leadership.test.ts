@@ -1,0 +1,110 @@
+/**
+ * Streams in a cluster: every node loads the same stream from its rule files, but only the
+ * node that leads runs it, so each event reaches the stream's sink once, not once per node;
+ * when the leader goes, another node leads and the stream runs on there.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { connect } from "nats";
+import { requireService } from "../helpers/local-services.js";
+import { createReceiver } from "../helpers/receiver.js";
+import { startTestService, type TestService } from "../helpers/service.js";
+
+const NATS_URL = "nats://127.0.0.1:4222";
+const natsMissing = await requireService("nats");
+
+async function deletePrefix(prefix: string): Promise<void> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await nc.jetstreamManager();
+    for await (const name of jsm.streams.names()) {
+      if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+async function publish(node: TestService, count: number, from: number): Promise<void> {
+  const entries = Array.from({ length: count }, (_, i) => ({ Source: "shop", DetailType: "order", Detail: JSON.stringify({ n: from + i }) }));
+  const response = await node.post("/v1/events", { Entries: entries });
+  assert.equal(response.status, 200);
+  assert.equal(((await response.json()) as { FailedEntryCount: number }).FailedEntryCount, 0);
+}
+
+describe("cluster leadership", { skip: natsMissing }, () => {
+  test("cluster - a stream of the rule files runs on the leading node only, and on another once the leader leaves", async (t) => {
+    const sink = await createReceiver();
+    const prefix = `CL${randomBytes(5).toString("hex")}`;
+    const dir = mkdtempSync(join(tmpdir(), "relaybus-leadership-"));
+    const nodes: TestService[] = [];
+    t.after(async () => {
+      for (const node of nodes) await node.close().catch(() => undefined);
+      await sink.close();
+      await deletePrefix(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const rules = {
+      "stream.yaml": `bus: default
+streams:
+  - name: orders-out
+    source: {bus: {bus: default, startAt: oldest}}
+    sink: {webhook: {url: "${sink.url}/out"}}
+    batch: {maxEvents: 10, maxWaitMs: 20}
+`,
+    };
+    for (let i = 0; i < 2; i++) {
+      const nodeDir = join(dir, `node-${i}`);
+      mkdirSync(nodeDir);
+      nodes.push(
+        await startTestService({
+          dir: nodeDir,
+          rules,
+          config: { log: { engine: "jetstream", jetstream: { servers: [NATS_URL], streamPrefix: prefix } } },
+        }),
+      );
+    }
+    const leaders = nodes.map((node) => node.storage.leadership?.isLeader);
+    assert.deepEqual(leaders.filter((l) => l === true).length, 1, `one leader: ${JSON.stringify(leaders)}`);
+    const leader = nodes.find((node) => node.storage.leadership?.isLeader === true)!;
+    const follower = nodes.find((node) => node !== leader)!;
+
+    await publish(follower, 20, 0);
+    const eventsAt = (received: { body: string }[]) =>
+      received.flatMap((r) => {
+        const body = JSON.parse(r.body) as { data: { n: number } } | { data: { n: number } }[];
+        return (Array.isArray(body) ? body : [body]).map((e) => e.data.n);
+      });
+    await sink.waitFor(1, 10_000, "/out");
+    let seen: number[] = [];
+    const deadline = Date.now() + 10_000;
+    while (seen.length < 20 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      seen = eventsAt(sink.requestsTo("/out"));
+    }
+    await new Promise((r) => setTimeout(r, 500)); // a second runner would have written by now
+    seen = eventsAt(sink.requestsTo("/out"));
+    assert.deepEqual([...seen].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i), "each event written once");
+
+    // The leader leaves (closing gives the lease up): the other node leads and runs the stream.
+    await leader.close();
+    nodes.splice(nodes.indexOf(leader), 1);
+    const takeoverDeadline = Date.now() + 10_000;
+    while (follower.storage.leadership?.isLeader !== true && Date.now() < takeoverDeadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(follower.storage.leadership?.isLeader, true, "the other node leads");
+    await publish(follower, 5, 100);
+    const laterDeadline = Date.now() + 15_000;
+    while (!eventsAt(sink.requestsTo("/out")).includes(104) && Date.now() < laterDeadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const after = eventsAt(sink.requestsTo("/out"));
+    for (let n = 100; n < 105; n++) assert.ok(after.includes(n), `event ${n} written after the takeover`);
+    t.diagnostic(`writes in all: ${after.length} for 25 events (the new leader starts from its own stored position)`);
+  });
+});
