@@ -10,3 +10,11 @@ export function isNatsNotFound(error: unknown): boolean {
   if (apiError !== undefined) return apiError.code === 404 || NOT_FOUND_ERROR_CODES.has(apiError.err_code ?? 0);
   return (error as { code?: unknown }).code === "404";
 }
+
+/**
+ * True when the client refused a message larger than the server's `max_payload` (1 MB by
+ * default): sending it again can never succeed.
+ */
+export function isNatsPayloadTooLarge(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "MAX_PAYLOAD_EXCEEDED";
+}

@@ -1,8 +1,9 @@
 /**
  * The distributed storage: the event log in NATS JetStream (`jetstream-log.ts`), shared by
- * every node of a cluster; buses, API rules and connections shared through a JetStream
- * key-value bucket (`shared-state.ts`); the rest of the state (delivery state, dead letters,
- * usage, ...) in this node's own state file (`relaybus-state.db` in its data directory).
+ * every node of a cluster; buses, API rules, connections, dead letters, signing secrets and
+ * target states shared through a JetStream key-value bucket (`shared-state.ts`); the rest of
+ * the state (pending deliveries, usage, ...) in this node's own state file
+ * (`relaybus-state.db` in its data directory), which also mirrors the shared part.
  */
 import { connect, type NatsConnection } from "nats";
 import type { JetStreamLogConfig } from "../../config/defaults.js";
@@ -19,6 +20,7 @@ import type { Leadership } from "../leadership.js";
 import { startJetStreamLeadership } from "./jetstream-leadership.js";
 import { startSharedState, type SharedState } from "./shared-state.js";
 import { shareCatalog, shareConnections } from "./shared-stores.js";
+import { shareStateTables } from "./shared-tables.js";
 
 /** Events one publish-meter tally reads from the log at most. */
 const TALLY_READ_LIMIT = 1_000;
@@ -112,19 +114,26 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     logReader: async (bus, afterOffset, limit) =>
       tallyLogEvents(afterOffset, await log.read(bus, afterOffset, Math.min(limit, TALLY_READ_LIMIT))),
   });
-  // Buses, API rules and connections are shared by every node (shared-state.ts).
+  // Buses, API rules and connections are shared by every node (shared-state.ts), and so are
+  // dead letters, signing secrets and target states (row by row, by triggers: shared-tables.ts).
   let shared: SharedState | undefined;
   const sharing = { db: state, outbox: createSqliteOutbox(state, clock), changed: () => shared?.changed() };
   const catalog = shareCatalog(local.catalog, sharing);
   const connections = shareConnections(local.connections, sharing);
   const listeners = new Set<(kinds: ReadonlySet<string>) => void>();
   try {
+    const tables = shareStateTables({
+      db: state,
+      targetSecrets: local.targetSecrets,
+      targetStates: local.targetStates,
+      changed: sharing.changed,
+    });
     shared = await startSharedState({
       connection,
       bucket: `${options.jetstream.streamPrefix}_STATE`,
       replicas: options.jetstream.replicas,
       outbox: sharing.outbox,
-      kinds: [...catalog.kinds, ...connections.kinds],
+      kinds: [...catalog.kinds, ...connections.kinds, ...tables],
       logger,
       onApplied: (kinds) => {
         for (const listener of listeners) listener(kinds);

@@ -1,5 +1,6 @@
 /**
- * State every node of a cluster shares (buses, API rules, connections), kept in a JetStream
+ * State every node of a cluster shares (buses, API rules, connections: `shared-stores.ts`;
+ * dead letters, signing secrets, target states: `shared-tables.ts`), kept in a JetStream
  * key-value bucket, `<PREFIX>_STATE`, and mirrored into each node's state file.
  *
  * - Reads stay local and synchronous: the stores above read their own SQLite tables, as on
@@ -20,6 +21,7 @@ import type { KV, KvEntry, NatsConnection, QueuedIterator } from "nats";
 import { errorMessage } from "../../errors.js";
 import type { JsonValue, Logger } from "../../types.js";
 import type { SqliteOutbox } from "../sqlite/sqlite-outbox.js";
+import { isNatsPayloadTooLarge } from "./nats-errors.js";
 
 /** How long the sender waits before trying again after the bucket refused a change. */
 const SEND_RETRY_MS = 500;
@@ -32,8 +34,12 @@ export interface SharedKind {
   prefix: string;
   /** Applies a change made anywhere to the local table (never to the outbox). */
   apply(key: string, value: JsonValue | null): void;
-  /** Every entity of this kind the local table holds, as key and value (for the start). */
-  localEntries(): Array<{ key: string; value: JsonValue }>;
+  /**
+   * Every entity of this kind the local table holds, as key and value (for the start).
+   * `known` tells the keys the bucket holds already: a kind may leave those out, so that a
+   * large table (dead letters) reads only its keys at each start, not every row.
+   */
+  localEntries(known: (key: string) => boolean): Array<{ key: string; value: JsonValue }>;
 }
 
 export interface SharedStateOptions {
@@ -63,6 +69,22 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
   let sending: Promise<void> | undefined;
   let again = false;
 
+  /**
+   * A value larger than the server takes (a dead letter of a large, quote-heavy payload) can
+   * never be sent, and every change behind it would wait for ever: it stays on this node.
+   */
+  const putUnlessTooLarge = async (key: string, value: string): Promise<void> => {
+    try {
+      await kv.put(key, value);
+    } catch (error) {
+      if (!isNatsPayloadTooLarge(error)) throw error;
+      logger.error("shared state: a change is larger than the cluster takes (max_payload); it stays on this node", {
+        key,
+        bytes: Buffer.byteLength(value),
+      });
+    }
+  };
+
   /** Puts the outbox's changes into the bucket, oldest first; stops at the first refusal. */
   const send = async (): Promise<void> => {
     while (!closed) {
@@ -74,7 +96,7 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
       }
       for (const change of changes) {
         if (change.value === null) await kv.delete(change.key);
-        else await kv.put(change.key, JSON.stringify(change.value));
+        else await putUnlessTooLarge(change.key, JSON.stringify(change.value));
         outbox.remove(change.seq);
       }
     }
@@ -148,7 +170,7 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
 
   // Entities this node had before it shared its state (the bucket never held them).
   for (const kind of options.kinds) {
-    for (const { key, value } of kind.localEntries()) {
+    for (const { key, value } of kind.localEntries((k) => seen.has(k))) {
       if (!seen.has(key)) outbox.add(key, value);
     }
   }

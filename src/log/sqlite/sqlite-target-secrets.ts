@@ -5,8 +5,10 @@
  * rows are read once and kept in memory, frozen; `addSecret` and `revokeSecret` drop that
  * target's entry after their commit. This is exact only while this store is the file's one
  * writer of the table, which holds: the API that changes secrets and the engine that reads
- * them run in one process, through this object. A target with no secrets is cached too (as
- * an empty list), so unsigned deliveries cost no query either.
+ * them run in one process, through this object. The one other writer, the cluster's shared
+ * state (`jetstream/shared-tables.ts`, applying secrets changed on other nodes), tells the
+ * store through {@link SqliteTargetSecrets.forgetCached}. A target with no secrets is cached
+ * too (as an empty list), so unsigned deliveries cost no query either.
  */
 import type Database from "better-sqlite3";
 import type { StoredTargetSecret, TargetSecretKind, TargetSecretStore } from "../log-engine.js";
@@ -30,8 +32,14 @@ const COLUMNS =
 
 const NONE: readonly StoredTargetSecret[] = Object.freeze([]);
 
+/** The store, plus dropping a target's cached secrets after its rows changed underneath. */
+export interface SqliteTargetSecrets extends TargetSecretStore {
+  /** Reads the target's secrets from the file again on next use. */
+  forgetCached(bus: string, rule: string, targetId: string): void;
+}
+
 /** Creates the store on `db`, an open, migrated connection to the state file. */
-export function createSqliteTargetSecrets(db: Database.Database): TargetSecretStore {
+export function createSqliteTargetSecrets(db: Database.Database): SqliteTargetSecrets {
   const select = db.prepare<[string, string, string], SecretRow>(
     `SELECT ${COLUMNS} FROM target_secrets WHERE bus = ? AND rule = ? AND target_id = ?
      ORDER BY created_at_ms, rowid`,
@@ -139,6 +147,9 @@ export function createSqliteTargetSecrets(db: Database.Database): TargetSecretSt
         // Rare (a rule or bus deleted): dropping the whole cache is simpler than finding its keys.
         cache.clear();
       }
+    },
+    forgetCached(bus, rule, targetId) {
+      cache.delete(keyOf(bus, rule, targetId));
     },
   };
 }

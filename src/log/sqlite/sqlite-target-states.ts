@@ -6,7 +6,9 @@
  * write drops that target's entry after its commit. As with the signing secrets, this is
  * exact while this store is the file's one writer of the table: the API that enables and
  * disables targets and the engine that reads and marks them share the process, through
- * this object. Writes happen only on transitions, so a target that keeps failing (or keeps
+ * this object; the cluster's shared state (`jetstream/shared-tables.ts`, applying states
+ * changed on other nodes) tells the store through {@link SqliteTargetStates.forgetCached}.
+ * Writes happen only on transitions, so a target that keeps failing (or keeps
  * succeeding) costs no write per attempt.
  */
 import type Database from "better-sqlite3";
@@ -37,8 +39,14 @@ const COLUMNS =
 
 type Key = [bus: string, rule: string, targetId: string];
 
+/** The store, plus dropping a target's cached state after its row changed underneath. */
+export interface SqliteTargetStates extends TargetStateStore {
+  /** Reads the target's state from the file again on next use. */
+  forgetCached(address: TargetAddress): void;
+}
+
 /** Creates the store on `db`, an open, migrated connection to the state file. */
-export function createSqliteTargetStates(db: Database.Database): TargetStateStore {
+export function createSqliteTargetStates(db: Database.Database): SqliteTargetStates {
   const select = db.prepare<Key, StateRow>(
     `SELECT ${COLUMNS} FROM target_states WHERE bus = ? AND rule = ? AND target_id = ?`,
   );
@@ -146,6 +154,9 @@ export function createSqliteTargetStates(db: Database.Database): TargetStateStor
         // Rare (a rule or bus deleted): dropping the whole cache is simpler than finding its keys.
         cache.clear();
       }
+    },
+    forgetCached(address) {
+      cache.delete(keyOf(address));
     },
   };
 }

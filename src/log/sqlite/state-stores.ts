@@ -16,12 +16,19 @@ import { createSqliteDeliveries, type SqliteDeliveries } from "./sqlite-deliveri
 import { createSqliteReplays } from "./sqlite-replays.js";
 import { createSqliteSchedules } from "./sqlite-schedules.js";
 import { createSqliteStreams } from "./sqlite-streams.js";
-import { createSqliteTargetSecrets } from "./sqlite-target-secrets.js";
-import { createSqliteTargetStates } from "./sqlite-target-states.js";
+import { createSqliteTargetSecrets, type SqliteTargetSecrets } from "./sqlite-target-secrets.js";
+import { createSqliteTargetStates, type SqliteTargetStates } from "./sqlite-target-states.js";
 import { createSqliteUsage, type SqliteUsageOptions } from "./sqlite-usage.js";
 
-/** The state file's stores: a {@link Storage} without its log and `close`. */
-export type StateStores = Omit<Storage, "log" | "close"> & { deliveries: SqliteDeliveries };
+/**
+ * The state file's stores: a {@link Storage} without its log and `close`, with the SQLite
+ * extras the storages use (flushing checkpoints, forgetting cached target state).
+ */
+export type StateStores = Omit<Storage, "log" | "close"> & {
+  deliveries: SqliteDeliveries;
+  targetSecrets: SqliteTargetSecrets;
+  targetStates: SqliteTargetStates;
+};
 
 export interface StateStoresOptions {
   /** The migrated state file. */

@@ -1,0 +1,251 @@
+/**
+ * Tables every node of a cluster shares row by row, replicated by SQLite triggers: dead
+ * letters, targets' signing secrets and target states. A dead letter made on one node is
+ * listed, redriven or purged through any node; a secret or a disabled target set through one
+ * node signs or stops deliveries on all.
+ *
+ * These tables are written by many statements inside the stores' own transactions
+ * (`sqlite-deliveries.ts`, `sqlite-dead-letters.ts`, ...), so instead of wrapping every store
+ * method, TEMP triggers on this node's state connection (jetstream mode only; the SQLite
+ * storage never installs them) record each inserted, updated or deleted row in the outbox
+ * (`sqlite-outbox.ts`). A trigger runs inside the writer's transaction: the row and its
+ * outbox entry commit together or not at all, which is the outbox's guarantee. The sender
+ * and the watch of `shared-state.ts` do the rest, as for buses and rules.
+ *
+ * Keys: `<prefix>.<token>...`, one token per primary-key column, each the value's UTF-8 in
+ * base64url without padding (`=` for the empty string), so that any text makes a valid,
+ * reversible key:
+ *
+ * - `deadletter.<id>` (the delivery id)
+ * - `secret.<bus>.<rule>.<target>.<id>`
+ * - `targetstate.<bus>.<rule>.<target>`
+ *
+ * Values: the row as a JSON object of every column of the table, as SQLite's `json_object`
+ * makes it: INTEGER columns are numbers, TEXT columns strings (also those holding JSON, such
+ * as a dead letter's `request`, so that the text comes back byte for byte), NULL is null. A
+ * deleted row is a deletion of its key. Applying a change is `INSERT OR REPLACE` of that row,
+ * or a `DELETE` by key, with the triggers held off (an applied change must not go back to the
+ * outbox and round again); a row already as the change says is left alone, so that a node's
+ * own changes coming back from the bucket, and every row at start, cost a read and no write.
+ */
+import type Database from "better-sqlite3";
+import type { JsonValue } from "../../types.js";
+import type { SqliteTargetSecrets } from "../sqlite/sqlite-target-secrets.js";
+import type { SqliteTargetStates } from "../sqlite/sqlite-target-states.js";
+import type { SharedKind } from "./shared-state.js";
+
+/** One table shared row by row. */
+interface SharedTable {
+  /** The table in the state file. */
+  table: string;
+  /** Its rows' keys start with `<prefix>.`. */
+  prefix: string;
+  /** The columns that identify a row, in the key's order (the primary key, or `id`). */
+  keyColumns: readonly string[];
+  /** After a change from the cluster was written, with the row's key values. */
+  afterApply?(key: readonly string[]): void;
+}
+
+export interface SharedTablesOptions {
+  /** This node's state file, migrated; the triggers are made on this connection only. */
+  db: Database.Database;
+  /** Told when a target's secrets changed through another node (it caches them). */
+  targetSecrets: SqliteTargetSecrets;
+  /** Told when a target's state changed through another node (it caches it). */
+  targetStates: SqliteTargetStates;
+  /** Wakes the outbox's sender; called once the writing transaction is over. */
+  changed(): void;
+}
+
+/** Installs the triggers and returns the kinds to give `startSharedState`. */
+export function shareStateTables(options: SharedTablesOptions): SharedKind[] {
+  const { targetSecrets, targetStates } = options;
+  const tables: SharedTable[] = [
+    { table: "dead_letters", prefix: "deadletter", keyColumns: ["id"] },
+    {
+      table: "target_secrets",
+      prefix: "secret",
+      keyColumns: ["bus", "rule", "target_id", "id"],
+      afterApply: ([bus, rule, targetId]) => targetSecrets.forgetCached(bus!, rule!, targetId!),
+    },
+    {
+      table: "target_states",
+      prefix: "targetstate",
+      keyColumns: ["bus", "rule", "target_id"],
+      afterApply: ([bus, rule, targetId]) =>
+        targetStates.forgetCached({ bus: bus!, rule: rule!, targetId: targetId! }),
+    },
+  ];
+  installFunctions(options.db, options.changed);
+  return tables.map((table) => shareTable(options.db, table));
+}
+
+/** The key of a row: its prefix and one token per key value. */
+export function sharedRowKey(prefix: string, values: readonly string[]): string {
+  return [prefix, ...values.map(tokenOf)].join(".");
+}
+
+/** The key values of {@link sharedRowKey}'s key; throws on a key of another shape. */
+export function keyValuesOf(key: string, prefix: string, count: number): string[] {
+  const tokens = key.split(".");
+  if (tokens.shift() !== prefix || tokens.length !== count || !tokens.every(isToken)) {
+    throw new Error(`"${key}" is not a key of ${prefix} (${count} values)`);
+  }
+  return tokens.map((token) =>
+    token === "=" ? "" : Buffer.from(token, "base64url").toString("utf8"),
+  );
+}
+
+const tokenOf = (value: string) =>
+  value === "" ? "=" : Buffer.from(value, "utf8").toString("base64url");
+const isToken = (token: string) => token === "=" || /^[A-Za-z0-9_-]+$/.test(token);
+
+/** The flag table that holds the triggers off while a change from the cluster is written. */
+const APPLYING = "temp.shared_tables_applying";
+/** The key function the triggers call: `(prefix, value, ...)` → key. */
+const KEY_FUNCTION = "relaybus_shared_row_key";
+/** The function the triggers call after recording a change: wakes the sender. */
+const CHANGED_FUNCTION = "relaybus_shared_row_changed";
+
+function installFunctions(db: Database.Database, changed: () => void): void {
+  db.exec(`CREATE TEMP TABLE IF NOT EXISTS shared_tables_applying (applying INTEGER NOT NULL)`);
+  db.function(
+    KEY_FUNCTION,
+    { deterministic: true, varargs: true },
+    (prefix: unknown, ...values: unknown[]) => sharedRowKey(String(prefix), values.map(String)),
+  );
+  // Called inside the writer's statement, where this connection may run nothing else; the
+  // sender reads the outbox once the transaction is over (after the synchronous write).
+  let waking = false;
+  db.function(CHANGED_FUNCTION, { deterministic: false }, () => {
+    if (!waking) {
+      waking = true;
+      queueMicrotask(() => {
+        waking = false;
+        changed();
+      });
+    }
+    return null;
+  });
+}
+
+function shareTable(db: Database.Database, spec: SharedTable): SharedKind {
+  const { table, prefix, keyColumns } = spec;
+  const columns = db
+    .prepare<[], { name: string }>(
+      `SELECT name FROM pragma_table_info('${table}', 'main') ORDER BY cid`,
+    )
+    .all()
+    .map((c) => c.name);
+  if (columns.length === 0) throw new Error(`shared table ${table} is missing from the state file`);
+  const quoted = (c: string) => `"${c}"`;
+  const keyOf = (row: "NEW" | "OLD") =>
+    `${KEY_FUNCTION}('${prefix}', ${keyColumns.map((c) => `${row}.${quoted(c)}`).join(", ")})`;
+  const jsonOf = (row: string) =>
+    `json_object(${columns.map((c) => `'${c}', ${row}${quoted(c)}`).join(", ")})`;
+  const now = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+  const record = (key: string, value: string) =>
+    `INSERT INTO shared_state_outbox (key, value, created_at_ms) VALUES (${key}, ${value}, ${now});`;
+  const when = `WHEN NOT EXISTS (SELECT 1 FROM ${APPLYING})`;
+  const keyMoved = keyColumns.map((c) => `OLD.${quoted(c)} IS NOT NEW.${quoted(c)}`).join(" OR ");
+  db.exec(`
+    CREATE TEMP TRIGGER IF NOT EXISTS shared_${table}_insert AFTER INSERT ON main.${table} ${when}
+    BEGIN
+      ${record(keyOf("NEW"), jsonOf("NEW."))}
+      SELECT ${CHANGED_FUNCTION}();
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS shared_${table}_update AFTER UPDATE ON main.${table} ${when}
+    BEGIN
+      INSERT INTO shared_state_outbox (key, value, created_at_ms)
+        SELECT ${keyOf("OLD")}, NULL, ${now} WHERE ${keyMoved};
+      ${record(keyOf("NEW"), jsonOf("NEW."))}
+      SELECT ${CHANGED_FUNCTION}();
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS shared_${table}_delete AFTER DELETE ON main.${table} ${when}
+    BEGIN
+      ${record(keyOf("OLD"), "NULL")}
+      SELECT ${CHANGED_FUNCTION}();
+    END;
+  `);
+
+  const byKey = keyColumns.map((c) => `${quoted(c)} = ?`).join(" AND ");
+  const selectKeys = db
+    .prepare<[], string[]>(`SELECT ${keyColumns.map(quoted).join(", ")} FROM ${table}`)
+    .raw();
+  const selectJson = db
+    .prepare<string[], string>(`SELECT ${jsonOf("")} FROM ${table} WHERE ${byKey}`)
+    .pluck();
+  const selectRow = db.prepare<string[], Record<string, unknown>>(
+    `SELECT ${columns.map(quoted).join(", ")} FROM ${table} WHERE ${byKey}`,
+  );
+  const replace = db.prepare<unknown[]>(
+    `INSERT OR REPLACE INTO ${table} (${columns.map(quoted).join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+  );
+  const remove = db.prepare<string[]>(`DELETE FROM ${table} WHERE ${byKey}`);
+  const holdTriggers = db.prepare(`INSERT INTO ${APPLYING} (applying) VALUES (1)`);
+  const releaseTriggers = db.prepare(`DELETE FROM ${APPLYING}`);
+  /** Runs `write` with the triggers held off, in one transaction; true when it changed a row. */
+  const untriggered = db.transaction((write: () => number): boolean => {
+    holdTriggers.run();
+    try {
+      return write() > 0;
+    } finally {
+      releaseTriggers.run();
+    }
+  });
+
+  return {
+    prefix,
+    apply(key, value) {
+      const keyValues = keyValuesOf(key, prefix, keyColumns.length);
+      let written: boolean;
+      if (value === null) {
+        written = untriggered(() => remove.run(...keyValues).changes);
+      } else {
+        const row = rowOf(value, columns, key);
+        keyColumns.forEach((c, i) => {
+          if (row[columns.indexOf(c)] !== keyValues[i])
+            throw new Error(`${key}: its value's ${c} does not match the key`);
+        });
+        const current = selectRow.get(...keyValues);
+        if (current !== undefined && columns.every((c, i) => current[c] === row[i])) return;
+        written = untriggered(() => replace.run(...row).changes);
+      }
+      if (written) spec.afterApply?.(keyValues);
+    },
+    localEntries(known) {
+      // Keys first, without the rows: at every start all of them are usually known already.
+      const missing = selectKeys
+        .all()
+        .filter((values) => !known(sharedRowKey(prefix, values.map(String))));
+      return missing.flatMap((values) => {
+        const json = selectJson.get(...values);
+        return json === undefined
+          ? []
+          : [
+              {
+                key: sharedRowKey(prefix, values.map(String)),
+                value: JSON.parse(json) as JsonValue,
+              },
+            ];
+      });
+    },
+  };
+}
+
+/** A change's value as the table's column values, in `columns`' order; throws on a wrong shape. */
+function rowOf(
+  value: JsonValue,
+  columns: readonly string[],
+  key: string,
+): Array<string | number | null> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`${key}: a row must be a JSON object`);
+  }
+  return columns.map((c) => {
+    const v = value[c];
+    if (v === undefined || v === null) return null;
+    if (typeof v === "string" || typeof v === "number") return v;
+    throw new Error(`${key}: column ${c} holds ${JSON.stringify(v)}, not a string, number or null`);
+  });
+}
