@@ -15,7 +15,7 @@ import { createRequestAuthorizer, type RequestAuthorizer } from "../delivery/con
 import { createDeliveryEngine, type DeliveryEngine } from "../delivery/delivery-engine.js";
 import { createDeliveryCompletion } from "../delivery/delivery-completion.js";
 import { createDispatcher, type Dispatcher } from "../delivery/dispatcher.js";
-import { createSharedDispatcher } from "../delivery/shared-dispatcher.js";
+import { startClusterDispatch } from "../delivery/cluster-dispatch.js";
 import { createReplayRunner, type ReplayRunner } from "../delivery/replay-runner.js";
 import { createTargetHealth } from "../delivery/target-health.js";
 import { createWebhookSigner } from "../delivery/sign-webhook.js";
@@ -153,9 +153,11 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
         : createWebhookSender(senderOptions);
     authorizer = createRequestAuthorizer({ connections: reg, logger, outbound: config.delivery.outbound, clock });
     // A log shared by several nodes: they split dispatch through a shared consumer, and an
-    // event is acknowledged to the cluster once its deliveries ended (delivery-completion.ts).
+    // event is acknowledged to the cluster once its deliveries ended (cluster-dispatch.ts).
     const sharedConsumer = storage.log.sharedConsumer?.("dispatch");
-    const completion = sharedConsumer === undefined ? undefined : createDeliveryCompletion(storage.deliveries);
+    const parked = storage.parkedDeliveries;
+    const completion =
+      sharedConsumer === undefined || parked === undefined ? undefined : createDeliveryCompletion(storage.deliveries);
     engine = createDeliveryEngine({
       deliveries: completion?.store ?? storage.deliveries,
       sender,
@@ -167,11 +169,12 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
       health: createTargetHealth({ states: storage.targetStates, clock, logger }),
       authorizer,
     });
-    if (sharedConsumer !== undefined && completion !== undefined) {
-      const shared = createSharedDispatcher({
+    if (sharedConsumer !== undefined && parked !== undefined && completion !== undefined) {
+      const shared = startClusterDispatch({
         consumer: sharedConsumer,
-        deliveries: completion.store,
+        parked,
         completion,
+        parkAfterMs: config.log.jetstream.parkAfterSeconds * 1_000,
         router: reg,
         engine,
         listBuses: () => reg.listBuses().map((b) => b.name),

@@ -72,6 +72,7 @@ export const CONFIG_SCHEMA = {
             streamPrefix: { type: "string", pattern: "^[A-Za-z][A-Za-z0-9_-]{0,31}$" },
             duplicateWindowSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
             claimSeconds: { type: "integer", minimum: 2, maximum: 3_600 },
+            parkAfterSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
           },
         },
       },

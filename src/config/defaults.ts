@@ -30,6 +30,11 @@ export interface JetStreamLogConfig {
    * the work of a node that died is taken over. Default 30 s.
    */
   claimSeconds: number;
+  /**
+   * A delivery still retrying after this long is parked in the cluster (any node takes it
+   * back when due) and no longer holds its event's claim. Default 600 s.
+   */
+  parkAfterSeconds: number;
 }
 
 /** How the log makes a commit durable. */
@@ -298,6 +303,7 @@ export const DEFAULT_CONFIG: RelaybusConfig = {
       streamPrefix: "RELAYBUS",
       duplicateWindowSeconds: 120,
       claimSeconds: 30,
+      parkAfterSeconds: 600,
     },
   },
   limits: {

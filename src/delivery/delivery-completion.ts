@@ -14,6 +14,11 @@ export interface DeliveryCompletion {
    * deliveries still pending). Register right after committing them, in the same turn.
    */
   whenEnded(ids: readonly string[], onEnded: () => void): void;
+  /**
+   * Counts `ids` as ended without the store saying so: deliveries that went elsewhere
+   * (parked in the cluster), which the waits that held them need no longer wait for.
+   */
+  settle(ids: readonly string[]): void;
   /** Deliveries waited for. */
   readonly waiting: number;
 }
@@ -73,6 +78,9 @@ export function createDeliveryCompletion(inner: DeliveryStore): DeliveryCompleti
         }
         waiters.set(id, waiter);
       }
+    },
+    settle(ids) {
+      for (const id of ids) ended(id);
     },
     get waiting() {
       return waiters.size;

@@ -95,6 +95,13 @@ export interface DeliveryEngine {
   wake(): void;
   /** Takes deliveries not stored yet and starts their first attempts; see {@link HandOff}. */
   handOff(deliveries: readonly NewDelivery[], windowMs: number): HandOff;
+  /**
+   * Lets go of those of `ids` it holds queued (not in flight), and returns them with the
+   * ones it does not hold at all: the deliveries no attempt of this engine is running for,
+   * which the caller may take out of the store (to park them in a cluster). Call it and the
+   * store's `take` in the same turn.
+   */
+  release(ids: readonly string[]): string[];
   /** Attempts in flight. */
   readonly inFlight: number;
   /** Deliveries queued in memory, waiting for their lane. */
@@ -532,6 +539,13 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   return {
     wake,
     handOff,
+    release(ids) {
+      const wanted = new Set(ids.filter((id) => held.has(id)));
+      const removed = wanted.size === 0 ? [] : lanes.remove((item) => wanted.has(item.delivery.id));
+      for (const item of removed) held.delete(item.delivery.id);
+      const stillHeld = new Set(ids.filter((id) => held.has(id)));
+      return ids.filter((id) => !stillHeld.has(id));
+    },
     get inFlight() {
       return running.size;
     },

@@ -87,6 +87,21 @@ export class Fifo<T> {
     this.items.splice(index, 0, item);
   }
 
+  /** Removes the queued items `matches` picks, keeping the others in order; returns them. */
+  removeWhere(matches: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const kept: T[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i] as T;
+      (matches(item) ? removed : kept).push(item);
+    }
+    if (removed.length > 0) {
+      this.items = kept;
+      this.head = 0;
+    }
+    return removed;
+  }
+
   /** Removes and returns every queued item. */
   drain(): T[] {
     const out = this.items.slice(this.head) as T[];
@@ -216,6 +231,18 @@ export class DeliveryLanes<T> {
       if (earliest === undefined || lane.waitUntilMs < earliest) earliest = lane.waitUntilMs;
     }
     return earliest;
+  }
+
+  /** Takes the queued items `matches` picks out of every lane (not those in flight); returns them. */
+  remove(matches: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    for (const lane of this.lanes.values()) {
+      if (lane.queue.length === 0) continue;
+      const taken = lane.queue.removeWhere(matches);
+      this.queuedTotal -= taken.length;
+      removed.push(...taken);
+    }
+    return removed;
   }
 
   /** Empties every lane (the engine is closing); returns what was queued. */

@@ -9,10 +9,9 @@
  * it keeps the claim alive. So an event whose node dies mid-way is claimed again by another
  * node, which delivers it again: at least once, across the cluster.
  *
- * A delivery still retrying after `parkAfterMs` no longer holds its event: the event is
- * acknowledged and the delivery's retries rest on its node's state file (the node must come
- * back for them). Without that, one target failing for hours would hold up to the cluster's
- * limit of unacknowledged events and stall the bus.
+ * The claims are held by the claim keeper (`claim-keeper.ts`), which also parks deliveries
+ * still retrying after a while in the cluster, so that a target failing for hours does not
+ * hold its events (and, at the cluster's limit of unacknowledged events, the bus) for hours.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../errors.js";
@@ -20,7 +19,7 @@ import type { DeliveryStore, DispatchedDelivery } from "../log/log-engine.js";
 import type { ClaimedEvent, SharedLogConsumer } from "../log/shared-log-consumer.js";
 import type { Clock, Logger } from "../types.js";
 import { createBatchBuilder } from "./batch-builder.js";
-import type { DeliveryCompletion } from "./delivery-completion.js";
+import type { ClaimKeeper } from "./claim-keeper.js";
 import type { DeliveryEngine } from "./delivery-engine.js";
 import { DEFAULT_DISPATCH_BATCH_SIZE, DEFAULT_HAND_OFF_WINDOW_MS, type Dispatcher } from "./dispatcher.js";
 import type { FormatOptions } from "./format-payload.js";
@@ -28,8 +27,6 @@ import type { Router } from "./router.js";
 
 /** Claims each node keeps open per bus at once, by default. */
 export const DEFAULT_CLAIMS_PER_BUS = 4;
-/** After this long, a delivery still retrying no longer holds its event, by default: 10 minutes. */
-export const DEFAULT_PARK_AFTER_MS = 600_000;
 /** How long one claim waits for events before asking again. */
 const CLAIM_WAIT_MS = 2_000;
 /** How often the lowest unfinished offset of each bus is asked for (retention). */
@@ -39,7 +36,8 @@ export interface SharedDispatcherOptions {
   consumer: SharedLogConsumer;
   /** This node's delivery state, as the engine sees it (`completion.store`). */
   deliveries: DeliveryStore;
-  completion: DeliveryCompletion;
+  /** Holds the claims of events whose deliveries have not all ended. */
+  keeper: ClaimKeeper;
   router: Router;
   engine?: Pick<DeliveryEngine, "handOff">;
   /** The buses to work on at start; others join when the log reports appends to them. */
@@ -53,7 +51,6 @@ export interface SharedDispatcherOptions {
   batchSize?: number;
   handOffWindowMs?: number;
   claimsPerBus?: number;
-  parkAfterMs?: number;
   failureBackoffMs?: number;
 }
 
@@ -66,24 +63,16 @@ export interface SharedDispatcher extends Dispatcher {
   firstUnfinished(bus: string): number;
 }
 
-interface Tracked {
-  claimed: ClaimedEvent;
-  sinceMs: number;
-}
-
 export function createSharedDispatcher(options: SharedDispatcherOptions): SharedDispatcher {
-  const { consumer, deliveries, completion, engine, clock, logger } = options;
+  const { consumer, deliveries, keeper, engine, logger } = options;
   const batchSize = options.batchSize ?? DEFAULT_DISPATCH_BATCH_SIZE;
   const handOffWindowMs = options.handOffWindowMs ?? DEFAULT_HAND_OFF_WINDOW_MS;
   const claimsPerBus = options.claimsPerBus ?? DEFAULT_CLAIMS_PER_BUS;
-  const parkAfterMs = options.parkAfterMs ?? DEFAULT_PARK_AFTER_MS;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const buildBatch = createBatchBuilder({ ...options, deliveries });
   const abort = new AbortController();
   const loops = new Map<string, Promise<void>[]>();
   const floors = new Map<string, number>();
-  /** Events claimed whose deliveries have not all ended. */
-  const tracked = new Set<Tracked>();
   /** Batches being routed and handed over right now. */
   let active = 0;
   /** Counts claims that came back empty, so that `whenIdle` can wait for a quiet round. */
@@ -147,38 +136,12 @@ export function createSharedDispatcher(options: SharedDispatcherOptions): Shared
       ids.push(item.delivery.id);
       pendingByOffset.set(item.delivery.offset, ids);
     }
-    const nowMs = clock.nowMs();
     for (const c of claimed) {
       const ids = pendingByOffset.get(c.event.offset);
-      if (ids === undefined) {
-        c.ack();
-        continue;
-      }
-      const entry: Tracked = { claimed: c, sinceMs: nowMs };
-      tracked.add(entry);
-      completion.whenEnded(ids, () => {
-        if (tracked.delete(entry)) c.ack();
-      });
+      if (ids === undefined) c.ack();
+      else keeper.hold(c, ids);
     }
   }
-
-  // Keeps the claims of events with pending deliveries alive; lets go of those held too long.
-  const keepAlive = setInterval(() => {
-    const nowMs = clock.nowMs();
-    for (const entry of tracked) {
-      if (nowMs - entry.sinceMs >= parkAfterMs) {
-        tracked.delete(entry);
-        entry.claimed.ack();
-        logger.warn("dispatch: an event's deliveries are still retrying; they go on from this node's state alone", {
-          bus: entry.claimed.event.bus,
-          offset: entry.claimed.event.offset,
-        });
-      } else {
-        entry.claimed.extend();
-      }
-    }
-  }, Math.max(250, Math.floor(consumer.claimMs / 3)));
-  keepAlive.unref();
 
   const refreshFloors = async () => {
     for (const bus of loops.keys()) {
@@ -211,10 +174,10 @@ export function createSharedDispatcher(options: SharedDispatcherOptions): Shared
       if (closed) return;
       closed = true;
       unsubscribe();
-      clearInterval(keepAlive);
       clearInterval(floorTimer);
       abort.abort();
-      // Claims in progress end within CLAIM_WAIT_MS; what they claimed goes back unacknowledged.
+      consumer.stop();
+      // What claims in progress took goes back unacknowledged.
       await Promise.all([...loops.values()].flat());
     },
   };

@@ -361,6 +361,18 @@ export interface DeliveryStore {
    */
   enqueue(deliveries: readonly NewDelivery[]): void;
   /**
+   * Takes those of `ids` that are pending, deleting them in one transaction, and returns
+   * them with their attempts: a node of a cluster hands them to the cluster's queue of
+   * parked deliveries. The caller makes sure no attempt runs for them (`DeliveryEngine.release`).
+   */
+  take(ids: readonly string[]): Delivery[];
+  /**
+   * Stores deliveries taken from elsewhere (a parked delivery, or ones `takeWaiting` gave and
+   * that could not be parked) as pending, with their attempts and next attempt time. An id
+   * already pending is skipped.
+   */
+  adopt(deliveries: readonly Delivery[]): void;
+  /**
    * The deliveries of one event of `bus`: pending, succeeded (while the trace retention keeps
    * them) and dead letters, oldest first. For `GET /v1/events/{id}/trace`.
    */
@@ -455,6 +467,39 @@ export interface TargetSecretStore {
   deleteSecretsOf(bus: string, rule?: string): number;
 }
 
+/**
+ * Deliveries parked in the cluster. A node of a cluster holds an event claimed while the
+ * event's deliveries run (see `shared-log-consumer.ts`); a delivery that keeps retrying for
+ * long would hold its event, and with many such events the bus, so after a while the node
+ * parks it: the delivery, with its attempts so far, goes to a queue the cluster keeps, and
+ * the node lets the event go. When the delivery is due, any node claims it, attempts it, and
+ * acknowledges it once it has ended (or parks it again). A node dying with a parked delivery
+ * claimed loses nothing: the claim runs out and another node takes it.
+ *
+ * A parked delivery this node claimed:
+ */
+export interface ClaimedDelivery {
+  delivery: Delivery;
+  /** Done with it (ended, or parked again): it is never handed out again. */
+  ack(): void;
+  /** Still working on it: its claim time starts over. */
+  extend(): void;
+}
+
+export interface ParkedDeliveries {
+  /** How long a claim lasts without `extend` or `ack`, ms. */
+  readonly claimMs: number;
+  /** Parks deliveries; resolves once the cluster stored them (then the caller may drop its copies). */
+  park(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Claims up to `max` parked deliveries that are due (their `nextAttemptAtMs` has come),
+   * waiting up to `maxWaitMs`; those not due yet go back until they are.
+   */
+  claimDue(max: number, maxWaitMs: number): Promise<ClaimedDelivery[]>;
+  /** Ends claims waiting for due deliveries now (closing); what they claimed goes back. */
+  stop(): void;
+}
+
 /** All of the storage one Relaybus process uses. */
 export interface Storage {
   log: LogEngine;
@@ -493,5 +538,10 @@ export interface Storage {
    * must not run twice (streams, schedules) runs on one node only. See `leadership.ts`.
    */
   leadership?: Leadership;
+  /**
+   * Present when several nodes share the storage: the cluster's queue of deliveries parked
+   * while they retry, which any node takes back when due. See `parked-deliveries.ts`.
+   */
+  parkedDeliveries?: ParkedDeliveries;
   close(): Promise<void>;
 }

@@ -35,4 +35,6 @@ export interface SharedLogConsumer {
    * acknowledged), for retention. 1 when nothing was acknowledged yet.
    */
   firstUnfinished(bus: string): Promise<number>;
+  /** Ends claims waiting for events now (closing); what they claimed goes back. Later claims return nothing. */
+  stop(): void;
 }

@@ -7,6 +7,7 @@
  *   id is one lookup (`last_by_subj`) rather than a scan.
  * - `<PREFIX>.appended.<bus>` carries a bodiless note after each append, so that the other
  *   nodes learn of new events without reading the stream.
+ * - `<PREFIX>_PARKED` (subject `<PREFIX>.parked`) queues deliveries parked while they retry.
  *
  * Bus names may hold `.` (a token separator in subjects, forbidden in stream names) and `_`;
  * both are escaped (`_` → `__`, `.` → `_d`), so the mapping is reversible and names never
@@ -51,6 +52,10 @@ export interface JetStreamNames {
   appendedWildcard: string;
   /** The bus of an appended note's subject, or undefined. */
   busOfAppendedSubject(subject: string): string | undefined;
+  /** `<PREFIX>_PARKED`, the queue of parked deliveries. */
+  parkedStream: string;
+  /** `<PREFIX>.parked` */
+  parkedSubject: string;
 }
 
 export function jetStreamNames(prefix: string): JetStreamNames {
@@ -65,5 +70,7 @@ export function jetStreamNames(prefix: string): JetStreamNames {
     appendedWildcard: `${appendedPrefix}*`,
     busOfAppendedSubject: (subject) =>
       subject.startsWith(appendedPrefix) ? busFromToken(subject.slice(appendedPrefix.length)) : undefined,
+    parkedStream: `${prefix}_PARKED`,
+    parkedSubject: `${prefix}.parked`,
   };
 }

@@ -32,6 +32,9 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
   const claimMs = options.claimMs ?? DEFAULT_CLAIM_MS;
   const js = connection.jetstream();
   const consumers = new Map<string, Promise<Consumer>>();
+  /** Claims waiting for messages, ended by `stop`. */
+  const fetching = new Set<{ close(): Promise<void | Error> }>();
+  let stopped = false;
 
   /** The bus's durable consumer, made on first use (by whichever node comes first). */
   const consumerOf = (bus: string): Promise<Consumer> => {
@@ -71,6 +74,7 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
   return {
     claimMs,
     async claim(bus, maxEvents, maxWaitMs) {
+      if (stopped) return [];
       const consumer = await consumerOf(bus);
       let messages;
       try {
@@ -79,16 +83,25 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
         consumers.delete(bus); // made again next time, should the stream have been recreated
         throw error;
       }
+      fetching.add(messages);
       const claimed: ClaimedEvent[] = [];
-      for await (const message of messages) {
-        claimed.push({
-          event: storedEventOf(bus, message.seq, message.data, message.headers, Math.floor(message.info.timestampNanos / 1e6)),
-          redeliveries: Math.max(0, message.info.redeliveryCount - 1),
-          ack: () => message.ack(),
-          extend: () => message.working(),
-        });
+      try {
+        for await (const message of messages) {
+          claimed.push({
+            event: storedEventOf(bus, message.seq, message.data, message.headers, Math.floor(message.info.timestampNanos / 1e6)),
+            redeliveries: Math.max(0, message.info.redeliveryCount - 1),
+            ack: () => message.ack(),
+            extend: () => message.working(),
+          });
+        }
+      } finally {
+        fetching.delete(messages);
       }
       return claimed;
+    },
+    stop() {
+      stopped = true;
+      for (const messages of fetching) void messages.close();
     },
     async firstUnfinished(bus) {
       try {

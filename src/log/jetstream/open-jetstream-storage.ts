@@ -18,6 +18,8 @@ import { createJetStreamLog, type JetStreamLog } from "./jetstream-log.js";
 import { jetStreamNames } from "./jetstream-names.js";
 import type { Leadership } from "../leadership.js";
 import { startJetStreamLeadership } from "./jetstream-leadership.js";
+import { openJetStreamParkedDeliveries } from "./jetstream-parked-deliveries.js";
+import type { ParkedDeliveries } from "../log-engine.js";
 import { startSharedState, type SharedState } from "./shared-state.js";
 import { shareCatalog, shareConnections } from "./shared-stores.js";
 import { shareStateTables } from "./shared-tables.js";
@@ -42,7 +44,8 @@ export interface JetStreamStorage extends Storage {
 }
 
 /** Options of {@link openJetStreamLog}: the engine alone, with a connection of its own. */
-export interface JetStreamLogOptions extends JetStreamLogConfig {
+export interface JetStreamLogOptions
+  extends Pick<JetStreamLogConfig, "servers" | "replicas" | "streamPrefix" | "duplicateWindowSeconds" | "claimSeconds"> {
   clock?: Clock;
   logger?: Logger;
 }
@@ -166,9 +169,32 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
       cause: error,
     });
   }
+  let parkedDeliveries: ParkedDeliveries;
+  try {
+    const names = jetStreamNames(options.jetstream.streamPrefix);
+    parkedDeliveries = await openJetStreamParkedDeliveries({
+      connection,
+      jsm: await connection.jetstreamManager(),
+      stream: names.parkedStream,
+      subject: names.parkedSubject,
+      replicas: options.jetstream.replicas,
+      claimMs: options.jetstream.claimSeconds * 1_000,
+      clock,
+    });
+  } catch (error) {
+    await leadership.close();
+    await sharedState.close();
+    await log.close();
+    await connection.close();
+    state.close();
+    throw new RelaybusError("ServiceUnavailable", `cannot open the parked deliveries in JetStream: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
   let closing: Promise<void> | undefined;
   return {
     ...local,
+    parkedDeliveries,
     catalog: catalog.store,
     connections: connections.store,
     log,

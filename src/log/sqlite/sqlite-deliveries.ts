@@ -132,6 +132,25 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     "UPDATE deliveries SET next_attempt_at_ms = ?, leased = 0 WHERE id = ?",
   );
   const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
+  const selectPending = db.prepare<[string], DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`);
+  const take = db.transaction((ids: readonly string[]) => {
+    const taken: Delivery[] = [];
+    for (const id of ids) {
+      const row = selectPending.get(id);
+      if (row === undefined) continue;
+      deletePending.run(id);
+      taken.push(toDelivery(row));
+    }
+    return taken;
+  });
+  const adopt = db.transaction((deliveries: readonly Delivery[]) => {
+    for (const d of deliveries) {
+      const values = storedColumns(d);
+      values[8] = d.nextAttemptAtMs;
+      values[10] = JSON.stringify(d.attempts);
+      insertDelivery.run(...values);
+    }
+  });
   const movePendingToDead = db.prepare<[string, number, string]>(
     `INSERT INTO dead_letters (${STORED_COLUMNS}, reason, dead_at_ms)
      SELECT ${STORED_COLUMNS}, ?, ? FROM deliveries WHERE id = ? ON CONFLICT (id) DO NOTHING`,
@@ -399,6 +418,14 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
           details: { deliveryId },
         });
       }
+    },
+    take(ids) {
+      if (ids.length === 0) return [];
+      return guardStorage("take", () => take.immediate(ids));
+    },
+    adopt(deliveries) {
+      if (deliveries.length === 0) return;
+      guardStorage("adopt", () => adopt.immediate(deliveries));
     },
     enqueue(deliveries) {
       if (deliveries.length === 0) return;
