@@ -49,7 +49,7 @@ describe("cluster parked deliveries", { skip: natsMissing }, () => {
     mkdirSync(rulesDir);
     writeFileSync(
       join(rulesDir, "flaky.yaml"),
-      `bus: default\nrules:\n  - name: flaky\n    pattern: {source: [shop]}\n    targets:\n      - id: hook\n        webhook: {url: "${receiver.url}/flaky"}\n        retry: {maxAttempts: 185, baseDelayMs: 300, maxDelayMs: 600}\n        pacing: {circuitBreaker: false}\n`,
+      `bus: default\nrules:\n  - name: flaky\n    pattern: {source: [shop]}\n    targets:\n      - id: hook\n        webhook: {url: "${receiver.url}/flaky"}\n        retry: {maxAttempts: 185, baseDelayMs: 300, maxDelayMs: 600}\n        pacing: {circuitBreaker: {failureThreshold: 3, openSeconds: 1, maxOpenSeconds: 2}}\n`,
     );
     const configPath = join(dir, "relaybus.yaml");
     writeFileSync(
@@ -97,6 +97,7 @@ describe("cluster parked deliveries", { skip: natsMissing }, () => {
         finished.add((JSON.parse(request.body) as { id: string }).id);
       }
     }
+    if (finished.size < ids.length) t.diagnostic(`the survivor said:\n${nodes[1]!.output().slice(-3000)}`);
     assert.deepEqual([...finished].sort(), [...ids].sort(), "every delivery succeeded after the kill, sent by the survivor");
     // And they ended: the survivor's dead letters are empty and the queue drains.
     const drainDeadline = Date.now() + 15_000;

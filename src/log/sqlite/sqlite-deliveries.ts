@@ -132,14 +132,19 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     "UPDATE deliveries SET next_attempt_at_ms = ?, leased = 0 WHERE id = ?",
   );
   const deletePending = db.prepare<[string]>("DELETE FROM deliveries WHERE id = ?");
-  const selectPending = db.prepare<[string], DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`);
-  const take = db.transaction((ids: readonly string[]) => {
+  const selectPending = db.prepare<[string], DeliveryRow & { leased: number }>(
+    `SELECT ${DELIVERY_COLUMNS}, leased FROM deliveries WHERE id = ?`,
+  );
+  const take = db.transaction((ids: readonly string[], nowMs: number) => {
     const taken: Delivery[] = [];
     for (const id of ids) {
       const row = selectPending.get(id);
       if (row === undefined) continue;
       deletePending.run(id);
-      taken.push(toDelivery(row));
+      const delivery = toDelivery(row);
+      // Leased: the engine held it, due already (its time is the lease's end, not a retry's).
+      if (row.leased === 1) delivery.nextAttemptAtMs = Math.min(delivery.nextAttemptAtMs, nowMs);
+      taken.push(delivery);
     }
     return taken;
   });
@@ -421,7 +426,7 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     },
     take(ids) {
       if (ids.length === 0) return [];
-      return guardStorage("take", () => take.immediate(ids));
+      return guardStorage("take", () => take.immediate(ids, clock.nowMs()));
     },
     adopt(deliveries) {
       if (deliveries.length === 0) return;
