@@ -140,6 +140,8 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
     // Buses and API rules changed through another node: rebuild this node's routing.
     stopSharedState = storage.onSharedStateChange?.((kinds) => {
       if (kinds.has("bus") || kinds.has("rule")) reg.reloadCatalog();
+      // API streams created, changed, paused or resumed through another node.
+      if (kinds.has("streamdef") || kinds.has("streamruntime")) void streams.reloadFromStore();
     });
     const senderOptions = {
       connectionsPerOrigin: config.delivery.connectionsPerOrigin,

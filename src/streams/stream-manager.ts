@@ -85,14 +85,32 @@ export function createStreamManager(deps: StreamManagerDeps) {
     return stream;
   };
 
-  for (const stored of store.listDefinitions()) {
-    try {
-      apiStreams.set(stored.name, compile(stored.definition, { kind: "api" }));
-    } catch (error) {
-      // A definition stored by an older version that this one refuses: keep it, say why.
-      logger.error("a stored stream no longer compiles; it does not run", { stream: stored.name, error: (error as Error).message });
+  /** Reads the API streams' definitions from the store (at start, and after another node changed them). */
+  const loadApiStreams = () => {
+    const loaded = new Map<string, CompiledStream>();
+    for (const stored of store.listDefinitions()) {
+      try {
+        loaded.set(stored.name, compileKeeping(stored.name, stored.definition));
+      } catch (error) {
+        // A definition stored by an older version that this one refuses: keep it, say why.
+        logger.error("a stored stream no longer compiles; it does not run", { stream: stored.name, error: (error as Error).message });
+      }
     }
-  }
+    apiStreams.clear();
+    for (const [name, stream] of loaded) apiStreams.set(name, stream);
+  };
+  /** The definitions' text the API streams were compiled from, to compile only what changed. */
+  const apiStreamSources = new Map<string, string>();
+  /** The compiled stream of an unchanged definition stays the same object (its runner keeps running). */
+  const compileKeeping = (name: string, definition: unknown): CompiledStream => {
+    const source = JSON.stringify(definition);
+    const current = apiStreams.get(name);
+    if (current !== undefined && apiStreamSources.get(name) === source) return current;
+    const fresh = compile(definition, { kind: "api" });
+    apiStreamSources.set(name, source);
+    return current !== undefined && current.fingerprint === fresh.fingerprint ? current : fresh;
+  };
+  loadApiStreams();
 
   const streamNamed = (name: string): CompiledStream | undefined => fileStreams.get(name) ?? apiStreams.get(name);
   const mustExist = (name: string): CompiledStream => {
@@ -139,7 +157,9 @@ export function createStreamManager(deps: StreamManagerDeps) {
       const wanted = active ? new Map<string, CompiledStream>([...apiStreams, ...fileStreams]) : new Map<string, CompiledStream>();
       for (const name of [...runners.keys()]) {
         const stream = wanted.get(name);
-        if (stream === undefined || stream.fingerprint !== runners.get(name)!.fingerprint) await stopRunner(name);
+        // Paused elsewhere (another node of the cluster) also stops it here.
+        const paused = stream !== undefined && store.runtime(name)?.desired === "paused";
+        if (stream === undefined || paused || stream.fingerprint !== runners.get(name)!.fingerprint) await stopRunner(name);
       }
       for (const stream of wanted.values()) {
         const runtime = runtimeOf(stream);
@@ -194,6 +214,14 @@ export function createStreamManager(deps: StreamManagerDeps) {
     async start(port: RelaybusPort): Promise<void> {
       relaybus = port;
       await reconcile();
+    },
+    /**
+     * Reads the API streams and their desired states again from the store, after another
+     * node of the cluster changed them, and starts or stops runners to match.
+     */
+    reloadFromStore(): Promise<void> {
+      loadApiStreams();
+      return relaybus === undefined ? Promise.resolve() : reconcile();
     },
     /**
      * Runs the streams here (`true`, the default) or stops them all without pausing them

@@ -105,6 +105,68 @@ streams:
     }
     const after = eventsAt(sink.requestsTo("/out"));
     for (let n = 100; n < 105; n++) assert.ok(after.includes(n), `event ${n} written after the takeover`);
-    t.diagnostic(`writes in all: ${after.length} for 25 events (the new leader starts from its own stored position)`);
+    // The old leader shared its last progress before it let the lease go: nothing is written twice.
+    assert.equal(after.length, 25, `writes in all: ${after.length} for 25 events`);
+  });
+
+  test("cluster - an API stream made through a follower runs on the leader; paused through the follower, it stops there", async (t) => {
+    const sink = await createReceiver();
+    const prefix = `CL${randomBytes(5).toString("hex")}`;
+    const dir = mkdtempSync(join(tmpdir(), "relaybus-leadership-"));
+    const nodes: TestService[] = [];
+    t.after(async () => {
+      for (const node of nodes) await node.close().catch(() => undefined);
+      await sink.close();
+      await deletePrefix(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    for (let i = 0; i < 2; i++) {
+      const nodeDir = join(dir, `node-${i}`);
+      mkdirSync(nodeDir);
+      nodes.push(
+        await startTestService({
+          dir: nodeDir,
+          config: { log: { engine: "jetstream", jetstream: { servers: [NATS_URL], streamPrefix: prefix } } },
+        }),
+      );
+    }
+    const leader = nodes.find((node) => node.storage.leadership?.isLeader === true)!;
+    const follower = nodes.find((node) => node !== leader)!;
+    const created = await follower.post("/v1/streams", {
+      name: "api-out",
+      source: { bus: { bus: "default", startAt: "oldest" } },
+      sink: { webhook: { url: `${sink.url}/api` } },
+      batch: { maxEvents: 10, maxWaitMs: 20 },
+    });
+    assert.equal(created.status, 201, await created.text());
+    await publish(follower, 5, 0);
+    await sink.waitFor(1, 10_000, "/api");
+    const written = () =>
+      sink.requestsTo("/api").flatMap((r) => {
+        const body = JSON.parse(r.body) as { data: { n: number } } | { data: { n: number } }[];
+        return (Array.isArray(body) ? body : [body]).map((e) => e.data.n);
+      });
+    const deadline = Date.now() + 10_000;
+    while (written().length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(written().sort((a, b) => a - b), [0, 1, 2, 3, 4], "the leader ran the stream made through the follower");
+
+    // Paused through the follower: the leader's runner stops, and events wait.
+    assert.equal((await follower.post("/v1/streams/api-out:pause", {})).status, 200);
+    const pausedDeadline = Date.now() + 5_000;
+    let leaderState = "";
+    while (leaderState !== "paused" && Date.now() < pausedDeadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      leaderState = ((await (await leader.get("/v1/streams/api-out")).json()) as { state: string }).state;
+    }
+    assert.equal(leaderState, "paused", "the leader took the pause");
+    await publish(follower, 3, 100);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(written().filter((n) => n >= 100).length, 0, "nothing written while paused");
+
+    // Resumed through the follower: the rest arrives.
+    assert.equal((await follower.post("/v1/streams/api-out:resume", {})).status, 200);
+    const resumedDeadline = Date.now() + 10_000;
+    while (!written().includes(102) && Date.now() < resumedDeadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok([100, 101, 102].every((n) => written().includes(n)), "written after the resume");
   });
 });

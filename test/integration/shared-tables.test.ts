@@ -62,6 +62,7 @@ function openNode(t: TestContext): Node {
     targetSecrets: stores.targetSecrets,
     targetStates: stores.targetStates,
     changed: () => node.wakes++,
+    isLeader: () => false,
   });
   return node;
 }

@@ -124,12 +124,15 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
   const catalog = shareCatalog(local.catalog, sharing);
   const connections = shareConnections(local.connections, sharing);
   const listeners = new Set<(kinds: ReadonlySet<string>) => void>();
+  /** The lease, once taken up below: the shared stream runtimes ask whether this node leads. */
+  const leadershipRef: { current?: Leadership } = {};
   try {
     const tables = shareStateTables({
       db: state,
       targetSecrets: local.targetSecrets,
       targetStates: local.targetStates,
       changed: sharing.changed,
+      isLeader: () => leadershipRef.current?.isLeader === true,
     });
     shared = await startSharedState({
       connection,
@@ -160,6 +163,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
       name: "singleton",
       logger,
     });
+    leadershipRef.current = leadership;
   } catch (error) {
     await sharedState.close();
     await log.close();
@@ -207,8 +211,9 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     close() {
       closing ??= (async () => {
         try {
-          await leadership.close();
+          // Shared state first: a new leader then starts from this node's last stream progress.
           await sharedState.close();
+          await leadership.close();
           await log.close();
           await connection.drain().catch(() => connection.close());
         } finally {

@@ -25,6 +25,8 @@ import { isNatsPayloadTooLarge } from "./nats-errors.js";
 
 /** How long the sender waits before trying again after the bucket refused a change. */
 const SEND_RETRY_MS = 500;
+/** How long closing waits for the last changes to reach the cluster. */
+const CLOSE_SEND_MS = 2_000;
 /** Changes the sender takes from the outbox at once. */
 const SEND_BATCH = 100;
 
@@ -40,6 +42,8 @@ export interface SharedKind {
    * large table (dead letters) reads only its keys at each start, not every row.
    */
   localEntries(known: (key: string) => boolean): Array<{ key: string; value: JsonValue }>;
+  /** Before the node stops sharing: record what is held back (a throttled row's last change). */
+  beforeClose?(): void;
 }
 
 export interface SharedStateOptions {
@@ -179,6 +183,9 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
   return {
     changed,
     async close() {
+      // What is still held back goes out first, as far as the cluster takes it in a moment.
+      for (const kind of options.kinds) kind.beforeClose?.();
+      await Promise.race([sending ?? send().catch(() => undefined), sleep(CLOSE_SEND_MS)]);
       closed = true;
       watch.stop();
       await watching.catch(() => undefined);

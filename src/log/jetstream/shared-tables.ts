@@ -44,6 +44,16 @@ interface SharedTable {
   keyColumns: readonly string[];
   /** After a change from the cluster was written, with the row's key values. */
   afterApply?(key: readonly string[]): void;
+  /**
+   * An extra condition (SQL over `NEW` and `OLD`) for sharing an update: rows updated often
+   * share only their meaningful changes, and the rest at most every so often.
+   */
+  updateWhen?: string;
+  /**
+   * What to write for a change from the cluster, given the local row (absent: the change as
+   * it is); undefined writes nothing. For a table one node writes and the others follow.
+   */
+  merge?(local: Record<string, unknown> | undefined, incoming: Record<string, unknown>): Record<string, unknown> | undefined;
 }
 
 export interface SharedTablesOptions {
@@ -53,6 +63,11 @@ export interface SharedTablesOptions {
   targetSecrets: SqliteTargetSecrets;
   /** Told when a target's state changed through another node (it caches it). */
   targetStates: SqliteTargetStates;
+  /**
+   * Whether this node leads (runs the streams): the leader keeps its own streams' progress
+   * and takes only their desired state (paused or running) from other nodes.
+   */
+  isLeader(): boolean;
   /** Wakes the outbox's sender; called once the writing transaction is over. */
   changed(): void;
 }
@@ -76,8 +91,23 @@ export function shareStateTables(options: SharedTablesOptions): SharedKind[] {
         targetStates.forgetCached({ bus: bus!, rule: rule!, targetId: targetId! }),
     },
   ];
-  installFunctions(options.db, options.changed);
-  return tables.map((table) => shareTable(options.db, table));
+  tables.push(
+    { table: "stream_definitions", prefix: "streamdef", keyColumns: ["name"] },
+    {
+      // Written by the leader at every batch: its progress is shared every 2 s at most (a new
+      // leader resumes from there), a change of desired or actual state at once.
+      table: "stream_runtimes",
+      prefix: "streamruntime",
+      keyColumns: ["name"],
+      updateWhen: `NEW.desired IS NOT OLD.desired OR NEW.state IS NOT OLD.state OR NEW.reason IS NOT OLD.reason
+        OR ${DUE_FUNCTION}('stream_runtimes', NEW.name, ${STREAM_PROGRESS_SHARE_MS})`,
+      merge: (local, incoming) =>
+        options.isLeader() && local !== undefined ? { ...local, desired: incoming.desired } : incoming,
+    },
+  );
+  const flushHeldBack = installFunctions(options.db, options.changed);
+  const kinds = tables.map((table) => shareTable(options.db, table));
+  return kinds.map((kind) => (kind.prefix === "streamruntime" ? { ...kind, beforeClose: flushHeldBack } : kind));
 }
 
 /** The key of a row: its prefix and one token per key value. */
@@ -106,14 +136,53 @@ const APPLYING = "temp.shared_tables_applying";
 const KEY_FUNCTION = "relaybus_shared_row_key";
 /** The function the triggers call after recording a change: wakes the sender. */
 const CHANGED_FUNCTION = "relaybus_shared_row_changed";
+/**
+ * `(table, key, ms)` → 1 when the row was last shared at least `ms` ago (and marks it shared
+ * now), else 0; a row held back is touched again once `ms` has passed, so that its last
+ * change is shared too (the trailing edge).
+ */
+const DUE_FUNCTION = "relaybus_shared_due";
+/** How often a stream's progress is shared, at most. */
+const STREAM_PROGRESS_SHARE_MS = 2_000;
 
-function installFunctions(db: Database.Database, changed: () => void): void {
+/** Installs the triggers' functions; returns what shares the rows held back now. */
+function installFunctions(db: Database.Database, changed: () => void): () => void {
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS shared_tables_applying (applying INTEGER NOT NULL)`);
   db.function(
     KEY_FUNCTION,
     { deterministic: true, varargs: true },
     (prefix: unknown, ...values: unknown[]) => sharedRowKey(String(prefix), values.map(String)),
   );
+  const lastDue = new Map<string, number>();
+  /** Rows held back, with the timer that touches each once its interval is over. */
+  const trailing = new Map<string, NodeJS.Timeout>();
+  const touch = (id: string) => {
+    trailing.delete(id);
+    const [table, key] = id.split("\u0000") as [string, string];
+    lastDue.delete(id); // due: the touch shares it
+    try {
+      db.prepare(`UPDATE "${table}" SET name = name WHERE name = ?`).run(key);
+    } catch {
+      // closed meanwhile
+    }
+  };
+  db.function(DUE_FUNCTION, { deterministic: false }, (table: unknown, key: unknown, ms: unknown) => {
+    const id = `${String(table)}\u0000${String(key)}`;
+    const nowMs = Date.now();
+    const last = lastDue.get(id);
+    if (last === undefined || nowMs - last >= Number(ms)) {
+      lastDue.set(id, nowMs);
+      return 1;
+    }
+    if (!trailing.has(id)) {
+      // Touch the row once the interval is over: the update trigger then shares it. Tables
+      // with this condition have a one-column key (`name`).
+      const timer = setTimeout(() => touch(id), Number(ms) - (nowMs - last) + 10);
+      timer.unref();
+      trailing.set(id, timer);
+    }
+    return 0;
+  });
   // Called inside the writer's statement, where this connection may run nothing else; the
   // sender reads the outbox once the transaction is over (after the synchronous write).
   let waking = false;
@@ -127,6 +196,12 @@ function installFunctions(db: Database.Database, changed: () => void): void {
     }
     return null;
   });
+  return () => {
+    for (const [id, timer] of [...trailing]) {
+      clearTimeout(timer);
+      touch(id);
+    }
+  };
 }
 
 function shareTable(db: Database.Database, spec: SharedTable): SharedKind {
@@ -155,6 +230,7 @@ function shareTable(db: Database.Database, spec: SharedTable): SharedKind {
       SELECT ${CHANGED_FUNCTION}();
     END;
     CREATE TEMP TRIGGER IF NOT EXISTS shared_${table}_update AFTER UPDATE ON main.${table} ${when}
+      ${spec.updateWhen === undefined ? "" : `AND (${keyMoved} OR ${spec.updateWhen})`}
     BEGIN
       INSERT INTO shared_state_outbox (key, value, created_at_ms)
         SELECT ${keyOf("OLD")}, NULL, ${now} WHERE ${keyMoved};
@@ -202,12 +278,17 @@ function shareTable(db: Database.Database, spec: SharedTable): SharedKind {
       if (value === null) {
         written = untriggered(() => remove.run(...keyValues).changes);
       } else {
-        const row = rowOf(value, columns, key);
+        let row = rowOf(value, columns, key);
         keyColumns.forEach((c, i) => {
           if (row[columns.indexOf(c)] !== keyValues[i])
             throw new Error(`${key}: its value's ${c} does not match the key`);
         });
         const current = selectRow.get(...keyValues);
+        if (spec.merge !== undefined) {
+          const merged = spec.merge(current, Object.fromEntries(columns.map((c, i) => [c, row[i]])));
+          if (merged === undefined) return;
+          row = rowOf(merged as JsonValue, columns, key);
+        }
         if (current !== undefined && columns.every((c, i) => current[c] === row[i])) return;
         written = untriggered(() => replace.run(...row).changes);
       }
