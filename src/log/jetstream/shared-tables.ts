@@ -1,6 +1,7 @@
 /**
  * Tables every node of a cluster shares row by row, replicated by SQLite triggers: dead
- * letters, targets' signing secrets and target states. A dead letter made on one node is
+ * letters, targets' signing secrets and target states; API streams, their runtimes (the
+ * leader's progress) and schedules' positions. A dead letter made on one node is
  * listed, redriven or purged through any node; a secret or a disabled target set through one
  * node signs or stops deliveries on all.
  *
@@ -19,6 +20,7 @@
  * - `deadletter.<id>` (the delivery id)
  * - `secret.<bus>.<rule>.<target>.<id>`
  * - `targetstate.<bus>.<rule>.<target>`
+ * - `streamdef.<name>`, `streamruntime.<name>`, `schedulepos.<name>`
  *
  * Values: the row as a JSON object of every column of the table, as SQLite's `json_object`
  * makes it: INTEGER columns are numbers, TEXT columns strings (also those holding JSON, such
@@ -103,6 +105,13 @@ export function shareStateTables(options: SharedTablesOptions): SharedKind[] {
         OR ${DUE_FUNCTION}('stream_runtimes', NEW.name, ${STREAM_PROGRESS_SHARE_MS})`,
       merge: (local, incoming) =>
         options.isLeader() && local !== undefined ? { ...local, desired: incoming.desired } : incoming,
+    },
+    {
+      // Written by the leader at each fire: a new leader fires on from the last one.
+      table: "schedule_positions",
+      prefix: "schedulepos",
+      keyColumns: ["name"],
+      merge: (local, incoming) => (options.isLeader() && local !== undefined ? undefined : incoming),
     },
   );
   const flushHeldBack = installFunctions(options.db, options.changed);
