@@ -21,6 +21,8 @@
  */
 import { randomUUID } from "node:crypto";
 import {
+  AckPolicy,
+  DeliverPolicy,
   DiscardPolicy,
   headers as natsHeaders,
   nanos,
@@ -28,6 +30,7 @@ import {
   StorageType,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
   type NatsConnection,
   type PubAck,
   type StoredMsg,
@@ -36,6 +39,7 @@ import {
 import { RelaybusError } from "../../errors.js";
 import type { Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
 import type { LogEngine, LogStats } from "../log-engine.js";
+import { tallyLogEvents, type PublishedTally } from "../usage-store.js";
 import { isNatsNotFound } from "./nats-errors.js";
 import { createJetStreamSharedConsumer } from "./jetstream-shared-consumer.js";
 import { RECEIVED_AT_HEADER, storedEventOf } from "./jetstream-event.js";
@@ -43,8 +47,16 @@ import type { JetStreamNames } from "./jetstream-names.js";
 
 /** The header naming the node that sent an appended note (to ignore one's own). */
 const NODE_HEADER = "Relaybus-Node";
-/** Messages one read asks for at once. */
+/** Messages one read asks for at once, when it asks for each. */
 const READ_PIPELINE = 256;
+/** Reads of more events than this stream them through an ordered consumer. */
+const READ_ONE_BY_ONE_MAX = 16;
+/** How long a streamed read waits for a message that was deleted meanwhile. */
+const STREAM_READ_WAIT_MS = 2_000;
+/** A streamed read not done by then gives way to reading message by message. */
+const STREAM_READ_TIMEOUT_MS = 5_000;
+/** A streamed read's consumer is removed by the server after this long unused (should the read's own delete fail). */
+const STREAM_READ_IDLE_MS = 30_000;
 /** How long one publish waits for its PubAck. */
 const PUBLISH_TIMEOUT_MS = 10_000;
 
@@ -65,6 +77,11 @@ export interface JetStreamLogOptions {
 export interface JetStreamLog extends LogEngine {
   /** Deletes every log stream under this prefix (tests, `relaybus dev`). */
   destroy(): Promise<void>;
+  /**
+   * The publish meter's tally of up to `limit` events after `afterOffset`: read without the
+   * events' bodies (sizes and receive times are in the headers).
+   */
+  tallyPublished(bus: string, afterOffset: number, limit: number): Promise<PublishedTally>;
 }
 
 export async function createJetStreamLog(options: JetStreamLogOptions): Promise<JetStreamLog> {
@@ -161,7 +178,19 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
     }
   };
 
+  /**
+   * The events of offsets `from` to `to`. A few are asked for one by one (pipelined); more
+   * come through an ordered consumer starting at `from`, which streams them (measured here:
+   * ~99,000 events/s in pages of 1,000 against ~17,700/s asking for each).
+   */
   const readRange = async (bus: string, from: number, to: number): Promise<StoredEvent[]> => {
+    if (to - from + 1 > READ_ONE_BY_ONE_MAX) {
+      const events: StoredEvent[] = [];
+      const streamed = await streamRange(bus, from, to, false, (message) => {
+        events.push(storedEventOf(bus, message.seq, message.data, message.headers, streamTimeOf(message)));
+      });
+      if (streamed) return events;
+    }
     const events: StoredEvent[] = [];
     for (let start = from; start <= to; start += READ_PIPELINE) {
       const end = Math.min(to, start + READ_PIPELINE - 1);
@@ -169,6 +198,68 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       for (const event of page) if (event !== undefined) events.push(event);
     }
     return events;
+  };
+
+  /**
+   * Hands the messages of offsets `from` to `to` to `each`, in order, through an ephemeral
+   * pull consumer starting at `from` (`headersOnly`: without their bodies); offsets deleted
+   * meanwhile are skipped. Returns false, having handed nothing, when the cluster did not
+   * serve it in time (a server just died): the caller then asks for each message instead.
+   * (nats.js's ordered consumer was tried first: its fetch could hang for good after a
+   * server of the cluster died.)
+   */
+  const streamRange = async (
+    bus: string,
+    from: number,
+    to: number,
+    headersOnly: boolean,
+    each: (message: JsMsg) => void,
+  ): Promise<boolean> => {
+    const stream = names.logStream(bus);
+    let name: string | undefined;
+    const received: JsMsg[] = [];
+    let fetched: { close(): Promise<void | Error> } | undefined;
+    const read = async () => {
+      const info = await jsm.consumers.add(stream, {
+        ack_policy: AckPolicy.None,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: from,
+        headers_only: headersOnly,
+        mem_storage: true,
+        num_replicas: 1,
+        inactive_threshold: nanos(STREAM_READ_IDLE_MS),
+      });
+      name = info.name;
+      const consumer = await js.consumers.get(stream, name);
+      // Asks for exactly the range: the fetch ends as soon as it has them.
+      const messages = await consumer.fetch({ max_messages: to - from + 1, expires: STREAM_READ_WAIT_MS });
+      fetched = messages;
+      for await (const message of messages) {
+        if (message.seq > to) break;
+        received.push(message);
+        if (message.seq === to) break;
+      }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), STREAM_READ_TIMEOUT_MS);
+    });
+    try {
+      const outcome = await Promise.race([read().then(() => "read" as const), timedOut]);
+      if (outcome === "late") {
+        void fetched?.close();
+        return false;
+      }
+    } catch (error) {
+      if (isNatsNotFound(error)) return true;
+      logger.warn("log: a streamed read failed; reading message by message", { bus, error: String(error) });
+      return false;
+    } finally {
+      clearTimeout(timer);
+      if (name !== undefined) void jsm.consumers.delete(stream, name).catch(() => undefined);
+    }
+    for (const message of received) each(message);
+    return true;
   };
 
   const publishOne = (item: EventToAppend, receivedAtMs: number): Promise<PubAck> => {
@@ -308,6 +399,26 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
       notes.unsubscribe();
     },
 
+    async tallyPublished(bus, afterOffset, limit) {
+      const { first, last } = await streamState(bus);
+      const from = Math.max(afterOffset + 1, first);
+      const to = Math.min(last, from + limit - 1);
+      const counted: Array<{ offset: number; receivedAtMs: number; units: number }> = [];
+      if (last > 0 && from <= to) {
+        const streamed = await streamRange(bus, from, to, true, (message) => {
+          const sizeBytes = Number(message.headers?.get("Nats-Msg-Size") ?? 0);
+          const stamped = Number(message.headers?.get(RECEIVED_AT_HEADER));
+          counted.push({
+            offset: message.seq,
+            receivedAtMs: Number.isFinite(stamped) && stamped > 0 ? stamped : streamTimeOf(message),
+            units: Math.max(1, Math.ceil(sizeBytes / 65_536)),
+          });
+        });
+        if (!streamed) return tallyLogEvents(afterOffset, await readRange(bus, from, to));
+      }
+      return tallyLogEvents(afterOffset, counted);
+    },
+
     async destroy() {
       for (const bus of await logBuses()) {
         await jsm.streams.delete(names.logStream(bus)).catch((error: unknown) => {
@@ -360,6 +471,11 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
   }
 
   return log;
+}
+
+/** When the stream stored a message, ms since the epoch. */
+function streamTimeOf(message: JsMsg): number {
+  return Math.floor(message.info.timestampNanos / 1e6);
 }
 
 function closedError(): RelaybusError {

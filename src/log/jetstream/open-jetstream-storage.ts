@@ -10,7 +10,6 @@ import type { JetStreamLogConfig } from "../../config/defaults.js";
 import { errorMessage, RelaybusError } from "../../errors.js";
 import { silentLogger, systemClock, type Clock, type Logger } from "../../types.js";
 import type { Storage } from "../log-engine.js";
-import { tallyLogEvents } from "../usage-store.js";
 import { openStateFile } from "../sqlite/open-sqlite-storage.js";
 import { createSqliteOutbox } from "../sqlite/sqlite-outbox.js";
 import { createStateStores } from "../sqlite/state-stores.js";
@@ -25,7 +24,7 @@ import { shareCatalog, shareConnections } from "./shared-stores.js";
 import { shareStateTables } from "./shared-tables.js";
 
 /** Events one publish-meter tally reads from the log at most. */
-const TALLY_READ_LIMIT = 1_000;
+const TALLY_READ_LIMIT = 4_000;
 
 export interface JetStreamStorageOptions {
   /** This node's directory, for its state file; created if missing. */
@@ -114,8 +113,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     state,
     clock,
     meterUsage: options.metering ?? true,
-    logReader: async (bus, afterOffset, limit) =>
-      tallyLogEvents(afterOffset, await log.read(bus, afterOffset, Math.min(limit, TALLY_READ_LIMIT))),
+    logReader: (bus, afterOffset, limit) => log.tallyPublished(bus, afterOffset, Math.min(limit, TALLY_READ_LIMIT)),
   });
   // Buses, API rules and connections are shared by every node (shared-state.ts), and so are
   // dead letters, signing secrets and target states (row by row, by triggers: shared-tables.ts).
