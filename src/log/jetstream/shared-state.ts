@@ -25,6 +25,8 @@ import { isNatsPayloadTooLarge } from "./nats-errors.js";
 
 /** How long the sender waits before trying again after the bucket refused a change. */
 const SEND_RETRY_MS = 500;
+/** How a deletion is written where a change's JSON text goes. */
+const DELETED = "\u0000deleted";
 /** How long closing waits for the last changes to reach the cluster. */
 const CLOSE_SEND_MS = 2_000;
 /** Changes the sender takes from the outbox at once. */
@@ -71,6 +73,8 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
   const kindOf = (key: string) => options.kinds.find((k) => key.startsWith(`${k.prefix}.`));
   let closed = false;
   let sending: Promise<void> | undefined;
+  /** Per key, the changes this node sent whose echo the watch has not brought back yet, oldest first. */
+  const sentAwaitingEcho = new Map<string, string[]>();
   let again = false;
 
   /**
@@ -99,8 +103,19 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
         continue;
       }
       for (const change of changes) {
-        if (change.value === null) await kv.delete(change.key);
-        else await putUnlessTooLarge(change.key, JSON.stringify(change.value));
+        const text = change.value === null ? DELETED : JSON.stringify(change.value);
+        // Expected back from the watch: recorded before sending, as the echo may come first.
+        const expected = sentAwaitingEcho.get(change.key) ?? [];
+        expected.push(text);
+        sentAwaitingEcho.set(change.key, expected);
+        try {
+          if (change.value === null) await kv.delete(change.key);
+          else await putUnlessTooLarge(change.key, text);
+        } catch (error) {
+          expected.pop();
+          if (expected.length === 0) sentAwaitingEcho.delete(change.key);
+          throw error;
+        }
         outbox.remove(change.seq);
       }
     }
@@ -146,13 +161,31 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
       logger.error("shared state: a listener failed", { error: errorMessage(error) });
     }
   };
+  /**
+   * Whether a change from the bucket is one this node's table must not take: its own change
+   * coming back, or one that its own later change (sent or still in the outbox) supersedes.
+   * Taking those would briefly undo the node's own writes (a rule it just created gone
+   * again), since the bucket hands changes back in its order, behind the local writes.
+   */
+  const supersededHere = (key: string, text: string): boolean => {
+    const expected = sentAwaitingEcho.get(key);
+    if (expected !== undefined) {
+      if (expected[0] === text) {
+        expected.shift(); // this node's own change, back from the bucket
+        if (expected.length === 0) sentAwaitingEcho.delete(key);
+      }
+      return true;
+    }
+    return outbox.holds(key);
+  };
   const watching = (async () => {
     for await (const entry of watch) {
       const kind = kindOf(entry.key);
       if (inInitialLoad) seen.add(entry.key);
-      if (kind !== undefined) {
+      const text = entry.operation === "PUT" ? entry.string() : DELETED;
+      if (kind !== undefined && !supersededHere(entry.key, text)) {
         try {
-          kind.apply(entry.key, entry.operation === "PUT" ? (JSON.parse(entry.string()) as JsonValue) : null);
+          kind.apply(entry.key, text === DELETED ? null : (JSON.parse(text) as JsonValue));
           touched.add(kind.prefix);
         } catch (error) {
           logger.error("shared state: a change from the cluster could not be applied", {

@@ -24,6 +24,8 @@ export interface SqliteOutbox {
   remove(seq: number): void;
   /** Changes waiting. */
   size(): number;
+  /** Whether a change of `key` is waiting. */
+  holds(key: string): boolean;
 }
 
 export function createSqliteOutbox(db: Database.Database, clock: Clock): SqliteOutbox {
@@ -35,6 +37,8 @@ export function createSqliteOutbox(db: Database.Database, clock: Clock): SqliteO
   );
   const deleteOne = db.prepare<[number]>("DELETE FROM shared_state_outbox WHERE seq = ?");
   const count = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM shared_state_outbox");
+  // The outbox is short (changes wait only while the cluster is out of reach): a scan is cheap.
+  const holdsKey = db.prepare<[string], number>("SELECT 1 FROM shared_state_outbox WHERE key = ? LIMIT 1").pluck();
   return {
     add(key, value) {
       guardStorage("outbox add", () => insert.run(key, value === null ? null : JSON.stringify(value), clock.nowMs()));
@@ -50,5 +54,6 @@ export function createSqliteOutbox(db: Database.Database, clock: Clock): SqliteO
       guardStorage("outbox remove", () => deleteOne.run(seq));
     },
     size: () => guardStorage("outbox size", () => count.get())?.n ?? 0,
+    holds: (key) => guardStorage("outbox holds", () => holdsKey.get(key)) !== undefined,
   };
 }
