@@ -53,4 +53,10 @@ export interface ControlPlaneDeps {
    * before a usage report; absent when metering is off.
    */
   syncUsage?: () => Promise<unknown>;
+  /**
+   * With dispatch shared by a cluster: the offset of `bus` through which every event was
+   * dispatched and finished by some node (the shared consumer's acknowledged floor). Absent:
+   * this node's dispatch checkpoint says it.
+   */
+  dispatchedThrough?: (bus: string) => Promise<number>;
 }

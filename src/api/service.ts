@@ -295,6 +295,9 @@ export async function startRelaybus(config: RelaybusConfig, options: StartOption
         });
       },
       ...(meters === undefined ? {} : { syncUsage: () => meters.catchUp() }),
+      ...(sharedConsumer === undefined
+        ? {}
+        : { dispatchedThrough: async (bus: string) => (await sharedConsumer.firstUnfinished(bus)) - 1 }),
     });
     server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       if (!dataPlane(req, res)) controlPlane(req, res);

@@ -163,14 +163,10 @@ export function createEventTraceRouter(deps: ControlPlaneDeps): Router {
         );
       }
       const traceRetentionMs = deps.config.delivery.traceRetentionHours * 3_600_000;
-      res.json(
-        describeTrace(
-          id,
-          found[0]!,
-          storage.deliveries.checkpoint(found[0]!.bus),
-          Date.now() - traceRetentionMs,
-        ),
-      );
+      const eventBus = found[0]!.bus;
+      const shared = deps.dispatchedThrough !== undefined;
+      const through = shared ? await deps.dispatchedThrough!(eventBus) : storage.deliveries.checkpoint(eventBus);
+      res.json(describeTrace(id, found[0]!, through, Date.now() - traceRetentionMs, shared));
     })
     .all(methodNotAllowed(["GET"]));
 
@@ -179,13 +175,17 @@ export function createEventTraceRouter(deps: ControlPlaneDeps): Router {
 
 /**
  * The trace of what one bus knows of an event. `checkpoint` is the dispatcher's offset on the
- * bus; `keptSinceMs` the oldest success the trace retention still keeps.
+ * bus; `keptSinceMs` the oldest success the trace retention still keeps. `shared`: dispatch is
+ * shared by a cluster, `checkpoint` is the cluster's finished floor, and an event past it was
+ * dispatched once this node recorded its deliveries (its dead letters may come first: a
+ * delivery whose transform fails is dead-lettered while the others are built).
  */
 function describeTrace(
   eventId: string,
   found: Found,
   checkpoint: number,
   keptSinceMs: number,
+  shared: boolean,
 ): EventTrace {
   const { stored, records } = found;
   const deliveries = [
@@ -193,7 +193,8 @@ function describeTrace(
     ...records.deadLetters.map(describeDeadLetter),
   ].sort((a, b) => a.createdAtMs - b.createdAtMs);
   // The log never drops an event the dispatcher has not passed; gone from the log means passed.
-  const dispatched = stored === undefined || stored.offset <= checkpoint;
+  const dispatched =
+    stored === undefined || stored.offset <= checkpoint || (shared && records.deliveries.length > 0);
   // A success comes after its event's arrival, and pruning deletes successes older than the
   // retention: an event received within it has all its successes still.
   const complete = stored !== undefined && stored.receivedAtMs >= keptSinceMs;
