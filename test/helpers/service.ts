@@ -5,6 +5,12 @@
  * Test receivers listen on 127.0.0.1, which the default `delivery.outbound` refuses, so the
  * service allows loopback targets explicitly; a test of the default passes
  * `config: {delivery: {outbound: {allowLoopback: false}}}`.
+ *
+ * The log engine is `RELAYBUS_TEST_LOG_ENGINE`'s (`test-engine.ts`): on jetstream the service
+ * uses the machine's NATS server with a stream prefix derived from its directory; `close()`
+ * deletes those streams when the directory was the helper's own, and keeps them until the
+ * end of the test file when the test passed `dir` (it may start a service on it again).
+ * A test's own `config.log` still wins.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +18,8 @@ import { join } from "node:path";
 import { DEFAULT_CONFIG, type RelaybusConfig } from "../../src/config/defaults.js";
 import { startRelaybus, type RelaybusService } from "../../src/api/service.js";
 import { silentLogger } from "../../src/types.js";
+import { requireService } from "./local-services.js";
+import { forgetTestStreams, rememberTestStreams, TEST_NATS_URL, testLogEngine, testStreamPrefix } from "./test-engine.js";
 
 export interface TestService extends RelaybusService {
   dir: string;
@@ -38,8 +46,13 @@ export async function startTestService(
     rulesDir,
     watchRules: false,
     delivery: { outbound: { allowLoopback: true } },
+    log: await testLogConfig(dir),
   });
   const config = merge(base, options.config ?? {});
+  // The prefix whose streams this helper owns; a test that configures its own log owns its streams.
+  const ownPrefix = testLogEngine === "jetstream" ? testStreamPrefix(dir) : undefined;
+  const ownsStreams = config.log.engine === "jetstream" && config.log.jetstream.streamPrefix === ownPrefix;
+  if (ownsStreams && ownPrefix !== undefined) rememberTestStreams(ownPrefix);
   const service = await startRelaybus(config, { logger: silentLogger });
   return {
     ...service,
@@ -54,9 +67,19 @@ export async function startTestService(
     get: (path) => fetch(`${service.url}${path}`),
     close: async () => {
       await service.close();
-      if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+      if (options.dir !== undefined) return;
+      rmSync(dir, { recursive: true, force: true });
+      if (ownsStreams && ownPrefix !== undefined) await forgetTestStreams(ownPrefix);
     },
   };
+}
+
+/** The `log` section for the engine of this run: nothing on sqlite (the defaults). */
+async function testLogConfig(dir: string): Promise<ConfigOverrides["log"]> {
+  if (testLogEngine !== "jetstream") return {};
+  const missing = await requireService("nats");
+  if (missing !== undefined) throw new Error(`RELAYBUS_TEST_LOG_ENGINE=jetstream: ${missing}`);
+  return { engine: "jetstream", jetstream: { servers: [TEST_NATS_URL], streamPrefix: testStreamPrefix(dir) } };
 }
 
 /** `over` laid on `base`, objects merged key by key at every depth, arrays replaced. */

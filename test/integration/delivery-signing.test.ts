@@ -196,6 +196,7 @@ test("signing - during a rotation both secrets sign; after the old one is revoke
   const [, , overlap] = await receiver.waitFor(3, 10_000, "/hook");
   assert.ok(
     verifiesHmac(String(second.secret), overlap!) && verifiesHmac(String(third.secret), overlap!),
+    "within the overlap the second and the third secret both sign",
   );
   await new Promise((resolve) => setTimeout(resolve, 1_100));
   await publish(service, 4);
