@@ -12,6 +12,7 @@ import { Webhook } from "standardwebhooks";
 import { createReceiver, type ReceivedRequest, type Receiver } from "../helpers/receiver.js";
 import { requireService } from "../helpers/local-services.js";
 import { startTestService, type TestService } from "../helpers/service.js";
+import type { JetStreamStorage } from "../../src/log/jetstream/index.js";
 
 const NATS_URL = "nats://127.0.0.1:4222";
 const natsMissing = await requireService("nats");
@@ -85,14 +86,9 @@ const lists = async (node: TestService, eventId: string) =>
 
 /** Attempts this node made (its `push` meter): only the node that sent a delivery counts it. */
 function attemptsMadeBy(node: TestService): number {
-  const report = node.storage.usage.query({
-    fromMs: 0,
-    toMs: Date.now() + 3_600_000,
-    groupBy: ["meter"],
-    granularity: "hour",
-    limit: 100,
-  });
-  return report.totals.find((total) => total.meter === "push")?.quantity ?? 0;
+  // This node's own count (origin ''): usage reports show the cluster's, every node's attempts.
+  const db = (node.storage as JetStreamStorage).stateDatabase;
+  return db.prepare<[], number | null>("SELECT SUM(quantity) FROM usage_hourly WHERE meter = 'push' AND origin = ''").pluck().get() ?? 0;
 }
 
 /** The node whose own state file holds the finished delivery of `eventId` (never shared). */
@@ -354,5 +350,41 @@ describe("cluster nodes over one JetStream log", { skip: natsMissing }, () => {
     await eventually("the bus made after it on the other node", 1_000, async () => (await other.get("/v1/buses/after-big")).status === 200);
     assert.equal(await lists(other, eventId!), false, "the too-large dead letter stays on its node");
     assert.equal(await lists(maker, eventId!), true);
+  });
+
+  test("cluster - every node reports the cluster's usage: publishes once, and the deliveries both nodes made", async (t) => {
+    const receiver = await createReceiver();
+    t.after(() => receiver.close());
+    const [a, b] = await startNodes(t, 2);
+    const rule = { name: "all", pattern: { source: ["meter"] }, targets: [{ id: "hook", webhook: { url: `${receiver.url}/m` } }] };
+    assert.equal((await a!.post("/v1/buses/default/rules", rule)).status, 201);
+    await eventually("rule on node b", 1_000, async () => (await b!.get("/v1/buses/default/rules/all")).status === 200);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const entries = Array.from({ length: 10 }, (_, k) => ({ Source: "meter", DetailType: "n", Detail: JSON.stringify({ i, k }) }));
+      ids.push(...(await putEvents(i % 2 === 0 ? a! : b!, entries)));
+    }
+    await receiver.waitFor(ids.length, 20_000, "/m");
+    const heldByA = ids.filter((id) => a!.storage.deliveries.deliveriesOfEvent("default", id).deliveries.length > 0).length;
+    assert.ok(heldByA > 0 && heldByA < ids.length, `both nodes delivered (a made ${heldByA} of ${ids.length})`);
+
+    const totals = async (node: TestService) => {
+      const response = await node.get("/v1/usage?groupBy=meter");
+      assert.equal(response.status, 200);
+      const report = (await response.json()) as { totals: { meter: string; quantity: number }[] };
+      return Object.fromEntries(report.totals.map((total) => [total.meter, total.quantity]));
+    };
+    // Each node counted its own attempts; the other's arrive within its sharing interval (2 s).
+    let seen: Record<string, number>[] = [];
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      seen = [await totals(a!), await totals(b!)];
+      if (seen.every((t) => t.publish === ids.length && t.push === ids.length)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(seen, [
+      { publish: ids.length, push: ids.length },
+      { publish: ids.length, push: ids.length },
+    ]);
   });
 });

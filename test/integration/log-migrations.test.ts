@@ -44,6 +44,7 @@ test("migrations - fresh files are brought to the latest version, a second run d
         "billing_periods",
         "billing_records",
         "buses",
+        "cluster_node",
         "connections",
         "dead_letters",
         "deliveries",

@@ -1,10 +1,12 @@
 /**
  * The distributed storage: the event log in NATS JetStream (`jetstream-log.ts`), shared by
- * every node of a cluster; buses, API rules, connections, dead letters, signing secrets and
- * target states shared through a JetStream key-value bucket (`shared-state.ts`); the rest of
- * the state (pending deliveries, usage, ...) in this node's own state file
- * (`relaybus-state.db` in its data directory), which also mirrors the shared part.
+ * every node of a cluster; buses, API rules, connections, dead letters, signing secrets,
+ * target states, API streams and their progress, and usage shared through a JetStream
+ * key-value bucket (`shared-state.ts`); the rest (pending deliveries, traces, archives,
+ * replays) in this node's own state file (`relaybus-state.db` in its data directory), which
+ * also mirrors the shared part.
  */
+import type Database from "better-sqlite3";
 import { connect, type NatsConnection } from "nats";
 import type { JetStreamLogConfig } from "../../config/defaults.js";
 import { errorMessage, RelaybusError } from "../../errors.js";
@@ -22,6 +24,7 @@ import type { ParkedDeliveries } from "../log-engine.js";
 import { startSharedState, type SharedState } from "./shared-state.js";
 import { shareCatalog, shareConnections } from "./shared-stores.js";
 import { shareStateTables } from "./shared-tables.js";
+import { shareUsage } from "./shared-usage.js";
 
 /** Events one publish-meter tally reads from the log at most. */
 const TALLY_READ_LIMIT = 4_000;
@@ -40,6 +43,8 @@ export interface JetStreamStorageOptions {
 export interface JetStreamStorage extends Storage {
   log: JetStreamLog;
   readonly connection: NatsConnection;
+  /** This node's state file, for tests (as `SqliteStorage.stateDatabase`): synchronous calls only. */
+  readonly stateDatabase: Database.Database;
 }
 
 /** Options of {@link openJetStreamLog}: the engine alone, with a connection of its own. */
@@ -137,7 +142,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
       bucket: `${options.jetstream.streamPrefix}_STATE`,
       replicas: options.jetstream.replicas,
       outbox: sharing.outbox,
-      kinds: [...catalog.kinds, ...connections.kinds, ...tables],
+      kinds: [...catalog.kinds, ...connections.kinds, ...tables, shareUsage({ db: state, clock, changed: sharing.changed })],
       logger,
       onApplied: (kinds) => {
         for (const listener of listeners) listener(kinds);
@@ -201,6 +206,7 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
     connections: connections.store,
     log,
     connection,
+    stateDatabase: state,
     leadership,
     onSharedStateChange(listener) {
       listeners.add(listener);

@@ -34,7 +34,7 @@ import { guardStorage } from "./storage-error.js";
  * since the last rollup. Its `updated_at_ms` grows by at least 1 on every write, so it also
  * serves as a version: a rollup clears the mark only if nothing moved it meanwhile.
  */
-const PENDING_ROLLUP = "usage-rollup:pending-from";
+export const PENDING_ROLLUP = "usage-rollup:pending-from";
 
 interface TallyEntry {
   hourMs: number;
@@ -94,7 +94,7 @@ export function createUsageWriter(db: Database.Database, clock: Clock): UsageWri
   const upsert = db.prepare<[number, string, string, string, string, string, number, number]>(
     `INSERT INTO usage_hourly (hour_ms, meter, bus, rule, target, stream, quantity, units)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (hour_ms, meter, bus, rule, target, stream) DO UPDATE SET
+     ON CONFLICT (hour_ms, meter, bus, rule, target, stream, origin) DO UPDATE SET
        quantity = quantity + excluded.quantity, units = units + excluded.units`,
   );
   const markPending = db.prepare<[string, number, number]>(

@@ -458,6 +458,31 @@ export const STATE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 16,
+    description: "usage counted by the other nodes of a cluster, and this node's identity in it",
+    // origin: '' for what this node counted, else the id of the node that did (its rows, as
+    // shared through the cluster, each the node's running total). Reports sum over origins.
+    sql: `
+      CREATE TABLE usage_hourly_by_origin (
+        hour_ms  INTEGER NOT NULL,
+        meter    TEXT    NOT NULL,
+        bus      TEXT    NOT NULL DEFAULT '',
+        rule     TEXT    NOT NULL DEFAULT '',
+        target   TEXT    NOT NULL DEFAULT '',
+        stream   TEXT    NOT NULL DEFAULT '',
+        origin   TEXT    NOT NULL DEFAULT '',
+        quantity INTEGER NOT NULL,
+        units    INTEGER NOT NULL,
+        PRIMARY KEY (hour_ms, meter, bus, rule, target, stream, origin)
+      ) WITHOUT ROWID;
+      INSERT INTO usage_hourly_by_origin (hour_ms, meter, bus, rule, target, stream, origin, quantity, units)
+        SELECT hour_ms, meter, bus, rule, target, stream, '', quantity, units FROM usage_hourly;
+      DROP TABLE usage_hourly;
+      ALTER TABLE usage_hourly_by_origin RENAME TO usage_hourly;
+      CREATE TABLE cluster_node (id TEXT NOT NULL);
+    `,
+  },
 ];
 
 /** The state file version this code writes. */

@@ -1,0 +1,215 @@
+/**
+ * Usage across a cluster: every node reports the cluster's usage, each count once.
+ *
+ * - Publishes are counted by every node from the shared log itself (the publish meter reads
+ *   the whole log), so each node's `publish` rows are the cluster's already: never shared.
+ * - Everything else (delivery attempts, replays, redrives, streams) is counted by the node that
+ *   did the work, in its own rows (`origin` ''). Those rows are shared: a TEMP trigger puts a
+ *   row's running total in the outbox under `usage.<node>.<hour>.<meter>.<bus>.<rule>.<target>.<stream>`,
+ *   and every other node keeps it as a row of that origin (a total, so taking it again changes
+ *   nothing). Reports, the rollup and billing sum over origins.
+ *
+ * A busy row changes at every batch of attempts; it is shared every 2 s at most, and once more
+ * after its last change (the trailing edge), so the cluster's totals lag by that much.
+ */
+import { randomUUID } from "node:crypto";
+import type Database from "better-sqlite3";
+import type { Clock, JsonValue } from "../../types.js";
+import { PENDING_ROLLUP } from "../sqlite/sqlite-usage.js";
+import type { SharedKind } from "./shared-state.js";
+
+const PREFIX = "usage";
+/** How often one row is shared at most. */
+const SHARE_EVERY_MS = 2_000;
+const DAY_MS = 86_400_000;
+const KEY_COLUMNS = ["hour_ms", "meter", "bus", "rule", "target", "stream"] as const;
+const KEY_FUNCTION = "relaybus_usage_key";
+const DUE_FUNCTION = "relaybus_usage_due";
+const CHANGED_FUNCTION = "relaybus_usage_changed";
+
+interface UsageRow {
+  hour_ms: number;
+  meter: string;
+  bus: string;
+  rule: string;
+  target: string;
+  stream: string;
+  quantity: number;
+  units: number;
+}
+
+export interface SharedUsageOptions {
+  db: Database.Database;
+  clock: Clock;
+  /** Wakes the outbox's sender. */
+  changed(): void;
+}
+
+/** This node's id in the cluster, made once and kept in the state file. */
+export function clusterNodeId(db: Database.Database): string {
+  const row = db.prepare<[], { id: string }>("SELECT id FROM cluster_node LIMIT 1").get();
+  if (row !== undefined) return row.id;
+  const id = randomUUID();
+  db.prepare("INSERT INTO cluster_node (id) VALUES (?)").run(id);
+  return id;
+}
+
+/** Installs the trigger and returns the kind to give `startSharedState`. */
+export function shareUsage(options: SharedUsageOptions): SharedKind {
+  const { db, clock } = options;
+  const nodeId = clusterNodeId(db);
+  const token = (value: string | number) => (value === "" ? "=" : Buffer.from(String(value), "utf8").toString("base64url"));
+  const keyOf = (node: string, row: Pick<UsageRow, (typeof KEY_COLUMNS)[number]>) =>
+    [PREFIX, token(node), ...KEY_COLUMNS.map((c) => token(row[c]))].join(".");
+
+  installFunctions(db, options.changed, (values) => keyOf(nodeId, toKey(values)));
+  const columns = KEY_COLUMNS.map((c) => `NEW."${c}"`).join(", ");
+  db.exec(`
+    CREATE TEMP TRIGGER IF NOT EXISTS shared_usage_insert AFTER INSERT ON main.usage_hourly
+      WHEN NEW.origin = '' AND NEW.meter != 'publish'
+    BEGIN
+      ${record(columns)}
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS shared_usage_update AFTER UPDATE ON main.usage_hourly
+      WHEN NEW.origin = '' AND NEW.meter != 'publish' AND ${DUE_FUNCTION}(${columns}, ${SHARE_EVERY_MS})
+    BEGIN
+      ${record(columns)}
+    END;
+  `);
+
+  const replace = db.prepare<[number, string, string, string, string, string, string, number, number]>(
+    `INSERT OR REPLACE INTO usage_hourly (hour_ms, meter, bus, rule, target, stream, origin, quantity, units)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const remove = db.prepare<[number, string, string, string, string, string, string]>(
+    `DELETE FROM usage_hourly WHERE hour_ms = ? AND meter = ? AND bus = ? AND rule = ? AND target = ? AND stream = ? AND origin = ?`,
+  );
+  const markPending = db.prepare<[string, number, number]>(
+    `INSERT INTO meter_checkpoints (name, through, updated_at_ms) VALUES (?, ?, ?)
+     ON CONFLICT (name) DO UPDATE SET through = MIN(through, excluded.through),
+       updated_at_ms = MAX(excluded.updated_at_ms, updated_at_ms + 1)`,
+  );
+  const ownRows = db.prepare<[], UsageRow>(
+    `SELECT hour_ms, meter, bus, rule, target, stream, quantity, units FROM usage_hourly WHERE origin = '' AND meter != 'publish'`,
+  );
+  const apply = db.transaction((origin: string, row: UsageRow | undefined, key: UsageRow) => {
+    if (row === undefined) {
+      remove.run(key.hour_ms, key.meter, key.bus, key.rule, key.target, key.stream, origin);
+      return;
+    }
+    replace.run(row.hour_ms, row.meter, row.bus, row.rule, row.target, row.stream, origin, row.quantity, row.units);
+    // Today and yesterday are rolled up on every run; an older day needs the mark.
+    const dayMs = Math.floor(row.hour_ms / DAY_MS) * DAY_MS;
+    const nowMs = clock.nowMs();
+    if (dayMs < Math.floor(nowMs / DAY_MS) * DAY_MS - DAY_MS) markPending.run(PENDING_ROLLUP, dayMs, nowMs);
+  });
+
+  return {
+    prefix: PREFIX,
+    apply(key, value) {
+      const tokens = key.split(".");
+      if (tokens.length !== 2 + KEY_COLUMNS.length) throw new Error(`"${key}" is not a usage key`);
+      const origin = untoken(tokens[1]!);
+      if (origin === nodeId) return; // this node's own row: it has it
+      const keyRow = toKey(tokens.slice(2).map(untoken));
+      apply(origin, value === null ? undefined : toUsageRow(value, key), keyRow);
+    },
+    localEntries: (known) =>
+      ownRows
+        .all()
+        .map((row) => ({ key: keyOf(nodeId, row), value: row as unknown as JsonValue }))
+        .filter((entry) => !known(entry.key)),
+  };
+}
+
+/** The trigger body: the row's running total into the outbox, then wake the sender. */
+function record(columns: string): string {
+  const json = `json_object(${[...KEY_COLUMNS, "quantity", "units"].map((c) => `'${c}', NEW."${c}"`).join(", ")})`;
+  return `INSERT INTO shared_state_outbox (key, value, created_at_ms)
+        VALUES (${KEY_FUNCTION}(${columns}), ${json}, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+      SELECT ${CHANGED_FUNCTION}();`;
+}
+
+function untoken(token: string): string {
+  return token === "=" ? "" : Buffer.from(token, "base64url").toString("utf8");
+}
+
+/** Key column values (as text from a key, or as read) to a row's key. */
+function toKey(values: readonly unknown[]): UsageRow {
+  const [hourMs, meter, bus, rule, target, stream] = values.map(String);
+  return { hour_ms: Number(hourMs), meter: meter!, bus: bus!, rule: rule!, target: target!, stream: stream!, quantity: 0, units: 0 };
+}
+
+function toUsageRow(value: JsonValue, key: string): UsageRow {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${key}: not a usage row`);
+  const row = value as Record<string, JsonValue>;
+  const numberOf = (c: string) => {
+    if (typeof row[c] !== "number") throw new Error(`${key}: ${c} is not a number`);
+    return row[c];
+  };
+  const textOf = (c: string) => {
+    if (typeof row[c] !== "string") throw new Error(`${key}: ${c} is not text`);
+    return row[c];
+  };
+  return {
+    hour_ms: numberOf("hour_ms"),
+    meter: textOf("meter"),
+    bus: textOf("bus"),
+    rule: textOf("rule"),
+    target: textOf("target"),
+    stream: textOf("stream"),
+    quantity: numberOf("quantity"),
+    units: numberOf("units"),
+  };
+}
+
+/**
+ * The trigger's functions: the key of this node's row, whether a row is due to be shared
+ * (touching it again once its interval is over, so that its last change is shared too), and
+ * the sender's wake-up once the writing statement is over.
+ */
+function installFunctions(db: Database.Database, changed: () => void, keyOf: (values: unknown[]) => string): void {
+  db.function(KEY_FUNCTION, { deterministic: true, varargs: true }, (...values: unknown[]) => keyOf(values));
+  let waking = false;
+  db.function(CHANGED_FUNCTION, { deterministic: false }, () => {
+    if (!waking) {
+      waking = true;
+      queueMicrotask(() => {
+        waking = false;
+        changed();
+      });
+    }
+    return null;
+  });
+  const lastShared = new Map<string, number>();
+  const held = new Set<string>();
+  const touch = db.prepare<unknown[]>(
+    `UPDATE usage_hourly SET quantity = quantity WHERE hour_ms = ? AND meter = ? AND bus = ? AND rule = ? AND target = ? AND stream = ? AND origin = ''`,
+  );
+  db.function(DUE_FUNCTION, { deterministic: false, varargs: true }, (...args: unknown[]) => {
+    const everyMs = Number(args[args.length - 1]);
+    const values = args.slice(0, -1);
+    const id = JSON.stringify(values);
+    const nowMs = Date.now();
+    const last = lastShared.get(id);
+    if (last === undefined || nowMs - last >= everyMs) {
+      lastShared.set(id, nowMs);
+      // Rows of past hours stop changing: forget them now and then.
+      if (lastShared.size > 10_000) for (const [k, at] of lastShared) if (nowMs - at > everyMs) lastShared.delete(k);
+      return 1;
+    }
+    if (!held.has(id)) {
+      held.add(id);
+      setTimeout(() => {
+        held.delete(id);
+        lastShared.delete(id);
+        try {
+          touch.run(...values);
+        } catch {
+          // closed meanwhile
+        }
+      }, everyMs - (nowMs - last) + 10).unref();
+    }
+    return 0;
+  });
+}
