@@ -1,6 +1,6 @@
 /**
  * The storage seam. Everything above it (ingest, dispatch, delivery, the API) works on
- * these interfaces; `sqlite/` is the embedded default, a JetStream engine comes later.
+ * these interfaces; `sqlite/` is the embedded default, `jetstream/` the engine several nodes share.
  */
 import type { EventToAppend, JsonObject, StoredEvent } from "../types.js";
 import type { ApiKeyStore } from "./api-key-store.js";
