@@ -167,9 +167,9 @@ async function count(jsm: JetStreamManager, stream: string): Promise<number> {
   }
 }
 
-/** Deletes every stream whose name starts with `<prefix>_`: the bus logs the nodes made. */
+/** Deletes every stream and bucket of `<prefix>` (`<prefix>_...`, `KV_<prefix>_...`): what the nodes made. */
 async function deleteStreams(jsm: JetStreamManager, prefix: string): Promise<void> {
   for await (const name of jsm.streams.names()) {
-    if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name);
+    if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
   }
 }

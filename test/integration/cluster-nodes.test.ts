@@ -44,7 +44,7 @@ async function deleteStreams(prefix: string): Promise<void> {
   try {
     const jsm = await nc.jetstreamManager();
     for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${prefix}_`) || name === `KV_${prefix}_STATE`) await jsm.streams.delete(name);
+      if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
     }
   } finally {
     await nc.close();
