@@ -27,6 +27,14 @@ import type { Router } from "./router.js";
 
 /** Claims each node keeps open per bus at once, by default. */
 export const DEFAULT_CLAIMS_PER_BUS = 4;
+/**
+ * Events a node holds claimed while their deliveries run, at most, by default. Past it, the
+ * node claims nothing more until some end, so that a slow target on one node does not pile up
+ * events the other nodes could be delivering.
+ */
+export const DEFAULT_MAX_HELD_EVENTS = 2_000;
+/** How often a node holding its most looks again. */
+const HELD_RECHECK_MS = 20;
 /** How long one claim waits for events before asking again. */
 const CLAIM_WAIT_MS = 2_000;
 /** How often the lowest unfinished offset of each bus is asked for (retention). */
@@ -51,6 +59,8 @@ export interface SharedDispatcherOptions {
   batchSize?: number;
   handOffWindowMs?: number;
   claimsPerBus?: number;
+  /** Events this node holds claimed with deliveries not ended before it claims more. Default {@link DEFAULT_MAX_HELD_EVENTS}. */
+  maxHeldEvents?: number;
   failureBackoffMs?: number;
 }
 
@@ -68,6 +78,7 @@ export function createSharedDispatcher(options: SharedDispatcherOptions): Shared
   const batchSize = options.batchSize ?? DEFAULT_DISPATCH_BATCH_SIZE;
   const handOffWindowMs = options.handOffWindowMs ?? DEFAULT_HAND_OFF_WINDOW_MS;
   const claimsPerBus = options.claimsPerBus ?? DEFAULT_CLAIMS_PER_BUS;
+  const maxHeldEvents = options.maxHeldEvents ?? DEFAULT_MAX_HELD_EVENTS;
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const buildBatch = createBatchBuilder({ ...options, deliveries });
   const abort = new AbortController();
@@ -89,6 +100,9 @@ export function createSharedDispatcher(options: SharedDispatcherOptions): Shared
 
   async function work(bus: string): Promise<void> {
     while (!closed) {
+      // Claim no more than this node can deliver soon: what it holds waits on its targets,
+      // while another node could take it.
+      while (keeper.holding >= maxHeldEvents && !closed) await sleep(HELD_RECHECK_MS);
       let claimed: ClaimedEvent[];
       try {
         claimed = await consumer.claim(bus, batchSize, CLAIM_WAIT_MS);

@@ -98,15 +98,20 @@ test(
         }
       }
     };
+    let killedServer = "";
     const chaos = (async () => {
       await new Promise((r) => setTimeout(r, KILL_NODE_AT_MS));
       killed.add(1);
       await nodes[1]!.kill();
       await new Promise((r) => setTimeout(r, KILL_NATS_AT_MS - KILL_NODE_AT_MS));
-      await cluster.servers[2]!.kill("SIGKILL");
+      // The worst server to lose: the one leading the dispatch consumer (it tracks the claims).
+      const leader = await dispatchConsumerLeader(cluster);
+      const victim = cluster.servers.find((server) => server.name === leader) ?? cluster.servers[2]!;
+      killedServer = victim.name;
+      await victim.kill("SIGKILL");
     })();
     await Promise.all([producer(0), producer(1), producer(2), chaos]);
-    t.diagnostic(`acked ${acked.size} events; ${failedRequests} requests failed or were refused during the faults`);
+    t.diagnostic(`acked ${acked.size} events; ${failedRequests} requests failed or were refused during the faults; NATS server ${killedServer} killed`);
     assert.ok(acked.size >= 1_000, `a steady load: ${acked.size} events acked`);
 
     // Every acked event reaches the webhook; the dead node's claimed events go to the others
@@ -126,6 +131,24 @@ test(
       counts = deliveredIds();
     }
     const missing = [...acked].filter((id) => !counts.has(id));
+    if (missing.length > 0) {
+      // What the cluster still holds, and what the surviving nodes said: for the failure message.
+      const nc = await connect({ servers: cluster.urls.slice(0, 2) });
+      try {
+        const jsm = await nc.jetstreamManager();
+        const c = await jsm.consumers.info("FAILOVER_LOG_default", "dispatch");
+        t.diagnostic(
+          `dispatch consumer: pending ${c.num_pending}, unacknowledged ${c.num_ack_pending}, redelivered ${c.num_redelivered}, waiting pulls ${c.num_waiting}, ack floor ${c.ack_floor.stream_seq}`,
+        );
+      } finally {
+        await nc.close();
+      }
+      for (const [i, node] of nodes.entries()) {
+        if (i === 1) continue;
+        const said = node.output().split("\n").filter((line) => / (warn|error) /.test(line)).slice(-15).join("\n");
+        t.diagnostic(`node ${i + 1} warnings and errors:\n${said}`);
+      }
+    }
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} acked events never reached the webhook`);
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
     const extraDeliveries = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
@@ -160,3 +183,16 @@ test(
     assert.equal(published, logged, "publish usage equals the events in the log");
   },
 );
+
+/** The name of the NATS server leading the `dispatch` consumer of the default bus. */
+async function dispatchConsumerLeader(cluster: NatsCluster): Promise<string | undefined> {
+  const nc = await connect({ servers: cluster.urls });
+  try {
+    const jsm = await nc.jetstreamManager();
+    return (await jsm.consumers.info("FAILOVER_LOG_default", "dispatch")).cluster?.leader;
+  } catch {
+    return undefined;
+  } finally {
+    await nc.close();
+  }
+}

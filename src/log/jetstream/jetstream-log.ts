@@ -69,6 +69,8 @@ export interface JetStreamLogOptions {
   duplicateWindowSeconds: number;
   /** How long a claim of shared work lasts without word from its node. */
   claimSeconds: number;
+  /** Whether this node leads the cluster (it repairs stuck consumers); absent: never. */
+  isLeader?(): boolean;
   clock: Clock;
   logger: Logger;
 }
@@ -388,6 +390,7 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
         logger,
         ensureStream,
         claimMs: options.claimSeconds * 1_000,
+        ...(options.isLeader === undefined ? {} : { isLeader: options.isLeader }),
       }),
 
     stats: () => ({ ...stats }),

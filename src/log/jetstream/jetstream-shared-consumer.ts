@@ -23,7 +23,7 @@ import { isNatsNotFound } from "./nats-errors.js";
 /** How long a claim lasts without an ack or `extend`. */
 export const DEFAULT_CLAIM_MS = 30_000;
 /** Messages a node's flow of one bus holds ready (each claimed already, its claim time running). */
-const BUFFERED_MESSAGES = 500;
+const BUFFERED_MESSAGES = 256;
 /** Events claimed and not yet acknowledged per bus, across the cluster, at most. */
 const MAX_UNACKNOWLEDGED = 50_000;
 
@@ -37,6 +37,8 @@ export interface JetStreamSharedConsumerOptions {
   /** Makes the bus's stream if it has none yet (a bus that never had an event). */
   ensureStream(bus: string): Promise<void>;
   claimMs?: number;
+  /** Whether this node leads the cluster: the leader repairs consumers stuck after a leader change. */
+  isLeader?(): boolean;
 }
 
 export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOptions): SharedLogConsumer {
@@ -45,6 +47,79 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
   const js = connection.jetstream();
   const consumers = new Map<string, Promise<Consumer>>();
   let stopped = false;
+
+  // A consumer whose leading server died can be left with claims it never hands out again
+  // (nats-server before 2.10.26/2.11: "stuck consumer after leader change", nats-io/nats-server
+  // #6387 and #6469): unacknowledged for good, never redelivered. The cluster's leading node
+  // watches each consumer; once its server leader changed and its acknowledged floor then stays
+  // put with claims outstanding for three claim times, it makes the consumer again from that
+  // floor. Everything after the floor is handed out again: events finished meanwhile are
+  // delivered twice (at least once), none is lost.
+  const watched = new Map<
+    string,
+    { leader: string | undefined; floor: number; floorSinceMs: number; leaderChangedAtMs?: number; floorBeforeChange?: number }
+  >();
+  const watch = async () => {
+    if (stopped || options.isLeader?.() !== true) return;
+    for (const bus of consumers.keys()) {
+      const stream = names.logStream(bus);
+      try {
+        const info = await jsm.consumers.info(stream, name);
+        const leader = info.cluster?.leader;
+        const floor = info.ack_floor.stream_seq;
+        const nowMs = Date.now();
+        const seen = watched.get(bus);
+        if (seen === undefined) {
+          watched.set(bus, { leader, floor, floorSinceMs: nowMs });
+          continue;
+        }
+        if (leader !== seen.leader) {
+          // The floor the old leader kept: after the change even the floor may have moved past
+          // claims that were lost with it (the bug moves it on acks it does not know).
+          if (seen.leaderChangedAtMs === undefined) seen.floorBeforeChange = seen.floor;
+          seen.leaderChangedAtMs = nowMs;
+        }
+        if (floor !== seen.floor || info.num_ack_pending === 0) seen.floorSinceMs = nowMs;
+        seen.leader = leader;
+        seen.floor = floor;
+        const stuckMs = 3 * claimMs;
+        if (
+          seen.leaderChangedAtMs !== undefined &&
+          nowMs - seen.leaderChangedAtMs >= stuckMs &&
+          nowMs - seen.floorSinceMs >= stuckMs
+        ) {
+          options.logger.warn("cluster: a dispatch consumer is stuck after its server leader changed; making it again from its floor before the change", {
+            bus,
+            floor,
+            unacknowledged: info.num_ack_pending,
+          });
+          const from = Math.min(floor, seen.floorBeforeChange ?? floor) + 1;
+          await jsm.consumers.delete(stream, name);
+          await jsm.consumers.add(stream, consumerConfig(from));
+          seen.leaderChangedAtMs = undefined;
+          seen.floorBeforeChange = undefined;
+          seen.floorSinceMs = nowMs;
+        }
+      } catch (error) {
+        if (!isNatsNotFound(error)) options.logger.warn("cluster: could not check a dispatch consumer", { bus, error: String(error) });
+      }
+    }
+  };
+  let watching: Promise<void> = Promise.resolve();
+  const watchTimer = setInterval(() => {
+    watching = watching.then(watch);
+  }, claimMs);
+  watchTimer.unref();
+
+  const consumerConfig = (fromSeq: number) => ({
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    ...(fromSeq <= 1 ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq }),
+    ack_wait: nanos(claimMs),
+    max_ack_pending: MAX_UNACKNOWLEDGED,
+    max_deliver: -1,
+    description: `Relaybus ${name}, shared by the nodes`,
+  });
 
   /** The bus's durable consumer, made on first use (by whichever node comes first). */
   const consumerOf = (bus: string): Promise<Consumer> => {
@@ -61,15 +136,7 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
           }
         } catch (error) {
           if (!isNatsNotFound(error)) throw error;
-          await jsm.consumers.add(stream, {
-            durable_name: name,
-            ack_policy: AckPolicy.Explicit,
-            deliver_policy: DeliverPolicy.All,
-            ack_wait: nanos(claimMs),
-            max_ack_pending: MAX_UNACKNOWLEDGED,
-            max_deliver: -1,
-            description: `Relaybus ${name}, shared by the nodes`,
-          });
+          await jsm.consumers.add(stream, consumerConfig(1));
         }
         return js.consumers.get(stream, name);
       })().catch((error: unknown) => {
@@ -92,7 +159,29 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
     /** A `next()` asked for by a claim that gave up waiting: the next claim takes it. */
     waiting: Promise<IteratorResult<JsMsg>> | undefined;
     turn: Promise<unknown>;
+    lastMessageAtMs: number;
   }
+
+  /**
+   * A flow that has brought nothing for a claim time while the consumer has events waiting is
+   * dead (its consumer was made again, or its pulls were lost with a server): it is closed, and
+   * the next claim opens a new one.
+   */
+  const reviveIfDead = async (bus: string, puller: Puller): Promise<void> => {
+    if (Date.now() - puller.lastMessageAtMs < claimMs) return;
+    puller.lastMessageAtMs = Date.now();
+    try {
+      const info = await jsm.consumers.info(names.logStream(bus), name);
+      if (info.num_pending === 0) return;
+    } catch (error) {
+      if (!isNatsNotFound(error)) return;
+    }
+    options.logger.warn("cluster: a dispatch flow brought nothing while events wait; opening it again", { bus });
+    pullers.delete(bus);
+    consumers.delete(bus);
+    puller.waiting = undefined;
+    void puller.messages.close();
+  };
   const pullers = new Map<string, Promise<Puller>>();
 
   const pullerOf = (bus: string): Promise<Puller> => {
@@ -101,7 +190,13 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
       puller = (async () => {
         const consumer = await consumerOf(bus);
         const messages = await consumer.consume({ max_messages: BUFFERED_MESSAGES });
-        return { messages, iterator: messages[Symbol.asyncIterator](), waiting: undefined, turn: Promise.resolve() };
+        return {
+          messages,
+          iterator: messages[Symbol.asyncIterator](),
+          waiting: undefined,
+          turn: Promise.resolve(),
+          lastMessageAtMs: Date.now(),
+        };
       })().catch((error: unknown) => {
         pullers.delete(bus);
         consumers.delete(bus); // made again next time, should the stream have been recreated
@@ -129,10 +224,15 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
         timer = setTimeout(() => resolve("late"), maxWaitMs);
       }),
     ]).finally(() => clearTimeout(timer));
-    if (first === "late") return [];
+    if (first === "late") {
+      await reviveIfDead(bus, puller);
+      return [];
+    }
+    puller.lastMessageAtMs = Date.now();
     puller.waiting = undefined;
     if (first.done === true) {
       pullers.delete(bus); // the flow ended (stopped, or the consumer went away)
+      consumers.delete(bus);
       return [];
     }
     const claimed = [toClaimed(bus, first.value)];
@@ -163,6 +263,7 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
     },
     stop() {
       stopped = true;
+      clearInterval(watchTimer);
       for (const puller of pullers.values()) void puller.then((p) => p.messages.close()).catch(() => undefined);
     },
     async firstUnfinished(bus) {

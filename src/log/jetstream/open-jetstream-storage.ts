@@ -20,7 +20,6 @@ import { jetStreamNames } from "./jetstream-names.js";
 import type { Leadership } from "../leadership.js";
 import { startJetStreamLeadership } from "./jetstream-leadership.js";
 import { openJetStreamParkedDeliveries } from "./jetstream-parked-deliveries.js";
-import type { ParkedDeliveries } from "../log-engine.js";
 import { startSharedState, type SharedState } from "./shared-state.js";
 import { shareCatalog, shareConnections } from "./shared-stores.js";
 import { shareStateTables } from "./shared-tables.js";
@@ -90,57 +89,68 @@ export async function openJetStreamLog(options: JetStreamLogOptions): Promise<Je
 export async function openJetStreamStorage(options: JetStreamStorageOptions): Promise<JetStreamStorage> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
-  const connection = await connectToCluster(options.jetstream.servers);
-  let log: JetStreamLog;
-  try {
-    log = await createJetStreamLog({
+  const { jetstream } = options;
+  const connection = await connectToCluster(jetstream.servers);
+  /** What was opened so far, closed in reverse order should a later step fail. */
+  const opened: Array<() => unknown> = [() => connection.close()];
+  const step = async <T>(what: string, open: () => Promise<T> | T): Promise<T> => {
+    try {
+      return await open();
+    } catch (error) {
+      for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
+      if (error instanceof RelaybusError) throw error;
+      throw new RelaybusError("ServiceUnavailable", `cannot open ${what}: ${errorMessage(error)}`, { cause: error });
+    }
+  };
+
+  const names = jetStreamNames(jetstream.streamPrefix);
+  /** The lease, once taken up below: the shared stream runtimes and consumers ask whether this node leads. */
+  const leadershipRef: { current?: Leadership } = {};
+  const isLeader = () => leadershipRef.current?.isLeader === true;
+  const log = await step("the event log in JetStream", () =>
+    createJetStreamLog({
       connection,
-      names: jetStreamNames(options.jetstream.streamPrefix),
-      replicas: options.jetstream.replicas,
-      duplicateWindowSeconds: options.jetstream.duplicateWindowSeconds,
-      claimSeconds: options.jetstream.claimSeconds,
+      names,
+      replicas: jetstream.replicas,
+      duplicateWindowSeconds: jetstream.duplicateWindowSeconds,
+      claimSeconds: jetstream.claimSeconds,
+      isLeader,
       clock,
       logger,
-    });
-  } catch (error) {
-    await connection.close();
-    throw error;
-  }
-  let state;
-  try {
-    state = openStateFile(options.dataDir, logger);
-  } catch (error) {
-    await log.close();
-    await connection.close();
-    throw error;
-  }
+    }),
+  );
+  opened.push(() => log.close());
+  const state = await step("the state file", () => openStateFile(options.dataDir, logger));
+  opened.push(() => state.close());
   const local = createStateStores({
     state,
     clock,
     meterUsage: options.metering ?? true,
     logReader: (bus, afterOffset, limit) => log.tallyPublished(bus, afterOffset, Math.min(limit, TALLY_READ_LIMIT)),
   });
-  // Buses, API rules and connections are shared by every node (shared-state.ts), and so are
-  // dead letters, signing secrets and target states (row by row, by triggers: shared-tables.ts).
-  let shared: SharedState | undefined;
-  const sharing = { db: state, outbox: createSqliteOutbox(state, clock), changed: () => shared?.changed() };
+
+  // What every node shares (shared-state.ts): buses, API rules and connections through their
+  // stores (shared-stores.ts); dead letters, secrets, target states, streams row by row
+  // (shared-tables.ts); usage as each node's totals (shared-usage.ts).
+  /** The shared state once started below: the stores' writes wake its sender. */
+  const sharedRef: { current?: SharedState } = {};
+  const sharing = { db: state, outbox: createSqliteOutbox(state, clock), changed: () => sharedRef.current?.changed() };
   const catalog = shareCatalog(local.catalog, sharing);
   const connections = shareConnections(local.connections, sharing);
   const listeners = new Set<(kinds: ReadonlySet<string>) => void>();
-  /** The lease, once taken up below: the shared stream runtimes ask whether this node leads. */
-  const leadershipRef: { current?: Leadership } = {};
-  try {
+  const sharedState = await step("the shared state in JetStream", () => {
     const tables = shareStateTables({
       db: state,
       targetSecrets: local.targetSecrets,
       targetStates: local.targetStates,
+      apiKeys: local.apiKeys,
       changed: sharing.changed,
-      isLeader: () => leadershipRef.current?.isLeader === true,
+      isLeader,
     });
-    shared = await startSharedState({
+    return startSharedState({
       connection,
-      bucket: `${options.jetstream.streamPrefix}_STATE`,
-      replicas: options.jetstream.replicas,
+      bucket: `${jetstream.streamPrefix}_STATE`,
+      replicas: jetstream.replicas,
       outbox: sharing.outbox,
       kinds: [...catalog.kinds, ...connections.kinds, ...tables, shareUsage({ db: state, clock, changed: sharing.changed })],
       logger,
@@ -148,56 +158,32 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
         for (const listener of listeners) listener(kinds);
       },
     });
-  } catch (error) {
-    await log.close();
-    await connection.close();
-    state.close();
-    throw new RelaybusError("ServiceUnavailable", `cannot open the shared state in JetStream: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  }
-  const sharedState = shared;
-  let leadership: Leadership;
-  try {
-    leadership = await startJetStreamLeadership({
+  });
+  sharedRef.current = sharedState;
+  opened.push(() => sharedState.close());
+  const leadership = await step("the cluster's leases in JetStream", () =>
+    startJetStreamLeadership({
       connection,
-      bucket: `${options.jetstream.streamPrefix}_LEASES`,
-      replicas: options.jetstream.replicas,
+      bucket: `${jetstream.streamPrefix}_LEASES`,
+      replicas: jetstream.replicas,
       name: "singleton",
       logger,
-    });
-    leadershipRef.current = leadership;
-  } catch (error) {
-    await sharedState.close();
-    await log.close();
-    await connection.close();
-    state.close();
-    throw new RelaybusError("ServiceUnavailable", `cannot open the cluster's leases in JetStream: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  }
-  let parkedDeliveries: ParkedDeliveries;
-  try {
-    const names = jetStreamNames(options.jetstream.streamPrefix);
-    parkedDeliveries = await openJetStreamParkedDeliveries({
+    }),
+  );
+  leadershipRef.current = leadership;
+  opened.push(() => leadership.close());
+  const parkedDeliveries = await step("the parked deliveries in JetStream", async () =>
+    openJetStreamParkedDeliveries({
       connection,
       jsm: await connection.jetstreamManager(),
       stream: names.parkedStream,
       subject: names.parkedSubject,
-      replicas: options.jetstream.replicas,
-      claimMs: options.jetstream.claimSeconds * 1_000,
+      replicas: jetstream.replicas,
+      claimMs: jetstream.claimSeconds * 1_000,
       clock,
-    });
-  } catch (error) {
-    await leadership.close();
-    await sharedState.close();
-    await log.close();
-    await connection.close();
-    state.close();
-    throw new RelaybusError("ServiceUnavailable", `cannot open the parked deliveries in JetStream: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  }
+    }),
+  );
+
   let closing: Promise<void> | undefined;
   return {
     ...local,
