@@ -19,7 +19,7 @@
  * stops working at once.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { RelaybusError } from "../errors.js";
+import { errorMessage, RelaybusError } from "../errors.js";
 import type { ApiKeyStore, StoredApiKey } from "../log/api-key-store.js";
 import type { Clock, Logger } from "../types.js";
 import { compileGrants, parseScopes, type Grants } from "./auth-scopes.js";
@@ -252,7 +252,15 @@ export function createApiKeys(deps: {
       } catch (error) {
         throw withAwsType(error, "UnrecognizedClientException");
       }
-      entry.secretAccessKey ??= box.open(id, entry.stored.awsSecretSealed);
+      try {
+        entry.secretAccessKey ??= box.open(id, entry.stored.awsSecretSealed);
+      } catch (error) {
+        // A key made through another node of a cluster whose keys.secret differs from this one's.
+        throw unauthorized(
+          `access key id ${accessKeyId}: this server cannot open its secret access key (sealed with another keys.secret; give every node of a cluster the same one): ${errorMessage(error)}`,
+          "UnrecognizedClientException",
+        );
+      }
       return { principal: entry.principal, secretAccessKey: entry.secretAccessKey };
     },
   };

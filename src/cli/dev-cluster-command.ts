@@ -6,7 +6,8 @@
  * order holds; any other exit of this process SIGKILLs them ('exit' handlers).
  */
 import { InvalidArgumentError, type Command } from "commander";
-import { mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { createSecretBox, SECRET_KEY_FILE_NAME } from "../api/auth-secret-box.js";
 import { join, resolve } from "node:path";
 import { spawnDevClusterNode, waitForHealthz, type DevClusterNode } from "./dev-cluster-node.js";
 import { readFileTail } from "./file-tail.js";
@@ -196,6 +197,7 @@ async function runDevCluster(flags: DevClusterFlags): Promise<void> {
     console.log(
       `starting ${plural(flags.nodes, "Relaybus node")} (JetStream replicas: ${replicas})`,
     );
+    shareSecretKey(dir, flags.nodes);
     for (const [i, port] of range(flags.httpPort, flags.nodes).entries()) {
       const node = spawnDevClusterNode({
         index: i + 1,
@@ -255,4 +257,20 @@ function printTable(dir: string, cluster: NatsCluster, nodes: DevClusterNode[]):
     );
   }
   console.log("Ctrl-C stops the nodes, then the NATS servers.");
+}
+
+/**
+ * Gives every node the same `keys.secret` (the key that seals API keys' SigV4 secrets): API keys
+ * are shared by the cluster, and a node can check a SigV4 signature only with the key that
+ * sealed the secret. Made once in `dir`, copied into each node's directory that has none.
+ */
+function shareSecretKey(dir: string, nodes: number): void {
+  createSecretBox(dir).seal("relaybus-dev-cluster", "make the key file");
+  for (let i = 1; i <= nodes; i++) {
+    const nodeDir = join(dir, `node-${i}`);
+    mkdirSync(nodeDir, { recursive: true });
+    if (!existsSync(join(nodeDir, SECRET_KEY_FILE_NAME))) {
+      copyFileSync(join(dir, SECRET_KEY_FILE_NAME), join(nodeDir, SECRET_KEY_FILE_NAME));
+    }
+  }
 }

@@ -387,4 +387,29 @@ describe("cluster nodes over one JetStream log", { skip: natsMissing }, () => {
       { publish: ids.length, push: ids.length },
     ]);
   });
+
+  test("cluster - an API key made through one node works on the other; revoked through the other, neither takes it", async (t) => {
+    const [a, b] = await startNodes(t, 2);
+    const call = (node: TestService, method: string, path: string, token?: string, body?: unknown) =>
+      fetch(`${node.url}${path}`, {
+        method,
+        headers: {
+          "content-type": "application/json",
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    // The first key, made on the machine without a key (the bootstrap).
+    const created = await call(a!, "POST", "/v1/keys", undefined, { name: "root", scopes: ["admin"] });
+    assert.equal(created.status, 201, await created.clone().text());
+    const admin = (await created.json()) as { id: string; token: string };
+    const ms = await eventually("the key works on node b", 1_000, async () => (await call(b!, "GET", "/v1/keys", admin.token)).status === 200);
+    assert.equal((await call(b!, "GET", "/v1/keys")).status, 401, "node b asks for a key now");
+    t.diagnostic(`the key worked on node b ${ms} ms after it was made on node a`);
+
+    // Used on both (their last uses stay their own); revoked through b: refused by a too.
+    assert.equal((await call(a!, "GET", "/v1/keys", admin.token)).status, 200);
+    assert.equal((await call(b!, "POST", `/v1/keys/${admin.id}:revoke`, admin.token)).status, 200);
+    await eventually("the revoked key refused by node a", 1_000, async () => (await call(a!, "GET", "/v1/buses", admin.token)).status === 401);
+  });
 });

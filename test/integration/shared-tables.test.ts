@@ -61,6 +61,7 @@ function openNode(t: TestContext): Node {
     db,
     targetSecrets: stores.targetSecrets,
     targetStates: stores.targetStates,
+    apiKeys: stores.apiKeys,
     changed: () => node.wakes++,
     isLeader: () => false,
   });

@@ -1,7 +1,7 @@
 /**
  * Tables every node of a cluster shares row by row, replicated by SQLite triggers: dead
- * letters, targets' signing secrets and target states; API streams, their runtimes (the
- * leader's progress) and schedules' positions. A dead letter made on one node is
+ * letters, targets' signing secrets and target states; API keys; API streams, their
+ * runtimes (the leader's progress) and schedules' positions. A dead letter made on one node is
  * listed, redriven or purged through any node; a secret or a disabled target set through one
  * node signs or stops deliveries on all.
  *
@@ -20,7 +20,7 @@
  * - `deadletter.<id>` (the delivery id)
  * - `secret.<bus>.<rule>.<target>.<id>`
  * - `targetstate.<bus>.<rule>.<target>`
- * - `streamdef.<name>`, `streamruntime.<name>`, `schedulepos.<name>`
+ * - `apikey.<id>`, `streamdef.<name>`, `streamruntime.<name>`, `schedulepos.<name>`
  *
  * Values: the row as a JSON object of every column of the table, as SQLite's `json_object`
  * makes it: INTEGER columns are numbers, TEXT columns strings (also those holding JSON, such
@@ -34,7 +34,9 @@ import type Database from "better-sqlite3";
 import type { JsonValue } from "../../types.js";
 import type { SqliteTargetSecrets } from "../sqlite/sqlite-target-secrets.js";
 import type { SqliteTargetStates } from "../sqlite/sqlite-target-states.js";
+import type { SqliteApiKeys } from "../sqlite/sqlite-api-keys.js";
 import type { SharedKind } from "./shared-state.js";
+import { installThrottleFunction, installWakeFunction } from "./trigger-functions.js";
 
 /** One table shared row by row. */
 interface SharedTable {
@@ -65,6 +67,8 @@ export interface SharedTablesOptions {
   targetSecrets: SqliteTargetSecrets;
   /** Told when a target's state changed through another node (it caches it). */
   targetStates: SqliteTargetStates;
+  /** Told when an API key changed through another node (it caches them). */
+  apiKeys: SqliteApiKeys;
   /**
    * Whether this node leads (runs the streams): the leader keeps its own streams' progress
    * and takes only their desired state (paused or running) from other nodes.
@@ -107,6 +111,20 @@ export function shareStateTables(options: SharedTablesOptions): SharedKind[] {
         options.isLeader() && local !== undefined ? { ...local, desired: incoming.desired } : incoming,
     },
     {
+      // A key made or revoked through any node works, or stops working, on all. Its last use
+      // is this node's own: not shared (it changes at every request), and never moved back.
+      table: "api_keys",
+      prefix: "apikey",
+      keyColumns: ["id"],
+      updateWhen: `NEW.revoked_at_ms IS NOT OLD.revoked_at_ms OR NEW.expires_at_ms IS NOT OLD.expires_at_ms
+        OR NEW.scopes IS NOT OLD.scopes OR NEW.name IS NOT OLD.name OR NEW.rate_per_second IS NOT OLD.rate_per_second`,
+      merge: (local, incoming) => ({
+        ...incoming,
+        last_used_at_ms: Math.max(Number(local?.last_used_at_ms ?? 0), Number(incoming.last_used_at_ms ?? 0)) || null,
+      }),
+      afterApply: () => options.apiKeys.forgetCached(),
+    },
+    {
       // Written by the leader at each fire: a new leader fires on from the last one.
       table: "schedule_positions",
       prefix: "schedulepos",
@@ -145,11 +163,7 @@ const APPLYING = "temp.shared_tables_applying";
 const KEY_FUNCTION = "relaybus_shared_row_key";
 /** The function the triggers call after recording a change: wakes the sender. */
 const CHANGED_FUNCTION = "relaybus_shared_row_changed";
-/**
- * `(table, key, ms)` → 1 when the row was last shared at least `ms` ago (and marks it shared
- * now), else 0; a row held back is touched again once `ms` has passed, so that its last
- * change is shared too (the trailing edge).
- */
+/** `(table, key, ms)`: whether the row is due to be shared (see `installThrottleFunction`). */
 const DUE_FUNCTION = "relaybus_shared_due";
 /** How often a stream's progress is shared, at most. */
 const STREAM_PROGRESS_SHARE_MS = 2_000;
@@ -162,55 +176,11 @@ function installFunctions(db: Database.Database, changed: () => void): () => voi
     { deterministic: true, varargs: true },
     (prefix: unknown, ...values: unknown[]) => sharedRowKey(String(prefix), values.map(String)),
   );
-  const lastDue = new Map<string, number>();
-  /** Rows held back, with the timer that touches each once its interval is over. */
-  const trailing = new Map<string, NodeJS.Timeout>();
-  const touch = (id: string) => {
-    trailing.delete(id);
-    const [table, key] = id.split("\u0000") as [string, string];
-    lastDue.delete(id); // due: the touch shares it
-    try {
-      db.prepare(`UPDATE "${table}" SET name = name WHERE name = ?`).run(key);
-    } catch {
-      // closed meanwhile
-    }
-  };
-  db.function(DUE_FUNCTION, { deterministic: false }, (table: unknown, key: unknown, ms: unknown) => {
-    const id = `${String(table)}\u0000${String(key)}`;
-    const nowMs = Date.now();
-    const last = lastDue.get(id);
-    if (last === undefined || nowMs - last >= Number(ms)) {
-      lastDue.set(id, nowMs);
-      return 1;
-    }
-    if (!trailing.has(id)) {
-      // Touch the row once the interval is over: the update trigger then shares it. Tables
-      // with this condition have a one-column key (`name`).
-      const timer = setTimeout(() => touch(id), Number(ms) - (nowMs - last) + 10);
-      timer.unref();
-      trailing.set(id, timer);
-    }
-    return 0;
-  });
-  // Called inside the writer's statement, where this connection may run nothing else; the
-  // sender reads the outbox once the transaction is over (after the synchronous write).
-  let waking = false;
-  db.function(CHANGED_FUNCTION, { deterministic: false }, () => {
-    if (!waking) {
-      waking = true;
-      queueMicrotask(() => {
-        waking = false;
-        changed();
-      });
-    }
-    return null;
-  });
-  return () => {
-    for (const [id, timer] of [...trailing]) {
-      clearTimeout(timer);
-      touch(id);
-    }
-  };
+  installWakeFunction(db, CHANGED_FUNCTION, changed);
+  // Tables shared with a throttle have a one-column key, `name`.
+  return installThrottleFunction(db, DUE_FUNCTION, ([table, key]) =>
+    db.prepare(`UPDATE "${String(table)}" SET name = name WHERE name = ?`).run(String(key)),
+  );
 }
 
 function shareTable(db: Database.Database, spec: SharedTable): SharedKind {

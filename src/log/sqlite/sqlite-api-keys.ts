@@ -30,7 +30,13 @@ const COLUMNS =
   "last_used_at_ms AS lastUsedAtMs, rate_per_second AS ratePerSecond";
 
 /** Creates the store on `db`, an open, migrated connection to the state file. */
-export function createSqliteApiKeys(db: Database.Database): ApiKeyStore {
+/** The API key store on SQLite, plus what a cluster needs of it. */
+export interface SqliteApiKeys extends ApiKeyStore {
+  /** Drops the keys read into memory: another node changed the table (shared-tables.ts). */
+  forgetCached(): void;
+}
+
+export function createSqliteApiKeys(db: Database.Database): SqliteApiKeys {
   const selectAll = db.prepare<[], ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at_ms, id`);
   const insert = db.prepare<[string, string, string, string, string, number, number | null, number | null]>(
     `INSERT INTO api_keys (id, name, scopes, secret_hash, aws_secret_sealed, created_at_ms, expires_at_ms, rate_per_second)
@@ -94,6 +100,9 @@ export function createSqliteApiKeys(db: Database.Database): ApiKeyStore {
       write("revokeApiKey", () => revoke.run(atMs, id));
       replace({ ...current, revokedAtMs: atMs });
       return all().get(id);
+    },
+    forgetCached() {
+      cache = undefined;
     },
     touch(id, atMs) {
       const current = all().get(id);

@@ -6,7 +6,7 @@
 import type Database from "better-sqlite3";
 import type { Clock } from "../../types.js";
 import type { Storage } from "../log-engine.js";
-import { createSqliteApiKeys } from "./sqlite-api-keys.js";
+import { createSqliteApiKeys, type SqliteApiKeys } from "./sqlite-api-keys.js";
 import { createSqliteArchives } from "./sqlite-archives.js";
 import { createSqliteAudit } from "./sqlite-audit.js";
 import { createSqliteBilling } from "./sqlite-billing.js";
@@ -28,6 +28,7 @@ export type StateStores = Omit<Storage, "log" | "close"> & {
   deliveries: SqliteDeliveries;
   targetSecrets: SqliteTargetSecrets;
   targetStates: SqliteTargetStates;
+  apiKeys: SqliteApiKeys;
 };
 
 export interface StateStoresOptions {
