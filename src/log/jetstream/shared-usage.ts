@@ -17,6 +17,7 @@ import type Database from "better-sqlite3";
 import type { Clock, JsonValue } from "../../types.js";
 import { PENDING_ROLLUP } from "../sqlite/sqlite-usage.js";
 import type { SharedKind } from "./shared-state.js";
+import { installThrottleFunction, installWakeFunction } from "./trigger-functions.js";
 
 const PREFIX = "usage";
 /** How often one row is shared at most. */
@@ -62,7 +63,12 @@ export function shareUsage(options: SharedUsageOptions): SharedKind {
   const keyOf = (node: string, row: Pick<UsageRow, (typeof KEY_COLUMNS)[number]>) =>
     [PREFIX, token(node), ...KEY_COLUMNS.map((c) => token(row[c]))].join(".");
 
-  installFunctions(db, options.changed, (values) => keyOf(nodeId, toKey(values)));
+  db.function(KEY_FUNCTION, { deterministic: true, varargs: true }, (...values: unknown[]) => keyOf(nodeId, toKey(values)));
+  installWakeFunction(db, CHANGED_FUNCTION, options.changed);
+  const touch = db.prepare<unknown[]>(
+    `UPDATE usage_hourly SET quantity = quantity WHERE hour_ms = ? AND meter = ? AND bus = ? AND rule = ? AND target = ? AND stream = ? AND origin = ''`,
+  );
+  const shareHeldBack = installThrottleFunction(db, DUE_FUNCTION, (values) => touch.run(...values));
   const columns = KEY_COLUMNS.map((c) => `NEW."${c}"`).join(", ");
   db.exec(`
     CREATE TEMP TRIGGER IF NOT EXISTS shared_usage_insert AFTER INSERT ON main.usage_hourly
@@ -119,6 +125,7 @@ export function shareUsage(options: SharedUsageOptions): SharedKind {
         .all()
         .map((row) => ({ key: keyOf(nodeId, row), value: row as unknown as JsonValue }))
         .filter((entry) => !known(entry.key)),
+    beforeClose: shareHeldBack,
   };
 }
 
@@ -161,55 +168,4 @@ function toUsageRow(value: JsonValue, key: string): UsageRow {
     quantity: numberOf("quantity"),
     units: numberOf("units"),
   };
-}
-
-/**
- * The trigger's functions: the key of this node's row, whether a row is due to be shared
- * (touching it again once its interval is over, so that its last change is shared too), and
- * the sender's wake-up once the writing statement is over.
- */
-function installFunctions(db: Database.Database, changed: () => void, keyOf: (values: unknown[]) => string): void {
-  db.function(KEY_FUNCTION, { deterministic: true, varargs: true }, (...values: unknown[]) => keyOf(values));
-  let waking = false;
-  db.function(CHANGED_FUNCTION, { deterministic: false }, () => {
-    if (!waking) {
-      waking = true;
-      queueMicrotask(() => {
-        waking = false;
-        changed();
-      });
-    }
-    return null;
-  });
-  const lastShared = new Map<string, number>();
-  const held = new Set<string>();
-  const touch = db.prepare<unknown[]>(
-    `UPDATE usage_hourly SET quantity = quantity WHERE hour_ms = ? AND meter = ? AND bus = ? AND rule = ? AND target = ? AND stream = ? AND origin = ''`,
-  );
-  db.function(DUE_FUNCTION, { deterministic: false, varargs: true }, (...args: unknown[]) => {
-    const everyMs = Number(args[args.length - 1]);
-    const values = args.slice(0, -1);
-    const id = JSON.stringify(values);
-    const nowMs = Date.now();
-    const last = lastShared.get(id);
-    if (last === undefined || nowMs - last >= everyMs) {
-      lastShared.set(id, nowMs);
-      // Rows of past hours stop changing: forget them now and then.
-      if (lastShared.size > 10_000) for (const [k, at] of lastShared) if (nowMs - at > everyMs) lastShared.delete(k);
-      return 1;
-    }
-    if (!held.has(id)) {
-      held.add(id);
-      setTimeout(() => {
-        held.delete(id);
-        lastShared.delete(id);
-        try {
-          touch.run(...values);
-        } catch {
-          // closed meanwhile
-        }
-      }, everyMs - (nowMs - last) + 10).unref();
-    }
-    return 0;
-  });
 }
