@@ -8,25 +8,40 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
-import { connect } from "nats";
+import { describe, test, type TestContext } from "node:test";
 import { requireService } from "../helpers/local-services.js";
 import { createReceiver } from "../helpers/receiver.js";
 import { startTestService, type TestService } from "../helpers/service.js";
+import { deleteTestStreams } from "../helpers/test-engine.js";
 
 const NATS_URL = "nats://127.0.0.1:4222";
 const natsMissing = await requireService("nats");
 
-async function deletePrefix(prefix: string): Promise<void> {
-  const nc = await connect({ servers: NATS_URL });
-  try {
-    const jsm = await nc.jetstreamManager();
-    for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
-    }
-  } finally {
-    await nc.close();
+/**
+ * Starts two nodes on one fresh prefix, each with `rules` in its rule files; closes them,
+ * deletes the prefix's streams and the directory after.
+ */
+async function startTwoNodes(t: TestContext, rules: Record<string, string> = {}): Promise<TestService[]> {
+  const prefix = `CL${randomBytes(5).toString("hex")}`;
+  const dir = mkdtempSync(join(tmpdir(), "relaybus-leadership-"));
+  const nodes: TestService[] = [];
+  t.after(async () => {
+    for (const node of nodes) await node.close().catch(() => undefined);
+    await deleteTestStreams(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 2; i++) {
+    const nodeDir = join(dir, `node-${i}`);
+    mkdirSync(nodeDir);
+    nodes.push(
+      await startTestService({
+        dir: nodeDir,
+        rules,
+        config: { log: { engine: "jetstream", jetstream: { servers: [NATS_URL], streamPrefix: prefix } } },
+      }),
+    );
   }
+  return nodes;
 }
 
 async function publish(node: TestService, count: number, from: number): Promise<void> {
@@ -39,15 +54,7 @@ async function publish(node: TestService, count: number, from: number): Promise<
 describe("cluster leadership", { skip: natsMissing }, () => {
   test("cluster - a stream of the rule files runs on the leading node only, and on another once the leader leaves", async (t) => {
     const sink = await createReceiver();
-    const prefix = `CL${randomBytes(5).toString("hex")}`;
-    const dir = mkdtempSync(join(tmpdir(), "relaybus-leadership-"));
-    const nodes: TestService[] = [];
-    t.after(async () => {
-      for (const node of nodes) await node.close().catch(() => undefined);
-      await sink.close();
-      await deletePrefix(prefix);
-      rmSync(dir, { recursive: true, force: true });
-    });
+    t.after(() => sink.close());
     const rules = {
       "stream.yaml": `bus: default
 streams:
@@ -57,17 +64,7 @@ streams:
     batch: {maxEvents: 10, maxWaitMs: 20}
 `,
     };
-    for (let i = 0; i < 2; i++) {
-      const nodeDir = join(dir, `node-${i}`);
-      mkdirSync(nodeDir);
-      nodes.push(
-        await startTestService({
-          dir: nodeDir,
-          rules,
-          config: { log: { engine: "jetstream", jetstream: { servers: [NATS_URL], streamPrefix: prefix } } },
-        }),
-      );
-    }
+    const nodes = await startTwoNodes(t, rules);
     const leaders = nodes.map((node) => node.storage.leadership?.isLeader);
     assert.deepEqual(leaders.filter((l) => l === true).length, 1, `one leader: ${JSON.stringify(leaders)}`);
     const leader = nodes.find((node) => node.storage.leadership?.isLeader === true)!;
@@ -111,25 +108,8 @@ streams:
 
   test("cluster - an API stream made through a follower runs on the leader; paused through the follower, it stops there", async (t) => {
     const sink = await createReceiver();
-    const prefix = `CL${randomBytes(5).toString("hex")}`;
-    const dir = mkdtempSync(join(tmpdir(), "relaybus-leadership-"));
-    const nodes: TestService[] = [];
-    t.after(async () => {
-      for (const node of nodes) await node.close().catch(() => undefined);
-      await sink.close();
-      await deletePrefix(prefix);
-      rmSync(dir, { recursive: true, force: true });
-    });
-    for (let i = 0; i < 2; i++) {
-      const nodeDir = join(dir, `node-${i}`);
-      mkdirSync(nodeDir);
-      nodes.push(
-        await startTestService({
-          dir: nodeDir,
-          config: { log: { engine: "jetstream", jetstream: { servers: [NATS_URL], streamPrefix: prefix } } },
-        }),
-      );
-    }
+    t.after(() => sink.close());
+    const nodes = await startTwoNodes(t);
     const leader = nodes.find((node) => node.storage.leadership?.isLeader === true)!;
     const follower = nodes.find((node) => node !== leader)!;
     const created = await follower.post("/v1/streams", {

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import { connect } from "nats";
 import { Webhook } from "standardwebhooks";
 import { createReceiver, type ReceivedRequest, type Receiver } from "../helpers/receiver.js";
 import { requireService } from "../helpers/local-services.js";
 import { startTestService, type TestService } from "../helpers/service.js";
+import { deleteTestStreams } from "../helpers/test-engine.js";
 import type { JetStreamStorage } from "../../src/log/jetstream/index.js";
 
 const NATS_URL = "nats://127.0.0.1:4222";
@@ -27,7 +27,7 @@ async function startNodes(
   const nodes: TestService[] = [];
   t.after(async () => {
     for (const node of nodes) await node.close();
-    await deleteStreams(streamPrefix);
+    await deleteTestStreams(streamPrefix);
   });
   for (let i = 0; i < count; i++) {
     nodes.push(
@@ -37,18 +37,6 @@ async function startNodes(
     );
   }
   return nodes;
-}
-
-async function deleteStreams(prefix: string): Promise<void> {
-  const nc = await connect({ servers: NATS_URL });
-  try {
-    const jsm = await nc.jetstreamManager();
-    for await (const name of jsm.streams.names()) {
-      if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
-    }
-  } finally {
-    await nc.close();
-  }
 }
 
 /** Polls `probe` until it returns true; fails after `timeoutMs` with `what`. */

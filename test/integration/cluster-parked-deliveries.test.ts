@@ -14,6 +14,7 @@ import { connect } from "nats";
 import { requireService } from "../helpers/local-services.js";
 import { createReceiver } from "../helpers/receiver.js";
 import { freePort, spawnRelaybus, type RelaybusProcess } from "../helpers/relaybus-process.js";
+import { deleteTestStreams } from "../helpers/test-engine.js";
 
 const NATS_URL = "nats://127.0.0.1:4222";
 const natsMissing = await requireService("nats");
@@ -36,11 +37,7 @@ describe("cluster parked deliveries", { skip: natsMissing }, () => {
     t.after(async () => {
       for (const node of nodes) await node.kill().catch(() => undefined);
       await receiver.close();
-      await withJetStream(async (jsm) => {
-        for await (const name of jsm.streams.names()) {
-          if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
-        }
-      });
+      await deleteTestStreams(prefix);
       rmSync(dir, { recursive: true, force: true });
     });
 
