@@ -20,6 +20,7 @@
  * right after an append sees it (a direct get may be answered by a lagging replica).
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -47,6 +48,9 @@ import type { JetStreamNames } from "./jetstream-names.js";
 
 /** The header naming the node that sent an appended note (to ignore one's own). */
 const NODE_HEADER = "Relaybus-Node";
+/** How long a publish is tried again while no server answers for its stream (503). */
+const NO_RESPONDERS_RETRY_MS = 5_000;
+const NO_RESPONDERS_BACKOFF_MS = 100;
 /** Messages one read asks for at once, when it asks for each. */
 const READ_PIPELINE = 256;
 /** Reads of more events than this stream them through an ordered consumer. */
@@ -264,13 +268,25 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
     return true;
   };
 
-  const publishOne = (item: EventToAppend, receivedAtMs: number): Promise<PubAck> => {
+  /**
+   * Publishes one event. "No responders" (503) means no server takes the subject yet: a
+   * stream just made whose leader the cluster is still electing, or one moving after a server
+   * died. The publish is tried again for a moment; the id makes a repeat harmless.
+   */
+  const publishOne = async (item: EventToAppend, receivedAtMs: number): Promise<PubAck> => {
     const h = natsHeaders();
     h.set(RECEIVED_AT_HEADER, String(receivedAtMs));
-    return js.publish(names.eventSubject(item.bus, item.event.id), Buffer.from(item.json, "utf8"), {
-      msgID: item.event.id,
-      headers: h,
-    });
+    const subject = names.eventSubject(item.bus, item.event.id);
+    const data = Buffer.from(item.json, "utf8");
+    const giveUpAtMs = Date.now() + NO_RESPONDERS_RETRY_MS;
+    for (;;) {
+      try {
+        return await js.publish(subject, data, { msgID: item.event.id, headers: h });
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "503" || Date.now() >= giveUpAtMs || closed) throw error;
+        await sleep(NO_RESPONDERS_BACKOFF_MS);
+      }
+    }
   };
 
   /** Publishes the events; with them, the buses that got events not stored before (not duplicates). */
