@@ -15,29 +15,21 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { Clock, JsonValue } from "../../types.js";
-import { PENDING_ROLLUP } from "../sqlite/sqlite-usage.js";
+import type { ResourceUsage } from "../billing-store.js";
+import { createRollupMark } from "../sqlite/sqlite-usage.js";
 import type { SharedKind } from "./shared-state.js";
 import { installThrottleFunction, installWakeFunction } from "./trigger-functions.js";
 
 const PREFIX = "usage";
 /** How often one row is shared at most. */
 const SHARE_EVERY_MS = 2_000;
-const DAY_MS = 86_400_000;
 const KEY_COLUMNS = ["hour_ms", "meter", "bus", "rule", "target", "stream"] as const;
 const KEY_FUNCTION = "relaybus_usage_key";
 const DUE_FUNCTION = "relaybus_usage_due";
 const CHANGED_FUNCTION = "relaybus_usage_changed";
 
-interface UsageRow {
-  hour_ms: number;
-  meter: string;
-  bus: string;
-  rule: string;
-  target: string;
-  stream: string;
-  quantity: number;
-  units: number;
-}
+/** A row of `usage_hourly` as shared: a resource's usage in one hour (`hour_ms`, as the column). */
+type UsageRow = ResourceUsage & { hour_ms: number };
 
 export interface SharedUsageOptions {
   db: Database.Database;
@@ -90,11 +82,7 @@ export function shareUsage(options: SharedUsageOptions): SharedKind {
   const remove = db.prepare<[number, string, string, string, string, string, string]>(
     `DELETE FROM usage_hourly WHERE hour_ms = ? AND meter = ? AND bus = ? AND rule = ? AND target = ? AND stream = ? AND origin = ?`,
   );
-  const markPending = db.prepare<[string, number, number]>(
-    `INSERT INTO meter_checkpoints (name, through, updated_at_ms) VALUES (?, ?, ?)
-     ON CONFLICT (name) DO UPDATE SET through = MIN(through, excluded.through),
-       updated_at_ms = MAX(excluded.updated_at_ms, updated_at_ms + 1)`,
-  );
+  const markPending = createRollupMark(db, clock);
   const ownRows = db.prepare<[], UsageRow>(
     `SELECT hour_ms, meter, bus, rule, target, stream, quantity, units FROM usage_hourly WHERE origin = '' AND meter != 'publish'`,
   );
@@ -104,10 +92,7 @@ export function shareUsage(options: SharedUsageOptions): SharedKind {
       return;
     }
     replace.run(row.hour_ms, row.meter, row.bus, row.rule, row.target, row.stream, origin, row.quantity, row.units);
-    // Today and yesterday are rolled up on every run; an older day needs the mark.
-    const dayMs = Math.floor(row.hour_ms / DAY_MS) * DAY_MS;
-    const nowMs = clock.nowMs();
-    if (dayMs < Math.floor(nowMs / DAY_MS) * DAY_MS - DAY_MS) markPending.run(PENDING_ROLLUP, dayMs, nowMs);
+    markPending(row.hour_ms);
   });
 
   return {

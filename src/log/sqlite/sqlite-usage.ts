@@ -34,7 +34,7 @@ import { guardStorage } from "./storage-error.js";
  * since the last rollup. Its `updated_at_ms` grows by at least 1 on every write, so it also
  * serves as a version: a rollup clears the mark only if nothing moved it meanwhile.
  */
-export const PENDING_ROLLUP = "usage-rollup:pending-from";
+const PENDING_ROLLUP = "usage-rollup:pending-from";
 
 interface TallyEntry {
   hourMs: number;
@@ -97,11 +97,7 @@ export function createUsageWriter(db: Database.Database, clock: Clock): UsageWri
      ON CONFLICT (hour_ms, meter, bus, rule, target, stream, origin) DO UPDATE SET
        quantity = quantity + excluded.quantity, units = units + excluded.units`,
   );
-  const markPending = db.prepare<[string, number, number]>(
-    `INSERT INTO meter_checkpoints (name, through, updated_at_ms) VALUES (?, ?, ?)
-     ON CONFLICT (name) DO UPDATE SET through = MIN(through, excluded.through),
-       updated_at_ms = MAX(excluded.updated_at_ms, updated_at_ms + 1)`,
-  );
+  const markPending = createRollupMark(db, clock);
   return (tally) => {
     if (tally.size === 0) return;
     let earliestHourMs = Number.POSITIVE_INFINITY;
@@ -109,9 +105,24 @@ export function createUsageWriter(db: Database.Database, clock: Clock): UsageWri
       upsert.run(e.hourMs, e.meter, e.bus, e.rule, e.target, e.stream, e.quantity, e.units);
       if (e.hourMs < earliestHourMs) earliestHourMs = e.hourMs;
     }
-    // Today and yesterday are rolled up on every run anyway; only older days need the mark.
+    markPending(earliestHourMs);
+  };
+}
+
+/**
+ * Marks the day of `hourMs` for the next rollup when it is older than yesterday (UTC): today
+ * and yesterday are rolled up on every run anyway. Call it inside the transaction that wrote
+ * counts into that day (this node's, or another node's shared with it).
+ */
+export function createRollupMark(db: Database.Database, clock: Clock): (hourMs: number) => void {
+  const markPending = db.prepare<[string, number, number]>(
+    `INSERT INTO meter_checkpoints (name, through, updated_at_ms) VALUES (?, ?, ?)
+     ON CONFLICT (name) DO UPDATE SET through = MIN(through, excluded.through),
+       updated_at_ms = MAX(excluded.updated_at_ms, updated_at_ms + 1)`,
+  );
+  return (hourMs) => {
     const nowMs = clock.nowMs();
-    if (earliestHourMs < dayOf(nowMs) - DAY_MS) markPending.run(PENDING_ROLLUP, dayOf(earliestHourMs), nowMs);
+    if (hourMs < dayOf(nowMs) - DAY_MS) markPending.run(PENDING_ROLLUP, dayOf(hourMs), nowMs);
   };
 }
 
