@@ -6,14 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { connect } from "nats";
+import { tempSqliteStorage } from "../helpers/temp-sqlite-storage.js";
 import { openJetStreamLog, type JetStreamLog } from "../../src/log/jetstream/index.js";
 import type { LogEngine } from "../../src/log/log-engine.js";
-import { openSqliteStorage, type SqliteStorage } from "../../src/log/sqlite/index.js";
+import type { SqliteStorage } from "../../src/log/sqlite/index.js";
 import type { Clock } from "../../src/types.js";
 import { LOCAL_SERVICES, requireService } from "../helpers/local-services.js";
 import { assertNothingOpen } from "../helpers/open-handles.js";
@@ -60,17 +58,9 @@ const sqliteHarness: LogEngineHarness = (() => {
     name: "sqlite",
     capabilities: { deduplicatesEventIds: false, commitPerAppend: false },
     async open(t, options = {}) {
-      const dir = mkdtempSync(join(tmpdir(), "relaybus-log-conformance-"));
-      const dataDir = join(dir, "data");
-      const opened: SqliteStorage[] = [];
-      t.after(async () => {
-        for (const storage of opened) await storage.close();
-        for (const storage of opened) assert.equal(storage.open, false, "storage left open");
-        rmSync(dir, { recursive: true, force: true });
-      });
+      const storages = tempSqliteStorage(t, "relaybus-log-conformance-");
       const open = (openOptions: OpenLogOptions): LogEngine => {
-        const storage = openSqliteStorage({ dataDir, durability: "fsync", clock: openOptions.clock });
-        opened.push(storage);
+        const storage = storages.open(openOptions.clock === undefined ? {} : { clock: openOptions.clock });
         places.set(storage.log, { storage, open });
         return storage.log;
       };

@@ -5,17 +5,12 @@
  * test/conformance/log-engine.test.ts.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { tempSqliteStorage } from "../helpers/temp-sqlite-storage.js";
 import Database from "better-sqlite3";
 import { isRelaybusError } from "../../src/errors.js";
-import {
-  openSqliteStorage,
-  type SqliteStorage,
-  type SqliteStorageOptions,
-} from "../../src/log/sqlite/index.js";
 import type { CloudEvent, EventToAppend, JsonValue } from "../../src/types.js";
 
 function makeEvent(bus: string, id: string, data: JsonValue = { n: 1 }): EventToAppend {
@@ -32,22 +27,7 @@ function makeEvent(bus: string, id: string, data: JsonValue = { n: 1 }): EventTo
 }
 
 /** A temp dir per test; every storage opened through `open` is closed and the dir removed after. */
-function tempStorage(t: TestContext) {
-  const dir = mkdtempSync(join(tmpdir(), "relaybus-log-"));
-  const dataDir = join(dir, "data");
-  const opened: SqliteStorage[] = [];
-  t.after(async () => {
-    for (const storage of opened) await storage.close();
-    for (const storage of opened) assert.equal(storage.open, false, "storage left open");
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const open = (options: Partial<SqliteStorageOptions> = {}) => {
-    const storage = openSqliteStorage({ dataDir, durability: "fsync", ...options });
-    opened.push(storage);
-    return storage;
-  };
-  return { dataDir, open };
-}
+const tempStorage = (t: TestContext) => tempSqliteStorage(t);
 
 test("log - concurrent appends share a handful of commits", async (t) => {
   const { log } = tempStorage(t).open();
