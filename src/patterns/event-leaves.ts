@@ -40,20 +40,34 @@ interface PathNode {
   /** The id of the path this node names, or -1 when it is only a prefix. */
   readonly pathId: number;
   readonly children: Map<string, PathNode>;
-  /** The same children as a list, walked instead of the event's keys when it is short. */
-  readonly childList: { readonly key: string; readonly node: PathNode; readonly inherited: boolean }[];
+  /** The same children as a list, in the order they were added. */
+  readonly childList: { readonly key: string; readonly node: PathNode }[];
+  /**
+   * Whether leaves of two different paths can sit under this node (itself and its
+   * descendants name two paths or more). An array here gets a trail only then: an array
+   * whose leaves all have one path can never hold two conditions' leaves.
+   */
+  mixed: boolean;
+  /** Visits an object found at this node: looks up each child's key in it. */
+  visitObject: ObjectVisitor;
 }
 
-/** Under this many children, a node looks its children up in the event; above, the event's keys in its children. */
-const FEW_CHILDREN = 8;
+type ObjectVisitor = (record: Record<string, unknown>, trail: readonly number[]) => void;
 
-function buildPathTree(paths: readonly string[]): PathNode {
+/**
+ * Up to this many children, a node's visitor is compiled into straight-line code that looks
+ * each child's key up in the object (property loads V8 caches per object shape); above, it
+ * walks the object's own keys and looks each up in `children`.
+ */
+const COMPILED_CHILDREN = 48;
+
+function buildPathTree(paths: readonly string[]): { root: PathNode; nodes: PathNode[] } {
   const nodes = new Map<string, PathNode>();
   const ids = new Map(paths.map((path, id) => [path, id]));
   const nodeFor = (path: string): PathNode => {
     let node = nodes.get(path);
     if (node === undefined) {
-      node = { pathId: ids.get(path) ?? -1, children: new Map(), childList: [] };
+      node = { pathId: ids.get(path) ?? -1, children: new Map(), childList: [], mixed: false, visitObject: () => {} };
       nodes.set(path, node);
     }
     return node;
@@ -69,11 +83,21 @@ function buildPathTree(paths: readonly string[]): PathNode {
         if (from.children.has(key)) continue;
         const to = nodeFor(segments.slice(0, j + 1).join("."));
         from.children.set(key, to);
-        from.childList.push({ key, node: to, inherited: key in Object.prototype });
+        from.childList.push({ key, node: to });
       }
     }
   }
-  return root;
+  // A node is mixed when two or more paths start with its own (the root's: every path).
+  const under = new Map<PathNode, number>();
+  for (const path of paths) {
+    const segments = path.split(".");
+    for (let k = 0; k <= segments.length; k++) {
+      const node = nodes.get(segments.slice(0, k).join("."))!;
+      under.set(node, (under.get(node) ?? 0) + 1);
+    }
+  }
+  for (const [node, count] of under) node.mixed = count >= 2;
+  return { root, nodes: [...nodes.values()] };
 }
 
 export class EventLeaves {
@@ -94,7 +118,9 @@ export class EventLeaves {
    * @param paths every field path the machine's patterns name, in path-id order.
    */
   constructor(paths: readonly string[]) {
-    this.root = buildPathTree(paths);
+    const tree = buildPathTree(paths);
+    this.root = tree.root;
+    for (const node of tree.nodes) node.visitObject = this.objectVisitor(node);
     this.byPath = paths.map(() => ({ epoch: -1, count: 0, free: 0, values: [], trails: [] }));
   }
 
@@ -105,28 +131,69 @@ export class EventLeaves {
     this.nextArrayId = 0;
     this.anyTrail = false;
     if (typeof event !== "object" || event === null || Array.isArray(event)) return;
-    this.visitObject(event as Record<string, unknown>, this.root, NO_TRAIL);
+    this.root.visitObject(event as Record<string, unknown>, NO_TRAIL);
     if (this.anyTrail) this.pruneTrails();
   }
 
-  private visitObject(record: Record<string, unknown>, node: PathNode, trail: readonly number[]): void {
+  /**
+   * The visitor of objects found at `node`. With few children it is compiled: one property
+   * load per child key (own keys only, as JSON has: a key `Object.prototype` also has is
+   * checked with `Object.hasOwn`), then the value handed on by its kind. Keys reach the code
+   * only as JSON string literals.
+   */
+  private objectVisitor(node: PathNode): ObjectVisitor {
     const list = node.childList;
-    if (list.length <= FEW_CHILDREN) {
-      for (let i = 0; i < list.length; i++) {
-        const child = list[i]!;
-        if (child.inherited && !Object.hasOwn(record, child.key)) continue;
-        const value = record[child.key];
-        if (value !== undefined) this.visit(value, child.node, trail);
+    if (list.length === 0) return () => {};
+    if (list.length > COMPILED_CHILDREN) {
+      const children = node.children;
+      return (record, trail) => {
+        // Object.keys is served from V8's enum cache for parsed objects.
+        const keys = Object.keys(record);
+        for (let i = 0; i < keys.length; i++) {
+          const child = children.get(keys[i]!);
+          if (child !== undefined) this.visit(record[keys[i]!], child, trail);
+        }
+      };
+    }
+    const lines = ["let value;"];
+    list.forEach(({ key, node: child }, index) => {
+      const literal = JSON.stringify(key);
+      lines.push(
+        key in Object.prototype
+          ? `value = Object.hasOwn(record, ${literal}) ? record[${literal}] : undefined;`
+          : `value = record[${literal}];`,
+      );
+      const onScalar = child.pathId >= 0 ? `leaves.push(${child.pathId}, value, trail);` : "";
+      lines.push(
+        `if (typeof value === "object") { if (value !== null) leaves.nested(value, nodes[${index}], trail);${
+          child.pathId >= 0 ? ` else leaves.push(${child.pathId}, null, trail);` : ""
+        } }`,
+      );
+      if (onScalar !== "") {
+        lines.push(`else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") ${onScalar}`);
       }
+    });
+    const make = new Function("leaves", "nodes", `return function visitObject(record, trail) {\n${lines.join("\n")}\n};`) as (
+      leaves: EventLeaves,
+      nodes: readonly PathNode[],
+    ) => ObjectVisitor;
+    return make(this, list.map((child) => child.node));
+  }
+
+  /** A value at `node` that is an object or an array (not null). */
+  nested(value: object, node: PathNode, trail: readonly number[]): void {
+    if (!Array.isArray(value)) {
+      node.visitObject(value as Record<string, unknown>, trail);
       return;
     }
-    const children = node.children;
-    // Own keys only, as JSON has; Object.keys is served from V8's enum cache for parsed objects.
-    const keys = Object.keys(record);
-    for (let i = 0; i < keys.length; i++) {
-      const child = children.get(keys[i]!);
-      if (child !== undefined) this.visit(record[keys[i]!], child, trail);
+    if (!node.mixed) {
+      // Every leaf below has one path: the array can never split two conditions, so no trail.
+      for (let index = 0; index < value.length; index++) this.visit(value[index], node, trail);
+      return;
     }
+    const arrayId = this.nextArrayId++;
+    this.arrayPaths[arrayId] = -1;
+    for (let index = 0; index < value.length; index++) this.visit(value[index], node, [...trail, arrayId, index]);
   }
 
   private visit(value: unknown, node: PathNode, trail: readonly number[]): void {
@@ -134,19 +201,11 @@ export class EventLeaves {
       if (node.pathId >= 0) this.push(node.pathId, value, trail);
       return;
     }
-    if (typeof value !== "object") return; // undefined, functions: not JSON, absent
-    if (Array.isArray(value)) {
-      const arrayId = this.nextArrayId++;
-      this.arrayPaths[arrayId] = -1;
-      for (let index = 0; index < value.length; index++) {
-        this.visit(value[index], node, [...trail, arrayId, index]);
-      }
-      return;
-    }
-    if (node.childList.length > 0) this.visitObject(value as Record<string, unknown>, node, trail);
+    if (typeof value === "object") this.nested(value, node, trail); // not JSON (undefined, functions): absent
   }
 
-  private push(pathId: number, value: unknown, trail: readonly number[]): void {
+  /** Adds one leaf; called by the compiled visitors too. */
+  push(pathId: number, value: unknown, trail: readonly number[]): void {
     const leaves = this.byPath[pathId]!;
     if (leaves.epoch !== this.epoch) {
       leaves.epoch = this.epoch;
