@@ -26,6 +26,7 @@
  */
 
 import type { FieldCondition, PatternAlternative, ValueMatcher } from "./pattern-types.js";
+import { filterFor, type KeyFilter } from "./key-filter.js";
 import { RangeIndex } from "./range-index.js";
 import { stepKey, type StepFanOut } from "./step-fan-out.js";
 import { compileValueTest, type ValueTest } from "./value-tests.js";
@@ -53,6 +54,8 @@ export interface FieldGroup {
   soleNext: MachineState | undefined;
   /** Exact string ways (that are not IP addresses), when more than one. */
   strings: Map<string, MachineState> | undefined;
+  /** Asked before `strings` when it is large (`key-filter.ts`). */
+  stringsFilter: KeyFilter | undefined;
   /** `exists: false` (alone, or in a field kept whole): no leaf in the slice of the event the other conditions picked. */
   onAbsent: MachineState[] | undefined;
   /** Every other kind of way. */
@@ -68,6 +71,7 @@ export interface OtherWays {
   onNull: MachineState | undefined;
   /** `equals-ignore-case`, keyed by the lower-cased operand. */
   ignoreCase: Map<string, MachineState> | undefined;
+  ignoreCaseFilter: KeyFilter | undefined;
   /** `prefix`, by operand; the ignore-case ones by the lower-cased operand. */
   prefixes: AffixIndex<MachineState> | undefined;
   prefixesIgnoreCase: AffixIndex<MachineState> | undefined;
@@ -97,6 +101,8 @@ export interface OtherWays {
 export interface AffixIndex<T> {
   readonly ways: Map<string, T>;
   readonly lengths: number[];
+  /** Asked before `ways` when it is large: prefixes hashed forwards, suffixes backwards. */
+  filter: KeyFilter | undefined;
 }
 
 /** A way taken when its test accepts the leaf. */
@@ -222,7 +228,7 @@ export function newState(): MachineState {
 }
 
 function newGroup(pathId: number): FieldGroup {
-  return { pathId, sole: "", soleNext: undefined, strings: undefined, onAbsent: undefined, other: undefined };
+  return { pathId, sole: "", soleNext: undefined, strings: undefined, stringsFilter: undefined, onAbsent: undefined, other: undefined };
 }
 
 function otherWays(group: FieldGroup): OtherWays {
@@ -232,6 +238,7 @@ function otherWays(group: FieldGroup): OtherWays {
     onFalse: undefined,
     onNull: undefined,
     ignoreCase: undefined,
+    ignoreCaseFilter: undefined,
     prefixes: undefined,
     prefixesIgnoreCase: undefined,
     suffixes: undefined,
@@ -260,7 +267,7 @@ function placeString(group: FieldGroup, value: string, next: MachineState): void
 }
 
 function newAffixIndex<T>(): AffixIndex<T> {
-  return { ways: new Map(), lengths: [] };
+  return { ways: new Map(), lengths: [], filter: undefined };
 }
 
 /** Adds `text`'s length to the index's ascending list of distinct lengths. */
@@ -308,10 +315,7 @@ export class StateBuilder {
 
   /** Drops the side tables; the states are final after this. */
   finish(): { root: MachineState; paths: readonly string[]; stateCount: number } {
-    for (const group of this.stepsOf.keys()) {
-      group.other?.numericRanges?.seal();
-      group.other?.ipv4Ranges?.seal();
-    }
+    for (const group of this.stepsOf.keys()) sealGroup(group);
     this.groupsOf.clear();
     this.stepsOf.clear();
     return { root: this.root, paths: this.paths, stateCount: this.stateCount };
@@ -353,6 +357,22 @@ export class StateBuilder {
     if (step.matchers.length === 1) placeMatcher(group, step.matchers[0]!, next);
     else placeWhole(group, step.matchers, next);
     return next;
+  }
+}
+
+/** Seals a finished group's range indexes and gives its large indexes their filters. */
+function sealGroup(group: FieldGroup): void {
+  if (group.strings !== undefined) group.stringsFilter = filterFor(group.strings);
+  const ways = group.other;
+  if (ways === undefined) return;
+  ways.numericRanges?.seal();
+  ways.ipv4Ranges?.seal();
+  if (ways.ignoreCase !== undefined) ways.ignoreCaseFilter = filterFor(ways.ignoreCase);
+  for (const index of [ways.prefixes, ways.prefixesIgnoreCase, ways.wildcardsByPrefix]) {
+    if (index !== undefined) index.filter = filterFor(index.ways);
+  }
+  for (const index of [ways.suffixes, ways.suffixesIgnoreCase, ways.wildcardsBySuffix]) {
+    if (index !== undefined) index.filter = filterFor(index.ways, true);
   }
 }
 

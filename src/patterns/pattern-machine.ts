@@ -45,6 +45,7 @@ import {
   type TestedWay,
 } from "./machine-states.js";
 import { parseIpAddress } from "./ip-address.js";
+import { HASH_START, hashStep, hashText } from "./key-filter.js";
 import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
@@ -259,8 +260,11 @@ class CompiledMachine<K> implements PatternMachine<K> {
       if (group.soleNext !== undefined) {
         if (group.sole === value) this.visit(group.soleNext, trail, verify);
       } else if (group.strings !== undefined) {
-        const next = group.strings.get(value);
-        if (next !== undefined) this.visit(next, trail, verify);
+        const filter = group.stringsFilter;
+        if (filter === undefined || filter.mayHold(hashText(value))) {
+          const next = group.strings.get(value);
+          if (next !== undefined) this.visit(next, trail, verify);
+        }
       }
     }
     if (group.other !== undefined) this.stepOther(group.other, value, trail, verify);
@@ -273,7 +277,11 @@ class CompiledMachine<K> implements PatternMachine<K> {
       if (ways.suffixes !== undefined) this.affixes(ways.suffixes, value, false, trail, verify);
       if (ways.needsLowered) {
         const lower = value.toLowerCase();
-        if (ways.ignoreCase !== undefined && (next = ways.ignoreCase.get(lower)) !== undefined) {
+        if (
+          ways.ignoreCase !== undefined &&
+          (ways.ignoreCaseFilter === undefined || ways.ignoreCaseFilter.mayHold(hashText(lower))) &&
+          (next = ways.ignoreCase.get(lower)) !== undefined
+        ) {
           this.visit(next, trail, verify);
         }
         if (ways.prefixesIgnoreCase !== undefined) {
@@ -338,12 +346,21 @@ class CompiledMachine<K> implements PatternMachine<K> {
     trail: readonly number[] | undefined,
     verify: boolean,
   ): void {
-    const { lengths } = index;
+    const { lengths, filter } = index;
     const ways: ReadonlyMap<string, MachineState | TestedWay[]> = index.ways;
     const length = value.length;
+    // With a filter, the value's prefix (suffix) is hashed as it grows to each length, and
+    // only a hash the filter knows costs a cut string and a map lookup.
+    let hash = HASH_START;
+    let hashed = 0;
     for (let i = 0; i < lengths.length; i++) {
       const size = lengths[i]!;
       if (size > length) break;
+      if (filter !== undefined) {
+        if (prefix) while (hashed < size) hash = hashStep(hash, value.charCodeAt(hashed++));
+        else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
+        if (!filter.mayHold(hash)) continue;
+      }
       const found = ways.get(size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size));
       if (found === undefined) continue;
       if (!Array.isArray(found)) {

@@ -176,3 +176,49 @@ test("pattern machine - built aside in slices gives the same machine", async () 
   assert.equal(aside.stateCount, direct.stateCount);
   assert.ok(yielded >= 0);
 });
+
+test("pattern machine - large indexes (filtered before their maps) still find exactly the reference's patterns", () => {
+  // Hundreds of values per kind put every index past the size where it gets a key filter
+  // (key-filter.ts); events carry values that are in the indexes, near misses, and values
+  // under dotted keys and inherited names, which the compiled leaf collection must handle.
+  const kinds = [
+    (i: number) => [`v-${i}`],
+    (i: number) => [{ prefix: `p-${i}-` }],
+    (i: number) => [{ suffix: `-s${i}` }],
+    (i: number) => [{ "equals-ignore-case": `I-${i}` }],
+    (i: number) => [{ prefix: { "equals-ignore-case": `IP-${i}:` } }],
+    (i: number) => [{ suffix: { "equals-ignore-case": `:IS-${i}` } }],
+    (i: number) => [{ wildcard: `w-${i}-*-x` }],
+    (i: number) => [{ wildcard: `*-y-${i}` }],
+    (i: number) => [{ numeric: [">=", i * 10, "<", i * 10 + 5] }],
+    (i: number) => [{ cidr: `10.${i >> 8}.${i & 255}.0/24` }],
+  ];
+  const entries: { key: number; pattern: EventPattern }[] = [];
+  for (let i = 0; i < 120; i++) {
+    kinds.forEach((kind, k) => {
+      const field = k === 8 ? "n" : k === 9 ? "ip" : k === 0 ? "constructor" : "s";
+      entries.push({ key: entries.length, pattern: parseEventPattern({ source: [`src-${i % 7}`], detail: { [field]: kind(i) } }) });
+    });
+  }
+  const machine = buildPatternMachine(entries);
+  const values = (i: number): unknown[] => [
+    `v-${i}`, `v-${i}x`, `p-${i}-rest`, `p-${i}`, `tail-s${i}`, `tail-s${i}0`, `i-${i}`, `ip-${i}:more`, `x:is-${i}`, `X:IS-${i}`,
+    `w-${i}-mid-x`, `w-${i}-mid-y`, `a-y-${i}`, i * 10 + 2, i * 10 + 5, `10.${i >> 8}.${i & 255}.7`, `10.${i >> 8}.${(i + 1) & 255}.7`,
+  ];
+  let matched = 0;
+  for (let i = 0; i < 130; i++) {
+    for (const value of values(i)) {
+      for (const detail of [{ s: value, n: value, ip: value, constructor: value }, { "s": [value, "other"] }, { "n": value }]) {
+        for (const event of [
+          { source: `src-${i % 7}`, detail },
+          { source: `src-${i % 7}`, "detail.s": value, "detail.constructor": value },
+        ]) {
+          const expected = entries.filter((entry) => matchesEventPattern(entry.pattern, event)).map((entry) => entry.key);
+          assert.deepEqual(machine.match(event), expected, JSON.stringify(event));
+          matched += expected.length;
+        }
+      }
+    }
+  }
+  assert.ok(matched > 1000, `the events matched ${matched} times: the test must exercise the indexes`);
+});
