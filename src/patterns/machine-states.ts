@@ -31,24 +31,31 @@ import { RangeIndex } from "./range-index.js";
 import { stepKey, type StepFanOut } from "./step-fan-out.js";
 import { compileValueTest, type ValueTest } from "./value-tests.js";
 
-/** One state: the patterns whose alternative is complete here, and the ways on. */
-export interface MachineState {
+/**
+ * One state: the patterns whose alternative is complete here, and the ways on, one group per
+ * field path. Deep in the trie nearly every state has a single group, so a state *is* its
+ * first group (its `pathId` is -1 while it has none) and keeps any others in `more`: a step
+ * then reads one object, not a state, a list and a group scattered over memory, which is what
+ * a walk through a machine far larger than the CPU caches pays for.
+ */
+export interface MachineState extends FieldGroup {
   /** Entry indices whose alternative ends at this state, ascending, each once. */
   terminals: number[] | undefined;
-  /** The ways on, one group per field path. */
-  groups: FieldGroup[] | undefined;
+  /** The groups after the first, on other field paths. */
+  more: FieldGroup[] | undefined;
   /** For matching: the match call that last reached this state with no trail (see the matcher). */
   seen: number;
 }
 
 /**
  * The conditions on one field path that lead on from one state, indexed by matcher kind. Kept
- * small, because a machine has about as many groups as states and matching an event touches
- * a few of them scattered over memory: a group of exact strings (the commonest, and deep in
- * the trie usually a single one) is this object alone; the other kinds live in `other`.
+ * small, because matching an event touches a few of them scattered over memory: a group of
+ * exact strings (the commonest, and deep in the trie usually a single one) is this object
+ * alone; the other kinds live in `other`.
  */
 export interface FieldGroup {
-  readonly pathId: number;
+  /** The field path's id; -1 on a state that has no group yet (or none at all). */
+  pathId: number;
   /** The group's exact string way when it has exactly one; `soleNext` undefined otherwise. */
   sole: string;
   soleNext: MachineState | undefined;
@@ -224,7 +231,18 @@ export function expandAlternative(alternative: PatternAlternative, fanOut: StepF
 }
 
 export function newState(): MachineState {
-  return { terminals: undefined, groups: undefined, seen: -1 };
+  return {
+    pathId: -1,
+    sole: "",
+    soleNext: undefined,
+    strings: undefined,
+    stringsFilter: undefined,
+    onAbsent: undefined,
+    other: undefined,
+    terminals: undefined,
+    more: undefined,
+    seen: -1,
+  };
 }
 
 function newGroup(pathId: number): FieldGroup {
@@ -251,6 +269,18 @@ function otherWays(group: FieldGroup): OtherWays {
     tested: undefined,
     needsLowered: false,
   });
+}
+
+/**
+ * One string object per distinct value: thousands of patterns naming the same `source` or
+ * `detail-type` then compare an event's value with one string that stays in the CPU caches,
+ * instead of each with its own copy somewhere in memory.
+ */
+function shareString(shared: Map<string, string>, value: string): string {
+  const known = shared.get(value);
+  if (known !== undefined) return known;
+  shared.set(value, value);
+  return value;
 }
 
 /** Files an exact string way: alone in the group while it is the only one, in a Map once there are two. */
@@ -298,6 +328,8 @@ export class StateBuilder {
   /** Field paths in id order. */
   readonly paths: string[] = [];
   private readonly pathIds = new Map<string, number>();
+  /** Exact values already placed, so that equal ones share one string (see `shareString`). */
+  private readonly shared = new Map<string, string>();
   /** state → path id → group, while building. */
   private readonly groupsOf = new Map<MachineState, Map<number, FieldGroup>>();
   /** group → step key → next state, while building. */
@@ -318,6 +350,7 @@ export class StateBuilder {
     for (const group of this.stepsOf.keys()) sealGroup(group);
     this.groupsOf.clear();
     this.stepsOf.clear();
+    this.shared.clear();
     return { root: this.root, paths: this.paths, stateCount: this.stateCount };
   }
 
@@ -340,9 +373,14 @@ export class StateBuilder {
     }
     let group = groups.get(pathId);
     if (group === undefined) {
-      group = newGroup(pathId);
+      if (state.pathId === -1) {
+        state.pathId = pathId;
+        group = state;
+      } else {
+        group = newGroup(pathId);
+        (state.more ??= []).push(group);
+      }
       groups.set(pathId, group);
-      (state.groups ?? (state.groups = [])).push(group);
     }
     let steps = this.stepsOf.get(group);
     if (steps === undefined) {
@@ -354,7 +392,7 @@ export class StateBuilder {
     const next = newState();
     this.stateCount++;
     steps.set(step.key, next);
-    if (step.matchers.length === 1) placeMatcher(group, step.matchers[0]!, next);
+    if (step.matchers.length === 1) placeMatcher(group, step.matchers[0]!, next, this.shared);
     else placeWhole(group, step.matchers, next);
     return next;
   }
@@ -377,9 +415,9 @@ function sealGroup(group: FieldGroup): void {
 }
 
 /** Files one matcher's way to `next` in the index its kind uses. */
-function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineState): void {
+function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineState, shared: Map<string, string>): void {
   if (matcher.kind === "exact" && typeof matcher.value === "string" && matcher.ip === undefined) {
-    placeString(group, matcher.value, next);
+    placeString(group, shareString(shared, matcher.value), next);
     return;
   }
   if (matcher.kind === "exists" && !matcher.exists) {

@@ -228,30 +228,31 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (terminals !== undefined) {
       for (let i = 0; i < terminals.length; i++) this.reached(terminals[i]!, verify);
     }
-    const groups = state.groups;
-    if (groups === undefined) return;
-    const epoch = this.epoch;
-    for (let g = 0; g < groups.length; g++) {
-      const group = groups[g]!;
-      const leaves = this.byPath[group.pathId]!;
-      const absent = group.onAbsent;
-      if (leaves.epoch !== epoch || leaves.count === 0) {
-        if (absent !== undefined) for (const next of absent) this.visit(next, trail, verify);
-        continue;
-      }
-      for (let i = 0; i < leaves.count; i++) {
-        const leafTrail = leaves.trails[i];
-        let joined = trail;
-        if (leafTrail !== undefined) {
-          const both = joinTrails(trail, leafTrail);
-          if (both === null) continue;
-          joined = both;
-        }
-        this.step(group, leaves.values[i], joined, verify);
-      }
-      // Leaves only inside arrays: absence may hold in the slice the rest picks; verify.
-      if (absent !== undefined && leaves.free === 0) for (const next of absent) this.visit(next, trail, true);
+    if (state.pathId >= 0) this.walkGroup(state, trail, verify);
+    const more = state.more;
+    if (more !== undefined) for (let g = 0; g < more.length; g++) this.walkGroup(more[g]!, trail, verify);
+  }
+
+  /** Takes every way of `group` that one of its path's leaves (or their absence) allows. */
+  private walkGroup(group: FieldGroup, trail: readonly number[] | undefined, verify: boolean): void {
+    const leaves = this.byPath[group.pathId]!;
+    const absent = group.onAbsent;
+    if (leaves.epoch !== this.epoch || leaves.count === 0) {
+      if (absent !== undefined) for (const next of absent) this.visit(next, trail, verify);
+      return;
     }
+    for (let i = 0; i < leaves.count; i++) {
+      const leafTrail = leaves.trails[i];
+      let joined = trail;
+      if (leafTrail !== undefined) {
+        const both = joinTrails(trail, leafTrail);
+        if (both === null) continue;
+        joined = both;
+      }
+      this.step(group, leaves.values[i], joined, verify);
+    }
+    // Leaves only inside arrays: absence may hold in the slice the rest picks; verify.
+    if (absent !== undefined && leaves.free === 0) for (const next of absent) this.visit(next, trail, true);
   }
 
   /** Follows every way of `group` that accepts `value`. */
