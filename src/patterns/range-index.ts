@@ -15,7 +15,8 @@
  * search is a binary search over the bounds and a read of one region's list. The lists
  * together hold each range once per region it covers, so a set where wide ranges overlap
  * many narrow ones would grow them towards n²; past {@link FLAT_MEMBERS_PER_RANGE} members
- * per range the index is built as the tree instead.
+ * per range the index is built as the tree instead. A handful of ranges (deep in the machine,
+ * a rule's own `amount` or `priority` bounds) are simply tried in turn: one short list read.
  *
  * @module
  */
@@ -74,6 +75,9 @@ function buildTree<T>(ranges: readonly Range<T>[]): TreeNode<T> | undefined {
     above: buildTree(above),
   };
 }
+
+/** Up to this many ranges, a search tries each: fewer memory reads than either structure. */
+const SCANNED_RANGES = 8;
 
 /** How many region memberships per range, on average, the flat form may hold before the tree is used. */
 const FLAT_MEMBERS_PER_RANGE = 4;
@@ -139,6 +143,7 @@ export class RangeIndex<T> {
   private ranges: Range<T>[] | undefined = [];
   private root: TreeNode<T> | undefined;
   private flat: FlatRegions<T> | undefined;
+  private scanned: readonly Range<T>[] | undefined;
 
   /** Adds a range; bounds may be infinite (an open side). Call {@link seal} before searching. */
   add(low: number, lowInclusive: boolean, high: number, highInclusive: boolean, next: T): void {
@@ -149,13 +154,21 @@ export class RangeIndex<T> {
   /** Builds the tree; the index is read-only after this. */
   seal(): void {
     if (this.ranges === undefined) return;
-    this.flat = buildFlat(this.ranges);
-    if (this.flat === undefined) this.root = buildTree(this.ranges);
+    if (this.ranges.length <= SCANNED_RANGES) this.scanned = this.ranges;
+    else {
+      this.flat = buildFlat(this.ranges);
+      if (this.flat === undefined) this.root = buildTree(this.ranges);
+    }
     this.ranges = undefined;
   }
 
   /** Appends to `out` the state of every range that holds `value`. */
   search(value: number, out: T[]): void {
+    const scanned = this.scanned;
+    if (scanned !== undefined) {
+      for (let i = 0; i < scanned.length; i++) if (holds(scanned[i]!, value)) out.push(scanned[i]!.next);
+      return;
+    }
     const flat = this.flat;
     if (flat !== undefined) {
       if (Number.isNaN(value)) return;

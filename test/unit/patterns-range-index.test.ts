@@ -64,3 +64,37 @@ test("range index - a sealed index takes no more ranges", () => {
   index.seal();
   assert.throws(() => index.add(0, true, 1, true, newState()), /sealed/);
 });
+
+test("range index - many barely overlapping ranges (kept flat) find exactly the ranges holding the value", () => {
+  // Narrow ranges, each near its own spot with a little overlap: more than the handful scanned
+  // one by one and few enough memberships for the flat form; a few open-sided ones too.
+  const narrow = fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), fc.boolean());
+  fc.assert(
+    fc.property(
+      fc.array(narrow, { minLength: 9, maxLength: 60 }),
+      fc.constantFrom(0, 1, 2),
+      fc.array(fc.oneof(fc.integer({ min: -2, max: 130 }), fc.constant(0.5)), { minLength: 1, maxLength: 20 }),
+      (spots, openSided, values) => {
+        const ranges: Bounds[] = spots.map(([spot, width, lowInclusive, highInclusive]) => ({
+          low: spot * 2,
+          lowInclusive,
+          high: spot * 2 + width,
+          highInclusive,
+        }));
+        for (let i = 0; i < openSided; i++) ranges.push(i === 0 ? { low: 100, lowInclusive: false, high: Infinity, highInclusive: true } : { low: -Infinity, lowInclusive: true, high: 3, highInclusive: false });
+        const index = new RangeIndex<MachineState>();
+        const states = ranges.map(() => newState());
+        ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
+        index.seal();
+        for (const value of values) {
+          const found: MachineState[] = [];
+          index.search(value, found);
+          const expected = states.filter((_, i) => holds(ranges[i]!, value));
+          assert.deepEqual(new Set(found), new Set(expected), `value ${value}`);
+          assert.equal(found.length, expected.length, "each range once");
+        }
+      },
+    ),
+    { numRuns: 1500 },
+  );
+});
