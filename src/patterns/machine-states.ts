@@ -71,6 +71,16 @@ export interface FieldGroup {
 
 /** A group's ways other than exact strings and absence. */
 export interface OtherWays {
+  /**
+   * Which kinds of value have ways here (set when the group is sealed), read first so that a
+   * step skips the kinds it has none of without reading the rest of this object.
+   */
+  forStrings: boolean;
+  forNumbers: boolean;
+  /** `exists: true`: any leaf. */
+  onPresent: MachineState | undefined;
+  /** Matchers tried one by one: the kinds no index serves. */
+  tested: TestedWay[] | undefined;
   /** Exact numbers; `300` and `300.0` are one key. */
   numbers: Map<number, MachineState> | undefined;
   onTrue: MachineState | undefined;
@@ -93,10 +103,6 @@ export interface OtherWays {
   wildcardsByPrefix: AffixIndex<TestedWay[]> | undefined;
   /** `wildcard`s starting with `*`, found by their last literal segment (a suffix), then tested whole. */
   wildcardsBySuffix: AffixIndex<TestedWay[]> | undefined;
-  /** `exists: true`: any leaf. */
-  onPresent: MachineState | undefined;
-  /** Matchers tried one by one: the kinds no index serves. */
-  tested: TestedWay[] | undefined;
   /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
 }
@@ -251,6 +257,10 @@ function newGroup(pathId: number): FieldGroup {
 
 function otherWays(group: FieldGroup): OtherWays {
   return (group.other ??= {
+    forStrings: false,
+    forNumbers: false,
+    onPresent: undefined,
+    tested: undefined,
     numbers: undefined,
     onTrue: undefined,
     onFalse: undefined,
@@ -265,8 +275,6 @@ function otherWays(group: FieldGroup): OtherWays {
     ipv4Ranges: undefined,
     wildcardsByPrefix: undefined,
     wildcardsBySuffix: undefined,
-    onPresent: undefined,
-    tested: undefined,
     needsLowered: false,
   });
 }
@@ -405,6 +413,10 @@ function sealGroup(group: FieldGroup): void {
   if (ways === undefined) return;
   ways.numericRanges?.seal();
   ways.ipv4Ranges?.seal();
+  ways.forNumbers = ways.numbers !== undefined || ways.numericRanges !== undefined;
+  ways.forStrings =
+    ways.needsLowered ||
+    [ways.prefixes, ways.suffixes, ways.ipv4Ranges, ways.wildcardsByPrefix, ways.wildcardsBySuffix].some((index) => index !== undefined);
   if (ways.ignoreCase !== undefined) ways.ignoreCaseFilter = filterFor(ways.ignoreCase);
   for (const index of [ways.prefixes, ways.prefixesIgnoreCase, ways.wildcardsByPrefix]) {
     if (index !== undefined) index.filter = filterFor(index.ways);

@@ -274,46 +274,18 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private stepOther(ways: OtherWays, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
     let next: MachineState | undefined;
     if (typeof value === "string") {
-      if (ways.prefixes !== undefined) this.affixes(ways.prefixes, value, true, trail, verify);
-      if (ways.suffixes !== undefined) this.affixes(ways.suffixes, value, false, trail, verify);
-      if (ways.needsLowered) {
-        const lower = value.toLowerCase();
-        if (
-          ways.ignoreCase !== undefined &&
-          (ways.ignoreCaseFilter === undefined || ways.ignoreCaseFilter.mayHold(hashText(lower))) &&
-          (next = ways.ignoreCase.get(lower)) !== undefined
-        ) {
-          this.visit(next, trail, verify);
-        }
-        if (ways.prefixesIgnoreCase !== undefined) {
-          this.affixes(ways.prefixesIgnoreCase, lower, true, trail, verify);
-        }
-        if (ways.suffixesIgnoreCase !== undefined) {
-          this.affixes(ways.suffixesIgnoreCase, lower, false, trail, verify);
-        }
-      }
+      if (ways.forStrings) this.stepString(ways, value, trail, verify);
     } else if (typeof value === "number") {
-      if (ways.numbers !== undefined && (next = ways.numbers.get(value)) !== undefined) this.visit(next, trail, verify);
+      if (ways.forNumbers) {
+        if (ways.numbers !== undefined && (next = ways.numbers.get(value)) !== undefined) this.visit(next, trail, verify);
+        if (ways.numericRanges !== undefined && isComparableNumber(value)) this.ranges(ways.numericRanges, value, trail, verify);
+      }
     } else if (value === true) {
       if (ways.onTrue !== undefined) this.visit(ways.onTrue, trail, verify);
     } else if (value === false) {
       if (ways.onFalse !== undefined) this.visit(ways.onFalse, trail, verify);
     } else if (value === null) {
       if (ways.onNull !== undefined) this.visit(ways.onNull, trail, verify);
-    }
-    if (ways.numericRanges !== undefined && typeof value === "number" && isComparableNumber(value)) {
-      this.ranges(ways.numericRanges, value, trail, verify);
-    }
-    if (typeof value === "string") {
-      if (ways.ipv4Ranges !== undefined && parseIpAddress(value, ipScratch) === 4) {
-        this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
-      }
-      if (ways.wildcardsByPrefix !== undefined) {
-        this.affixes(ways.wildcardsByPrefix, value, true, trail, verify);
-      }
-      if (ways.wildcardsBySuffix !== undefined) {
-        this.affixes(ways.wildcardsBySuffix, value, false, trail, verify);
-      }
     }
     if (ways.onPresent !== undefined) this.visit(ways.onPresent, trail, verify);
     const tested = ways.tested;
@@ -323,6 +295,28 @@ class CompiledMachine<K> implements PatternMachine<K> {
         if (way.test(value)) this.visit(way.next, trail, verify);
       }
     }
+  }
+
+  /** The indexed ways a string can take: affixes, lower-cased values, IPv4 blocks, wildcards. */
+  private stepString(ways: OtherWays, value: string, trail: readonly number[] | undefined, verify: boolean): void {
+    if (ways.prefixes !== undefined) this.affixes(ways.prefixes, value, true, trail, verify);
+    if (ways.suffixes !== undefined) this.affixes(ways.suffixes, value, false, trail, verify);
+    if (ways.needsLowered) {
+      const lower = value.toLowerCase();
+      let next: MachineState | undefined;
+      if (
+        ways.ignoreCase !== undefined &&
+        (ways.ignoreCaseFilter === undefined || ways.ignoreCaseFilter.mayHold(hashText(lower))) &&
+        (next = ways.ignoreCase.get(lower)) !== undefined
+      ) {
+        this.visit(next, trail, verify);
+      }
+      if (ways.prefixesIgnoreCase !== undefined) this.affixes(ways.prefixesIgnoreCase, lower, true, trail, verify);
+      if (ways.suffixesIgnoreCase !== undefined) this.affixes(ways.suffixesIgnoreCase, lower, false, trail, verify);
+    }
+    if (ways.ipv4Ranges !== undefined && parseIpAddress(value, ipScratch) === 4) this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
+    if (ways.wildcardsByPrefix !== undefined) this.affixes(ways.wildcardsByPrefix, value, true, trail, verify);
+    if (ways.wildcardsBySuffix !== undefined) this.affixes(ways.wildcardsBySuffix, value, false, trail, verify);
   }
 
   private ranges(index: RangeIndex<MachineState>, value: number, trail: readonly number[] | undefined, verify: boolean): void {
