@@ -30,6 +30,7 @@ import { filterFor, type KeyFilter } from "./key-filter.js";
 import { RangeIndex } from "./range-index.js";
 import { stepKey, type StepFanOut } from "./step-fan-out.js";
 import { compileValueTest, type ValueTest } from "./value-tests.js";
+import { wildcardMinLength } from "./wildcard.js";
 
 /**
  * One state: the patterns whose alternative is complete here, and the ways on, one group per
@@ -100,9 +101,9 @@ export interface OtherWays {
   /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. */
   ipv4Ranges: RangeIndex<MachineState> | undefined;
   /** `wildcard`s found by their first literal segment (a prefix), then tested whole. */
-  wildcardsByPrefix: AffixIndex<TestedWay[]> | undefined;
+  wildcardsByPrefix: AffixIndex<WildcardWay[]> | undefined;
   /** `wildcard`s starting with `*`, found by their last literal segment (a suffix), then tested whole. */
-  wildcardsBySuffix: AffixIndex<TestedWay[]> | undefined;
+  wildcardsBySuffix: AffixIndex<WildcardWay[]> | undefined;
   /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
 }
@@ -118,7 +119,14 @@ export interface AffixIndex<T> {
   filter: KeyFilter | undefined;
 }
 
-/** A way taken when its test accepts the leaf. */
+/** A wildcard way found by its first or last segment, then tested whole (`wildcardHolds`). */
+export interface WildcardWay {
+  /** The wildcard's literal segments (a `*` between each), as `wildcardHolds` takes them. */
+  readonly segments: readonly string[];
+  readonly minLength: number;
+  readonly next: MachineState;
+}
+
 export interface TestedWay {
   readonly test: ValueTest;
   readonly next: MachineState;
@@ -280,15 +288,19 @@ function otherWays(group: FieldGroup): OtherWays {
 }
 
 /**
- * One string object per distinct value: thousands of patterns naming the same `source` or
- * `detail-type` then compare an event's value with one string that stays in the CPU caches,
- * instead of each with its own copy somewhere in memory.
+ * One flat string object per distinct value, for every key the machine compares an event's
+ * value with: thousands of patterns naming the same `source` or `detail-type` then compare
+ * with one string that stays in the CPU caches, instead of each with its own copy somewhere in
+ * memory. And a string built by concatenation (a pattern made in code, a wildcard's segment)
+ * is a rope of pieces in V8, which every comparison and hash walks again; a copy through
+ * `JSON.parse` is one contiguous string.
  */
 function shareString(shared: Map<string, string>, value: string): string {
   const known = shared.get(value);
   if (known !== undefined) return known;
-  shared.set(value, value);
-  return value;
+  const flat = JSON.parse(JSON.stringify(value)) as string;
+  shared.set(flat, flat);
+  return flat;
 }
 
 /** Files an exact string way: alone in the group while it is the only one, in a Map once there are two. */
@@ -320,7 +332,7 @@ function addAffix(index: AffixIndex<MachineState>, text: string, next: MachineSt
   addLength(index, text);
 }
 
-function addTestedAffix(index: AffixIndex<TestedWay[]>, text: string, way: TestedWay): void {
+function addWildcardAffix(index: AffixIndex<WildcardWay[]>, text: string, way: WildcardWay): void {
   const list = index.ways.get(text);
   if (list === undefined) index.ways.set(text, [way]);
   else list.push(way);
@@ -453,16 +465,16 @@ function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineSta
       return;
     }
     case "equals-ignore-case":
-      (ways.ignoreCase ??= new Map()).set(matcher.value, next);
+      (ways.ignoreCase ??= new Map()).set(shareString(shared, matcher.value), next);
       ways.needsLowered = true;
       return;
     case "prefix":
       if (matcher.ignoreCase) ways.needsLowered = true;
-      addAffix(matcher.ignoreCase ? (ways.prefixesIgnoreCase ??= newAffixIndex()) : (ways.prefixes ??= newAffixIndex()), matcher.value, next);
+      addAffix(matcher.ignoreCase ? (ways.prefixesIgnoreCase ??= newAffixIndex()) : (ways.prefixes ??= newAffixIndex()), shareString(shared, matcher.value), next);
       return;
     case "suffix":
       if (matcher.ignoreCase) ways.needsLowered = true;
-      addAffix(matcher.ignoreCase ? (ways.suffixesIgnoreCase ??= newAffixIndex()) : (ways.suffixes ??= newAffixIndex()), matcher.value, next);
+      addAffix(matcher.ignoreCase ? (ways.suffixesIgnoreCase ??= newAffixIndex()) : (ways.suffixes ??= newAffixIndex()), shareString(shared, matcher.value), next);
       return;
     case "numeric": {
       const { lower, upper } = matcher;
@@ -482,16 +494,14 @@ function placeMatcher(group: FieldGroup, matcher: ValueMatcher, next: MachineSta
     case "wildcard": {
       const first = matcher.segments[0]!;
       const last = matcher.segments[matcher.segments.length - 1]!;
-      const way = { test: compileValueTest([matcher]), next };
-      if (first !== "") {
-        addTestedAffix((ways.wildcardsByPrefix ??= newAffixIndex()), first, way);
+      if (first === "" && last === "") {
+        (ways.tested ??= []).push({ test: compileValueTest([matcher]), next });
         return;
       }
-      if (last !== "") {
-        addTestedAffix((ways.wildcardsBySuffix ??= newAffixIndex()), last, way);
-        return;
-      }
-      (ways.tested ??= []).push(way);
+      const segments = matcher.segments.map((segment) => shareString(shared, segment));
+      const way = { segments, minLength: wildcardMinLength(segments), next };
+      if (first !== "") addWildcardAffix((ways.wildcardsByPrefix ??= newAffixIndex()), segments[0]!, way);
+      else addWildcardAffix((ways.wildcardsBySuffix ??= newAffixIndex()), segments[segments.length - 1]!, way);
       return;
     }
     case "exists":

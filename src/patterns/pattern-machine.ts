@@ -42,10 +42,11 @@ import {
   type MachineState,
   type AffixIndex,
   type OtherWays,
-  type TestedWay,
+  type WildcardWay,
 } from "./machine-states.js";
 import { parseIpAddress } from "./ip-address.js";
 import { HASH_START, hashStep, hashText } from "./key-filter.js";
+import { wildcardHolds } from "./wildcard.js";
 import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
@@ -335,14 +336,14 @@ class CompiledMachine<K> implements PatternMachine<K> {
    * are then tested whole.
    */
   private affixes(
-    index: AffixIndex<MachineState> | AffixIndex<TestedWay[]>,
+    index: AffixIndex<MachineState> | AffixIndex<WildcardWay[]>,
     value: string,
     prefix: boolean,
     trail: readonly number[] | undefined,
     verify: boolean,
   ): void {
     const { lengths, filter } = index;
-    const ways: ReadonlyMap<string, MachineState | TestedWay[]> = index.ways;
+    const ways: ReadonlyMap<string, MachineState | WildcardWay[]> = index.ways;
     const length = value.length;
     // With a filter, the value's prefix (suffix) is hashed as it grows to each length, and
     // only a hash the filter knows costs a cut string and a map lookup.
@@ -362,7 +363,9 @@ class CompiledMachine<K> implements PatternMachine<K> {
         this.visit(found as MachineState, trail, verify);
         continue;
       }
-      for (const way of found as readonly TestedWay[]) if (way.test(value)) this.visit(way.next, trail, verify);
+      for (const way of found as readonly WildcardWay[]) {
+        if (wildcardHolds(value, way.segments, way.minLength)) this.visit(way.next, trail, verify);
+      }
     }
   }
 

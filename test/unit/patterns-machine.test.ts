@@ -190,20 +190,21 @@ test("pattern machine - large indexes (filtered before their maps) still find ex
     (i: number) => [{ suffix: { "equals-ignore-case": `:IS-${i}` } }],
     (i: number) => [{ wildcard: `w-${i}-*-x` }],
     (i: number) => [{ wildcard: `*-y-${i}` }],
+    (i: number) => [{ wildcard: `z-${i}` }],
     (i: number) => [{ numeric: [">=", i * 10, "<", i * 10 + 5] }],
     (i: number) => [{ cidr: `10.${i >> 8}.${i & 255}.0/24` }],
   ];
   const entries: { key: number; pattern: EventPattern }[] = [];
   for (let i = 0; i < 120; i++) {
     kinds.forEach((kind, k) => {
-      const field = k === 8 ? "n" : k === 9 ? "ip" : k === 0 ? "constructor" : "s";
+      const field = k === 9 ? "n" : k === 10 ? "ip" : k === 0 ? "constructor" : "s";
       entries.push({ key: entries.length, pattern: parseEventPattern({ source: [`src-${i % 7}`], detail: { [field]: kind(i) } }) });
     });
   }
   const machine = buildPatternMachine(entries);
   const values = (i: number): unknown[] => [
     `v-${i}`, `v-${i}x`, `p-${i}-rest`, `p-${i}`, `tail-s${i}`, `tail-s${i}0`, `i-${i}`, `ip-${i}:more`, `x:is-${i}`, `X:IS-${i}`,
-    `w-${i}-mid-x`, `w-${i}-mid-y`, `a-y-${i}`, i * 10 + 2, i * 10 + 5, `10.${i >> 8}.${i & 255}.7`, `10.${i >> 8}.${(i + 1) & 255}.7`,
+    `w-${i}-mid-x`, `w-${i}-mid-y`, `a-y-${i}`, `z-${i}`, `z-${i}-y-${i}`, i * 10 + 2, i * 10 + 5, `10.${i >> 8}.${i & 255}.7`, `10.${i >> 8}.${(i + 1) & 255}.7`,
   ];
   let matched = 0;
   for (let i = 0; i < 130; i++) {
