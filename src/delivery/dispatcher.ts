@@ -25,6 +25,14 @@ export const DEFAULT_DISPATCH_BATCH_SIZE = 500;
 export const DEFAULT_HAND_OFF_WINDOW_MS = 1_000;
 /** Batches of one bus handed to the engine and not yet committed, at most. */
 const MAX_BATCHES_IN_FLIGHT = 8;
+/**
+ * Deliveries the engine may hold queued (handed over, not started) before the dispatcher
+ * stops reading ahead, in batches: it waits for its oldest commit instead. Reading further
+ * ahead than the targets take in a hand-off window only makes deliveries miss the window,
+ * and a delivery stored unfinished costs about five row writes where a finished one costs
+ * one; under load that turned into a spiral (the slower the main thread, the more missed).
+ */
+const MAX_QUEUED_AHEAD_BATCHES = 2;
 
 /** Options of {@link createDispatcher}. */
 export interface DispatcherOptions {
@@ -36,9 +44,9 @@ export interface DispatcherOptions {
   /**
    * Takes each batch's deliveries before they are stored and tries them first (see
    * `DeliveryEngine.handOff`). Optional for dispatch-only tests: without it deliveries are
-   * stored due.
+   * stored due. Its `queued`, when given, bounds how far the dispatcher reads ahead.
    */
-  engine?: Pick<DeliveryEngine, "handOff">;
+  engine?: Pick<DeliveryEngine, "handOff"> & Partial<Pick<DeliveryEngine, "queued">>;
   /**
    * How long a batch's commit waits for its first attempts before storing the unfinished
    * ones as held. Default {@link DEFAULT_HAND_OFF_WINDOW_MS}. Longer: more deliveries
@@ -95,6 +103,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const buildBatch = createBatchBuilder(options);
   const failureBackoffMs = options.failureBackoffMs ?? 1_000;
   const handOffWindowMs = options.handOffWindowMs ?? DEFAULT_HAND_OFF_WINDOW_MS;
+  const maxQueuedAhead = batchSize * MAX_QUEUED_AHEAD_BATCHES;
   // A transform that never settles (it should reject at its budget) must not stall its bus;
   // the margin leaves the transform's own, more precise, error to win in the normal case.
   const buses = new Map<string, BusState>();
@@ -143,6 +152,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           chain = commitInOrder(chain, bus, through, await buildBatch(bus, events));
           outstanding.push(chain.catch((error: unknown) => void (failure ??= { error })));
           if (outstanding.length >= MAX_BATCHES_IN_FLIGHT) await outstanding.shift();
+          while (outstanding.length > 0 && (options.engine?.queued ?? 0) >= maxQueuedAhead)
+            await outstanding.shift();
           if (failure !== undefined) throw failure.error;
         }
         if (events.length < batchSize && !state.again) {

@@ -33,7 +33,7 @@ interface Delivering {
 function startDelivering(
   dataDir: string,
   router: Router,
-  options: { closeTimeoutMs?: number; clock?: Clock; random?: () => number } = {},
+  options: { closeTimeoutMs?: number; clock?: Clock; random?: () => number; handOffWindowMs?: number } = {},
 ): Delivering {
   const storage = openSqliteStorage({ dataDir, durability: "fsync-wal-only" });
   // The receiver is on 127.0.0.1, which the default outbound policy refuses.
@@ -58,6 +58,7 @@ function startDelivering(
     logger: silentLogger,
     transformTimeoutMs: 100,
     batchSize: 50,
+    ...(options.handOffWindowMs === undefined ? {} : { handOffWindowMs: options.handOffWindowMs }),
   });
   let closed = false;
   return {
@@ -221,6 +222,22 @@ test("delivery - a hanging target does not delay a healthy one", async (t) => {
   });
   assert.equal(retried[0]!.attempts[0]!.outcome, "retryable");
   assert.match(retried[0]!.attempts[0]!.error ?? "", /^timeout: /);
+});
+
+test("delivery - the dispatcher reads no further ahead than two batches waiting in the engine", async (t) => {
+  const { dataDir, receiver, track } = await setup(t);
+  receiver.always("/hang", "hang");
+  // A target that takes nothing in: what the dispatcher hands over stays queued in the engine.
+  // No batch is committed (which would let the dispatcher go on reading) before the first
+  // attempts time out, 4 s on: the checks below come well before, even on a slow machine.
+  const hang = target(receiver, "/hang", "cloudevents-structured", { timeoutMs: 4_000 });
+  const d = track(startDelivering(dataDir, routeAllTo(hang), { handOffWindowMs: 4_000, closeTimeoutMs: 200 }));
+  await publish(d.storage, 400);
+  await receiver.waitFor(8, 3_000, "/hang"); // the sender's 8 connections; 8 more wait for one
+  // Batches are 50 events: reading up to 8 batches ahead would queue 400 - 16 in flight = 384.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(d.engine.inFlight, 16);
+  assert.ok(d.engine.queued <= 3 * 50, `queued in the engine: ${d.engine.queued}`);
 });
 
 test("delivery - an explicit delay list spaces the retries exactly so, then gives up at maxAttempts", async (t) => {
