@@ -169,7 +169,14 @@ function generated(workload: WorkloadName, rules: number, eventCount: number, se
     writeFileSync(join(writeDir, "events.jsonl"), lines(events));
     console.error(`wrote ${join(writeDir, "patterns.jsonl")} and ${join(writeDir, "events.jsonl")}`);
   }
-  return { label: { workload, seed }, patterns: patterns.map((pattern) => parseEventPattern(pattern)), events };
+  // Both go through JSON, as a bus receives them (and as --patterns/--events files are read):
+  // strings the generator built by concatenation are ropes in V8, which no parsed event holds.
+  const parsed = (values: readonly unknown[]): unknown[] => values.map((value) => JSON.parse(JSON.stringify(value)) as unknown);
+  return {
+    label: { workload, seed },
+    patterns: parsed(patterns).map((pattern) => parseEventPattern(pattern)),
+    events: parsed(events),
+  };
 }
 
 const collectGarbage: () => void = (() => {
