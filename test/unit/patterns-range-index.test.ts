@@ -22,21 +22,28 @@ function holds(r: Bounds, v: number): boolean {
   return (r.lowInclusive ? r.low <= v : r.low < v) && (r.highInclusive ? v <= r.high : v < r.high);
 }
 
+/** Builds an index of `ranges` and checks that each search finds exactly the ranges a scan finds, each once. */
+function assertSearchesAgreeWithScan(ranges: readonly Bounds[], values: readonly number[]): void {
+  const index = new RangeIndex<MachineState>();
+  const states = ranges.map(() => newState());
+  ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
+  index.seal();
+  for (const value of values) {
+    const found: MachineState[] = [];
+    index.search(value, found);
+    const expected = states.filter((_, i) => holds(ranges[i]!, value));
+    assert.deepEqual(new Set(found), new Set(expected), `value ${value}`);
+    assert.equal(found.length, expected.length, "each range once");
+  }
+}
+
 test("range index - finds exactly the ranges holding the value (against a scan of all ranges)", () => {
   fc.assert(
-    fc.property(fc.array(range, { maxLength: 40 }), fc.array(fc.oneof(fc.integer({ min: -22, max: 22 }), fc.constantFrom(0.5, 1e9, -1e9)), { minLength: 1, maxLength: 10 }), (ranges, values) => {
-      const index = new RangeIndex<MachineState>();
-      const states = ranges.map(() => newState());
-      ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
-      index.seal();
-      for (const value of values) {
-        const found: MachineState[] = [];
-        index.search(value, found);
-        const expected = states.filter((_, i) => holds(ranges[i]!, value));
-        assert.deepEqual(new Set(found), new Set(expected), `value ${value}`);
-        assert.equal(found.length, expected.length, "each range once");
-      }
-    }),
+    fc.property(
+      fc.array(range, { maxLength: 40 }),
+      fc.array(fc.oneof(fc.integer({ min: -22, max: 22 }), fc.constantFrom(0.5, 1e9, -1e9)), { minLength: 1, maxLength: 10 }),
+      assertSearchesAgreeWithScan,
+    ),
     { numRuns: 1500 },
   );
 });
@@ -81,18 +88,14 @@ test("range index - many barely overlapping ranges (kept flat) find exactly the 
           high: spot * 2 + width,
           highInclusive,
         }));
-        for (let i = 0; i < openSided; i++) ranges.push(i === 0 ? { low: 100, lowInclusive: false, high: Infinity, highInclusive: true } : { low: -Infinity, lowInclusive: true, high: 3, highInclusive: false });
-        const index = new RangeIndex<MachineState>();
-        const states = ranges.map(() => newState());
-        ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
-        index.seal();
-        for (const value of values) {
-          const found: MachineState[] = [];
-          index.search(value, found);
-          const expected = states.filter((_, i) => holds(ranges[i]!, value));
-          assert.deepEqual(new Set(found), new Set(expected), `value ${value}`);
-          assert.equal(found.length, expected.length, "each range once");
+        for (let i = 0; i < openSided; i++) {
+          ranges.push(
+            i === 0
+              ? { low: 100, lowInclusive: false, high: Infinity, highInclusive: true }
+              : { low: -Infinity, lowInclusive: true, high: 3, highInclusive: false },
+          );
         }
+        assertSearchesAgreeWithScan(ranges, values);
       },
     ),
     { numRuns: 1500 },
