@@ -40,7 +40,9 @@ import { wildcardMinLength } from "./wildcard.js";
  * a walk through a machine far larger than the CPU caches pays for.
  */
 export interface MachineState extends FieldGroup {
-  /** Entry indices whose alternative ends at this state, ascending, each once. */
+  /** The first entry index whose alternative ends at this state, or -1: most states have none or one. */
+  terminal: number;
+  /** Entry indices after `terminal` whose alternative ends here, ascending, each once. */
   terminals: number[] | undefined;
   /** The groups after the first, on other field paths. */
   more: FieldGroup[] | undefined;
@@ -246,6 +248,8 @@ export function expandAlternative(alternative: PatternAlternative, fanOut: StepF
 
 export function newState(): MachineState {
   return {
+    seen: -1,
+    terminal: -1,
     pathId: -1,
     sole: "",
     soleNext: undefined,
@@ -255,7 +259,6 @@ export function newState(): MachineState {
     other: undefined,
     terminals: undefined,
     more: undefined,
-    seen: -1,
   };
 }
 
@@ -360,9 +363,11 @@ export class StateBuilder {
   add(sequence: readonly MachineStep[], entry: number): void {
     let state = this.root;
     for (const step of sequence) state = this.follow(state, step);
-    const terminals = state.terminals ?? (state.terminals = []);
     // Entries are added in ascending order, so a repeat can only be the last one.
-    if (terminals[terminals.length - 1] !== entry) terminals.push(entry);
+    if (state.terminal === -1) state.terminal = entry;
+    else if (state.terminals === undefined) {
+      if (state.terminal !== entry) state.terminals = [entry];
+    } else if (state.terminals[state.terminals.length - 1] !== entry) state.terminals.push(entry);
   }
 
   /** Drops the side tables; the states are final after this. */

@@ -225,9 +225,10 @@ class CompiledMachine<K> implements PatternMachine<K> {
       state.seen = this.epoch;
     }
     if (++this.steps > this.stepBudget) throw OUT_OF_STEPS;
-    const terminals = state.terminals;
-    if (terminals !== undefined) {
-      for (let i = 0; i < terminals.length; i++) this.reached(terminals[i]!, verify);
+    if (state.terminal >= 0) {
+      this.reached(state.terminal, verify);
+      const terminals = state.terminals;
+      if (terminals !== undefined) for (let i = 0; i < terminals.length; i++) this.reached(terminals[i]!, verify);
     }
     if (state.pathId >= 0) this.walkGroup(state, trail, verify);
     const more = state.more;
