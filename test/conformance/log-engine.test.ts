@@ -189,6 +189,8 @@ for (const harness of LOG_ENGINE_HARNESSES) {
         assert.equal(aFires, commits - 1, "a fires once per commit that touched it");
       }
       for (const s of seen) assert.ok(s.commits > 1, `${s.bus} fired before its commit was counted`);
+      // Every read a listener started is awaited: one left pending would reject once the log closes.
+      for (const s of seen) assert.ok((await s.read).length > 0, `${s.bus} readable when it fired`);
 
       unsubscribe();
       const before = seen.length;
