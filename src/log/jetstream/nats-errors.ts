@@ -18,3 +18,30 @@ export function isNatsNotFound(error: unknown): boolean {
 export function isNatsPayloadTooLarge(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "MAX_PAYLOAD_EXCEEDED";
 }
+
+/**
+ * True when a JetStream request went unanswered or no server took its subject (`TIMEOUT`,
+ * `503`): what a cluster still electing its leaders answers, and worth asking again.
+ */
+export function isNatsTransient(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  return code === "TIMEOUT" || code === "503";
+}
+
+/**
+ * Runs `attempt` again while it fails with {@link isNatsTransient} errors, for up to
+ * `withinMs`, waiting `pauseMs` between tries; any other error, or the last one, is thrown.
+ * Only for idempotent set-up (making a stream or consumer that may already exist).
+ */
+export async function retryWhileTransient<T>(attempt: () => Promise<T>, withinMs: number, pauseMs = 250): Promise<T> {
+  const giveUpAtMs = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isNatsTransient(error) || Date.now() >= giveUpAtMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
+}
