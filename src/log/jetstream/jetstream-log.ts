@@ -20,7 +20,6 @@
  * right after an append sees it (a direct get may be answered by a lagging replica).
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -41,7 +40,7 @@ import { RelaybusError } from "../../errors.js";
 import type { Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
 import type { LogEngine, LogStats } from "../log-engine.js";
 import { tallyLogEvents, type PublishedTally } from "../usage-store.js";
-import { isNatsNotFound } from "./nats-errors.js";
+import { isNatsNotFound, retryWhile } from "./nats-errors.js";
 import { createJetStreamSharedConsumer } from "./jetstream-shared-consumer.js";
 import { RECEIVED_AT_HEADER, storedEventOf } from "./jetstream-event.js";
 import type { JetStreamNames } from "./jetstream-names.js";
@@ -278,15 +277,12 @@ export async function createJetStreamLog(options: JetStreamLogOptions): Promise<
     h.set(RECEIVED_AT_HEADER, String(receivedAtMs));
     const subject = names.eventSubject(item.bus, item.event.id);
     const data = Buffer.from(item.json, "utf8");
-    const giveUpAtMs = Date.now() + NO_RESPONDERS_RETRY_MS;
-    for (;;) {
-      try {
-        return await js.publish(subject, data, { msgID: item.event.id, headers: h });
-      } catch (error) {
-        if ((error as { code?: unknown }).code !== "503" || Date.now() >= giveUpAtMs || closed) throw error;
-        await sleep(NO_RESPONDERS_BACKOFF_MS);
-      }
-    }
+    return retryWhile(
+      () => js.publish(subject, data, { msgID: item.event.id, headers: h }),
+      (error) => (error as { code?: unknown }).code === "503" && !closed,
+      NO_RESPONDERS_RETRY_MS,
+      NO_RESPONDERS_BACKOFF_MS,
+    );
   };
 
   /** Publishes the events; with them, the buses that got events not stored before (not duplicates). */

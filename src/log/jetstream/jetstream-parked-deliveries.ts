@@ -17,7 +17,7 @@ import {
 } from "nats";
 import type { Clock } from "../../types.js";
 import type { ClaimedDelivery, Delivery, ParkedDeliveries } from "../log-engine.js";
-import { isNatsNotFound, retryWhileTransient } from "./nats-errors.js";
+import { isNatsNotFound, isNatsTransient, retryWhile } from "./nats-errors.js";
 
 const CONSUMER = "parked";
 /** Parked deliveries claimed and not acknowledged, or handed back until due, at most. */
@@ -41,7 +41,7 @@ export async function openJetStreamParkedDeliveries(options: JetStreamParkedDeli
   const { connection, jsm, stream, subject, clock, claimMs } = options;
   const js = connection.jetstream();
   // Idempotent, so asked again while a cluster just started still elects its leaders.
-  await retryWhileTransient(async () => {
+  await retryWhile(async () => {
     try {
       await jsm.streams.info(stream);
     } catch (error) {
@@ -82,7 +82,7 @@ export async function openJetStreamParkedDeliveries(options: JetStreamParkedDeli
           });
         });
     }
-  }, SET_UP_RETRY_MS);
+  }, isNatsTransient, SET_UP_RETRY_MS);
   const consumer: Consumer = await js.consumers.get(stream, CONSUMER);
   /** Claims waiting for messages, ended by `stop`. */
   const fetching = new Set<{ close(): Promise<void | Error> }>();

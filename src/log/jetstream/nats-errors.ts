@@ -1,4 +1,5 @@
 /** Telling JetStream's answers apart by their codes, never by their text. */
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** JetStream's error codes for "stream not found" and "no message found". */
 const NOT_FOUND_ERROR_CODES = new Set([10059, 10037]);
@@ -30,18 +31,23 @@ export function isNatsTransient(error: unknown): boolean {
 }
 
 /**
- * Runs `attempt` again while it fails with {@link isNatsTransient} errors, for up to
- * `withinMs`, waiting `pauseMs` between tries; any other error, or the last one, is thrown.
- * Only for idempotent set-up (making a stream or consumer that may already exist).
+ * Runs `attempt` again while it fails with an error `retryable` accepts, for up to `withinMs`,
+ * waiting `pauseMs` between tries; any other error, or the last one, is thrown. Only for
+ * operations a repeat cannot harm (making a stream that may exist, a publish with its id).
  */
-export async function retryWhileTransient<T>(attempt: () => Promise<T>, withinMs: number, pauseMs = 250): Promise<T> {
+export async function retryWhile<T>(
+  attempt: () => Promise<T>,
+  retryable: (error: unknown) => boolean,
+  withinMs: number,
+  pauseMs = 250,
+): Promise<T> {
   const giveUpAtMs = Date.now() + withinMs;
   for (;;) {
     try {
       return await attempt();
     } catch (error) {
-      if (!isNatsTransient(error) || Date.now() >= giveUpAtMs) throw error;
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      if (!retryable(error) || Date.now() >= giveUpAtMs) throw error;
+      await sleep(pauseMs);
     }
   }
 }
