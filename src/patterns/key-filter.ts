@@ -12,7 +12,8 @@
  * @module
  */
 
-const FNV_OFFSET = 0x811c9dc5;
+// As a signed 32-bit integer, like every hash `Math.imul` returns, so that hashes compare with `===`.
+const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 const BITS_PER_KEY = 32;
 

@@ -35,9 +35,9 @@ import { wildcardMinLength } from "./wildcard.js";
 /**
  * One state: the patterns whose alternative is complete here, and the ways on, one group per
  * field path. Deep in the trie nearly every state has a single group, so a state *is* its
- * first group (its `pathId` is -1 while it has none) and keeps any others in `more`: a step
- * then reads one object, not a state, a list and a group scattered over memory, which is what
- * a walk through a machine far larger than the CPU caches pays for.
+ * first group (its `pathId` is -1 while it has none) and keeps any others in `more`. This is
+ * the builder's form; matching walks the same trie laid out in a typed array
+ * (`machine-layout.ts`).
  */
 export interface MachineState extends FieldGroup {
   /** The first entry index whose alternative ends at this state, or -1: most states have none or one. */
@@ -46,8 +46,8 @@ export interface MachineState extends FieldGroup {
   terminals: number[] | undefined;
   /** The groups after the first, on other field paths. */
   more: FieldGroup[] | undefined;
-  /** For matching: the match call that last reached this state with no trail (see the matcher). */
-  seen: number;
+  /** Its offset in the laid-out machine (`machine-layout.ts`), once laid out; -1 before. */
+  id: number;
 }
 
 /**
@@ -64,16 +64,17 @@ export interface FieldGroup {
   soleNext: MachineState | undefined;
   /** Exact string ways (that are not IP addresses), when more than one. */
   strings: Map<string, MachineState> | undefined;
-  /** Asked before `strings` when it is large (`key-filter.ts`). */
-  stringsFilter: KeyFilter | undefined;
   /** `exists: false` (alone, or in a field kept whole): no leaf in the slice of the event the other conditions picked. */
   onAbsent: MachineState[] | undefined;
   /** Every other kind of way. */
   other: OtherWays | undefined;
 }
 
-/** A group's ways other than exact strings and absence. */
-export interface OtherWays {
+/**
+ * A group's ways other than exact strings and absence, leading to `S`: the builder's
+ * {@link MachineState}s, or the laid-out machine's state offsets.
+ */
+export interface OtherWays<S = MachineState> {
   /**
    * Which kinds of value have ways here (set when the group is sealed), read first so that a
    * step skips the kinds it has none of without reading the rest of this object.
@@ -81,31 +82,31 @@ export interface OtherWays {
   forStrings: boolean;
   forNumbers: boolean;
   /** `exists: true`: any leaf. */
-  onPresent: MachineState | undefined;
+  onPresent: S | undefined;
   /** Matchers tried one by one: the kinds no index serves. */
-  tested: TestedWay[] | undefined;
+  tested: TestedWay<S>[] | undefined;
   /** Exact numbers; `300` and `300.0` are one key. */
-  numbers: Map<number, MachineState> | undefined;
-  onTrue: MachineState | undefined;
-  onFalse: MachineState | undefined;
-  onNull: MachineState | undefined;
+  numbers: Map<number, S> | undefined;
+  onTrue: S | undefined;
+  onFalse: S | undefined;
+  onNull: S | undefined;
   /** `equals-ignore-case`, keyed by the lower-cased operand. */
-  ignoreCase: Map<string, MachineState> | undefined;
+  ignoreCase: Map<string, S> | undefined;
   ignoreCaseFilter: KeyFilter | undefined;
   /** `prefix`, by operand; the ignore-case ones by the lower-cased operand. */
-  prefixes: AffixIndex<MachineState> | undefined;
-  prefixesIgnoreCase: AffixIndex<MachineState> | undefined;
+  prefixes: AffixIndex<S> | undefined;
+  prefixesIgnoreCase: AffixIndex<S> | undefined;
   /** `suffix`, likewise. */
-  suffixes: AffixIndex<MachineState> | undefined;
-  suffixesIgnoreCase: AffixIndex<MachineState> | undefined;
-  /** `numeric` ranges, searched by the event's number. */
-  numericRanges: RangeIndex<MachineState> | undefined;
-  /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. */
-  ipv4Ranges: RangeIndex<MachineState> | undefined;
+  suffixes: AffixIndex<S> | undefined;
+  suffixesIgnoreCase: AffixIndex<S> | undefined;
+  /** `numeric` ranges, searched by the event's number. Sealed when laid out. */
+  numericRanges: RangeIndex<S> | undefined;
+  /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. Sealed when laid out. */
+  ipv4Ranges: RangeIndex<S> | undefined;
   /** `wildcard`s found by their first literal segment (a prefix), then tested whole. */
-  wildcardsByPrefix: AffixIndex<WildcardWay[]> | undefined;
+  wildcardsByPrefix: AffixIndex<WildcardWay<S>[]> | undefined;
   /** `wildcard`s starting with `*`, found by their last literal segment (a suffix), then tested whole. */
-  wildcardsBySuffix: AffixIndex<WildcardWay[]> | undefined;
+  wildcardsBySuffix: AffixIndex<WildcardWay<S>[]> | undefined;
   /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
 }
@@ -122,16 +123,16 @@ export interface AffixIndex<T> {
 }
 
 /** A wildcard way found by its first or last segment, then tested whole (`wildcardHolds`). */
-export interface WildcardWay {
+export interface WildcardWay<S = MachineState> {
   /** The wildcard's literal segments (a `*` between each), as `wildcardHolds` takes them. */
   readonly segments: readonly string[];
   readonly minLength: number;
-  readonly next: MachineState;
+  readonly next: S;
 }
 
-export interface TestedWay {
+export interface TestedWay<S = MachineState> {
   readonly test: ValueTest;
-  readonly next: MachineState;
+  readonly next: S;
 }
 
 /** A condition the machine steps on: one path and one matcher (or, rarely, several kept together). */
@@ -248,13 +249,12 @@ export function expandAlternative(alternative: PatternAlternative, fanOut: StepF
 
 export function newState(): MachineState {
   return {
-    seen: -1,
+    id: -1,
     terminal: -1,
     pathId: -1,
     sole: "",
     soleNext: undefined,
     strings: undefined,
-    stringsFilter: undefined,
     onAbsent: undefined,
     other: undefined,
     terminals: undefined,
@@ -263,7 +263,7 @@ export function newState(): MachineState {
 }
 
 function newGroup(pathId: number): FieldGroup {
-  return { pathId, sole: "", soleNext: undefined, strings: undefined, stringsFilter: undefined, onAbsent: undefined, other: undefined };
+  return { pathId, sole: "", soleNext: undefined, strings: undefined, onAbsent: undefined, other: undefined };
 }
 
 function otherWays(group: FieldGroup): OtherWays {
@@ -423,13 +423,10 @@ export class StateBuilder {
   }
 }
 
-/** Seals a finished group's range indexes and gives its large indexes their filters. */
+/** Seals a finished group: says which kinds of value it has ways for, and filters its large indexes. */
 function sealGroup(group: FieldGroup): void {
-  if (group.strings !== undefined) group.stringsFilter = filterFor(group.strings);
   const ways = group.other;
   if (ways === undefined) return;
-  ways.numericRanges?.seal();
-  ways.ipv4Ranges?.seal();
   ways.forNumbers = ways.numbers !== undefined || ways.numericRanges !== undefined;
   ways.forStrings =
     ways.needsLowered ||

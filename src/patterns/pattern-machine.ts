@@ -7,7 +7,8 @@
  *
  * 1. Its leaves are collected once, grouped by field path, keeping only the paths some
  *    pattern names (`event-leaves.ts`).
- * 2. The machine's trie (`machine-states.ts`) is walked from its root. At each state, for each
+ * 2. The machine's trie (built by `machine-states.ts`, laid out for matching in one typed
+ *    array by `machine-layout.ts`) is walked from its root. At each state, for each
  *    field path it has ways on for, each leaf of that path is looked up in the way's indexes
  *    (a hash for exact values, one hashed lookup per distinct length for prefixes and
  *    suffixes, a test for the rest), and every way that accepts the leaf is followed. A state
@@ -35,15 +36,27 @@
 import { compileEventPattern, type CompiledPattern } from "./compile-pattern.js";
 import { EventLeaves, type PathLeaves } from "./event-leaves.js";
 import {
-  expandAlternative,
-  matcherKey,
-  StateBuilder,
-  type FieldGroup,
-  type MachineState,
-  type AffixIndex,
-  type OtherWays,
-  type WildcardWay,
-} from "./machine-states.js";
+  drain,
+  GROUP_A,
+  GROUP_ABSENT,
+  GROUP_B,
+  GROUP_C,
+  GROUP_OTHER,
+  GROUP_PATH,
+  GROUP_SIZE,
+  GROUP_STRINGS,
+  layOutMachine,
+  STATE_GROUP_COUNT,
+  STATE_HEADER,
+  STATE_MORE_TERMINALS,
+  STATE_SEEN,
+  STATE_TERMINAL,
+  STRINGS_FEW,
+  STRINGS_ONE,
+  STRINGS_TABLE,
+  type MachineLayout,
+} from "./machine-layout.js";
+import { expandAlternative, matcherKey, StateBuilder, type AffixIndex, type OtherWays, type WildcardWay } from "./machine-states.js";
 import { parseIpAddress } from "./ip-address.js";
 import { HASH_START, hashStep, hashText } from "./key-filter.js";
 import { wildcardHolds } from "./wildcard.js";
@@ -51,6 +64,7 @@ import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
 import { estimateStepFanOut, type StepFanOut } from "./step-fan-out.js";
+import type { StringTable } from "./string-table.js";
 
 /** Scratch for parsing an event's IP address; matching is synchronous, so never shared. */
 const ipScratch = new Uint32Array(4);
@@ -83,7 +97,8 @@ export function buildPatternMachine<K>(entries: readonly MachineEntry<K>[]): Pat
   const builder = new StateBuilder();
   const fanOut = stepFanOut(entries);
   for (let index = 0; index < entries.length; index++) addEntry(builder, entries[index]!.pattern, index, fanOut);
-  return new CompiledMachine(entries, builder);
+  const built = builder.finish();
+  return new CompiledMachine(entries, built.paths, built.stateCount, drain(layOutMachine(built.root)));
 }
 
 /**
@@ -105,10 +120,20 @@ export async function buildPatternMachineAside<K>(
       addEntry(builder, entries[index]!.pattern, index, fanOut);
       index++;
     } while (index < entries.length && (index % 64 !== 0 || performance.now() < until));
-    if (index < entries.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (index < entries.length) await yieldToEventLoop();
   }
-  return new CompiledMachine(entries, builder);
+  const built = builder.finish();
+  const layout = layOutMachine(built.root);
+  for (;;) {
+    const until = performance.now() + sliceMs;
+    let step = layout.next();
+    while (step.done !== true && performance.now() < until) step = layout.next();
+    if (step.done === true) return new CompiledMachine(entries, built.paths, built.stateCount, step.value);
+    await yieldToEventLoop();
+  }
 }
+
+const yieldToEventLoop = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 function stepFanOut<K>(entries: readonly MachineEntry<K>[]): StepFanOut {
   return estimateStepFanOut(entries.flatMap((entry) => entry.pattern.alternatives), matcherKey);
@@ -148,7 +173,10 @@ class CompiledMachine<K> implements PatternMachine<K> {
   readonly size: number;
   readonly stateCount: number;
   private readonly entries: readonly MachineEntry<K>[];
-  private readonly root: MachineState;
+  private readonly code: Int32Array;
+  private readonly keys: readonly string[];
+  private readonly tables: readonly StringTable[];
+  private readonly others: readonly OtherWays<number>[];
   private readonly leaves: EventLeaves;
   private readonly byPath: readonly PathLeaves[];
   /** Each pattern's own compiled matcher, made when first needed. */
@@ -161,15 +189,17 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private readonly toVerify: number[] = [];
   private steps = 0;
   private stepBudget = 0;
-  private readonly rangeHits: MachineState[] = [];
+  private readonly rangeHits: number[] = [];
 
-  constructor(entries: readonly MachineEntry<K>[], builder: StateBuilder) {
-    const built = builder.finish();
+  constructor(entries: readonly MachineEntry<K>[], paths: readonly string[], stateCount: number, layout: MachineLayout) {
     this.entries = entries;
     this.size = entries.length;
-    this.stateCount = built.stateCount;
-    this.root = built.root;
-    this.leaves = new EventLeaves(built.paths);
+    this.stateCount = stateCount;
+    this.code = layout.code;
+    this.keys = layout.keys;
+    this.tables = layout.tables;
+    this.others = layout.others;
+    this.leaves = new EventLeaves(paths);
     this.byPath = this.leaves.byPath;
     this.verifiers = new Array<CompiledPattern | undefined>(entries.length).fill(undefined);
     this.matchedAt = new Array<number>(entries.length).fill(-1);
@@ -186,7 +216,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     this.rangeHits.length = 0;
     this.stepBudget = BASE_STEP_BUDGET + STEP_BUDGET_PER_LEAF * leaves.leafCount;
     try {
-      this.visit(this.root, undefined, false);
+      this.visit(0, undefined, false);
     } catch (error) {
       if (error !== OUT_OF_STEPS) throw error;
       return this.matchOneByOne(event);
@@ -215,32 +245,34 @@ class CompiledMachine<K> implements PatternMachine<K> {
   }
 
   /**
-   * Walks on from `state`. `trail` is the union of the picked leaves' trails (undefined when
-   * none sat in a shared array); `verify` is set once an `exists: false` was passed whose
-   * answer depends on the whole alternative.
+   * Walks on from the state at offset `state` (`machine-layout.ts`). `trail` is the union of
+   * the picked leaves' trails (undefined when none sat in a shared array); `verify` is set once
+   * an `exists: false` was passed whose answer depends on the whole alternative.
    */
-  private visit(state: MachineState, trail: readonly number[] | undefined, verify: boolean): void {
+  private visit(state: number, trail: readonly number[] | undefined, verify: boolean): void {
+    const code = this.code;
     if (trail === undefined && !verify) {
-      if (state.seen === this.epoch) return;
-      state.seen = this.epoch;
+      if (code[state + STATE_SEEN] === this.epoch) return;
+      code[state + STATE_SEEN] = this.epoch;
     }
     if (++this.steps > this.stepBudget) throw OUT_OF_STEPS;
-    if (state.terminal >= 0) {
-      this.reached(state.terminal, verify);
-      const terminals = state.terminals;
-      if (terminals !== undefined) for (let i = 0; i < terminals.length; i++) this.reached(terminals[i]!, verify);
+    const terminal = code[state + STATE_TERMINAL]!;
+    if (terminal >= 0) {
+      this.reached(terminal, verify);
+      const more = code[state + STATE_MORE_TERMINALS]!;
+      if (more >= 0) for (let i = more + 1, end = i + code[more]!; i < end; i++) this.reached(code[i]!, verify);
     }
-    if (state.pathId >= 0) this.walkGroup(state, trail, verify);
-    const more = state.more;
-    if (more !== undefined) for (let g = 0; g < more.length; g++) this.walkGroup(more[g]!, trail, verify);
+    const groups = code[state + STATE_GROUP_COUNT]!;
+    for (let g = state + STATE_HEADER, end = g + groups * GROUP_SIZE; g < end; g += GROUP_SIZE) this.walkGroup(g, trail, verify);
   }
 
-  /** Takes every way of `group` that one of its path's leaves (or their absence) allows. */
-  private walkGroup(group: FieldGroup, trail: readonly number[] | undefined, verify: boolean): void {
-    const leaves = this.byPath[group.pathId]!;
-    const absent = group.onAbsent;
+  /** Takes every way of the group at offset `group` that one of its path's leaves (or their absence) allows. */
+  private walkGroup(group: number, trail: readonly number[] | undefined, verify: boolean): void {
+    const code = this.code;
+    const leaves = this.byPath[code[group + GROUP_PATH]!]!;
+    const absent = code[group + GROUP_ABSENT]!;
     if (leaves.epoch !== this.epoch || leaves.count === 0) {
-      if (absent !== undefined) for (const next of absent) this.visit(next, trail, verify);
+      if (absent >= 0) for (let i = absent + 1, end = i + code[absent]!; i < end; i++) this.visit(code[i]!, trail, verify);
       return;
     }
     for (let i = 0; i < leaves.count; i++) {
@@ -254,27 +286,35 @@ class CompiledMachine<K> implements PatternMachine<K> {
       this.step(group, leaves.values[i], joined, verify);
     }
     // Leaves only inside arrays: absence may hold in the slice the rest picks; verify.
-    if (absent !== undefined && leaves.free === 0) for (const next of absent) this.visit(next, trail, true);
+    if (absent >= 0 && leaves.free === 0) for (let i = absent + 1, end = i + code[absent]!; i < end; i++) this.visit(code[i]!, trail, true);
   }
 
-  /** Follows every way of `group` that accepts `value`. */
-  private step(group: FieldGroup, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
-    if (typeof value === "string") {
-      if (group.soleNext !== undefined) {
-        if (group.sole === value) this.visit(group.soleNext, trail, verify);
-      } else if (group.strings !== undefined) {
-        const filter = group.stringsFilter;
-        if (filter === undefined || filter.mayHold(hashText(value))) {
-          const next = group.strings.get(value);
-          if (next !== undefined) this.visit(next, trail, verify);
+  /** Follows every way of the group at offset `group` that accepts `value`. */
+  private step(group: number, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+    const code = this.code;
+    const strings = code[group + GROUP_STRINGS]!;
+    if (typeof value === "string" && strings !== 0) {
+      const hash = hashText(value);
+      if (strings === STRINGS_ONE) {
+        if (code[group + GROUP_A] === hash && this.keys[code[group + GROUP_B]!] === value) this.visit(code[group + GROUP_C]!, trail, verify);
+      } else if (strings === STRINGS_FEW) {
+        for (let at = code[group + GROUP_A]!, end = at + 3 * code[group + GROUP_B]!; at < end; at += 3) {
+          if (code[at] === hash && this.keys[code[at + 1]!] === value) {
+            this.visit(code[at + 2]!, trail, verify);
+            break;
+          }
         }
+      } else if (strings === STRINGS_TABLE) {
+        const next = this.tables[code[group + GROUP_A]!]!.get(value, hash);
+        if (next >= 0) this.visit(next, trail, verify);
       }
     }
-    if (group.other !== undefined) this.stepOther(group.other, value, trail, verify);
+    const other = code[group + GROUP_OTHER]!;
+    if (other >= 0) this.stepOther(this.others[other]!, value, trail, verify);
   }
 
-  private stepOther(ways: OtherWays, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
-    let next: MachineState | undefined;
+  private stepOther(ways: OtherWays<number>, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+    let next: number | undefined;
     if (typeof value === "string") {
       if (ways.forStrings) this.stepString(ways, value, trail, verify);
     } else if (typeof value === "number") {
@@ -300,12 +340,12 @@ class CompiledMachine<K> implements PatternMachine<K> {
   }
 
   /** The indexed ways a string can take: affixes, lower-cased values, IPv4 blocks, wildcards. */
-  private stepString(ways: OtherWays, value: string, trail: readonly number[] | undefined, verify: boolean): void {
+  private stepString(ways: OtherWays<number>, value: string, trail: readonly number[] | undefined, verify: boolean): void {
     if (ways.prefixes !== undefined) this.affixes(ways.prefixes, value, true, trail, verify);
     if (ways.suffixes !== undefined) this.affixes(ways.suffixes, value, false, trail, verify);
     if (ways.needsLowered) {
       const lower = value.toLowerCase();
-      let next: MachineState | undefined;
+      let next: number | undefined;
       if (
         ways.ignoreCase !== undefined &&
         (ways.ignoreCaseFilter === undefined || ways.ignoreCaseFilter.mayHold(hashText(lower))) &&
@@ -321,7 +361,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (ways.wildcardsBySuffix !== undefined) this.affixes(ways.wildcardsBySuffix, value, false, trail, verify);
   }
 
-  private ranges(index: RangeIndex<MachineState>, value: number, trail: readonly number[] | undefined, verify: boolean): void {
+  private ranges(index: RangeIndex<number>, value: number, trail: readonly number[] | undefined, verify: boolean): void {
     // Found states go on a shared stack; walks they start push above them and pop back.
     const found = this.rangeHits;
     const start = found.length;
@@ -337,14 +377,14 @@ class CompiledMachine<K> implements PatternMachine<K> {
    * are then tested whole.
    */
   private affixes(
-    index: AffixIndex<MachineState> | AffixIndex<WildcardWay[]>,
+    index: AffixIndex<number> | AffixIndex<WildcardWay<number>[]>,
     value: string,
     prefix: boolean,
     trail: readonly number[] | undefined,
     verify: boolean,
   ): void {
     const { lengths, filter } = index;
-    const ways: ReadonlyMap<string, MachineState | WildcardWay[]> = index.ways;
+    const ways: ReadonlyMap<string, number | WildcardWay<number>[]> = index.ways;
     const length = value.length;
     // With a filter, the value's prefix (suffix) is hashed as it grows to each length, and
     // only a hash the filter knows costs a cut string and a map lookup.
@@ -360,11 +400,11 @@ class CompiledMachine<K> implements PatternMachine<K> {
       }
       const found = ways.get(size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size));
       if (found === undefined) continue;
-      if (!Array.isArray(found)) {
-        this.visit(found as MachineState, trail, verify);
+      if (typeof found === "number") {
+        this.visit(found, trail, verify);
         continue;
       }
-      for (const way of found as readonly WildcardWay[]) {
+      for (const way of found) {
         if (wildcardHolds(value, way.segments, way.minLength)) this.visit(way.next, trail, verify);
       }
     }

@@ -151,7 +151,21 @@ export class RangeIndex<T> {
     this.ranges.push({ low, lowInclusive, high, highInclusive, next });
   }
 
-  /** Builds the tree; the index is read-only after this. */
+  /** The states of its ranges, in the order added (before {@link seal}). */
+  nexts(): T[] {
+    if (this.ranges === undefined) throw new Error("a sealed RangeIndex no longer lists its ranges");
+    return this.ranges.map((range) => range.next);
+  }
+
+  /** A new, unsealed index of the same ranges leading to `f(next)` (before {@link seal}). */
+  map<U>(f: (next: T) => U): RangeIndex<U> {
+    if (this.ranges === undefined) throw new Error("a sealed RangeIndex cannot be mapped");
+    const mapped = new RangeIndex<U>();
+    for (const range of this.ranges) mapped.add(range.low, range.lowInclusive, range.high, range.highInclusive, f(range.next));
+    return mapped;
+  }
+
+  /** Builds the search structure; the index is read-only after this. */
   seal(): void {
     if (this.ranges === undefined) return;
     if (this.ranges.length <= SCANNED_RANGES) this.scanned = this.ranges;

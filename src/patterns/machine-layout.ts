@@ -1,0 +1,248 @@
+/**
+ * The pattern machine laid out for matching: the builder's trie of objects
+ * (`machine-states.ts`) copied into one `Int32Array`, each state a record at its offset.
+ *
+ * With 100,000 rules the machine is far larger than the CPU caches, and matching an event is
+ * a chain of reads each of which waits on memory: what costs is the number of distinct cache
+ * lines a walk touches, not the instructions. The object trie spreads one state over a state
+ * object, the `Map` of its strings (an object, its buckets, its entries), the key strings
+ * and the next state, wherever the garbage collector put each. Here:
+ *
+ * - a state's record holds its terminals, its groups and its short string lists together;
+ * - states are numbered in depth-first order, so the states below a rule's first, particular
+ *   condition (its source, detail type and the rest) follow each other in memory, and a walk
+ *   down them reads consecutive lines, which the CPU prefetches;
+ * - an exact string is compared by its FNV hash first (the value's hash is computed once), so a
+ *   string that differs costs no read of the key's characters;
+ * - a group of many exact strings is a {@link StringTable}: one slot line and the key.
+ *
+ * Everything else (ranges, affixes, ignore-case values, wildcards, tested matchers) keeps its
+ * index object from the builder, with state offsets in place of states ({@link OtherWays}`<number>`).
+ *
+ * A state's record, at offset `s` (`STATE_*`): seen mark (the only field matching writes),
+ * first terminal entry or -1, offset of a list of further terminals or -1, group count; then
+ * the groups, `GROUP_SIZE` integers each (`GROUP_*`): path id, how its exact strings are kept
+ * (`STRINGS_*`), three integers for them, index of its other ways or -1, offset of its
+ * `exists: false` list or -1; then the lists the record points to, each a count and its items.
+ *
+ * @module
+ */
+
+import type { AffixIndex, FieldGroup, MachineState, OtherWays, WildcardWay } from "./machine-states.js";
+import { hashText } from "./key-filter.js";
+import type { RangeIndex } from "./range-index.js";
+import { StringTable } from "./string-table.js";
+
+export const STATE_SEEN = 0;
+export const STATE_TERMINAL = 1;
+export const STATE_MORE_TERMINALS = 2;
+export const STATE_GROUP_COUNT = 3;
+export const STATE_HEADER = 4;
+
+export const GROUP_PATH = 0;
+export const GROUP_STRINGS = 1;
+export const GROUP_A = 2;
+export const GROUP_B = 3;
+export const GROUP_C = 4;
+export const GROUP_OTHER = 5;
+export const GROUP_ABSENT = 6;
+export const GROUP_SIZE = 7;
+
+/** No exact string ways. */
+export const STRINGS_NONE = 0;
+/** One: A its hash, B its index in `keys`, C its next state. */
+export const STRINGS_ONE = 1;
+/** Up to {@link FEW_STRINGS}: A the offset of (hash, key index, next) triples, B their count. */
+export const STRINGS_FEW = 2;
+/** More: A the index of its {@link StringTable} in `tables`. */
+export const STRINGS_TABLE = 3;
+
+/** Up to this many exact strings are kept in the record and compared in turn. */
+const FEW_STRINGS = 4;
+
+/** The laid-out machine. */
+export interface MachineLayout {
+  /** The state records; the root is at offset 0. */
+  readonly code: Int32Array;
+  /** Exact string keys, each once, by the index records hold. */
+  readonly keys: readonly string[];
+  readonly tables: readonly StringTable[];
+  readonly others: readonly OtherWays<number>[];
+}
+
+/** States laid out between yields of {@link layOutMachine}. */
+const STATES_PER_SLICE = 4096;
+
+/**
+ * Lays out the trie below `root` (sealed by `StateBuilder.finish`). A generator, so that a
+ * build aside can yield between slices; run it to its end (`drain`) to lay out at once.
+ */
+export function* layOutMachine(root: MachineState): Generator<void, MachineLayout> {
+  // Depth-first order and each state's offset.
+  const order: MachineState[] = [];
+  let size = 0;
+  const stack: MachineState[] = [root];
+  while (stack.length > 0) {
+    const state = stack.pop()!;
+    state.id = size;
+    order.push(state);
+    size += recordSize(state);
+    const children: MachineState[] = [];
+    for (const group of groupsOf(state)) addNextStates(group, children);
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+    if (order.length % STATES_PER_SLICE === 0) yield;
+  }
+
+  const code = new Int32Array(size);
+  const keys: string[] = [];
+  const keyIndex = new Map<string, number>();
+  const keyOf = (key: string): number => {
+    let index = keyIndex.get(key);
+    if (index === undefined) {
+      index = keys.length;
+      keys.push(key);
+      keyIndex.set(key, index);
+    }
+    return index;
+  };
+  const tables: StringTable[] = [];
+  const others: OtherWays<number>[] = [];
+  for (let n = 0; n < order.length; n++) {
+    const state = order[n]!;
+    const at = state.id;
+    const groups = groupsOf(state);
+    let tail = at + STATE_HEADER + groups.length * GROUP_SIZE;
+    code[at + STATE_SEEN] = -1;
+    code[at + STATE_TERMINAL] = state.terminal;
+    code[at + STATE_GROUP_COUNT] = groups.length;
+    code[at + STATE_MORE_TERMINALS] = state.terminals === undefined ? -1 : tail;
+    if (state.terminals !== undefined) tail = writeList(code, tail, state.terminals);
+    for (let k = 0; k < groups.length; k++) {
+      const group = groups[k]!;
+      const g = at + STATE_HEADER + k * GROUP_SIZE;
+      code[g + GROUP_PATH] = group.pathId;
+      if (group.soleNext !== undefined) {
+        code[g + GROUP_STRINGS] = STRINGS_ONE;
+        code[g + GROUP_A] = hashText(group.sole);
+        code[g + GROUP_B] = keyOf(group.sole);
+        code[g + GROUP_C] = group.soleNext.id;
+      } else if (group.strings !== undefined && group.strings.size <= FEW_STRINGS) {
+        code[g + GROUP_STRINGS] = STRINGS_FEW;
+        code[g + GROUP_A] = tail;
+        code[g + GROUP_B] = group.strings.size;
+        for (const [key, next] of group.strings) {
+          code[tail++] = hashText(key);
+          code[tail++] = keyOf(key);
+          code[tail++] = next.id;
+        }
+      } else if (group.strings !== undefined) {
+        code[g + GROUP_STRINGS] = STRINGS_TABLE;
+        code[g + GROUP_A] = tables.length;
+        tables.push(new StringTable(mapValues(group.strings, idOf)));
+      } else code[g + GROUP_STRINGS] = STRINGS_NONE;
+      code[g + GROUP_OTHER] = group.other === undefined ? -1 : others.push(layOutOtherWays(group.other)) - 1;
+      code[g + GROUP_ABSENT] = group.onAbsent === undefined ? -1 : tail;
+      if (group.onAbsent !== undefined) tail = writeList(code, tail, group.onAbsent.map(idOf));
+    }
+    if (n % STATES_PER_SLICE === STATES_PER_SLICE - 1) yield;
+  }
+  return { code, keys, tables, others };
+}
+
+/** Runs a generator to its end and returns its value. */
+export function drain<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+function groupsOf(state: MachineState): FieldGroup[] {
+  if (state.pathId < 0) return [];
+  return state.more === undefined ? [state] : [state, ...state.more];
+}
+
+function recordSize(state: MachineState): number {
+  const groups = groupsOf(state);
+  let size = STATE_HEADER + groups.length * GROUP_SIZE;
+  if (state.terminals !== undefined) size += 1 + state.terminals.length;
+  for (const group of groups) {
+    if (group.soleNext === undefined && group.strings !== undefined && group.strings.size <= FEW_STRINGS) size += 3 * group.strings.size;
+    if (group.onAbsent !== undefined) size += 1 + group.onAbsent.length;
+  }
+  return size;
+}
+
+function writeList(code: Int32Array, at: number, items: readonly number[]): number {
+  code[at++] = items.length;
+  for (const item of items) code[at++] = item;
+  return at;
+}
+
+const idOf = (state: MachineState): number => state.id;
+
+/** Every state one of `group`'s ways leads to, in the order they are laid out. */
+function addNextStates(group: FieldGroup, out: MachineState[]): void {
+  if (group.soleNext !== undefined) out.push(group.soleNext);
+  if (group.strings !== undefined) for (const next of group.strings.values()) out.push(next);
+  const ways = group.other;
+  if (ways !== undefined) {
+    for (const next of [ways.onPresent, ways.onTrue, ways.onFalse, ways.onNull]) if (next !== undefined) out.push(next);
+    for (const way of ways.tested ?? []) out.push(way.next);
+    for (const map of [ways.numbers, ways.ignoreCase]) if (map !== undefined) for (const next of map.values()) out.push(next);
+    for (const index of [ways.prefixes, ways.prefixesIgnoreCase, ways.suffixes, ways.suffixesIgnoreCase]) {
+      if (index !== undefined) for (const next of index.ways.values()) out.push(next);
+    }
+    for (const index of [ways.wildcardsByPrefix, ways.wildcardsBySuffix]) {
+      if (index !== undefined) for (const list of index.ways.values()) for (const way of list) out.push(way.next);
+    }
+    for (const ranges of [ways.numericRanges, ways.ipv4Ranges]) if (ranges !== undefined) out.push(...ranges.nexts());
+  }
+  if (group.onAbsent !== undefined) out.push(...group.onAbsent);
+}
+
+function mapValues<K, A, B>(map: ReadonlyMap<K, A>, f: (value: A) => B): Map<K, B> {
+  const out = new Map<K, B>();
+  for (const [key, value] of map) out.set(key, f(value));
+  return out;
+}
+
+function layOutAffixes<A, B>(index: AffixIndex<A> | undefined, f: (value: A) => B): AffixIndex<B> | undefined {
+  return index === undefined ? undefined : { ways: mapValues(index.ways, f), lengths: index.lengths, filter: index.filter };
+}
+
+function layOutWildcards(ways: readonly WildcardWay[]): WildcardWay<number>[] {
+  return ways.map((way) => ({ segments: way.segments, minLength: way.minLength, next: way.next.id }));
+}
+
+function layOutRanges(ranges: RangeIndex<MachineState> | undefined): RangeIndex<number> | undefined {
+  if (ranges === undefined) return undefined;
+  const laidOut = ranges.map(idOf);
+  laidOut.seal();
+  return laidOut;
+}
+
+function layOutOtherWays(ways: OtherWays): OtherWays<number> {
+  const id = (state: MachineState | undefined): number | undefined => state?.id;
+  return {
+    forStrings: ways.forStrings,
+    forNumbers: ways.forNumbers,
+    onPresent: id(ways.onPresent),
+    tested: ways.tested?.map((way) => ({ test: way.test, next: way.next.id })),
+    numbers: ways.numbers === undefined ? undefined : mapValues(ways.numbers, idOf),
+    onTrue: id(ways.onTrue),
+    onFalse: id(ways.onFalse),
+    onNull: id(ways.onNull),
+    ignoreCase: ways.ignoreCase === undefined ? undefined : mapValues(ways.ignoreCase, idOf),
+    ignoreCaseFilter: ways.ignoreCaseFilter,
+    prefixes: layOutAffixes(ways.prefixes, idOf),
+    prefixesIgnoreCase: layOutAffixes(ways.prefixesIgnoreCase, idOf),
+    suffixes: layOutAffixes(ways.suffixes, idOf),
+    suffixesIgnoreCase: layOutAffixes(ways.suffixesIgnoreCase, idOf),
+    numericRanges: layOutRanges(ways.numericRanges),
+    ipv4Ranges: layOutRanges(ways.ipv4Ranges),
+    wildcardsByPrefix: layOutAffixes(ways.wildcardsByPrefix, layOutWildcards),
+    wildcardsBySuffix: layOutAffixes(ways.wildcardsBySuffix, layOutWildcards),
+    needsLowered: ways.needsLowered,
+  };
+}
