@@ -31,6 +31,9 @@ export interface PathLeaves {
 
 const NO_TRAIL: readonly number[] = [];
 
+/** Outermost arrays (and elements of each) whose trails are kept for reuse. */
+const MAX_KEPT_TRAILS = 64;
+
 /**
  * Where an event's key may lead: one node per field path, or prefix of one, that patterns
  * name. `children` maps every key that can come next, including keys that span several
@@ -113,6 +116,8 @@ export class EventLeaves {
   /** Per array met in this collection: the path id of its first leaf, or -2 once leaves of two paths were seen. */
   private readonly arrayPaths: number[] = [];
   private anyTrail = false;
+  /** `keptTrails[arrayId][index]`: see {@link outermostTrail}. */
+  private readonly keptTrails: (readonly number[])[][] = [];
 
   /**
    * @param paths every field path the machine's patterns name, in path-id order.
@@ -193,7 +198,21 @@ export class EventLeaves {
     }
     const arrayId = this.nextArrayId++;
     this.arrayPaths[arrayId] = -1;
-    for (let index = 0; index < value.length; index++) this.visit(value[index], node, [...trail, arrayId, index]);
+    for (let index = 0; index < value.length; index++) {
+      this.visit(value[index], node, trail.length === 0 ? this.outermostTrail(arrayId, index) : [...trail, arrayId, index]);
+    }
+  }
+
+  /**
+   * The trail `[arrayId, index]` of an element of an array that sits in no other, made once
+   * and kept for later events (trails are read only while one event is matched, and array ids
+   * start again at 0 with each): most events' arrays are such, and matching then makes no
+   * garbage for them.
+   */
+  private outermostTrail(arrayId: number, index: number): readonly number[] {
+    if (arrayId >= MAX_KEPT_TRAILS || index >= MAX_KEPT_TRAILS) return [arrayId, index];
+    const kept = (this.keptTrails[arrayId] ??= []);
+    return (kept[index] ??= [arrayId, index]);
   }
 
   private visit(value: unknown, node: PathNode, trail: readonly number[]): void {

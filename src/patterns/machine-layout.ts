@@ -16,8 +16,11 @@
  *   string that differs costs no read of the key's characters;
  * - a group of many exact strings is a {@link StringTable}: one slot line and the key.
  *
- * Everything else (ranges, affixes, ignore-case values, wildcards, tested matchers) keeps its
- * index object from the builder, with state offsets in place of states ({@link OtherWays}`<number>`).
+ * - prefixes, suffixes, wildcards by a literal end and lower-cased values are string tables
+ *   too, asked with the hash of the value's prefix (suffix) as it is read: no string is cut.
+ *
+ * Ranges and tested matchers keep their objects from the builder, with state offsets in
+ * place of states ({@link LaidOutOtherWays}).
  *
  * A state's record, at offset `s` (`STATE_*`): seen mark (the only field matching writes),
  * first terminal entry or -1, offset of a list of further terminals or -1, group count; then
@@ -28,7 +31,7 @@
  * @module
  */
 
-import type { AffixIndex, FieldGroup, MachineState, OtherWays, WildcardWay } from "./machine-states.js";
+import type { AffixIndex, FieldGroup, MachineState, OtherWays, TestedWay, WildcardWay } from "./machine-states.js";
 import { hashText } from "./key-filter.js";
 import type { RangeIndex } from "./range-index.js";
 import { StringTable } from "./string-table.js";
@@ -67,7 +70,42 @@ export interface MachineLayout {
   /** Exact string keys, each once, by the index records hold. */
   readonly keys: readonly string[];
   readonly tables: readonly StringTable[];
-  readonly others: readonly OtherWays<number>[];
+  readonly others: readonly LaidOutOtherWays[];
+}
+
+/** Prefixes or suffixes in a {@link StringTable}, with their distinct lengths ascending. */
+export interface LaidOutAffixes {
+  readonly table: StringTable;
+  readonly lengths: readonly number[];
+}
+
+/** Wildcards found by a literal end: the table leads to an index in `lists`. */
+export interface LaidOutWildcards extends LaidOutAffixes {
+  readonly lists: readonly (readonly WildcardWay<number>[])[];
+}
+
+/** A group's {@link OtherWays}, laid out: state offsets for states, tables for string indexes. */
+export interface LaidOutOtherWays {
+  readonly forStrings: boolean;
+  readonly forNumbers: boolean;
+  readonly onPresent: number | undefined;
+  readonly tested: readonly TestedWay<number>[] | undefined;
+  readonly numbers: ReadonlyMap<number, number> | undefined;
+  readonly onTrue: number | undefined;
+  readonly onFalse: number | undefined;
+  readonly onNull: number | undefined;
+  /** `equals-ignore-case`, by the lower-cased operand. */
+  readonly ignoreCase: StringTable | undefined;
+  readonly prefixes: LaidOutAffixes | undefined;
+  readonly prefixesIgnoreCase: LaidOutAffixes | undefined;
+  readonly suffixes: LaidOutAffixes | undefined;
+  readonly suffixesIgnoreCase: LaidOutAffixes | undefined;
+  readonly numericRanges: RangeIndex<number> | undefined;
+  readonly ipv4Ranges: RangeIndex<number> | undefined;
+  readonly wildcardsByPrefix: LaidOutWildcards | undefined;
+  readonly wildcardsBySuffix: LaidOutWildcards | undefined;
+  /** Whether the prefixes or suffixes ignoring case need the value lower-cased. */
+  readonly needsLowered: boolean;
 }
 
 /** States laid out between yields of {@link layOutMachine}. */
@@ -106,7 +144,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
     return index;
   };
   const tables: StringTable[] = [];
-  const others: OtherWays<number>[] = [];
+  const others: LaidOutOtherWays[] = [];
   for (let n = 0; n < order.length; n++) {
     const state = order[n]!;
     const at = state.id;
@@ -207,12 +245,18 @@ function mapValues<K, A, B>(map: ReadonlyMap<K, A>, f: (value: A) => B): Map<K, 
   return out;
 }
 
-function layOutAffixes<A, B>(index: AffixIndex<A> | undefined, f: (value: A) => B): AffixIndex<B> | undefined {
-  return index === undefined ? undefined : { ways: mapValues(index.ways, f), lengths: index.lengths, filter: index.filter };
+function layOutAffixes(index: AffixIndex<MachineState> | undefined, backwards: boolean): LaidOutAffixes | undefined {
+  return index === undefined ? undefined : { table: new StringTable(mapValues(index.ways, idOf), backwards), lengths: index.lengths };
 }
 
-function layOutWildcards(ways: readonly WildcardWay[]): WildcardWay<number>[] {
-  return ways.map((way) => ({ segments: way.segments, minLength: way.minLength, next: way.next.id }));
+function layOutWildcards(index: AffixIndex<WildcardWay[]> | undefined, backwards: boolean): LaidOutWildcards | undefined {
+  if (index === undefined) return undefined;
+  const lists: WildcardWay<number>[][] = [];
+  const ways = mapValues(index.ways, (list) => {
+    lists.push(list.map((way) => ({ segments: way.segments, minLength: way.minLength, next: way.next.id })));
+    return lists.length - 1;
+  });
+  return { table: new StringTable(ways, backwards), lengths: index.lengths, lists };
 }
 
 function layOutRanges(ranges: RangeIndex<MachineState> | undefined): RangeIndex<number> | undefined {
@@ -222,7 +266,7 @@ function layOutRanges(ranges: RangeIndex<MachineState> | undefined): RangeIndex<
   return laidOut;
 }
 
-function layOutOtherWays(ways: OtherWays): OtherWays<number> {
+function layOutOtherWays(ways: OtherWays): LaidOutOtherWays {
   const id = (state: MachineState | undefined): number | undefined => state?.id;
   return {
     forStrings: ways.forStrings,
@@ -233,16 +277,15 @@ function layOutOtherWays(ways: OtherWays): OtherWays<number> {
     onTrue: id(ways.onTrue),
     onFalse: id(ways.onFalse),
     onNull: id(ways.onNull),
-    ignoreCase: ways.ignoreCase === undefined ? undefined : mapValues(ways.ignoreCase, idOf),
-    ignoreCaseFilter: ways.ignoreCaseFilter,
-    prefixes: layOutAffixes(ways.prefixes, idOf),
-    prefixesIgnoreCase: layOutAffixes(ways.prefixesIgnoreCase, idOf),
-    suffixes: layOutAffixes(ways.suffixes, idOf),
-    suffixesIgnoreCase: layOutAffixes(ways.suffixesIgnoreCase, idOf),
+    ignoreCase: ways.ignoreCase === undefined ? undefined : new StringTable(mapValues(ways.ignoreCase, idOf)),
+    prefixes: layOutAffixes(ways.prefixes, false),
+    prefixesIgnoreCase: layOutAffixes(ways.prefixesIgnoreCase, false),
+    suffixes: layOutAffixes(ways.suffixes, true),
+    suffixesIgnoreCase: layOutAffixes(ways.suffixesIgnoreCase, true),
     numericRanges: layOutRanges(ways.numericRanges),
     ipv4Ranges: layOutRanges(ways.ipv4Ranges),
-    wildcardsByPrefix: layOutAffixes(ways.wildcardsByPrefix, layOutWildcards),
-    wildcardsBySuffix: layOutAffixes(ways.wildcardsBySuffix, layOutWildcards),
-    needsLowered: ways.needsLowered,
+    wildcardsByPrefix: layOutWildcards(ways.wildcardsByPrefix, false),
+    wildcardsBySuffix: layOutWildcards(ways.wildcardsBySuffix, true),
+    needsLowered: ways.prefixesIgnoreCase !== undefined || ways.suffixesIgnoreCase !== undefined,
   };
 }

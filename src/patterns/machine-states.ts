@@ -26,7 +26,6 @@
  */
 
 import type { FieldCondition, PatternAlternative, ValueMatcher } from "./pattern-types.js";
-import { filterFor, type KeyFilter } from "./key-filter.js";
 import { RangeIndex } from "./range-index.js";
 import { stepKey, type StepFanOut } from "./step-fan-out.js";
 import { compileValueTest, type ValueTest } from "./value-tests.js";
@@ -92,7 +91,6 @@ export interface OtherWays<S = MachineState> {
   onNull: S | undefined;
   /** `equals-ignore-case`, keyed by the lower-cased operand. */
   ignoreCase: Map<string, S> | undefined;
-  ignoreCaseFilter: KeyFilter | undefined;
   /** `prefix`, by operand; the ignore-case ones by the lower-cased operand. */
   prefixes: AffixIndex<S> | undefined;
   prefixesIgnoreCase: AffixIndex<S> | undefined;
@@ -118,8 +116,6 @@ export interface OtherWays<S = MachineState> {
 export interface AffixIndex<T> {
   readonly ways: Map<string, T>;
   readonly lengths: number[];
-  /** Asked before `ways` when it is large: prefixes hashed forwards, suffixes backwards. */
-  filter: KeyFilter | undefined;
 }
 
 /** A wildcard way found by its first or last segment, then tested whole (`wildcardHolds`). */
@@ -277,7 +273,6 @@ function otherWays(group: FieldGroup): OtherWays {
     onFalse: undefined,
     onNull: undefined,
     ignoreCase: undefined,
-    ignoreCaseFilter: undefined,
     prefixes: undefined,
     prefixesIgnoreCase: undefined,
     suffixes: undefined,
@@ -320,7 +315,7 @@ function placeString(group: FieldGroup, value: string, next: MachineState): void
 }
 
 function newAffixIndex<T>(): AffixIndex<T> {
-  return { ways: new Map(), lengths: [], filter: undefined };
+  return { ways: new Map(), lengths: [] };
 }
 
 /** Adds `text`'s length to the index's ascending list of distinct lengths. */
@@ -423,7 +418,7 @@ export class StateBuilder {
   }
 }
 
-/** Seals a finished group: says which kinds of value it has ways for, and filters its large indexes. */
+/** Seals a finished group: says which kinds of value it has ways for. */
 function sealGroup(group: FieldGroup): void {
   const ways = group.other;
   if (ways === undefined) return;
@@ -431,13 +426,6 @@ function sealGroup(group: FieldGroup): void {
   ways.forStrings =
     ways.needsLowered ||
     [ways.prefixes, ways.suffixes, ways.ipv4Ranges, ways.wildcardsByPrefix, ways.wildcardsBySuffix].some((index) => index !== undefined);
-  if (ways.ignoreCase !== undefined) ways.ignoreCaseFilter = filterFor(ways.ignoreCase);
-  for (const index of [ways.prefixes, ways.prefixesIgnoreCase, ways.wildcardsByPrefix]) {
-    if (index !== undefined) index.filter = filterFor(index.ways);
-  }
-  for (const index of [ways.suffixes, ways.suffixesIgnoreCase, ways.wildcardsBySuffix]) {
-    if (index !== undefined) index.filter = filterFor(index.ways, true);
-  }
 }
 
 /** Files one matcher's way to `next` in the index its kind uses. */

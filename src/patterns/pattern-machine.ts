@@ -54,9 +54,12 @@ import {
   STRINGS_FEW,
   STRINGS_ONE,
   STRINGS_TABLE,
+  type LaidOutAffixes,
+  type LaidOutOtherWays,
+  type LaidOutWildcards,
   type MachineLayout,
 } from "./machine-layout.js";
-import { expandAlternative, matcherKey, StateBuilder, type AffixIndex, type OtherWays, type WildcardWay } from "./machine-states.js";
+import { expandAlternative, matcherKey, StateBuilder } from "./machine-states.js";
 import { parseIpAddress } from "./ip-address.js";
 import { HASH_START, hashStep, hashText } from "./key-filter.js";
 import { wildcardHolds } from "./wildcard.js";
@@ -145,6 +148,36 @@ function addEntry(builder: StateBuilder, pattern: EventPattern, index: number, f
   }
 }
 
+/**
+ * The hash of `value` lower-cased (as `hashText` would give it), without making the
+ * lower-cased string when `value` is ASCII, where lower-casing maps A-Z only.
+ */
+function lowerCasedHash(value: string): number {
+  let hash = HASH_START;
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0x80) return hashText(value.toLowerCase());
+    hash = hashStep(hash, unit >= 0x41 && unit <= 0x5a ? unit + 0x20 : unit);
+  }
+  return hash;
+}
+
+/**
+ * Sorts `items[0..count)` ascending in place: an insertion sort, since an event matches a few
+ * patterns, and `Array.prototype.sort` allocates its work space on every call.
+ */
+function sortAscending(items: number[], count: number): void {
+  for (let i = 1; i < count; i++) {
+    const item = items[i]!;
+    let j = i - 1;
+    while (j >= 0 && items[j]! > item) {
+      items[j + 1] = items[j]!;
+      j--;
+    }
+    items[j + 1] = item;
+  }
+}
+
 /** Thrown inside a walk that ran out of steps; never escapes `match`. */
 const OUT_OF_STEPS = Symbol("out of steps");
 
@@ -176,7 +209,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private readonly code: Int32Array;
   private readonly keys: readonly string[];
   private readonly tables: readonly StringTable[];
-  private readonly others: readonly OtherWays<number>[];
+  private readonly others: readonly LaidOutOtherWays[];
   private readonly leaves: EventLeaves;
   private readonly byPath: readonly PathLeaves[];
   /** Each pattern's own compiled matcher, made when first needed. */
@@ -185,11 +218,17 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private epoch = 0;
   private readonly matchedAt: number[];
   private readonly verifyAt: number[];
+  // Arrays used as stacks keep their length and count with a number of their own: setting an
+  // array's length to 0 drops its storage, and every event would then allocate it again.
   private readonly matched: number[] = [];
+  private matchedCount = 0;
   private readonly toVerify: number[] = [];
+  private toVerifyCount = 0;
   private steps = 0;
   private stepBudget = 0;
+  /** States found by range searches, above `rangeHitsTop` free. */
   private readonly rangeHits: number[] = [];
+  private rangeHitsTop = 0;
 
   constructor(entries: readonly MachineEntry<K>[], paths: readonly string[], stateCount: number, layout: MachineLayout) {
     this.entries = entries;
@@ -210,10 +249,10 @@ class CompiledMachine<K> implements PatternMachine<K> {
     const leaves = this.leaves;
     leaves.collect(event);
     this.epoch = leaves.epoch;
-    this.matched.length = 0;
-    this.toVerify.length = 0;
+    this.matchedCount = 0;
+    this.toVerifyCount = 0;
     this.steps = 0;
-    this.rangeHits.length = 0;
+    this.rangeHitsTop = 0;
     this.stepBudget = BASE_STEP_BUDGET + STEP_BUDGET_PER_LEAF * leaves.leafCount;
     try {
       this.visit(0, undefined, false);
@@ -221,14 +260,16 @@ class CompiledMachine<K> implements PatternMachine<K> {
       if (error !== OUT_OF_STEPS) throw error;
       return this.matchOneByOne(event);
     }
-    for (const entry of this.toVerify) {
-      if (this.matchedAt[entry] !== this.epoch && this.verifier(entry).matches(event)) this.matched.push(entry);
+    for (let i = 0; i < this.toVerifyCount; i++) {
+      const entry = this.toVerify[i]!;
+      if (this.matchedAt[entry] !== this.epoch && this.verifier(entry).matches(event)) this.matched[this.matchedCount++] = entry;
     }
     const matched = this.matched;
-    if (matched.length === 0) return [];
-    if (matched.length > 1) matched.sort((a, b) => a - b);
-    const keys = new Array<K>(matched.length);
-    for (let i = 0; i < matched.length; i++) keys[i] = this.entries[matched[i]!]!.key;
+    const count = this.matchedCount;
+    if (count === 0) return [];
+    sortAscending(matched, count);
+    const keys = new Array<K>(count);
+    for (let i = 0; i < count; i++) keys[i] = this.entries[matched[i]!]!.key;
     return keys;
   }
 
@@ -313,7 +354,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (other >= 0) this.stepOther(this.others[other]!, value, trail, verify);
   }
 
-  private stepOther(ways: OtherWays<number>, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+  private stepOther(ways: LaidOutOtherWays, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
     let next: number | undefined;
     if (typeof value === "string") {
       if (ways.forStrings) this.stepString(ways, value, trail, verify);
@@ -340,71 +381,64 @@ class CompiledMachine<K> implements PatternMachine<K> {
   }
 
   /** The indexed ways a string can take: affixes, lower-cased values, IPv4 blocks, wildcards. */
-  private stepString(ways: OtherWays<number>, value: string, trail: readonly number[] | undefined, verify: boolean): void {
-    if (ways.prefixes !== undefined) this.affixes(ways.prefixes, value, true, trail, verify);
-    if (ways.suffixes !== undefined) this.affixes(ways.suffixes, value, false, trail, verify);
+  private stepString(ways: LaidOutOtherWays, value: string, trail: readonly number[] | undefined, verify: boolean): void {
+    if (ways.prefixes !== undefined) this.affixes(ways.prefixes, undefined, value, true, trail, verify);
+    if (ways.suffixes !== undefined) this.affixes(ways.suffixes, undefined, value, false, trail, verify);
+    if (ways.ignoreCase !== undefined) {
+      const next = ways.ignoreCase.getLowerCased(value, lowerCasedHash(value));
+      if (next >= 0) this.visit(next, trail, verify);
+    }
     if (ways.needsLowered) {
       const lower = value.toLowerCase();
-      let next: number | undefined;
-      if (
-        ways.ignoreCase !== undefined &&
-        (ways.ignoreCaseFilter === undefined || ways.ignoreCaseFilter.mayHold(hashText(lower))) &&
-        (next = ways.ignoreCase.get(lower)) !== undefined
-      ) {
-        this.visit(next, trail, verify);
-      }
-      if (ways.prefixesIgnoreCase !== undefined) this.affixes(ways.prefixesIgnoreCase, lower, true, trail, verify);
-      if (ways.suffixesIgnoreCase !== undefined) this.affixes(ways.suffixesIgnoreCase, lower, false, trail, verify);
+      if (ways.prefixesIgnoreCase !== undefined) this.affixes(ways.prefixesIgnoreCase, undefined, lower, true, trail, verify);
+      if (ways.suffixesIgnoreCase !== undefined) this.affixes(ways.suffixesIgnoreCase, undefined, lower, false, trail, verify);
     }
     if (ways.ipv4Ranges !== undefined && parseIpAddress(value, ipScratch) === 4) this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
-    if (ways.wildcardsByPrefix !== undefined) this.affixes(ways.wildcardsByPrefix, value, true, trail, verify);
-    if (ways.wildcardsBySuffix !== undefined) this.affixes(ways.wildcardsBySuffix, value, false, trail, verify);
+    const byPrefix = ways.wildcardsByPrefix;
+    if (byPrefix !== undefined) this.affixes(byPrefix, byPrefix.lists, value, true, trail, verify);
+    const bySuffix = ways.wildcardsBySuffix;
+    if (bySuffix !== undefined) this.affixes(bySuffix, bySuffix.lists, value, false, trail, verify);
   }
 
   private ranges(index: RangeIndex<number>, value: number, trail: readonly number[] | undefined, verify: boolean): void {
-    // Found states go on a shared stack; walks they start push above them and pop back.
+    // Found states go on a shared stack; walks they start push above them.
     const found = this.rangeHits;
-    const start = found.length;
-    index.search(value, found);
-    const end = found.length;
+    const start = this.rangeHitsTop;
+    const end = index.search(value, found, start);
+    this.rangeHitsTop = end;
     for (let i = start; i < end; i++) this.visit(found[i]!, trail, verify);
-    while (found.length > start) found.pop();
+    this.rangeHitsTop = start;
   }
 
   /**
-   * Looks `value`'s prefixes (or suffixes) of each distinct length up in `index`: a prefix or
-   * suffix way leads on at once; wildcards, found by their first (or last) literal segment,
-   * are then tested whole.
+   * Looks `value`'s prefixes (or suffixes) of each distinct length up in `index`, hashing the
+   * value as it is read: a prefix or suffix way leads on at once; wildcards (`lists` given),
+   * found by their first (or last) literal segment, are then tested whole.
    */
   private affixes(
-    index: AffixIndex<number> | AffixIndex<WildcardWay<number>[]>,
+    index: LaidOutAffixes,
+    lists: LaidOutWildcards["lists"] | undefined,
     value: string,
     prefix: boolean,
     trail: readonly number[] | undefined,
     verify: boolean,
   ): void {
-    const { lengths, filter } = index;
-    const ways: ReadonlyMap<string, number | WildcardWay<number>[]> = index.ways;
+    const { lengths, table } = index;
     const length = value.length;
-    // With a filter, the value's prefix (suffix) is hashed as it grows to each length, and
-    // only a hash the filter knows costs a cut string and a map lookup.
     let hash = HASH_START;
     let hashed = 0;
     for (let i = 0; i < lengths.length; i++) {
       const size = lengths[i]!;
       if (size > length) break;
-      if (filter !== undefined) {
-        if (prefix) while (hashed < size) hash = hashStep(hash, value.charCodeAt(hashed++));
-        else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
-        if (!filter.mayHold(hash)) continue;
-      }
-      const found = ways.get(size === length ? value : prefix ? value.slice(0, size) : value.slice(length - size));
-      if (found === undefined) continue;
-      if (typeof found === "number") {
+      if (prefix) while (hashed < size) hash = hashStep(hash, value.charCodeAt(hashed++));
+      else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
+      const found = table.getAffix(value, size, hash, prefix);
+      if (found < 0) continue;
+      if (lists === undefined) {
         this.visit(found, trail, verify);
         continue;
       }
-      for (const way of found) {
+      for (const way of lists[found]!) {
         if (wildcardHolds(value, way.segments, way.minLength)) this.visit(way.next, trail, verify);
       }
     }
@@ -415,11 +449,11 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (!verify) {
       if (this.matchedAt[entry] !== epoch) {
         this.matchedAt[entry] = epoch;
-        this.matched.push(entry);
+        this.matched[this.matchedCount++] = entry;
       }
     } else if (this.verifyAt[entry] !== epoch && this.matchedAt[entry] !== epoch) {
       this.verifyAt[entry] = epoch;
-      this.toVerify.push(entry);
+      this.toVerify[this.toVerifyCount++] = entry;
     }
   }
 }

@@ -176,44 +176,49 @@ export class RangeIndex<T> {
     this.ranges = undefined;
   }
 
-  /** Appends to `out` the state of every range that holds `value`. */
-  search(value: number, out: T[]): void {
+  /**
+   * Writes into `out`, from index `at` (by default its end), the state of every range that
+   * holds `value`, and returns the index after the last one written. `out` is never shrunk, so
+   * that a caller reusing one array as a stack allocates nothing once it has grown.
+   */
+  search(value: number, out: T[], at = out.length): number {
     const scanned = this.scanned;
     if (scanned !== undefined) {
-      for (let i = 0; i < scanned.length; i++) if (holds(scanned[i]!, value)) out.push(scanned[i]!.next);
-      return;
+      for (let i = 0; i < scanned.length; i++) if (holds(scanned[i]!, value)) out[at++] = scanned[i]!.next;
+      return at;
     }
     const flat = this.flat;
     if (flat !== undefined) {
-      if (Number.isNaN(value)) return;
+      if (Number.isNaN(value)) return at;
       const region = regionOf(flat.bounds, value);
       const { starts, members, nexts } = flat;
-      for (let i = starts[region]!, end = starts[region + 1]!; i < end; i++) out.push(nexts[members[i]!]!);
-      return;
+      for (let i = starts[region]!, end = starts[region + 1]!; i < end; i++) out[at++] = nexts[members[i]!]!;
+      return at;
     }
     let node = this.root;
     while (node !== undefined) {
       if (Number.isNaN(node.center)) {
-        for (const range of node.byLow) if (holds(range, value)) out.push(range.next);
-        return;
+        for (const range of node.byLow) if (holds(range, value)) out[at++] = range.next;
+        return at;
       }
       if (value < node.center) {
         // Every range here reaches up to the center, so it holds `value` when its low bound allows.
         for (const range of node.byLow) {
           if (range.low > value) break;
-          if (holds(range, value)) out.push(range.next);
+          if (holds(range, value)) out[at++] = range.next;
         }
         node = node.below;
       } else if (value > node.center) {
         for (const range of node.byHigh) {
           if (range.high < value) break;
-          if (holds(range, value)) out.push(range.next);
+          if (holds(range, value)) out[at++] = range.next;
         }
         node = node.above;
       } else {
-        for (const range of node.byLow) if (holds(range, value)) out.push(range.next);
-        return;
+        for (const range of node.byLow) if (holds(range, value)) out[at++] = range.next;
+        return at;
       }
     }
+    return at;
   }
 }

@@ -32,17 +32,20 @@ export class StringTable {
   /** Asked before the slots when the table is large. */
   private readonly filter: KeyFilter | undefined;
 
-  /** A table of `ways` (key → state id). */
-  constructor(ways: ReadonlyMap<string, number>) {
+  /**
+   * A table of `ways` (key → state id), keys hashed forwards, or from their last code unit
+   * backwards for a table of suffixes.
+   */
+  constructor(ways: ReadonlyMap<string, number>, backwards = false) {
     let capacity = 8;
     while (capacity < ways.size * SLOTS_PER_KEY) capacity *= 2;
     this.mask = capacity - 1;
     this.shift = Math.clz32(capacity) + 1;
     this.slots = new Int32Array(capacity * 2).fill(EMPTY);
     this.keys = new Array<string>(capacity).fill("");
-    this.filter = filterFor(ways);
+    this.filter = filterFor(ways, backwards);
     for (const [key, next] of ways) {
-      const hash = hashText(key);
+      const hash = hashText(key, backwards);
       let slot = this.home(hash);
       while (this.slots[2 * slot + 1] !== EMPTY) slot = (slot + 1) & this.mask;
       this.slots[2 * slot] = hash;
@@ -59,6 +62,37 @@ export class StringTable {
       const next = slots[2 * slot + 1]!;
       if (next === EMPTY) return EMPTY;
       if (slots[2 * slot] === hash && this.keys[slot] === value) return next;
+    }
+  }
+
+  /**
+   * The state the key equal to `value`'s first (`prefix`) or last `size` code units leads to,
+   * or -1; `hash` is theirs, hashed forwards or backwards as the table's keys are. Cuts no
+   * string out of `value`.
+   */
+  getAffix(value: string, size: number, hash: number, prefix: boolean): number {
+    if (this.filter !== undefined && !this.filter.mayHold(hash)) return EMPTY;
+    const slots = this.slots;
+    for (let slot = this.home(hash); ; slot = (slot + 1) & this.mask) {
+      const next = slots[2 * slot + 1]!;
+      if (next === EMPTY) return EMPTY;
+      if (slots[2 * slot] !== hash) continue;
+      const key = this.keys[slot]!;
+      if (key.length === size && (prefix ? value.startsWith(key) : value.endsWith(key))) return next;
+    }
+  }
+
+  /**
+   * The state `value` lower-cased leads to, or -1, for a table of lower-cased keys; `hash` is
+   * that of the lower-cased value. The value is lower-cased only when a key's hash agrees.
+   */
+  getLowerCased(value: string, hash: number): number {
+    if (this.filter !== undefined && !this.filter.mayHold(hash)) return EMPTY;
+    const slots = this.slots;
+    for (let slot = this.home(hash); ; slot = (slot + 1) & this.mask) {
+      const next = slots[2 * slot + 1]!;
+      if (next === EMPTY) return EMPTY;
+      if (slots[2 * slot] === hash && this.keys[slot] === value.toLowerCase()) return next;
     }
   }
 
