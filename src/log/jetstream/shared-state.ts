@@ -218,7 +218,13 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
     async close() {
       // What is still held back goes out first, as far as the cluster takes it in a moment.
       for (const kind of options.kinds) kind.beforeClose?.();
-      await Promise.race([sending ?? send().catch(() => undefined), sleep(CLOSE_SEND_MS)]);
+      // The bound's timer is cleared once the changes are out: left running, it would hold the
+      // process (and fail a test's open-handle check) for up to CLOSE_SEND_MS after close.
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([
+        sending ?? send().catch(() => undefined),
+        new Promise<void>((resolve) => (bound = setTimeout(resolve, CLOSE_SEND_MS))),
+      ]).finally(() => clearTimeout(bound));
       closed = true;
       watch.stop();
       await watching.catch(() => undefined);
