@@ -17,13 +17,11 @@ import {
 } from "nats";
 import type { Clock } from "../../types.js";
 import type { ClaimedDelivery, Delivery, ParkedDeliveries } from "../log-engine.js";
-import { isNatsNotFound, isNatsTransient, retryWhile } from "./nats-errors.js";
+import { isNatsNotFound } from "./nats-errors.js";
 
 const CONSUMER = "parked";
 /** Parked deliveries claimed and not acknowledged, or handed back until due, at most. */
 const MAX_UNACKNOWLEDGED = 1_000_000;
-/** How long making the stream and consumer is asked again while the cluster does not answer. */
-const SET_UP_RETRY_MS = 30_000;
 
 export interface JetStreamParkedDeliveriesOptions {
   connection: NatsConnection;
@@ -40,49 +38,48 @@ export interface JetStreamParkedDeliveriesOptions {
 export async function openJetStreamParkedDeliveries(options: JetStreamParkedDeliveriesOptions): Promise<ParkedDeliveries> {
   const { connection, jsm, stream, subject, clock, claimMs } = options;
   const js = connection.jetstream();
-  // Idempotent, so asked again while a cluster just started still elects its leaders.
-  await retryWhile(async () => {
-    try {
-      await jsm.streams.info(stream);
-    } catch (error) {
-      if (!isNatsNotFound(error)) throw error;
-      await jsm.streams
-        .add({
-          name: stream,
-          subjects: [subject],
-          storage: StorageType.File,
-          retention: RetentionPolicy.Workqueue,
-          discard: DiscardPolicy.Old,
-          num_replicas: options.replicas,
-          duplicate_window: nanos(120_000),
-          description: "Relaybus: deliveries retrying for long, parked for any node to take when due",
-        })
-        .catch(async (addError: unknown) => {
-          await jsm.streams.info(stream).catch(() => {
-            throw addError;
-          });
+  // Idempotent: the storage's start asks it again while a cluster just started elects its
+  // leaders (open-jetstream-storage.ts).
+  try {
+    await jsm.streams.info(stream);
+  } catch (error) {
+    if (!isNatsNotFound(error)) throw error;
+    await jsm.streams
+      .add({
+        name: stream,
+        subjects: [subject],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Workqueue,
+        discard: DiscardPolicy.Old,
+        num_replicas: options.replicas,
+        duplicate_window: nanos(120_000),
+        description: "Relaybus: deliveries retrying for long, parked for any node to take when due",
+      })
+      .catch(async (addError: unknown) => {
+        await jsm.streams.info(stream).catch(() => {
+          throw addError;
         });
-    }
-    try {
-      await jsm.consumers.info(stream, CONSUMER);
-    } catch (error) {
-      if (!isNatsNotFound(error)) throw error;
-      await jsm.consumers
-        .add(stream, {
-          durable_name: CONSUMER,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          ack_wait: nanos(claimMs),
-          max_ack_pending: MAX_UNACKNOWLEDGED,
-          max_deliver: -1,
-        })
-        .catch(async (addError: unknown) => {
-          await jsm.consumers.info(stream, CONSUMER).catch(() => {
-            throw addError;
-          });
+      });
+  }
+  try {
+    await jsm.consumers.info(stream, CONSUMER);
+  } catch (error) {
+    if (!isNatsNotFound(error)) throw error;
+    await jsm.consumers
+      .add(stream, {
+        durable_name: CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(claimMs),
+        max_ack_pending: MAX_UNACKNOWLEDGED,
+        max_deliver: -1,
+      })
+      .catch(async (addError: unknown) => {
+        await jsm.consumers.info(stream, CONSUMER).catch(() => {
+          throw addError;
         });
-    }
-  }, isNatsTransient, SET_UP_RETRY_MS);
+      });
+  }
   const consumer: Consumer = await js.consumers.get(stream, CONSUMER);
   /** Claims waiting for messages, ended by `stop`. */
   const fetching = new Set<{ close(): Promise<void | Error> }>();

@@ -20,6 +20,7 @@ import { jetStreamNames } from "./jetstream-names.js";
 import type { Leadership } from "../leadership.js";
 import { startJetStreamLeadership } from "./jetstream-leadership.js";
 import { openJetStreamParkedDeliveries } from "./jetstream-parked-deliveries.js";
+import { isNatsTransient, retryWhile } from "./nats-errors.js";
 import { startSharedState, type SharedState } from "./shared-state.js";
 import { shareCatalog, shareConnections } from "./shared-stores.js";
 import { shareStateTables } from "./shared-tables.js";
@@ -27,6 +28,8 @@ import { shareUsage } from "./shared-usage.js";
 
 /** Events one publish-meter tally reads from the log at most. */
 const TALLY_READ_LIMIT = 4_000;
+/** How long a step of the start is asked again while the cluster does not answer. */
+const SET_UP_RETRY_MS = 30_000;
 
 export interface JetStreamStorageOptions {
   /** This node's directory, for its state file; created if missing. */
@@ -93,9 +96,16 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
   const connection = await connectToCluster(jetstream.servers);
   /** What was opened so far, closed in reverse order should a later step fail. */
   const opened: Array<() => unknown> = [() => connection.close()];
+  /**
+   * Runs one step of the start, asked again for up to {@link SET_UP_RETRY_MS} while its
+   * JetStream requests time out or find no responders: a cluster just started answers so
+   * while it elects its leaders (with no meta leader yet, a request goes unanswered until its
+   * timeout). Every step makes what is missing and takes what is there, so asking again is
+   * harmless. Should it still fail, what was opened so far is closed.
+   */
   const step = async <T>(what: string, open: () => Promise<T> | T): Promise<T> => {
     try {
-      return await open();
+      return await retryWhile(async () => open(), isNatsTransient, SET_UP_RETRY_MS);
     } catch (error) {
       for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
       if (error instanceof RelaybusError) throw error;
@@ -138,27 +148,33 @@ export async function openJetStreamStorage(options: JetStreamStorageOptions): Pr
   const catalog = shareCatalog(local.catalog, sharing);
   const connections = shareConnections(local.connections, sharing);
   const listeners = new Set<(kinds: ReadonlySet<string>) => void>();
-  const sharedState = await step("the shared state in JetStream", () => {
-    const tables = shareStateTables({
+  // The triggers are installed once, outside the step below, which may be asked again.
+  const sharedKinds = await step("the shared tables of the state file", () => [
+    ...catalog.kinds,
+    ...connections.kinds,
+    ...shareStateTables({
       db: state,
       targetSecrets: local.targetSecrets,
       targetStates: local.targetStates,
       apiKeys: local.apiKeys,
       changed: sharing.changed,
       isLeader,
-    });
-    return startSharedState({
+    }),
+    shareUsage({ db: state, clock, changed: sharing.changed }),
+  ]);
+  const sharedState = await step("the shared state in JetStream", () =>
+    startSharedState({
       connection,
       bucket: `${jetstream.streamPrefix}_STATE`,
       replicas: jetstream.replicas,
       outbox: sharing.outbox,
-      kinds: [...catalog.kinds, ...connections.kinds, ...tables, shareUsage({ db: state, clock, changed: sharing.changed })],
+      kinds: sharedKinds,
       logger,
       onApplied: (kinds) => {
         for (const listener of listeners) listener(kinds);
       },
-    });
-  });
+    }),
+  );
   sharedRef.current = sharedState;
   opened.push(() => sharedState.close());
   const leadership = await step("the cluster's leases in JetStream", () =>
