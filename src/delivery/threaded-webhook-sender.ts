@@ -6,7 +6,8 @@
  *
  * Cheap per request: the requests of one main-thread turn go to each thread as one message
  * (posted from `setImmediate`, so everything sent while handling one batch of results or one
- * timer rides together), and each thread answers a turn's results as one message. Requests
+ * timer rides together), and each thread answers a turn's results as one message; a message
+ * that reaches `MAX_CALLS_PER_MESSAGE` goes at once, so that the threads overlap. Requests
  * are spread over the threads by a hash of their origin, so each origin's keep-alive pool
  * lives in one thread (and with one busy origin, one thread does all its sending).
  *
@@ -25,11 +26,12 @@ import type { DeliveryRequest } from "../log/log-engine.js";
 import { startWorker } from "../start-worker.js";
 import type { SendResult } from "./classify-outcome.js";
 import { compileOutboundPolicy } from "./outbound-guard.js";
-import type {
-  FromSenderThread,
-  SendCall,
-  SenderThreadConfig,
-  ToSenderThread,
+import {
+  MAX_CALLS_PER_MESSAGE,
+  type FromSenderThread,
+  type SendCall,
+  type SenderThreadConfig,
+  type ToSenderThread,
 } from "./webhook-sender-protocol.js";
 import type { WebhookSender, WebhookSenderOptions } from "./webhook-sender.js";
 
@@ -199,7 +201,12 @@ export function createThreadedWebhookSender(
     const id = nextId++;
     if (thread.pending.size === 0) thread.worker.ref();
     thread.outgoing.push({ id, request });
-    if (!flushScheduled) {
+    if (thread.outgoing.length >= MAX_CALLS_PER_MESSAGE) {
+      // A full message goes now, so that the thread starts on it while this turn goes on.
+      const calls = thread.outgoing;
+      thread.outgoing = [];
+      thread.worker.postMessage({ type: "send", calls } satisfies ToSenderThread);
+    } else if (!flushScheduled) {
       flushScheduled = true;
       setImmediate(flush);
     }

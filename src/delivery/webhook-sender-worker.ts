@@ -3,20 +3,22 @@
  * HTTP client's CPU (request building, writes, response parsing, their garbage), ~35 µs a
  * delivery, lands on another core than the dispatcher's and the engine's.
  *
- * Requests arrive in batches (one message per main-thread turn); results leave the same way,
- * gathered for one turn (until `setImmediate`) and posted as one message. Log lines go to the
- * main thread's logger as messages.
+ * Requests arrive in batches (one message per main-thread turn, or per
+ * `MAX_CALLS_PER_MESSAGE`); results leave the same way, gathered for one turn (until
+ * `setImmediate`) or until `MAX_CALLS_PER_MESSAGE` of them, and posted as one message. Log
+ * lines go to the main thread's logger as messages.
  *
  * Started by `threaded-webhook-sender.ts` through `src/start-worker.ts`; speaks
  * `webhook-sender-protocol.ts`. Nothing here may be ESM-only (see start-worker.ts).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { Logger } from "../types.js";
-import type {
-  FromSenderThread,
-  SendAnswer,
-  SenderThreadConfig,
-  ToSenderThread,
+import {
+  MAX_CALLS_PER_MESSAGE,
+  type FromSenderThread,
+  type SendAnswer,
+  type SenderThreadConfig,
+  type ToSenderThread,
 } from "./webhook-sender-protocol.js";
 import { createWebhookSender } from "./webhook-sender.js";
 
@@ -59,7 +61,9 @@ function run(): void {
         const done = sender.send(request).then((result) => {
           inFlight.delete(done);
           answers.push({ id, result });
-          if (!flushScheduled) {
+          // A full message goes now: the main thread starts on it while this thread goes on.
+          if (answers.length >= MAX_CALLS_PER_MESSAGE) flush();
+          else if (!flushScheduled) {
             flushScheduled = true;
             setImmediate(flush);
           }
