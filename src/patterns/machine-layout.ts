@@ -32,6 +32,7 @@
  */
 
 import type { AffixIndex, FieldGroup, MachineState, OtherWays, TestedWay, WildcardWay } from "./machine-states.js";
+import type { ValueTest } from "./value-tests.js";
 import { hashText } from "./key-filter.js";
 import type { RangeIndex } from "./range-index.js";
 import { StringTable } from "./string-table.js";
@@ -53,15 +54,46 @@ export const GROUP_SIZE = 7;
 
 /** No exact string ways. */
 export const STRINGS_NONE = 0;
-/** One: A its hash, B its index in `keys`, C its next state. */
+/** One: A its length, B its index in `keys`, C its next state. */
 export const STRINGS_ONE = 1;
-/** Up to {@link FEW_STRINGS}: A the offset of (hash, key index, next) triples, B their count. */
+/** Up to {@link FEW_STRINGS}: A the offset of (length, key index, next) triples, B their count. */
 export const STRINGS_FEW = 2;
 /** More: A the index of its {@link StringTable} in `tables`. */
 export const STRINGS_TABLE = 3;
 
 /** Up to this many exact strings are kept in the record and compared in turn. */
 const FEW_STRINGS = 4;
+
+/**
+ * A group whose other ways are few and simple (deep in the machine, a rule's own `prefix`,
+ * numeric range, `exists: true` or `anything-but`) keeps them in the record too: its
+ * `GROUP_OTHER` is `SMALL_WAYS_AT - offset` (below -1), and at that offset a count is followed
+ * by `SMALL_WAY_SIZE` integers per way: kind (`WAY_*`), A, B, C, next state. A walk then
+ * reads no index objects for them, each of which is a few cache lines far away.
+ */
+export const SMALL_WAYS_AT = -2;
+export const SMALL_WAY_SIZE = 5;
+/** Ways at most in a group kept in the record. */
+const SMALL_WAYS = 4;
+/** A string starting with the key: A its index in `keys`, B its length. */
+export const WAY_PREFIX = 1;
+/** A string ending with the key: A, B as for a prefix. */
+export const WAY_SUFFIX = 2;
+/** A string equal to the key ignoring case: A the lower-cased key's index, B its hash. */
+export const WAY_IGNORE_CASE = 3;
+/** A comparable number in a range: C the index of its bounds in `numbers`, A its flags (`RANGE_*`). */
+export const WAY_RANGE = 4;
+export const RANGE_LOW_INCLUSIVE = 1;
+export const RANGE_HIGH_INCLUSIVE = 2;
+/** A number equal to `numbers[C]`. */
+export const WAY_NUMBER = 5;
+/** Any leaf (`exists: true`). */
+export const WAY_PRESENT = 6;
+export const WAY_TRUE = 7;
+export const WAY_FALSE = 8;
+export const WAY_NULL = 9;
+/** A leaf `tests[A]` holds for. */
+export const WAY_TESTED = 10;
 
 /** The laid-out machine. */
 export interface MachineLayout {
@@ -71,6 +103,9 @@ export interface MachineLayout {
   readonly keys: readonly string[];
   readonly tables: readonly StringTable[];
   readonly others: readonly LaidOutOtherWays[];
+  /** The small ways' tested matchers and numbers (see {@link SMALL_WAYS_AT}). */
+  readonly tests: readonly ValueTest[];
+  readonly numbers: Float64Array;
 }
 
 /** Prefixes or suffixes in a {@link StringTable}, with their distinct lengths ascending. */
@@ -145,6 +180,8 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
   };
   const tables: StringTable[] = [];
   const others: LaidOutOtherWays[] = [];
+  const tests: ValueTest[] = [];
+  const numbers: number[] = [];
   for (let n = 0; n < order.length; n++) {
     const state = order[n]!;
     const at = state.id;
@@ -161,7 +198,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
       code[g + GROUP_PATH] = group.pathId;
       if (group.soleNext !== undefined) {
         code[g + GROUP_STRINGS] = STRINGS_ONE;
-        code[g + GROUP_A] = hashText(group.sole);
+        code[g + GROUP_A] = group.sole.length;
         code[g + GROUP_B] = keyOf(group.sole);
         code[g + GROUP_C] = group.soleNext.id;
       } else if (group.strings !== undefined && group.strings.size <= FEW_STRINGS) {
@@ -169,7 +206,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
         code[g + GROUP_A] = tail;
         code[g + GROUP_B] = group.strings.size;
         for (const [key, next] of group.strings) {
-          code[tail++] = hashText(key);
+          code[tail++] = key.length;
           code[tail++] = keyOf(key);
           code[tail++] = next.id;
         }
@@ -178,13 +215,25 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
         code[g + GROUP_A] = tables.length;
         tables.push(new StringTable(mapValues(group.strings, idOf)));
       } else code[g + GROUP_STRINGS] = STRINGS_NONE;
-      code[g + GROUP_OTHER] = group.other === undefined ? -1 : others.push(layOutOtherWays(group.other)) - 1;
+      const small = group.other === undefined ? undefined : smallWays(group.other);
+      if (small !== undefined) {
+        code[g + GROUP_OTHER] = SMALL_WAYS_AT - tail;
+        code[tail++] = small.length;
+        for (const way of small) {
+          const { kind, key, test, flags, low, high } = way;
+          code[tail++] = kind;
+          code[tail++] = key !== undefined ? keyOf(key) : test !== undefined ? tests.push(test) - 1 : (flags ?? -1);
+          code[tail++] = key === undefined ? -1 : kind === WAY_IGNORE_CASE ? hashText(key) : key.length;
+          code[tail++] = low === undefined ? -1 : numbers.push(low, high ?? low) - 2;
+          code[tail++] = way.next.id;
+        }
+      } else code[g + GROUP_OTHER] = group.other === undefined ? -1 : others.push(layOutOtherWays(group.other)) - 1;
       code[g + GROUP_ABSENT] = group.onAbsent === undefined ? -1 : tail;
       if (group.onAbsent !== undefined) tail = writeList(code, tail, group.onAbsent.map(idOf));
     }
     if (n % STATES_PER_SLICE === STATES_PER_SLICE - 1) yield;
   }
-  return { code, keys, tables, others };
+  return { code, keys, tables, others, tests, numbers: Float64Array.from(numbers) };
 }
 
 /** Runs a generator to its end and returns its value. */
@@ -205,6 +254,8 @@ function recordSize(state: MachineState): number {
   let size = STATE_HEADER + groups.length * GROUP_SIZE;
   if (state.terminals !== undefined) size += 1 + state.terminals.length;
   for (const group of groups) {
+    const small = group.other === undefined ? undefined : smallWays(group.other);
+    if (small !== undefined) size += 1 + SMALL_WAY_SIZE * small.length;
     if (group.soleNext === undefined && group.strings !== undefined && group.strings.size <= FEW_STRINGS) size += 3 * group.strings.size;
     if (group.onAbsent !== undefined) size += 1 + group.onAbsent.length;
   }
@@ -218,6 +269,47 @@ function writeList(code: Int32Array, at: number, items: readonly number[]): numb
 }
 
 const idOf = (state: MachineState): number => state.id;
+
+/** One way of a group kept in its record. */
+interface SmallWay {
+  readonly kind: number;
+  readonly key?: string;
+  readonly test?: ValueTest;
+  readonly flags?: number;
+  readonly low?: number;
+  readonly high?: number;
+  readonly next: MachineState;
+}
+
+/** `ways` as a list of small ways, or undefined when they are too many or of a kind only an index serves. */
+function smallWays(ways: OtherWays): SmallWay[] | undefined {
+  if (ways.prefixesIgnoreCase !== undefined || ways.suffixesIgnoreCase !== undefined) return undefined;
+  if (ways.ipv4Ranges !== undefined || ways.wildcardsByPrefix !== undefined || ways.wildcardsBySuffix !== undefined) return undefined;
+  const count =
+    (ways.prefixes?.ways.size ?? 0) +
+    (ways.suffixes?.ways.size ?? 0) +
+    (ways.ignoreCase?.size ?? 0) +
+    (ways.numericRanges?.rangeCount ?? 0) +
+    (ways.numbers?.size ?? 0) +
+    (ways.tested?.length ?? 0) +
+    [ways.onPresent, ways.onTrue, ways.onFalse, ways.onNull].filter((next) => next !== undefined).length;
+  if (count > SMALL_WAYS) return undefined;
+  const small: SmallWay[] = [];
+  for (const [key, next] of ways.prefixes?.ways ?? []) small.push({ kind: WAY_PREFIX, key, next });
+  for (const [key, next] of ways.suffixes?.ways ?? []) small.push({ kind: WAY_SUFFIX, key, next });
+  for (const [key, next] of ways.ignoreCase ?? []) small.push({ kind: WAY_IGNORE_CASE, key, next });
+  ways.numericRanges?.forEachRange((low, lowInclusive, high, highInclusive, next) => {
+    const flags = (lowInclusive ? RANGE_LOW_INCLUSIVE : 0) | (highInclusive ? RANGE_HIGH_INCLUSIVE : 0);
+    small.push({ kind: WAY_RANGE, flags, low, high, next });
+  });
+  for (const [value, next] of ways.numbers ?? []) small.push({ kind: WAY_NUMBER, low: value, next });
+  for (const way of ways.tested ?? []) small.push({ kind: WAY_TESTED, test: way.test, next: way.next });
+  if (ways.onPresent !== undefined) small.push({ kind: WAY_PRESENT, next: ways.onPresent });
+  if (ways.onTrue !== undefined) small.push({ kind: WAY_TRUE, next: ways.onTrue });
+  if (ways.onFalse !== undefined) small.push({ kind: WAY_FALSE, next: ways.onFalse });
+  if (ways.onNull !== undefined) small.push({ kind: WAY_NULL, next: ways.onNull });
+  return small;
+}
 
 /** Every state one of `group`'s ways leads to, in the order they are laid out. */
 function addNextStates(group: FieldGroup, out: MachineState[]): void {

@@ -46,6 +46,10 @@ import {
   GROUP_SIZE,
   GROUP_STRINGS,
   layOutMachine,
+  RANGE_HIGH_INCLUSIVE,
+  RANGE_LOW_INCLUSIVE,
+  SMALL_WAY_SIZE,
+  SMALL_WAYS_AT,
   STATE_GROUP_COUNT,
   STATE_HEADER,
   STATE_MORE_TERMINALS,
@@ -54,6 +58,15 @@ import {
   STRINGS_FEW,
   STRINGS_ONE,
   STRINGS_TABLE,
+  WAY_FALSE,
+  WAY_IGNORE_CASE,
+  WAY_NULL,
+  WAY_NUMBER,
+  WAY_PREFIX,
+  WAY_PRESENT,
+  WAY_RANGE,
+  WAY_SUFFIX,
+  WAY_TRUE,
   type LaidOutAffixes,
   type LaidOutOtherWays,
   type LaidOutWildcards,
@@ -68,6 +81,7 @@ import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
 import { estimateStepFanOut, type StepFanOut } from "./step-fan-out.js";
 import type { StringTable } from "./string-table.js";
+import type { ValueTest } from "./value-tests.js";
 
 /** Scratch for parsing an event's IP address; matching is synchronous, so never shared. */
 const ipScratch = new Uint32Array(4);
@@ -210,6 +224,8 @@ class CompiledMachine<K> implements PatternMachine<K> {
   private readonly keys: readonly string[];
   private readonly tables: readonly StringTable[];
   private readonly others: readonly LaidOutOtherWays[];
+  private readonly tests: readonly ValueTest[];
+  private readonly numbers: Float64Array;
   private readonly leaves: EventLeaves;
   private readonly byPath: readonly PathLeaves[];
   /** Each pattern's own compiled matcher, made when first needed. */
@@ -238,6 +254,8 @@ class CompiledMachine<K> implements PatternMachine<K> {
     this.keys = layout.keys;
     this.tables = layout.tables;
     this.others = layout.others;
+    this.tests = layout.tests;
+    this.numbers = layout.numbers;
     this.leaves = new EventLeaves(paths);
     this.byPath = this.leaves.byPath;
     this.verifiers = new Array<CompiledPattern | undefined>(entries.length).fill(undefined);
@@ -335,23 +353,71 @@ class CompiledMachine<K> implements PatternMachine<K> {
     const code = this.code;
     const strings = code[group + GROUP_STRINGS]!;
     if (typeof value === "string" && strings !== 0) {
-      const hash = hashText(value);
+      // A few keys are told apart by length, then compared; a table by hash.
       if (strings === STRINGS_ONE) {
-        if (code[group + GROUP_A] === hash && this.keys[code[group + GROUP_B]!] === value) this.visit(code[group + GROUP_C]!, trail, verify);
+        if (code[group + GROUP_A] === value.length && this.keys[code[group + GROUP_B]!] === value) this.visit(code[group + GROUP_C]!, trail, verify);
       } else if (strings === STRINGS_FEW) {
         for (let at = code[group + GROUP_A]!, end = at + 3 * code[group + GROUP_B]!; at < end; at += 3) {
-          if (code[at] === hash && this.keys[code[at + 1]!] === value) {
+          if (code[at] === value.length && this.keys[code[at + 1]!] === value) {
             this.visit(code[at + 2]!, trail, verify);
             break;
           }
         }
       } else if (strings === STRINGS_TABLE) {
-        const next = this.tables[code[group + GROUP_A]!]!.get(value, hash);
+        const next = this.tables[code[group + GROUP_A]!]!.get(value, hashText(value));
         if (next >= 0) this.visit(next, trail, verify);
       }
     }
     const other = code[group + GROUP_OTHER]!;
     if (other >= 0) this.stepOther(this.others[other]!, value, trail, verify);
+    else if (other <= SMALL_WAYS_AT) this.stepSmall(SMALL_WAYS_AT - other, value, trail, verify);
+  }
+
+  /** Follows every small way (kept in the record, at offset `at`) that accepts `value`. */
+  private stepSmall(at: number, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+    const code = this.code;
+    for (let way = at + 1, end = way + SMALL_WAY_SIZE * code[at]!; way < end; way += SMALL_WAY_SIZE) {
+      const a = code[way + 1]!;
+      let holds = false;
+      switch (code[way]) {
+        case WAY_PREFIX:
+          holds = typeof value === "string" && value.length >= code[way + 2]! && value.startsWith(this.keys[a]!);
+          break;
+        case WAY_SUFFIX:
+          holds = typeof value === "string" && value.length >= code[way + 2]! && value.endsWith(this.keys[a]!);
+          break;
+        case WAY_IGNORE_CASE:
+          holds = typeof value === "string" && lowerCasedHash(value) === code[way + 2] && value.toLowerCase() === this.keys[a];
+          break;
+        case WAY_RANGE: {
+          if (typeof value !== "number" || !isComparableNumber(value)) break;
+          const low = this.numbers[code[way + 3]!]!;
+          const high = this.numbers[code[way + 3]! + 1]!;
+          holds =
+            ((a & RANGE_LOW_INCLUSIVE) !== 0 ? low <= value : low < value) &&
+            ((a & RANGE_HIGH_INCLUSIVE) !== 0 ? value <= high : value < high);
+          break;
+        }
+        case WAY_NUMBER:
+          holds = value === this.numbers[code[way + 3]!];
+          break;
+        case WAY_PRESENT:
+          holds = true;
+          break;
+        case WAY_TRUE:
+          holds = value === true;
+          break;
+        case WAY_FALSE:
+          holds = value === false;
+          break;
+        case WAY_NULL:
+          holds = value === null;
+          break;
+        default:
+          holds = this.tests[a]!(value);
+      }
+      if (holds) this.visit(code[way + 4]!, trail, verify);
+    }
   }
 
   private stepOther(ways: LaidOutOtherWays, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {

@@ -157,6 +157,18 @@ export class RangeIndex<T> {
     return this.ranges.map((range) => range.next);
   }
 
+  /** Calls `f` with each range, in the order added (before {@link seal}). */
+  forEachRange(f: (low: number, lowInclusive: boolean, high: number, highInclusive: boolean, next: T) => void): void {
+    if (this.ranges === undefined) throw new Error("a sealed RangeIndex no longer lists its ranges");
+    for (const range of this.ranges) f(range.low, range.lowInclusive, range.high, range.highInclusive, range.next);
+  }
+
+  /** How many ranges it holds (before {@link seal}). */
+  get rangeCount(): number {
+    if (this.ranges === undefined) throw new Error("a sealed RangeIndex no longer counts its ranges");
+    return this.ranges.length;
+  }
+
   /** A new, unsealed index of the same ranges leading to `f(next)` (before {@link seal}). */
   map<U>(f: (next: T) => U): RangeIndex<U> {
     if (this.ranges === undefined) throw new Error("a sealed RangeIndex cannot be mapped");
