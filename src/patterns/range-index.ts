@@ -86,10 +86,38 @@ const FLAT_MEMBERS_PER_RANGE = 4;
 interface FlatRegions<T> {
   /** Sorted distinct finite bounds: region 2i+1 is the point `bounds[i]`, region 2i the stretch below it. */
   readonly bounds: Float64Array;
+  /** Every {@link BOUNDS_PER_BLOCK}th bound: a search finds its block here, in a few hot lines, then reads one block. */
+  readonly blockFirsts: Float64Array;
   /** Region r lists `members[starts[r]]` to `members[starts[r + 1] - 1]`, indices into `nexts`. */
   readonly starts: Int32Array;
   readonly members: Int32Array;
+  /** When no region has two members (ranges that do not overlap): region r's member, or -1; one read instead of two. */
+  readonly soleMembers: Int32Array | undefined;
   readonly nexts: readonly T[];
+}
+
+/** Bounds per block of a flat index's two-level search: 16 doubles, two cache lines. */
+const BOUNDS_PER_BLOCK = 16;
+
+/**
+ * How many bounds are at most `value`: the block is found among the blocks' first bounds
+ * (a small array that stays in cache), then the bound within that one block.
+ */
+function countBoundsAtMost(flat: FlatRegions<unknown>, value: number): number {
+  const firsts = flat.blockFirsts;
+  let lo = 0;
+  let hi = firsts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (firsts[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === 0) return 0;
+  const bounds = flat.bounds;
+  let start = (lo - 1) * BOUNDS_PER_BLOCK + 1;
+  const end = Math.min(lo * BOUNDS_PER_BLOCK, bounds.length);
+  while (start < end && bounds[start]! <= value) start++;
+  return start;
 }
 
 /** How many bounds are at most `value` (with `atMost`) or below it: a binary search. */
@@ -135,7 +163,14 @@ function buildFlat<T>(ranges: readonly Range<T>[]): FlatRegions<T> | undefined {
   const fill = starts.slice(0, regionCount);
   const members = new Int32Array(total);
   for (const { first, last, range } of spans) for (let region = first; region <= last; region++) members[fill[region]!++] = range;
-  return { bounds, starts, members, nexts: ranges.map((range) => range.next) };
+  let soleMembers: Int32Array | undefined;
+  if (counts.every((count) => count <= 1)) {
+    soleMembers = new Int32Array(regionCount).fill(-1);
+    for (let region = 0; region < regionCount; region++) if (starts[region + 1]! > starts[region]!) soleMembers[region] = members[starts[region]!]!;
+  }
+  const blockFirsts = new Float64Array(Math.ceil(bounds.length / BOUNDS_PER_BLOCK));
+  for (let block = 0; block < blockFirsts.length; block++) blockFirsts[block] = bounds[block * BOUNDS_PER_BLOCK]!;
+  return { bounds, blockFirsts, starts, members, soleMembers, nexts: ranges.map((range) => range.next) };
 }
 
 /** Ranges leading to a `T` each (the machine's next states). */
@@ -202,8 +237,15 @@ export class RangeIndex<T> {
     const flat = this.flat;
     if (flat !== undefined) {
       if (Number.isNaN(value)) return at;
-      const region = regionOf(flat.bounds, value);
-      const { starts, members, nexts } = flat;
+      const atMost = countBoundsAtMost(flat as FlatRegions<unknown>, value);
+      const region = atMost > 0 && flat.bounds[atMost - 1] === value ? 2 * atMost - 1 : 2 * atMost;
+      const { soleMembers, nexts } = flat;
+      if (soleMembers !== undefined) {
+        const member = soleMembers[region]!;
+        if (member >= 0) out[at++] = nexts[member]!;
+        return at;
+      }
+      const { starts, members } = flat;
       for (let i = starts[region]!, end = starts[region + 1]!; i < end; i++) out[at++] = nexts[members[i]!]!;
       return at;
     }
