@@ -14,8 +14,9 @@
 // Output fields: patterns, events (counts); eventsPerSecond (matching only, after a warm-up,
 // for at least --seconds, default 2); matchesPerEvent, matchesMin, matchesMax (over every
 // event); buildMs (buildPatternMachine alone, patterns already parsed); heapUsedMB (V8 heap in
-// use after the build and a forced GC, events and parsed patterns included) and machineHeapMB
-// (what the build added). With --reference: referenceEventsPerSecond (matchesEventPattern over
+// use after the build and a forced GC, events and parsed patterns included), arrayBuffersMB
+// (typed arrays' memory, outside that heap: the laid-out machine lives there), memoryMB (the
+// two together) and machineMB (what the build added to both). With --reference: referenceEventsPerSecond (matchesEventPattern over
 // every pattern, per event), speedup, and referenceCheckedEvents (events on which the machine's
 // keys were checked against the reference's; a difference aborts the run).
 //
@@ -186,10 +187,12 @@ const collectGarbage: () => void = (() => {
   return runInNewContext("gc") as () => void;
 })();
 
-function heapUsedAfterGc(): number {
+/** The V8 heap in use and the memory of ArrayBuffers (typed arrays, kept outside that heap), after a full GC. */
+function memoryAfterGc(): { heap: number; arrayBuffers: number } {
   collectGarbage();
   collectGarbage();
-  return process.memoryUsage().heapUsed;
+  const usage = process.memoryUsage();
+  return { heap: usage.heapUsed, arrayBuffers: usage.arrayBuffers };
 }
 
 const megabytes = (bytes: number): number => round(bytes / 2 ** 20, 1);
@@ -204,11 +207,11 @@ function run(input: Input, options: Options): Record<string, unknown> {
   if (events.length === 0) throw new BenchInputError("no events to match");
   const entries = patterns.map((pattern, key) => ({ key, pattern }));
 
-  const heapBefore = heapUsedAfterGc();
+  const before = memoryAfterGc();
   const buildStarted = performance.now();
   const machine = buildPatternMachine(entries);
   const buildMs = performance.now() - buildStarted;
-  const heapAfter = heapUsedAfterGc();
+  const after = memoryAfterGc();
 
   // One untimed pass over every event: the match counts, and the JIT's warm-up.
   let total = 0;
@@ -231,8 +234,10 @@ function run(input: Input, options: Options): Record<string, unknown> {
     matchesMin: min,
     matchesMax: max,
     buildMs: round(buildMs, 1),
-    heapUsedMB: megabytes(heapAfter),
-    machineHeapMB: megabytes(heapAfter - heapBefore),
+    heapUsedMB: megabytes(after.heap),
+    arrayBuffersMB: megabytes(after.arrayBuffers),
+    memoryMB: megabytes(after.heap + after.arrayBuffers),
+    machineMB: megabytes(after.heap + after.arrayBuffers - before.heap - before.arrayBuffers),
   };
 
   if (options.reference) {
