@@ -1,14 +1,15 @@
 /**
  * `StringTable`: the exact string ways of one large group of the laid-out pattern machine
- * (`machine-layout.ts`), a string → state id table in a typed array.
+ * (`machine-layout.ts`), a string → state id table in typed arrays.
  *
  * A JavaScript `Map` lookup that misses the CPU caches reads its bucket, then its entry, then
- * the key's characters, each a cache line of its own somewhere in memory; with 100,000 rules
- * most of a bus's lookups are such misses. Here a slot is one pair of integers, the key's hash
- * and the state it leads to, in one array probed linearly: a lookup reads one slot line,
- * compares hashes there, and reads a key's characters only when the hashes agree (nearly
- * always the key it looks for). A {@link KeyFilter} is asked first, from a few kilobytes that
- * stay in cache, since most lookups in a large index find nothing.
+ * the key string, each a cache line of its own somewhere in memory; with 100,000 rules most
+ * of a bus's lookups are such misses. Here a slot is four integers: the key's hash, the state
+ * it leads to, and where the key's UTF-16 code units sit in one `Uint16Array`. A lookup reads
+ * one slot line, compares hashes there, and reads the key's code units (one more line) only
+ * when the hashes agree, nearly always for the key it looks for. A {@link KeyFilter} is asked
+ * first, from a few kilobytes that stay in cache, since most lookups in a large index find
+ * nothing.
  *
  * Hashes are `key-filter.ts`'s FNV-1a, so the walk hashes a value once for both.
  *
@@ -20,12 +21,13 @@ import { filterFor, hashText, type KeyFilter } from "./key-filter.js";
 /** Slots per key at most: below half full, a probe rarely reads a second slot. */
 const SLOTS_PER_KEY = 2;
 const EMPTY = -1;
+/** Per slot: hash, next state, offset of the key's code units, their count. */
+const SLOT_SIZE = 4;
 
 export class StringTable {
-  /** Per slot: the key's hash and its state (`EMPTY` when the slot is free). */
   private readonly slots: Int32Array;
-  /** Per slot: its key. */
-  private readonly keys: string[];
+  /** Every key's code units, one after the other. */
+  private readonly units: Uint16Array;
   private readonly mask: number;
   /** 32 minus the capacity's bits: a hash's top bits pick its home slot. */
   private readonly shift: number;
@@ -41,28 +43,28 @@ export class StringTable {
     while (capacity < ways.size * SLOTS_PER_KEY) capacity *= 2;
     this.mask = capacity - 1;
     this.shift = Math.clz32(capacity) + 1;
-    this.slots = new Int32Array(capacity * 2).fill(EMPTY);
-    this.keys = new Array<string>(capacity).fill("");
+    this.slots = new Int32Array(capacity * SLOT_SIZE).fill(EMPTY);
+    let unitCount = 0;
+    for (const key of ways.keys()) unitCount += key.length;
+    this.units = new Uint16Array(unitCount);
     this.filter = filterFor(ways, backwards);
+    let offset = 0;
     for (const [key, next] of ways) {
       const hash = hashText(key, backwards);
       let slot = this.home(hash);
-      while (this.slots[2 * slot + 1] !== EMPTY) slot = (slot + 1) & this.mask;
-      this.slots[2 * slot] = hash;
-      this.slots[2 * slot + 1] = next;
-      this.keys[slot] = key;
+      while (this.slots[SLOT_SIZE * slot + 1] !== EMPTY) slot = (slot + 1) & this.mask;
+      const at = SLOT_SIZE * slot;
+      this.slots[at] = hash;
+      this.slots[at + 1] = next;
+      this.slots[at + 2] = offset;
+      this.slots[at + 3] = key.length;
+      for (let i = 0; i < key.length; i++) this.units[offset++] = key.charCodeAt(i);
     }
   }
 
   /** The state `value` (whose {@link hashText} is `hash`) leads to, or -1. */
   get(value: string, hash: number): number {
-    if (this.filter !== undefined && !this.filter.mayHold(hash)) return EMPTY;
-    const slots = this.slots;
-    for (let slot = this.home(hash); ; slot = (slot + 1) & this.mask) {
-      const next = slots[2 * slot + 1]!;
-      if (next === EMPTY) return EMPTY;
-      if (slots[2 * slot] === hash && this.keys[slot] === value) return next;
-    }
+    return this.getAffix(value, value.length, hash, true);
   }
 
   /**
@@ -73,27 +75,52 @@ export class StringTable {
   getAffix(value: string, size: number, hash: number, prefix: boolean): number {
     if (this.filter !== undefined && !this.filter.mayHold(hash)) return EMPTY;
     const slots = this.slots;
+    const from = prefix ? 0 : value.length - size;
     for (let slot = this.home(hash); ; slot = (slot + 1) & this.mask) {
-      const next = slots[2 * slot + 1]!;
+      const at = SLOT_SIZE * slot;
+      const next = slots[at + 1]!;
       if (next === EMPTY) return EMPTY;
-      if (slots[2 * slot] !== hash) continue;
-      const key = this.keys[slot]!;
-      if (key.length === size && (prefix ? value.startsWith(key) : value.endsWith(key))) return next;
+      if (slots[at] === hash && slots[at + 3] === size && this.unitsEqual(value, from, slots[at + 2]!, size)) return next;
     }
   }
 
   /**
    * The state `value` lower-cased leads to, or -1, for a table of lower-cased keys; `hash` is
-   * that of the lower-cased value. The value is lower-cased only when a key's hash agrees.
+   * that of the lower-cased value. The value is lower-cased only when a key's hash agrees and
+   * it is not ASCII (where lower-casing maps A-Z alone, compared unit by unit).
    */
   getLowerCased(value: string, hash: number): number {
     if (this.filter !== undefined && !this.filter.mayHold(hash)) return EMPTY;
     const slots = this.slots;
     for (let slot = this.home(hash); ; slot = (slot + 1) & this.mask) {
-      const next = slots[2 * slot + 1]!;
+      const at = SLOT_SIZE * slot;
+      const next = slots[at + 1]!;
       if (next === EMPTY) return EMPTY;
-      if (slots[2 * slot] === hash && this.keys[slot] === value.toLowerCase()) return next;
+      if (slots[at] === hash && this.lowerCasedEqual(value, slots[at + 2]!, slots[at + 3]!)) return next;
     }
+  }
+
+  /** Whether `value`'s `size` code units from `from` are the key's at `offset`. */
+  private unitsEqual(value: string, from: number, offset: number, size: number): boolean {
+    const units = this.units;
+    for (let i = 0; i < size; i++) if (value.charCodeAt(from + i) !== units[offset + i]) return false;
+    return true;
+  }
+
+  private lowerCasedEqual(value: string, offset: number, size: number): boolean {
+    const units = this.units;
+    if (value.length === size) {
+      let i = 0;
+      for (; i < size; i++) {
+        const unit = value.charCodeAt(i);
+        if (unit >= 0x80) break;
+        if ((unit >= 0x41 && unit <= 0x5a ? unit + 0x20 : unit) !== units[offset + i]) return false;
+      }
+      if (i === size) return true;
+    }
+    // Not ASCII: lower-casing may change the length, so lower-case it whole.
+    const lower = value.toLowerCase();
+    return lower.length === size && this.unitsEqual(lower, 0, offset, size);
   }
 
   /** The slot a hash starts probing at (Fibonacci hashing: the top bits of hash × 2^32/φ). */
