@@ -250,11 +250,14 @@ async function runThroughput(
       join(dir, "rules", "bench.yaml"),
       rulesFile(receiver.url, scenario.targets, scenario.transform),
     );
+    // One rule per target: past EventBridge's default quota of 300 rules per bus, raise it.
+    const config = join(dir, "relaybus.yaml");
+    writeFileSync(config, `limits:\n  maxRulesPerBus: ${Math.max(300, scenario.targets)}\n`);
     await preload(join(dir, "data"), scenario.events, scenario.targets);
     // Generous: a run 20 times slower than the floor still ends with its figure.
     const reached = receiver.expect(scenario.events, 60_000 + scenario.events);
     const startedAt = now();
-    const server = await startBenchServer(dir, { RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "true" });
+    const server = await startBenchServer(dir, { RELAYBUS_OUTBOUND_ALLOW_LOOPBACK: "true", RELAYBUS_CONFIG: config });
     const readyAt = now();
     try {
       const done = await reached;
