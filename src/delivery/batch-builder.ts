@@ -39,6 +39,8 @@ export function createBatchBuilder(options: BatchBuilderOptions): BatchBuilder {
   const buildOptions: BuildDeliveryOptions = {
     transformTimeoutMs: options.transformTimeoutMs,
     format: options.format ?? DEFAULT_FORMAT_OPTIONS,
+    // Structured mode sends the log's own JSON of the event: the store keeps a reference.
+    markBodyIsEvent: true,
     deadLetter(delivery, reason) {
       deliveries.deadLetter(delivery, reason);
       logger.warn("dispatch: delivery dead-lettered before its first attempt", {
@@ -69,28 +71,7 @@ export function createBatchBuilder(options: BatchBuilderOptions): BatchBuilder {
       eventReceivedAtMs: stored.receivedAtMs,
       createdAtMs: nowMs,
     };
-    const delivery = buildDelivery(base, stored, target, nowMs, buildOptions);
-    if (delivery === undefined || delivery instanceof Promise) return delivery;
-    // Structured mode sends the log's own JSON of the event: the store can keep a reference
-    // to the event instead of a copy (see NewDelivery.bodyIsEvent). The flag is set in a
-    // literal, not added to the object built: added afterwards, it left the deliveries on
-    // maps V8 kept migrating, and later reads of their fields (handing over, sealing,
-    // storing) missed the inline caches.
-    const { request } = delivery;
-    if (request.body !== stored.json) return delivery;
-    return {
-      id: base.id,
-      bus,
-      offset: base.offset,
-      eventId: base.eventId,
-      rule: base.rule,
-      targetId: base.targetId,
-      retry: base.retry,
-      eventReceivedAtMs: base.eventReceivedAtMs,
-      createdAtMs: nowMs,
-      request,
-      bodyIsEvent: true,
-    };
+    return buildDelivery(base, stored, target, nowMs, buildOptions);
   }
 
   return async (bus, events) => {

@@ -121,14 +121,21 @@ export interface BuildDeliveryOptions {
    * existed, and the reason: the caller dead-letters it.
    */
   deadLetter(delivery: NewDelivery, reason: string): void;
+  /**
+   * Mark a delivery whose body is the log's own JSON of the event (`NewDelivery.bodyIsEvent`),
+   * so that the store keeps a reference instead of a copy. Set by the dispatcher's batches.
+   */
+  markBodyIsEvent?: boolean;
 }
 
 /**
- * `base` with `request`, built field by field: a spread copy of `base` went through a map
- * migration in V8 per delivery on the dispatcher's hot path. A field added to NewDelivery
- * must be added here (and in the engine's `heldDelivery`).
+ * `base` with `request`, built field by field with `bodyIsEvent` in the literal: a spread copy
+ * of `base`, or the flag added afterwards, put the deliveries on maps V8 kept migrating, and
+ * every later read of their fields on the dispatcher's hot path (handing over, sealing,
+ * storing) missed the inline caches. A field added to NewDelivery must be added here (and in
+ * the engine's `heldDelivery`).
  */
-export function withRequest(base: Omit<NewDelivery, "request">, request: DeliveryRequest): NewDelivery {
+function withRequest(base: Omit<NewDelivery, "request">, request: DeliveryRequest, bodyIsEvent: boolean): NewDelivery {
   const delivery: NewDelivery = {
     id: base.id,
     bus: base.bus,
@@ -140,9 +147,9 @@ export function withRequest(base: Omit<NewDelivery, "request">, request: Deliver
     eventReceivedAtMs: base.eventReceivedAtMs,
     createdAtMs: base.createdAtMs,
     request,
+    bodyIsEvent,
   };
   if (base.orderKey !== undefined) delivery.orderKey = base.orderKey;
-  if (base.bodyIsEvent !== undefined) delivery.bodyIsEvent = base.bodyIsEvent;
   return delivery;
 }
 
@@ -170,7 +177,8 @@ export function buildDelivery(
   };
   const format = (transformed?: JsonValue): NewDelivery | undefined => {
     const built = formatForTarget(stored, target, base.id, nowMs, transformed, options.format);
-    return built.ok ? withRequest(base, built.value) : failed(built.reason);
+    if (!built.ok) return failed(built.reason);
+    return withRequest(base, built.value, options.markBodyIsEvent === true && built.value.body === stored.json);
   };
   if (target.format !== "transform") return format();
   return transformForTarget(target, stored, options.transformTimeoutMs).then((result) =>

@@ -597,10 +597,10 @@ function heldDelivery(d: NewDelivery): Delivery {
     eventReceivedAtMs: d.eventReceivedAtMs,
     createdAtMs: d.createdAtMs,
     request: d.request,
+    bodyIsEvent: d.bodyIsEvent === true,
     attempts: [],
     nextAttemptAtMs: d.createdAtMs,
   };
   if (d.orderKey !== undefined) delivery.orderKey = d.orderKey;
-  if (d.bodyIsEvent !== undefined) delivery.bodyIsEvent = d.bodyIsEvent;
   return delivery;
 }
