@@ -271,7 +271,7 @@ export async function createRuleRegistry(deps: RuleRegistryDeps): Promise<RuleRe
       if (loadedOnce) tellReloaded({ outcome: "refused", problems });
       throw new RelaybusError(
         "RulesReloadFailed",
-        `rule files have ${problems.length} problem(s); the running rules stay:\n  ${problems.map(formatRuleProblem).join("\n  ")}`,
+        `rule files have ${problems.length} problem(s); ${loadedOnce ? "the running rules stay" : "no rules were loaded"}:\n  ${problems.map(formatRuleProblem).join("\n  ")}`,
         { details: { problems } },
       );
     }
