@@ -53,8 +53,9 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
   // #6387 and #6469): unacknowledged for good, never redelivered. The cluster's leading node
   // watches each consumer; once its server leader changed and its acknowledged floor then stays
   // put with claims outstanding for three claim times, it makes the consumer again from that
-  // floor. Everything after the floor is handed out again: events finished meanwhile are
-  // delivered twice (at least once), none is lost.
+  // floor, and watches the new consumer the same way until nothing is outstanding. Everything
+  // after the floor is handed out again: events finished meanwhile are delivered twice (at
+  // least once), none is lost.
   const watched = new Map<
     string,
     { leader: string | undefined; floor: number; floorSinceMs: number; leaderChangedAtMs?: number; floorBeforeChange?: number }
@@ -80,6 +81,11 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
           seen.leaderChangedAtMs = nowMs;
         }
         if (floor !== seen.floor || info.num_ack_pending === 0) seen.floorSinceMs = nowMs;
+        // Nothing outstanding: whatever a leader change left behind has been handed out.
+        if (info.num_ack_pending === 0) {
+          seen.leaderChangedAtMs = undefined;
+          seen.floorBeforeChange = undefined;
+        }
         seen.leader = leader;
         seen.floor = floor;
         const stuckMs = 3 * claimMs;
@@ -96,7 +102,10 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
           const from = Math.min(floor, seen.floorBeforeChange ?? floor) + 1;
           await jsm.consumers.delete(stream, name);
           await jsm.consumers.add(stream, consumerConfig(from));
-          seen.leaderChangedAtMs = undefined;
+          // The consumer made again, in a cluster still settling, can be left stuck the same
+          // way (seen in CI: 396 claims never handed out after a repair): it is watched as if
+          // its leader had just changed, until nothing is outstanding.
+          seen.leaderChangedAtMs = nowMs;
           seen.floorBeforeChange = undefined;
           seen.floorSinceMs = nowMs;
         }
