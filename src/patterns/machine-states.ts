@@ -69,11 +69,8 @@ export interface FieldGroup {
   other: OtherWays | undefined;
 }
 
-/**
- * A group's ways other than exact strings and absence, leading to `S`: the builder's
- * {@link MachineState}s, or the laid-out machine's state offsets.
- */
-export interface OtherWays<S = MachineState> {
+/** A group's ways other than exact strings and absence (laid out for matching as `LaidOutOtherWays`). */
+export interface OtherWays {
   /**
    * Which kinds of value have ways here (set when the group is sealed), read first so that a
    * step skips the kinds it has none of without reading the rest of this object.
@@ -81,30 +78,30 @@ export interface OtherWays<S = MachineState> {
   forStrings: boolean;
   forNumbers: boolean;
   /** `exists: true`: any leaf. */
-  onPresent: S | undefined;
+  onPresent: MachineState | undefined;
   /** Matchers tried one by one: the kinds no index serves. */
-  tested: TestedWay<S>[] | undefined;
+  tested: TestedWay<MachineState>[] | undefined;
   /** Exact numbers; `300` and `300.0` are one key. */
-  numbers: Map<number, S> | undefined;
-  onTrue: S | undefined;
-  onFalse: S | undefined;
-  onNull: S | undefined;
+  numbers: Map<number, MachineState> | undefined;
+  onTrue: MachineState | undefined;
+  onFalse: MachineState | undefined;
+  onNull: MachineState | undefined;
   /** `equals-ignore-case`, keyed by the lower-cased operand. */
-  ignoreCase: Map<string, S> | undefined;
+  ignoreCase: Map<string, MachineState> | undefined;
   /** `prefix`, by operand; the ignore-case ones by the lower-cased operand. */
-  prefixes: AffixIndex<S> | undefined;
-  prefixesIgnoreCase: AffixIndex<S> | undefined;
+  prefixes: AffixIndex<MachineState> | undefined;
+  prefixesIgnoreCase: AffixIndex<MachineState> | undefined;
   /** `suffix`, likewise. */
-  suffixes: AffixIndex<S> | undefined;
-  suffixesIgnoreCase: AffixIndex<S> | undefined;
+  suffixes: AffixIndex<MachineState> | undefined;
+  suffixesIgnoreCase: AffixIndex<MachineState> | undefined;
   /** `numeric` ranges, searched by the event's number. Sealed when laid out. */
-  numericRanges: RangeIndex<S> | undefined;
+  numericRanges: RangeIndex<MachineState> | undefined;
   /** IPv4 `cidr` blocks and IPv4 literals, searched by the event's address. Sealed when laid out. */
-  ipv4Ranges: RangeIndex<S> | undefined;
+  ipv4Ranges: RangeIndex<MachineState> | undefined;
   /** `wildcard`s found by their first literal segment (a prefix), then tested whole. */
-  wildcardsByPrefix: AffixIndex<WildcardWay<S>[]> | undefined;
+  wildcardsByPrefix: AffixIndex<WildcardWay<MachineState>[]> | undefined;
   /** `wildcard`s starting with `*`, found by their last literal segment (a suffix), then tested whole. */
-  wildcardsBySuffix: AffixIndex<WildcardWay<S>[]> | undefined;
+  wildcardsBySuffix: AffixIndex<WildcardWay<MachineState>[]> | undefined;
   /** Whether any string-keyed index here needs the value lower-cased. */
   needsLowered: boolean;
 }

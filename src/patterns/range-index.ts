@@ -120,21 +120,20 @@ function countBoundsAtMost(flat: FlatRegions<unknown>, value: number): number {
   return start;
 }
 
-/** How many bounds are at most `value` (with `atMost`) or below it: a binary search. */
-function countBounds(bounds: Float64Array, value: number, atMost: boolean): number {
+/** How many bounds are at most `value`: a binary search (while building; searches use {@link countBoundsAtMost}). */
+function countBounds(bounds: Float64Array, value: number): number {
   let lo = 0;
   let hi = bounds.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (atMost ? bounds[mid]! <= value : bounds[mid]! < value) lo = mid + 1;
+    if (bounds[mid]! <= value) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
 /** The region `value` falls in: the point region of a bound it equals, else the stretch it lies in. */
-function regionOf(bounds: Float64Array, value: number): number {
-  const atMost = countBounds(bounds, value, true);
+function regionOf(bounds: Float64Array, value: number, atMost = countBounds(bounds, value)): number {
   return atMost > 0 && bounds[atMost - 1] === value ? 2 * atMost - 1 : 2 * atMost;
 }
 
@@ -237,8 +236,7 @@ export class RangeIndex<T> {
     const flat = this.flat;
     if (flat !== undefined) {
       if (Number.isNaN(value)) return at;
-      const atMost = countBoundsAtMost(flat as FlatRegions<unknown>, value);
-      const region = atMost > 0 && flat.bounds[atMost - 1] === value ? 2 * atMost - 1 : 2 * atMost;
+      const region = regionOf(flat.bounds, value, countBoundsAtMost(flat as FlatRegions<unknown>, value));
       const { soleMembers, nexts } = flat;
       if (soleMembers !== undefined) {
         const member = soleMembers[region]!;
