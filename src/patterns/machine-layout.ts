@@ -23,10 +23,12 @@
  * place of states ({@link LaidOutOtherWays}).
  *
  * A state's record, at offset `s` (`STATE_*`): seen mark (the only field matching writes),
- * first terminal entry or -1, offset of a list of further terminals or -1, group count; then
- * the groups, `GROUP_SIZE` integers each (`GROUP_*`): path id, how its exact strings are kept
- * (`STRINGS_*`), three integers for them, index of its other ways or -1, offset of its
- * `exists: false` list or -1; then the lists the record points to, each a count and its items.
+ * first terminal entry or -1, group count and whether more terminals follow; then the list of
+ * further terminals, if any (a count and its items); then the groups one after the other,
+ * each only as long as its ways need (see {@link GROUP_PATH_UNIT}). A record holds nothing it
+ * does not use: the fewer lines a state spans, the fewer a walk waits for, and the more of
+ * the machine stays in cache. States with nothing but a terminal have no record at all
+ * ({@link TERMINAL_ONLY}).
  *
  * @module
  */
@@ -39,39 +41,53 @@ import { StringTable } from "./string-table.js";
 
 export const STATE_SEEN = 0;
 export const STATE_TERMINAL = 1;
-export const STATE_MORE_TERMINALS = 2;
-export const STATE_GROUP_COUNT = 3;
-export const STATE_HEADER = 4;
+/** Group count × 2, plus 1 when a list of further terminals follows the header. */
+export const STATE_INFO = 2;
+export const STATE_HEADER = 3;
+export const HAS_MORE_TERMINALS = 1;
 
-export const GROUP_PATH = 0;
-export const GROUP_STRINGS = 1;
-export const GROUP_A = 2;
-export const GROUP_B = 3;
-export const GROUP_C = 4;
-export const GROUP_OTHER = 5;
-export const GROUP_ABSENT = 6;
-export const GROUP_SIZE = 7;
+/**
+ * A state with one terminal and nothing else (where most patterns end) gets no record: the
+ * ways to it hold `TERMINAL_ONLY - entry` (below -1) instead of an offset, and a walk that
+ * takes one reports the entry without reading anything more.
+ */
+export const TERMINAL_ONLY = -2;
 
-/** No exact string ways. */
+/**
+ * A group starts with one integer: its path id × `GROUP_PATH_UNIT`, plus how its exact
+ * strings are kept (`STRINGS_*`, the low two bits), plus `OTHER_*` for its other ways, plus
+ * `HAS_ABSENT` when an `exists: false` list ends it. What follows is only what those say:
+ * the strings (`STRINGS_*`), the other ways (`OTHER_*`), the absent list (count, states).
+ */
+export const GROUP_PATH_UNIT = 32;
+export const STRINGS_MASK = 3;
+/** No exact string ways; nothing follows for them. */
 export const STRINGS_NONE = 0;
-/** One: A its length, B its index in `keys`, C its next state. */
+/** One: its length, its index in `keys`, its next state. */
 export const STRINGS_ONE = 1;
-/** Up to {@link FEW_STRINGS}: A the offset of (length, key index, next) triples, B their count. */
+/** Up to {@link FEW_STRINGS}: a count, then (length, key index, next state) for each. */
 export const STRINGS_FEW = 2;
-/** More: A the index of its {@link StringTable} in `tables`. */
+/** More: the index of its {@link StringTable} in `tables`. */
 export const STRINGS_TABLE = 3;
+export const OTHER_MASK = 12;
+/** No other ways; nothing follows for them. */
+export const OTHER_NONE = 0;
+/** The index of its {@link LaidOutOtherWays} in `others`. */
+export const OTHER_INDEXED = 4;
+/** Its few simple other ways, in the record (see {@link SMALL_WAY_SIZE}). */
+export const OTHER_SMALL = 8;
+export const HAS_ABSENT = 16;
 
 /** Up to this many exact strings are kept in the record and compared in turn. */
 const FEW_STRINGS = 4;
 
 /**
  * A group whose other ways are few and simple (deep in the machine, a rule's own `prefix`,
- * numeric range, `exists: true` or `anything-but`) keeps them in the record too: its
- * `GROUP_OTHER` is `SMALL_WAYS_AT - offset` (below -1), and at that offset a count is followed
- * by `SMALL_WAY_SIZE` integers per way: kind (`WAY_*`), A, B, C, next state. A walk then
- * reads no index objects for them, each of which is a few cache lines far away.
+ * numeric range, `exists: true` or `anything-but`) keeps them in the record too
+ * ({@link OTHER_SMALL}): a count, then `SMALL_WAY_SIZE` integers per way: kind (`WAY_*`), A,
+ * B, C, next state. A walk then reads no index objects for them, each of which is a few cache
+ * lines far away.
  */
-export const SMALL_WAYS_AT = -2;
 export const SMALL_WAY_SIZE = 5;
 /** Ways at most in a group kept in the record. */
 const SMALL_WAYS = 4;
@@ -103,7 +119,7 @@ export interface MachineLayout {
   readonly keys: readonly string[];
   readonly tables: readonly StringTable[];
   readonly others: readonly LaidOutOtherWays[];
-  /** The small ways' tested matchers and numbers (see {@link SMALL_WAYS_AT}). */
+  /** The small ways' tested matchers and numbers (see {@link OTHER_SMALL}). */
   readonly tests: readonly ValueTest[];
   readonly numbers: Float64Array;
 }
@@ -151,12 +167,16 @@ const STATES_PER_SLICE = 4096;
  * build aside can yield between slices; run it to its end (`drain`) to lay out at once.
  */
 export function* layOutMachine(root: MachineState): Generator<void, MachineLayout> {
-  // Depth-first order and each state's offset.
+  // Depth-first order and each state's offset (or its terminal, for a terminal-only state).
   const order: MachineState[] = [];
   let size = 0;
   const stack: MachineState[] = [root];
   while (stack.length > 0) {
     const state = stack.pop()!;
+    if (state !== root && isTerminalOnly(state)) {
+      state.id = TERMINAL_ONLY - state.terminal;
+      continue;
+    }
     state.id = size;
     order.push(state);
     size += recordSize(state);
@@ -184,52 +204,55 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
   const numbers: number[] = [];
   for (let n = 0; n < order.length; n++) {
     const state = order[n]!;
-    const at = state.id;
+    let at = state.id;
     const groups = groupsOf(state);
-    let tail = at + STATE_HEADER + groups.length * GROUP_SIZE;
     code[at + STATE_SEEN] = -1;
     code[at + STATE_TERMINAL] = state.terminal;
-    code[at + STATE_GROUP_COUNT] = groups.length;
-    code[at + STATE_MORE_TERMINALS] = state.terminals === undefined ? -1 : tail;
-    if (state.terminals !== undefined) tail = writeList(code, tail, state.terminals);
-    for (let k = 0; k < groups.length; k++) {
-      const group = groups[k]!;
-      const g = at + STATE_HEADER + k * GROUP_SIZE;
-      code[g + GROUP_PATH] = group.pathId;
+    code[at + STATE_INFO] = 2 * groups.length + (state.terminals === undefined ? 0 : HAS_MORE_TERMINALS);
+    at += STATE_HEADER;
+    if (state.terminals !== undefined) at = writeList(code, at, state.terminals);
+    for (const group of groups) {
+      const head = at++;
+      let flags = 0;
       if (group.soleNext !== undefined) {
-        code[g + GROUP_STRINGS] = STRINGS_ONE;
-        code[g + GROUP_A] = group.sole.length;
-        code[g + GROUP_B] = keyOf(group.sole);
-        code[g + GROUP_C] = group.soleNext.id;
+        flags |= STRINGS_ONE;
+        code[at++] = group.sole.length;
+        code[at++] = keyOf(group.sole);
+        code[at++] = group.soleNext.id;
       } else if (group.strings !== undefined && group.strings.size <= FEW_STRINGS) {
-        code[g + GROUP_STRINGS] = STRINGS_FEW;
-        code[g + GROUP_A] = tail;
-        code[g + GROUP_B] = group.strings.size;
+        flags |= STRINGS_FEW;
+        code[at++] = group.strings.size;
         for (const [key, next] of group.strings) {
-          code[tail++] = key.length;
-          code[tail++] = keyOf(key);
-          code[tail++] = next.id;
+          code[at++] = key.length;
+          code[at++] = keyOf(key);
+          code[at++] = next.id;
         }
       } else if (group.strings !== undefined) {
-        code[g + GROUP_STRINGS] = STRINGS_TABLE;
-        code[g + GROUP_A] = tables.length;
+        flags |= STRINGS_TABLE;
+        code[at++] = tables.length;
         tables.push(new StringTable(mapValues(group.strings, idOf)));
-      } else code[g + GROUP_STRINGS] = STRINGS_NONE;
+      }
       const small = group.other === undefined ? undefined : smallWays(group.other);
       if (small !== undefined) {
-        code[g + GROUP_OTHER] = SMALL_WAYS_AT - tail;
-        code[tail++] = small.length;
+        flags |= OTHER_SMALL;
+        code[at++] = small.length;
         for (const way of small) {
-          const { kind, key, test, flags, low, high } = way;
-          code[tail++] = kind;
-          code[tail++] = key !== undefined ? keyOf(key) : test !== undefined ? tests.push(test) - 1 : (flags ?? -1);
-          code[tail++] = key === undefined ? -1 : kind === WAY_IGNORE_CASE ? hashText(key) : key.length;
-          code[tail++] = low === undefined ? -1 : numbers.push(low, high ?? low) - 2;
-          code[tail++] = way.next.id;
+          const { kind, key, test, flags: rangeFlags, low, high } = way;
+          code[at++] = kind;
+          code[at++] = key !== undefined ? keyOf(key) : test !== undefined ? tests.push(test) - 1 : (rangeFlags ?? -1);
+          code[at++] = key === undefined ? -1 : kind === WAY_IGNORE_CASE ? hashText(key) : key.length;
+          code[at++] = low === undefined ? -1 : numbers.push(low, high ?? low) - 2;
+          code[at++] = way.next.id;
         }
-      } else code[g + GROUP_OTHER] = group.other === undefined ? -1 : others.push(layOutOtherWays(group.other)) - 1;
-      code[g + GROUP_ABSENT] = group.onAbsent === undefined ? -1 : tail;
-      if (group.onAbsent !== undefined) tail = writeList(code, tail, group.onAbsent.map(idOf));
+      } else if (group.other !== undefined) {
+        flags |= OTHER_INDEXED;
+        code[at++] = others.push(layOutOtherWays(group.other)) - 1;
+      }
+      if (group.onAbsent !== undefined) {
+        flags |= HAS_ABSENT;
+        at = writeList(code, at, group.onAbsent.map(idOf));
+      }
+      code[head] = group.pathId * GROUP_PATH_UNIT + flags;
     }
     if (n % STATES_PER_SLICE === STATES_PER_SLICE - 1) yield;
   }
@@ -249,14 +272,21 @@ function groupsOf(state: MachineState): FieldGroup[] {
   return state.more === undefined ? [state] : [state, ...state.more];
 }
 
+/** A state with one terminal, no further terminals and no groups: laid out as {@link TERMINAL_ONLY}. */
+function isTerminalOnly(state: MachineState): boolean {
+  return state.terminal >= 0 && state.terminals === undefined && groupsOf(state).length === 0;
+}
+
 function recordSize(state: MachineState): number {
-  const groups = groupsOf(state);
-  let size = STATE_HEADER + groups.length * GROUP_SIZE;
+  let size = STATE_HEADER;
   if (state.terminals !== undefined) size += 1 + state.terminals.length;
-  for (const group of groups) {
+  for (const group of groupsOf(state)) {
+    size += 1;
+    if (group.soleNext !== undefined) size += 3;
+    else if (group.strings !== undefined) size += group.strings.size <= FEW_STRINGS ? 1 + 3 * group.strings.size : 1;
     const small = group.other === undefined ? undefined : smallWays(group.other);
     if (small !== undefined) size += 1 + SMALL_WAY_SIZE * small.length;
-    if (group.soleNext === undefined && group.strings !== undefined && group.strings.size <= FEW_STRINGS) size += 3 * group.strings.size;
+    else if (group.other !== undefined) size += 1;
     if (group.onAbsent !== undefined) size += 1 + group.onAbsent.length;
   }
   return size;

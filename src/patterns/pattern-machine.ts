@@ -37,27 +37,25 @@ import { compileEventPattern, type CompiledPattern } from "./compile-pattern.js"
 import { EventLeaves, type PathLeaves } from "./event-leaves.js";
 import {
   drain,
-  GROUP_A,
-  GROUP_ABSENT,
-  GROUP_B,
-  GROUP_C,
-  GROUP_OTHER,
-  GROUP_PATH,
-  GROUP_SIZE,
-  GROUP_STRINGS,
+  GROUP_PATH_UNIT,
+  HAS_ABSENT,
+  HAS_MORE_TERMINALS,
   layOutMachine,
+  OTHER_INDEXED,
+  OTHER_MASK,
+  OTHER_SMALL,
   RANGE_HIGH_INCLUSIVE,
   RANGE_LOW_INCLUSIVE,
   SMALL_WAY_SIZE,
-  SMALL_WAYS_AT,
-  STATE_GROUP_COUNT,
   STATE_HEADER,
-  STATE_MORE_TERMINALS,
+  STATE_INFO,
   STATE_SEEN,
   STATE_TERMINAL,
   STRINGS_FEW,
+  STRINGS_MASK,
   STRINGS_ONE,
   STRINGS_TABLE,
+  TERMINAL_ONLY,
   WAY_FALSE,
   WAY_IGNORE_CASE,
   WAY_NULL,
@@ -80,7 +78,7 @@ import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
 import { estimateStepFanOut, type StepFanOut } from "./step-fan-out.js";
-import type { StringTable } from "./string-table.js";
+import { NOT_FOUND, type StringTable } from "./string-table.js";
 import type { ValueTest } from "./value-tests.js";
 
 /** Scratch for parsing an event's IP address; matching is synchronous, so never shared. */
@@ -304,11 +302,16 @@ class CompiledMachine<K> implements PatternMachine<K> {
   }
 
   /**
-   * Walks on from the state at offset `state` (`machine-layout.ts`). `trail` is the union of
-   * the picked leaves' trails (undefined when none sat in a shared array); `verify` is set once
-   * an `exists: false` was passed whose answer depends on the whole alternative.
+   * Walks on from the state at offset `state` (`machine-layout.ts`), or reports the entry of a
+   * terminal-only state. `trail` is the union of the picked leaves' trails (undefined when none
+   * sat in a shared array); `verify` is set once an `exists: false` was passed whose answer
+   * depends on the whole alternative.
    */
   private visit(state: number, trail: readonly number[] | undefined, verify: boolean): void {
+    if (state < 0) {
+      this.reached(TERMINAL_ONLY - state, verify);
+      return;
+    }
     const code = this.code;
     if (trail === undefined && !verify) {
       if (code[state + STATE_SEEN] === this.epoch) return;
@@ -316,23 +319,37 @@ class CompiledMachine<K> implements PatternMachine<K> {
     }
     if (++this.steps > this.stepBudget) throw OUT_OF_STEPS;
     const terminal = code[state + STATE_TERMINAL]!;
-    if (terminal >= 0) {
-      this.reached(terminal, verify);
-      const more = code[state + STATE_MORE_TERMINALS]!;
-      if (more >= 0) for (let i = more + 1, end = i + code[more]!; i < end; i++) this.reached(code[i]!, verify);
+    if (terminal >= 0) this.reached(terminal, verify);
+    const info = code[state + STATE_INFO]!;
+    let at = state + STATE_HEADER;
+    if ((info & HAS_MORE_TERMINALS) !== 0) {
+      const end = at + 1 + code[at]!;
+      for (let i = at + 1; i < end; i++) this.reached(code[i]!, verify);
+      at = end;
     }
-    const groups = code[state + STATE_GROUP_COUNT]!;
-    for (let g = state + STATE_HEADER, end = g + groups * GROUP_SIZE; g < end; g += GROUP_SIZE) this.walkGroup(g, trail, verify);
+    for (let groups = info >>> 1; groups > 0; groups--) at = this.walkGroup(at, trail, verify);
   }
 
-  /** Takes every way of the group at offset `group` that one of its path's leaves (or their absence) allows. */
-  private walkGroup(group: number, trail: readonly number[] | undefined, verify: boolean): void {
+  /**
+   * Takes every way of the group at offset `group` that one of its path's leaves (or their
+   * absence) allows; returns the offset after the group.
+   */
+  private walkGroup(group: number, trail: readonly number[] | undefined, verify: boolean): number {
     const code = this.code;
-    const leaves = this.byPath[code[group + GROUP_PATH]!]!;
-    const absent = code[group + GROUP_ABSENT]!;
+    const head = code[group]!;
+    // Where the group's parts start, and where it ends (machine-layout.ts).
+    const strings = head & STRINGS_MASK;
+    const stringsAt = group + 1;
+    const otherAt =
+      stringsAt + (strings === STRINGS_ONE ? 3 : strings === STRINGS_FEW ? 1 + 3 * code[stringsAt]! : strings === STRINGS_TABLE ? 1 : 0);
+    const other = head & OTHER_MASK;
+    const absentAt = otherAt + (other === OTHER_INDEXED ? 1 : other === OTHER_SMALL ? 1 + SMALL_WAY_SIZE * code[otherAt]! : 0);
+    const absent = (head & HAS_ABSENT) !== 0;
+    const end = absent ? absentAt + 1 + code[absentAt]! : absentAt;
+    const leaves = this.byPath[(head - (head & (GROUP_PATH_UNIT - 1))) / GROUP_PATH_UNIT]!;
     if (leaves.epoch !== this.epoch || leaves.count === 0) {
-      if (absent >= 0) for (let i = absent + 1, end = i + code[absent]!; i < end; i++) this.visit(code[i]!, trail, verify);
-      return;
+      if (absent) for (let i = absentAt + 1; i < end; i++) this.visit(code[i]!, trail, verify);
+      return end;
     }
     for (let i = 0; i < leaves.count; i++) {
       const leafTrail = leaves.trails[i];
@@ -342,35 +359,42 @@ class CompiledMachine<K> implements PatternMachine<K> {
         if (both === null) continue;
         joined = both;
       }
-      this.step(group, leaves.values[i], joined, verify);
+      this.step(strings, stringsAt, other, otherAt, leaves.values[i], joined, verify);
     }
     // Leaves only inside arrays: absence may hold in the slice the rest picks; verify.
-    if (absent >= 0 && leaves.free === 0) for (let i = absent + 1, end = i + code[absent]!; i < end; i++) this.visit(code[i]!, trail, true);
+    if (absent && leaves.free === 0) for (let i = absentAt + 1; i < end; i++) this.visit(code[i]!, trail, true);
+    return end;
   }
 
-  /** Follows every way of the group at offset `group` that accepts `value`. */
-  private step(group: number, value: unknown, trail: readonly number[] | undefined, verify: boolean): void {
+  /** Follows every way of a group (its exact strings at `stringsAt`, other ways at `otherAt`) that accepts `value`. */
+  private step(
+    strings: number,
+    stringsAt: number,
+    other: number,
+    otherAt: number,
+    value: unknown,
+    trail: readonly number[] | undefined,
+    verify: boolean,
+  ): void {
     const code = this.code;
-    const strings = code[group + GROUP_STRINGS]!;
     if (typeof value === "string" && strings !== 0) {
       // A few keys are told apart by length, then compared; a table by hash.
       if (strings === STRINGS_ONE) {
-        if (code[group + GROUP_A] === value.length && this.keys[code[group + GROUP_B]!] === value) this.visit(code[group + GROUP_C]!, trail, verify);
+        if (code[stringsAt] === value.length && this.keys[code[stringsAt + 1]!] === value) this.visit(code[stringsAt + 2]!, trail, verify);
       } else if (strings === STRINGS_FEW) {
-        for (let at = code[group + GROUP_A]!, end = at + 3 * code[group + GROUP_B]!; at < end; at += 3) {
+        for (let at = stringsAt + 1, end = at + 3 * code[stringsAt]!; at < end; at += 3) {
           if (code[at] === value.length && this.keys[code[at + 1]!] === value) {
             this.visit(code[at + 2]!, trail, verify);
             break;
           }
         }
-      } else if (strings === STRINGS_TABLE) {
-        const next = this.tables[code[group + GROUP_A]!]!.get(value, hashText(value));
-        if (next >= 0) this.visit(next, trail, verify);
+      } else {
+        const next = this.tables[code[stringsAt]!]!.get(value, hashText(value));
+        if (next !== NOT_FOUND) this.visit(next, trail, verify);
       }
     }
-    const other = code[group + GROUP_OTHER]!;
-    if (other >= 0) this.stepOther(this.others[other]!, value, trail, verify);
-    else if (other <= SMALL_WAYS_AT) this.stepSmall(SMALL_WAYS_AT - other, value, trail, verify);
+    if (other === OTHER_INDEXED) this.stepOther(this.others[code[otherAt]!]!, value, trail, verify);
+    else if (other === OTHER_SMALL) this.stepSmall(otherAt, value, trail, verify);
   }
 
   /** Follows every small way (kept in the record, at offset `at`) that accepts `value`. */
@@ -499,7 +523,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
       if (prefix) while (hashed < size) hash = hashStep(hash, value.charCodeAt(hashed++));
       else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
       const found = table.getAffix(value, size, hash, prefix);
-      if (found < 0) continue;
+      if (found === NOT_FOUND) continue;
       if (lists === undefined) {
         this.visit(found, trail, verify);
         continue;

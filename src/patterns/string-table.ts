@@ -20,7 +20,9 @@ import { filterFor, hashText, type KeyFilter } from "./key-filter.js";
 
 /** Slots per key at most: below half full, a probe rarely reads a second slot. */
 const SLOTS_PER_KEY = 2;
-const EMPTY = -1;
+/** What a lookup that finds nothing returns; no state id is -1 (see `TERMINAL_ONLY`). */
+export const NOT_FOUND = -1;
+const EMPTY = NOT_FOUND;
 /** Per slot: hash, next state, offset of the key's code units, their count. */
 const SLOT_SIZE = 4;
 
