@@ -91,8 +91,12 @@ interface FlatRegions<T> {
   /** Region r lists `members[starts[r]]` to `members[starts[r + 1] - 1]`, indices into `nexts`. */
   readonly starts: Int32Array;
   readonly members: Int32Array;
-  /** When no region has two members (ranges that do not overlap): region r's member, or -1; one read instead of two. */
-  readonly soleMembers: Int32Array | undefined;
+  /**
+   * When no region has two members (ranges that do not overlap): region r's member's `next`,
+   * or undefined; one read where `starts`, `members` and `nexts` take three, each a likely
+   * cache miss in a large index.
+   */
+  readonly soleNexts: readonly (T | undefined)[] | undefined;
   readonly nexts: readonly T[];
 }
 
@@ -162,14 +166,15 @@ function buildFlat<T>(ranges: readonly Range<T>[]): FlatRegions<T> | undefined {
   const fill = starts.slice(0, regionCount);
   const members = new Int32Array(total);
   for (const { first, last, range } of spans) for (let region = first; region <= last; region++) members[fill[region]!++] = range;
-  let soleMembers: Int32Array | undefined;
+  const nexts = ranges.map((range) => range.next);
+  let soleNexts: (T | undefined)[] | undefined;
   if (counts.every((count) => count <= 1)) {
-    soleMembers = new Int32Array(regionCount).fill(-1);
-    for (let region = 0; region < regionCount; region++) if (starts[region + 1]! > starts[region]!) soleMembers[region] = members[starts[region]!]!;
+    soleNexts = new Array<T | undefined>(regionCount).fill(undefined);
+    for (let region = 0; region < regionCount; region++) if (starts[region + 1]! > starts[region]!) soleNexts[region] = nexts[members[starts[region]!]!];
   }
   const blockFirsts = new Float64Array(Math.ceil(bounds.length / BOUNDS_PER_BLOCK));
   for (let block = 0; block < blockFirsts.length; block++) blockFirsts[block] = bounds[block * BOUNDS_PER_BLOCK]!;
-  return { bounds, blockFirsts, starts, members, soleMembers, nexts: ranges.map((range) => range.next) };
+  return { bounds, blockFirsts, starts, members, soleNexts, nexts };
 }
 
 /** Ranges leading to a `T` each (the machine's next states). */
@@ -237,13 +242,13 @@ export class RangeIndex<T> {
     if (flat !== undefined) {
       if (Number.isNaN(value)) return at;
       const region = regionOf(flat.bounds, value, countBoundsAtMost(flat as FlatRegions<unknown>, value));
-      const { soleMembers, nexts } = flat;
-      if (soleMembers !== undefined) {
-        const member = soleMembers[region]!;
-        if (member >= 0) out[at++] = nexts[member]!;
+      const soleNexts = flat.soleNexts;
+      if (soleNexts !== undefined) {
+        const next = soleNexts[region];
+        if (next !== undefined) out[at++] = next;
         return at;
       }
-      const { starts, members } = flat;
+      const { starts, members, nexts } = flat;
       for (let i = starts[region]!, end = starts[region + 1]!; i < end; i++) out[at++] = nexts[members[i]!]!;
       return at;
     }
