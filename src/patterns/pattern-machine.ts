@@ -476,7 +476,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (ways.suffixes !== undefined) this.affixes(ways.suffixes, undefined, value, false, trail, verify);
     if (ways.ignoreCase !== undefined) {
       const next = ways.ignoreCase.getLowerCased(value, lowerCasedHash(value));
-      if (next >= 0) this.visit(next, trail, verify);
+      if (next !== NOT_FOUND) this.visit(next, trail, verify);
     }
     if (ways.needsLowered) {
       const lower = value.toLowerCase();

@@ -124,6 +124,40 @@ test("pattern machine - arrays of objects: fields under one array come from one 
   assert.deepEqual(machine.match(differentElements), [1, 2]);
 });
 
+test("pattern machine - every kind of way may end a pattern, in a group's record or in its index", () => {
+  // A pattern whose last condition is one way leads to a state with nothing but a terminal,
+  // which the laid-out machine keeps in the way itself (no record). Each kind of way is tried
+  // alone (kept in the group's record) and beside a wildcard (the group's ways then go to an
+  // index object, which the walk reads another way).
+  const ways: unknown[] = [
+    "xa",
+    { prefix: "x" },
+    { suffix: "a" },
+    { "equals-ignore-case": "XA" },
+    { prefix: { "equals-ignore-case": "X" } },
+    { suffix: { "equals-ignore-case": "A" } },
+    { numeric: [">", 0, "<=", 2] },
+    1.5,
+    { exists: true },
+    true,
+    false,
+    null,
+    { cidr: "10.0.0.0/8" },
+    { "anything-but": "xa" },
+    { contains: "a" },
+  ];
+  const events = ["xa", "XA", "ya", "xb", 1, 1.5, 3, true, false, null, "10.1.2.3", "b"].map((data) => ({ data }));
+  for (const way of ways) {
+    for (const list of [[way], [way, { wildcard: "*b" }]]) {
+      const patterns = parseAll([{ data: list }, { data: ["xa", "xb"], source: [{ exists: false }] }]);
+      const machine = buildPatternMachine(patterns.map((pattern, key) => ({ key, pattern })));
+      for (const event of events) {
+        assert.deepEqual(machine.match(event), expectedKeys(patterns, event), `${JSON.stringify(list)} on ${JSON.stringify(event)}`);
+      }
+    }
+  }
+});
+
 test("pattern machine - keys come back in entry order, each once, however many alternatives match", () => {
   const patterns = parseAll([
     { source: ["a", "b", "a"] },
