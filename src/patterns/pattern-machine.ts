@@ -218,6 +218,8 @@ class CompiledMachine<K> implements PatternMachine<K> {
   readonly size: number;
   readonly stateCount: number;
   private readonly entries: readonly MachineEntry<K>[];
+  /** The entries' keys by entry: a match reads one array slot, not an entry object as well. */
+  private readonly entryKeys: readonly K[];
   private readonly code: Int32Array;
   private readonly keys: readonly string[];
   private readonly tables: readonly StringTable[];
@@ -246,6 +248,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
 
   constructor(entries: readonly MachineEntry<K>[], paths: readonly string[], stateCount: number, layout: MachineLayout) {
     this.entries = entries;
+    this.entryKeys = entries.map((entry) => entry.key);
     this.size = entries.length;
     this.stateCount = stateCount;
     this.code = layout.code;
@@ -285,7 +288,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (count === 0) return [];
     sortAscending(matched, count);
     const keys = new Array<K>(count);
-    for (let i = 0; i < count; i++) keys[i] = this.entries[matched[i]!]!.key;
+    for (let i = 0; i < count; i++) keys[i] = this.entryKeys[matched[i]!]!;
     return keys;
   }
 
