@@ -8,6 +8,8 @@
  * - `<PREFIX>.appended.<bus>` carries a bodiless note after each append, so that the other
  *   nodes learn of new events without reading the stream.
  * - `<PREFIX>_PARKED` (subject `<PREFIX>.parked`) queues deliveries parked while they retry.
+ * - `<PREFIX>.holding.<work>.<bus>` asks the nodes which of them holds a claimed event of a
+ *   bus's shared work (`dispatch`); a node holding it answers, the others stay silent.
  *
  * Bus names may hold `.` (a token separator in subjects, forbidden in stream names) and `_`;
  * both are escaped (`_` → `__`, `.` → `_d`), so the mapping is reversible and names never
@@ -56,11 +58,18 @@ export interface JetStreamNames {
   parkedStream: string;
   /** `<PREFIX>.parked` */
   parkedSubject: string;
+  /** `<PREFIX>.holding.<work>.<bus>` */
+  holdingSubject(work: string, bus: string): string;
+  /** `<PREFIX>.holding.<work>.*` */
+  holdingWildcard(work: string): string;
+  /** The bus of a holding question's subject, or undefined. */
+  busOfHoldingSubject(work: string, subject: string): string | undefined;
 }
 
 export function jetStreamNames(prefix: string): JetStreamNames {
   const streamPrefix = `${prefix}_LOG_`;
   const appendedPrefix = `${prefix}.appended.`;
+  const holdingPrefix = (work: string) => `${prefix}.holding.${work}.`;
   return {
     logStream: (bus) => `${streamPrefix}${busToken(bus)}`,
     busOfLogStream: (stream) => (stream.startsWith(streamPrefix) ? busFromToken(stream.slice(streamPrefix.length)) : undefined),
@@ -72,5 +81,9 @@ export function jetStreamNames(prefix: string): JetStreamNames {
       subject.startsWith(appendedPrefix) ? busFromToken(subject.slice(appendedPrefix.length)) : undefined,
     parkedStream: `${prefix}_PARKED`,
     parkedSubject: `${prefix}.parked`,
+    holdingSubject: (work, bus) => `${holdingPrefix(work)}${busToken(bus)}`,
+    holdingWildcard: (work) => `${holdingPrefix(work)}*`,
+    busOfHoldingSubject: (work, subject) =>
+      subject.startsWith(holdingPrefix(work)) ? busFromToken(subject.slice(holdingPrefix(work).length)) : undefined,
   };
 }

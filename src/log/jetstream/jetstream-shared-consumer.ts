@@ -19,6 +19,8 @@ import type { ClaimedEvent, SharedLogConsumer } from "../shared-log-consumer.js"
 import { storedEventOf } from "./jetstream-event.js";
 import type { JetStreamNames } from "./jetstream-names.js";
 import { isNatsNotFound } from "./nats-errors.js";
+import { createClaimHolders } from "./claim-holders.js";
+import { consumerRemade, floorHeld, leaderChanged, lookAtConsumer, type ConsumerWatch } from "./stuck-consumer-watch.js";
 
 /** How long a claim lasts without an ack or `extend`. */
 export const DEFAULT_CLAIM_MS = 30_000;
@@ -51,15 +53,13 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
   // A consumer whose leading server died can be left with claims it never hands out again
   // (nats-server before 2.10.26/2.11: "stuck consumer after leader change", nats-io/nats-server
   // #6387 and #6469): unacknowledged for good, never redelivered. The cluster's leading node
-  // watches each consumer; once its server leader changed and its acknowledged floor then stays
-  // put with claims outstanding for three claim times, it makes the consumer again from that
-  // floor, and watches the new consumer the same way until nothing is outstanding. Everything
-  // after the floor is handed out again: events finished meanwhile are delivered twice (at
-  // least once), none is lost.
-  const watched = new Map<
-    string,
-    { leader: string | undefined; floor: number; floorSinceMs: number; leaderChangedAtMs?: number; floorBeforeChange?: number }
-  >();
+  // watches each consumer (`stuck-consumer-watch.ts` decides): once its server leader changed
+  // and its acknowledged floor then stays put, below what the change can have touched, with
+  // claims outstanding for three claim times and no live node holding the event after it, it
+  // makes the consumer again from that floor. Everything after the floor is handed out again:
+  // events finished meanwhile are delivered twice (at least once), none is lost.
+  const holders = createClaimHolders({ connection, names, work: name, claimMs });
+  const watched = new Map<string, ConsumerWatch>();
   const watch = async () => {
     if (stopped || options.isLeader?.() !== true) return;
     for (const bus of consumers.keys()) {
@@ -67,48 +67,29 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
       try {
         const info = await jsm.consumers.info(stream, name);
         const leader = info.cluster?.leader;
-        const floor = info.ack_floor.stream_seq;
-        const nowMs = Date.now();
         const seen = watched.get(bus);
-        if (seen === undefined) {
-          watched.set(bus, { leader, floor, floorSinceMs: nowMs });
+        const streamLastSeq = leaderChanged(seen, leader) ? (await jsm.streams.info(stream)).state.last_seq : undefined;
+        const look = { nowMs: Date.now(), leader, floor: info.ack_floor.stream_seq, unacknowledged: info.num_ack_pending, streamLastSeq };
+        const { watch: next, verdict } = lookAtConsumer(seen, look, 3 * claimMs);
+        watched.set(bus, next);
+        if (verdict.kind === "fine") continue;
+        if (await holders.isHeld(bus, verdict.heldSeq)) {
+          options.logger.info("cluster: a dispatch consumer's floor stays put after its server leader changed, but a node still works on the event after it", {
+            bus,
+            floor: look.floor,
+          });
+          watched.set(bus, floorHeld(next, Date.now()));
           continue;
         }
-        if (leader !== seen.leader) {
-          // The floor the old leader kept: after the change even the floor may have moved past
-          // claims that were lost with it (the bug moves it on acks it does not know).
-          if (seen.leaderChangedAtMs === undefined) seen.floorBeforeChange = seen.floor;
-          seen.leaderChangedAtMs = nowMs;
-        }
-        if (floor !== seen.floor || info.num_ack_pending === 0) seen.floorSinceMs = nowMs;
-        // Nothing outstanding: whatever a leader change left behind has been handed out.
-        if (info.num_ack_pending === 0) {
-          seen.leaderChangedAtMs = undefined;
-          seen.floorBeforeChange = undefined;
-        }
-        seen.leader = leader;
-        seen.floor = floor;
-        const stuckMs = 3 * claimMs;
-        if (
-          seen.leaderChangedAtMs !== undefined &&
-          nowMs - seen.leaderChangedAtMs >= stuckMs &&
-          nowMs - seen.floorSinceMs >= stuckMs
-        ) {
-          options.logger.warn("cluster: a dispatch consumer is stuck after its server leader changed; making it again from its floor before the change", {
-            bus,
-            floor,
-            unacknowledged: info.num_ack_pending,
-          });
-          const from = Math.min(floor, seen.floorBeforeChange ?? floor) + 1;
-          await jsm.consumers.delete(stream, name);
-          await jsm.consumers.add(stream, consumerConfig(from));
-          // The consumer made again, in a cluster still settling, can be left stuck the same
-          // way (seen in CI: 396 claims never handed out after a repair): it is watched as if
-          // its leader had just changed, until nothing is outstanding.
-          seen.leaderChangedAtMs = nowMs;
-          seen.floorBeforeChange = undefined;
-          seen.floorSinceMs = nowMs;
-        }
+        options.logger.warn("cluster: a dispatch consumer is stuck after its server leader changed; making it again from its floor before the change", {
+          bus,
+          floor: look.floor,
+          from: verdict.fromSeq,
+          unacknowledged: look.unacknowledged,
+        });
+        await jsm.consumers.delete(stream, name);
+        const made = await jsm.consumers.add(stream, consumerConfig(verdict.fromSeq));
+        watched.set(bus, consumerRemade(verdict.fromSeq, made.cluster?.leader, Date.now()));
       } catch (error) {
         if (!isNatsNotFound(error)) options.logger.warn("cluster: could not check a dispatch consumer", { bus, error: String(error) });
       }
@@ -216,12 +197,21 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
     return puller;
   };
 
-  const toClaimed = (bus: string, message: JsMsg): ClaimedEvent => ({
-    event: storedEventOf(bus, message.seq, message.data, message.headers, Math.floor(message.info.timestampNanos / 1e6)),
-    redeliveries: Math.max(0, message.info.redeliveryCount - 1),
-    ack: () => message.ack(),
-    extend: () => message.working(),
-  });
+  const toClaimed = (bus: string, message: JsMsg): ClaimedEvent => {
+    holders.holding(bus, message.seq);
+    return {
+      event: storedEventOf(bus, message.seq, message.data, message.headers, Math.floor(message.info.timestampNanos / 1e6)),
+      redeliveries: Math.max(0, message.info.redeliveryCount - 1),
+      ack: () => {
+        holders.released(bus, message.seq);
+        message.ack();
+      },
+      extend: () => {
+        holders.holding(bus, message.seq);
+        message.working();
+      },
+    };
+  };
 
   /** Up to `maxEvents` messages: the first within `maxWaitMs`, then those already buffered. */
   const take = async (bus: string, puller: Puller, maxEvents: number, maxWaitMs: number): Promise<ClaimedEvent[]> => {
@@ -273,6 +263,7 @@ export function createJetStreamSharedConsumer(options: JetStreamSharedConsumerOp
     stop() {
       stopped = true;
       clearInterval(watchTimer);
+      holders.close();
       for (const puller of pullers.values()) void puller.then((p) => p.messages.close()).catch(() => undefined);
     },
     async firstUnfinished(bus) {
