@@ -528,7 +528,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     const probe = item.probe === true;
     const paced = item.lane.limits.ordered
       ? false
-      : pacers.afterAttempt(item.lane.key, delivery, { outcome, ...(status === undefined ? {} : { status }), probe }, clock.nowMs());
+      : pacers.afterAttempt(item.lane.key, delivery, { outcome, status, probe }, clock.nowMs());
     // The lane may be waiting on the circuit as it was before this attempt (a probe out).
     if (paced) lanes.recheck(item.lane);
     return record;

@@ -100,7 +100,9 @@ export function createTargetHealth(options: TargetHealthOptions): TargetHealth {
     const signal = endpointSignal(attempt.outcome, attempt.status);
     const current = states.get(target);
     if (signal === "up") {
-      states.markSucceeded(target, nowMs);
+      // Only a failing run has anything to clear: asking the store again for every success
+      // would build the target's key a second time per attempt.
+      if (current?.failingSinceMs !== undefined) states.markSucceeded(target, nowMs);
     } else if (signal === "failure") {
       const since = current?.failingSinceMs;
       if (since === undefined) {

@@ -77,9 +77,11 @@ export function createTargetPacers(options: TargetPacersOptions, clock: { nowMs(
   /** Lanes whose last allowed start was a half-open circuit's probe. */
   const probing = new Set<string>();
 
-  /** The target's pacer, made on first use, and again when its pacing changed. */
-  function pacerOf(target: TargetAddress): Pacer {
-    const key = targetKey(target);
+  /**
+   * The target's pacer, made on first use, and again when its pacing changed. `key` is the
+   * target's key when the caller has it (a lane's), so that it is not built again per attempt.
+   */
+  function pacerOf(target: TargetAddress, key = targetKey(target)): Pacer {
     let pacer = pacers.get(key);
     const pacing = options.pacingOf?.(target);
     if (pacer === undefined || pacer.pacing !== pacing) {
@@ -98,7 +100,7 @@ export function createTargetPacers(options: TargetPacersOptions, clock: { nowMs(
     gate(laneKey, nowMs) {
       const known = pacers.get(laneKey);
       if (known === undefined) return 0;
-      const pacer = pacerOf(known.target); // the rule may have changed since
+      const pacer = pacerOf(known.target, laneKey); // the rule may have changed since
       if (pacer.breaker === undefined) return pacer.bucket?.take(nowMs) ?? 0;
       const verdict = pacer.breaker.canSend(nowMs);
       if (!verdict.ok) return Math.max(1, verdict.retryAtMs - nowMs);
@@ -116,7 +118,8 @@ export function createTargetPacers(options: TargetPacersOptions, clock: { nowMs(
     },
     afterAttempt(laneKey, target, attempt, nowMs) {
       const pacer = pacers.get(laneKey);
-      const result = { outcome: attempt.outcome, ...(attempt.status === undefined ? {} : { status: attempt.status }) };
+      const result: { outcome: AttemptOutcome; status?: number } = { outcome: attempt.outcome };
+      if (attempt.status !== undefined) result.status = attempt.status;
       pacer?.breaker?.record(nowMs, result, { probe: attempt.probe });
       if (health !== undefined) {
         // Without a known pacing (a target built by hand) a 410 still disables the target.

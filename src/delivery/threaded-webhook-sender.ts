@@ -22,18 +22,21 @@ import { performance } from "node:perf_hooks";
 import type { Worker } from "node:worker_threads";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { RelaybusError } from "../errors.js";
-import type { DeliveryRequest } from "../log/log-engine.js";
 import { startWorker } from "../start-worker.js";
 import type { SendResult } from "./classify-outcome.js";
 import { compileOutboundPolicy } from "./outbound-guard.js";
 import {
+  ANSWER_SLOTS,
+  CALL_SLOTS,
   MAX_CALLS_PER_MESSAGE,
+  answerAt,
+  pushCall,
+  type CallList,
   type FromSenderThread,
-  type SendCall,
   type SenderThreadConfig,
   type ToSenderThread,
 } from "./webhook-sender-protocol.js";
-import type { WebhookSender, WebhookSenderOptions } from "./webhook-sender.js";
+import type { OutgoingRequest, WebhookSender, WebhookSenderOptions } from "./webhook-sender.js";
 
 /** Options of {@link createThreadedWebhookSender}. */
 export interface ThreadedWebhookSenderOptions extends WebhookSenderOptions {
@@ -65,7 +68,7 @@ interface SenderThread {
   /** Requests posted (or about to be) and not answered yet, by id. */
   readonly pending: Map<number, Pending>;
   /** The requests of this turn, posted by the next flush. */
-  outgoing: SendCall[];
+  outgoing: CallList;
   /** Set once the thread has answered anything: it started, so restarting it is worth it. */
   answered: boolean;
   /** Why it ended, when it failed (the `error` event comes before `exit`). */
@@ -136,16 +139,19 @@ export function createThreadedWebhookSender(
     };
     worker.on("message", (message: FromSenderThread) => {
       switch (message.type) {
-        case "results":
+        case "results": {
           thread.answered = true;
-          for (const { id, result } of message.answers) {
+          const { answers } = message;
+          for (let index = 0; index < answers.length; index += ANSWER_SLOTS) {
+            const id = answers[index] as number;
             const pending = thread.pending.get(id);
             if (pending === undefined) continue;
             thread.pending.delete(id);
-            pending.resolve(result);
+            pending.resolve(answerAt(answers, index));
           }
           if (thread.pending.size === 0) worker.unref();
           break;
+        }
         case "log":
           logger[message.level](message.message, message.fields);
           break;
@@ -193,15 +199,15 @@ export function createThreadedWebhookSender(
     }
   }
 
-  function send(request: DeliveryRequest): Promise<SendResult> {
+  function send(request: OutgoingRequest): Promise<SendResult> {
     if (closing)
       return Promise.resolve({ error: "sender closed", errorKind: "connection", durationMs: 0 });
     const index = threadCount === 1 ? 0 : hashOrigin(request.url) % threadCount;
     const thread = threads[index] ?? (threads[index] = start(index));
     const id = nextId++;
     if (thread.pending.size === 0) thread.worker.ref();
-    thread.outgoing.push({ id, request });
-    if (thread.outgoing.length >= MAX_CALLS_PER_MESSAGE) {
+    pushCall(thread.outgoing, id, request);
+    if (thread.outgoing.length >= MAX_CALLS_PER_MESSAGE * CALL_SLOTS) {
       // A full message goes now, so that the thread starts on it while this turn goes on.
       const calls = thread.outgoing;
       thread.outgoing = [];

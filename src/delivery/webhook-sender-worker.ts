@@ -14,9 +14,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Logger } from "../types.js";
 import {
+  ANSWER_SLOTS,
+  CALL_SLOTS,
   MAX_CALLS_PER_MESSAGE,
+  callAt,
+  pushAnswer,
+  type AnswerList,
   type FromSenderThread,
-  type SendAnswer,
   type SenderThreadConfig,
   type ToSenderThread,
 } from "./webhook-sender-protocol.js";
@@ -43,7 +47,7 @@ function run(): void {
   const logger: Logger = { info: forward("info"), warn: forward("warn"), error: forward("error") };
   const sender = createWebhookSender({ ...config, logger });
 
-  let answers: SendAnswer[] = [];
+  let answers: AnswerList = [];
   let flushScheduled = false;
   const flush = () => {
     flushScheduled = false;
@@ -57,12 +61,14 @@ function run(): void {
 
   port.on("message", (message: ToSenderThread) => {
     if (message.type === "send") {
-      for (const { id, request } of message.calls) {
+      const { calls } = message;
+      for (let index = 0; index < calls.length; index += CALL_SLOTS) {
+        const { id, request } = callAt(calls, index);
         const done = sender.send(request).then((result) => {
           inFlight.delete(done);
-          answers.push({ id, result });
+          pushAnswer(answers, id, result);
           // A full message goes now: the main thread starts on it while this thread goes on.
-          if (answers.length >= MAX_CALLS_PER_MESSAGE) flush();
+          if (answers.length >= MAX_CALLS_PER_MESSAGE * ANSWER_SLOTS) flush();
           else if (!flushScheduled) {
             flushScheduled = true;
             setImmediate(flush);

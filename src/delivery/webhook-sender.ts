@@ -35,13 +35,22 @@ export interface WebhookSenderOptions {
   lookup?: LookupFunction;
 }
 
+/**
+ * A request as the sender takes it: a delivery's request, whose headers may also come as a
+ * flat name/value list (`[name, value, name, value, ...]`), as undici takes them and as the
+ * sender threads receive them (`webhook-sender-protocol.ts`).
+ */
+export interface OutgoingRequest extends Omit<DeliveryRequest, "headers"> {
+  headers: Record<string, string> | string[];
+}
+
 /** Sends delivery requests. */
 export interface WebhookSender {
   /**
    * POSTs `request` and reads the whole answer within `request.timeoutMs` (headers and body
    * together). Resolves with the status, or with an error and its kind; never rejects.
    */
-  send(request: DeliveryRequest): Promise<SendResult>;
+  send(request: OutgoingRequest): Promise<SendResult>;
   /**
    * Closes every pooled connection, letting requests in flight finish for up to
    * `closeTimeoutMs`, then aborting them (they resolve as `connection` errors). Calling it
@@ -154,7 +163,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   /** Attempts under way, so that a `close` past its wait can abort them. */
   const inFlight = new Set<AttemptSignal>();
 
-  async function send(request: DeliveryRequest): Promise<SendResult> {
+  async function send(request: OutgoingRequest): Promise<SendResult> {
     const startedAt = performance.now();
     const target = targets.get(request.url);
     if (typeof target === "string") return { error: target, errorKind: "invalid-request", durationMs: 0 };
