@@ -281,6 +281,37 @@ test("delivery - events no rule matches move the checkpoint without deliveries",
   assert.equal(d.storage.deliveries.pendingCount(), 0);
 });
 
+test("delivery - a backlog no rule matches is read in a few turns of the event loop, not one batch a turn", async (t) => {
+  // Under ingest load a turn of the event loop takes in hundreds of events. A dispatcher that
+  // read one batch a turn fell behind the log's in-memory tail and read everything back from
+  // SQLite; it now reads on for up to a millisecond when batches make no deliveries.
+  const { dataDir } = await setup(t);
+  const storage = openSqliteStorage({ dataDir, durability: "fsync-wal-only" });
+  t.after(() => storage.close());
+  const stored = await publish(storage, 1_000);
+  const last = stored.at(-1)!.offset;
+  const dispatcher = createDispatcher({
+    log: storage.log,
+    deliveries: storage.deliveries,
+    router: { route: () => [] },
+    listBuses: () => [],
+    clock: systemClock,
+    logger: silentLogger,
+    transformTimeoutMs: 100,
+    batchSize: 10,
+  });
+  t.after(() => dispatcher.close());
+  let turns = 0;
+  dispatcher.wake(BUS);
+  while (storage.deliveries.checkpoint(BUS) !== last) {
+    assert.ok(turns < 1_000, "the dispatcher never reached the end of the log");
+    await new Promise((resolve) => setImmediate(resolve));
+    turns++;
+  }
+  // 100 batches: one a turn took 100 turns.
+  assert.ok(turns < 50, `took ${turns} turns of the event loop`);
+});
+
 test("delivery - a restart resumes pending deliveries and never loses one", async (t) => {
   const { dataDir, receiver, track } = await setup(t);
   receiver.always("/down", { status: 503 });
