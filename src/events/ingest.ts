@@ -141,8 +141,13 @@ export function createIngest(deps: IngestDeps): Ingest {
   };
 
   /** Measures once and enforces `maxEventBytes` on exactly what the log will store. */
-  const measureWithinLimit = (bus: string, event: EventToAppend["event"], label: string): EventToAppend => {
-    const measured = measureEvent(bus, event);
+  const measureWithinLimit = (
+    bus: string,
+    event: EventToAppend["event"],
+    label: string,
+    dataJson?: string,
+  ): EventToAppend => {
+    const measured = measureEvent(bus, event, dataJson);
     if (measured.sizeBytes > limits.maxEventBytes) {
       throw new RelaybusError(
         "EventTooLarge",
@@ -167,13 +172,13 @@ export function createIngest(deps: IngestDeps): Ingest {
     let failed = 0;
     for (let i = 0; i < entries.length; i++) {
       try {
-        const { bus, event } = parsePutEventsEntry(entries[i], i, context);
+        const { bus, event, dataJson } = parsePutEventsEntry(entries[i], i, context);
         if (!busExists(bus)) {
           throw new RelaybusError("BusNotFound", `Entries[${i}].EventBusName: bus ${JSON.stringify(bus)} does not exist`, {
             details: { field: `Entries[${i}].EventBusName`, bus },
           });
         }
-        const measured = measureWithinLimit(bus, event, `Entries[${i}]`);
+        const measured = measureWithinLimit(bus, event, `Entries[${i}]`, dataJson);
         throttle?.admit(bus, `Entries[${i}]`);
         toAppend.push(measured);
         results[i] = options.includeUnits === true ? { EventId: event.id, Units: measured.units } : { EventId: event.id };

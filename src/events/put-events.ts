@@ -11,6 +11,7 @@ import type { CloudEvent, JsonValue } from "../types.js";
 import { describeValue, isCloudEventsString, isRfc3339, isUriReference } from "./attribute-types.js";
 import { parseResources, RESOURCES_ATTRIBUTE, SPEC_VERSION } from "./cloud-event.js";
 import { parseJsonBody, type JsonBodyLimits } from "./json-body.js";
+import { isStringifyForm } from "./stringify-form.js";
 import { uuidV7 } from "./uuid-v7.js";
 
 /** The bus an entry without `EventBusName` goes to. */
@@ -36,6 +37,12 @@ const ENTRY_FIELDS: ReadonlySet<string> = new Set([
 export interface MappedEntry {
   bus: string;
   event: CloudEvent;
+  /**
+   * The entry's `Detail` text when it is exactly `JSON.stringify(event.data)` (most producers
+   * send it so; see stringify-form.ts), for `measureEvent` to splice into the stored JSON.
+   * Undefined when it is not, or might not be: then `data` is serialized again.
+   */
+  dataJson: string | undefined;
 }
 
 /** What mapping an entry needs from its request, computed once per request. */
@@ -120,8 +127,11 @@ export function parsePutEventsEntry(entry: unknown, index: number, context: PutE
   const traceHeader = optionalString(fields, "TraceHeader", at);
   if (traceHeader !== undefined) event[TRACE_HEADER_ATTRIBUTE] = traceHeader;
 
-  event.data = parseDetail(fields["Detail"], `${at}.Detail`, context);
-  return { bus: parseBusName(fields["EventBusName"], `${at}.EventBusName`), event };
+  const detail = fields["Detail"];
+  event.data = parseDetail(detail, `${at}.Detail`, context);
+  // parseDetail accepted it, so it is a string of JSON text.
+  const dataJson = isStringifyForm(detail as string) ? (detail as string) : undefined;
+  return { bus: parseBusName(fields["EventBusName"], `${at}.EventBusName`), event, dataJson };
 }
 
 /**

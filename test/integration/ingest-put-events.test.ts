@@ -98,6 +98,23 @@ test("ingest put events - the log stores the JSON, size and units ingest measure
   assert.deepEqual(JSON.parse(stored.json), stored.event);
 });
 
+test("ingest put events - stored JSON and sizes are the same whether Detail is stored as sent or serialized again", async (t) => {
+  const { storage, ingest } = setup(t);
+  const data = { note: "café €😀", total: 129.5, items: [{ sku: "a1", qty: 2 }] };
+  // As JSON.stringify writes it (its text goes into the stored JSON as it is), and spaced out.
+  const details = [JSON.stringify(data), JSON.stringify(data, null, 2)];
+  const result = await ingest.putEvents(body(details.map((Detail) => ({ ...entry, Detail }))), { includeUnits: true });
+  const stored = await Promise.all(result.Entries.map((e) => storage.log.findById("default", idOf(e))));
+  for (const event of stored) {
+    assert.ok(event);
+    assert.equal(event.json, JSON.stringify(event.event));
+    assert.deepEqual(event.event.data, data);
+    assert.equal(event.sizeBytes, Buffer.byteLength(event.json));
+  }
+  assert.equal(stored[0]!.sizeBytes, stored[1]!.sizeBytes);
+  assert.equal(stored[0]!.json.replace(stored[0]!.event.id, ""), stored[1]!.json.replace(stored[1]!.event.id, ""));
+});
+
 test("ingest put events - maxEventBytes applies to the stored size, exactly at the limit is accepted", async (t) => {
   // Find the size of an entry's event with an empty pad, then fill it to the limit and one past.
   const probe = setup(t);

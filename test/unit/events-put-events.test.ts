@@ -85,6 +85,17 @@ test("put events - Detail must be JSON text holding an object", () => {
   assertEntryError({ ...entry, Detail: '{"a":'.repeat(10) + "1" + "}".repeat(10) }, "JsonTooDeep", "Entries[3].Detail", /limit of 8/);
 });
 
+test("put events - Detail text is kept for the stored JSON only when JSON.stringify would write it so", () => {
+  const kept = parsePutEventsEntry({ ...entry, Detail: '{"total":120,"items":[{"sku":"a1"}]}' }, 0, context);
+  assert.equal(kept.dataJson, '{"total":120,"items":[{"sku":"a1"}]}');
+  assert.deepEqual(kept.event.data, { total: 120, items: [{ sku: "a1" }] });
+  for (const Detail of ['{ "total": 120 }', '{"total":120.0}', '{"total":1,"total":2}', '{"a":"\\u00e9"}']) {
+    const mapped = parsePutEventsEntry({ ...entry, Detail }, 0, context);
+    assert.equal(mapped.dataJson, undefined, Detail);
+    assert.deepEqual(mapped.event.data, JSON.parse(Detail));
+  }
+});
+
 test("put events - the request needs 1 to maxEntriesPerRequest entries", () => {
   const limits = { maxEntriesPerRequest: 2 };
   assert.equal(parsePutEventsRequest({ Entries: [entry, entry] }, limits).length, 2);
