@@ -147,8 +147,11 @@ function stringShape(text: string, maxDepth: number, maxKeys: number): ShapeVerd
   return WITHIN;
 }
 
-/** {@link closingQuoteInBuffer} for a string. */
-function closingQuoteInString(text: string, open: number): number {
+/**
+ * {@link closingQuoteInBuffer} for a string: the index of the quote closing the string opened
+ * at `open`, or -1. Also used by `stringify-form.ts`.
+ */
+export function closingQuoteInString(text: string, open: number): number {
   let at = open;
   for (;;) {
     at = text.indexOf('"', at + 1);

@@ -20,6 +20,8 @@
  *   starts with a digit).
  */
 
+import { closingQuoteInString } from "./json-body.js";
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -72,7 +74,7 @@ export function isStringifyForm(text: string): boolean {
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      const close = closingQuote(text, i);
+      const close = closingQuoteInString(text, i);
       if (close < 0) return false;
       if (text.charCodeAt(close + 1) === COLON) {
         const first = text.charCodeAt(i + 1);
@@ -101,19 +103,6 @@ export function isStringifyForm(text: string): boolean {
     // Anything else is `,`, `:` or a letter of true, false or null: written as they are.
   }
   return true;
-}
-
-/** Index of the quote closing the string opened at `open`, or -1. */
-function closingQuote(text: string, open: number): number {
-  let at = open;
-  for (;;) {
-    at = text.indexOf('"', at + 1);
-    if (at < 0) return -1;
-    // The quote is escaped when an odd number of backslashes precede it.
-    let backslashes = 0;
-    for (let j = at - 1; j > open && text.charCodeAt(j) === BACKSLASH; j--) backslashes++;
-    if (backslashes % 2 === 0) return at;
-  }
 }
 
 /** True when every escape in `text` is one that `JSON.stringify` writes as two characters. */
