@@ -69,11 +69,16 @@ import {
   type LaidOutOtherWays,
   type LaidOutWildcards,
   type MachineLayout,
+  WILDCARD_FIRST_LENGTH,
+  WILDCARD_MIN_LENGTH,
+  WILDCARD_NEXT,
+  WILDCARD_SEGMENT_COUNT,
+  WILDCARD_SEGMENTS,
 } from "./machine-layout.js";
 import { expandAlternative, matcherKey, StateBuilder } from "./machine-states.js";
 import { parseIpAddress } from "./ip-address.js";
 import { HASH_START, hashStep, hashText } from "./key-filter.js";
-import { wildcardHolds } from "./wildcard.js";
+import { foundWildcardHolds } from "./wildcard.js";
 import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
@@ -488,9 +493,9 @@ class CompiledMachine<K> implements PatternMachine<K> {
     }
     if (ways.ipv4Ranges !== undefined && parseIpAddress(value, ipScratch) === 4) this.ranges(ways.ipv4Ranges, ipScratch[0]!, trail, verify);
     const byPrefix = ways.wildcardsByPrefix;
-    if (byPrefix !== undefined) this.affixes(byPrefix, byPrefix.lists, value, true, trail, verify);
+    if (byPrefix !== undefined) this.affixes(byPrefix, byPrefix, value, true, trail, verify);
     const bySuffix = ways.wildcardsBySuffix;
-    if (bySuffix !== undefined) this.affixes(bySuffix, bySuffix.lists, value, false, trail, verify);
+    if (bySuffix !== undefined) this.affixes(bySuffix, bySuffix, value, false, trail, verify);
   }
 
   private ranges(index: RangeIndex<number>, value: number, trail: readonly number[] | undefined, verify: boolean): void {
@@ -505,12 +510,12 @@ class CompiledMachine<K> implements PatternMachine<K> {
 
   /**
    * Looks `value`'s prefixes (or suffixes) of each distinct length up in `index`, hashing the
-   * value as it is read: a prefix or suffix way leads on at once; wildcards (`lists` given),
+   * value as it is read: a prefix or suffix way leads on at once; wildcards (`wildcards` given),
    * found by their first (or last) literal segment, are then tested whole.
    */
   private affixes(
     index: LaidOutAffixes,
-    lists: LaidOutWildcards["lists"] | undefined,
+    wildcards: LaidOutWildcards | undefined,
     value: string,
     prefix: boolean,
     trail: readonly number[] | undefined,
@@ -527,13 +532,32 @@ class CompiledMachine<K> implements PatternMachine<K> {
       else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
       const found = table.getAffix(value, size, hash, prefix);
       if (found === NOT_FOUND) continue;
-      if (lists === undefined) {
-        this.visit(found, trail, verify);
-        continue;
+      if (wildcards === undefined) this.visit(found, trail, verify);
+      else this.wildcards(wildcards, found, value, prefix, trail, verify);
+    }
+  }
+
+  /** Tests whole the wildcards at offset `at` of `index`, found by their first (`byFirst`) or last segment. */
+  private wildcards(
+    index: LaidOutWildcards,
+    at: number,
+    value: string,
+    byFirst: boolean,
+    trail: readonly number[] | undefined,
+    verify: boolean,
+  ): void {
+    const { ways, segments } = index;
+    let way = at + 1;
+    for (let n = ways[at]!; n > 0; n--) {
+      const count = ways[way + WILDCARD_SEGMENT_COUNT]!;
+      const first = way + WILDCARD_SEGMENTS;
+      if (
+        value.length >= ways[way + WILDCARD_MIN_LENGTH]! &&
+        foundWildcardHolds(value, segments, ways, first, count, ways[way + WILDCARD_FIRST_LENGTH]!, byFirst)
+      ) {
+        this.visit(ways[way + WILDCARD_NEXT]!, trail, verify);
       }
-      for (const way of lists[found]!) {
-        if (wildcardHolds(value, way.segments, way.minLength)) this.visit(way.next, trail, verify);
-      }
+      way = first + count;
     }
   }
 

@@ -64,6 +64,37 @@ export function compileWildcard(segments: readonly string[]): WildcardTest {
   return (value) => wildcardHolds(value, segments, minLength);
 }
 
+/**
+ * {@link wildcardHolds} for a wildcard laid out in the pattern machine, found by one of its
+ * ends: its segments are `pool[refs[first]]` to `pool[refs[first + count - 1]]`, the first of
+ * length `firstLength`. The end it was found by (the first segment when `byFirst`, else the
+ * last) is known to match, and the caller has checked the minimum length; what is left is
+ * the other end and the middle segments, in order.
+ */
+export function foundWildcardHolds(
+  value: string,
+  pool: readonly string[],
+  refs: Int32Array,
+  first: number,
+  count: number,
+  firstLength: number,
+  byFirst: boolean,
+): boolean {
+  const last = pool[refs[first + count - 1]!]!;
+  // One segment and no `*`: found by it, so equal when as long.
+  if (count === 1) return value.length === last.length;
+  if (byFirst ? !value.endsWith(last) : !value.startsWith(pool[refs[first]!]!)) return false;
+  const end = value.length - last.length;
+  let position = firstLength;
+  for (let k = first + 1, stop = first + count - 1; k < stop; k++) {
+    const segment = pool[refs[k]!]!;
+    const at = value.indexOf(segment, position);
+    if (at < 0 || at + segment.length > end) return false;
+    position = at + segment.length;
+  }
+  return true;
+}
+
 /** The shortest value a wildcard of these segments can match: its literal characters. */
 export function wildcardMinLength(segments: readonly string[]): number {
   return segments.reduce((sum, segment) => sum + segment.length, 0);

@@ -145,8 +145,12 @@ test("pattern machine - every kind of way may end a pattern, in a group's record
     { cidr: "10.0.0.0/8" },
     { "anything-but": "xa" },
     { contains: "a" },
+    { wildcard: "xa" },
+    { wildcard: "x*a" },
+    { wildcard: "*a*" },
+    { wildcard: "x*a*b" },
   ];
-  const events = ["xa", "XA", "ya", "xb", 1, 1.5, 3, true, false, null, "10.1.2.3", "b"].map((data) => ({ data }));
+  const events = ["xa", "XA", "ya", "xb", "xab", "xaab", "xba", 1, 1.5, 3, true, false, null, "10.1.2.3", "b"].map((data) => ({ data }));
   for (const way of ways) {
     for (const list of [[way], [way, { wildcard: "*b" }]]) {
       const patterns = parseAll([{ data: list }, { data: ["xa", "xb"], source: [{ exists: false }] }]);
