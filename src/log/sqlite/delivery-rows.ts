@@ -127,7 +127,7 @@ export function storedColumns(
 /** Retry policies as JSON, by object: deliveries of one target share their policy object. */
 const retryJsonCache = new WeakMap<RetryPolicy, string>();
 
-export function retryJson(policy: RetryPolicy): string {
+function retryJson(policy: RetryPolicy): string {
   let json = retryJsonCache.get(policy);
   if (json === undefined) {
     json = JSON.stringify(policy);

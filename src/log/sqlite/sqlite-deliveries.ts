@@ -37,7 +37,6 @@ import {
   DELIVERY_COLUMNS,
   STORED_COLUMNS,
   SUCCEEDED_COLUMNS,
-  retryJson,
   storedColumns,
   toDeadLetter,
   toDelivery,
@@ -209,36 +208,22 @@ export function createSqliteDeliveries(options: SqliteDeliveriesOptions): Sqlite
     for (const d of deliveries) insertPending(d);
   });
 
-  const insertSucceeded = db.prepare<[...StoredValues, number, string | null]>(
+  // The stored columns go as one array argument (better-sqlite3 binds its elements in turn):
+  // spread into the call, they took V8's slow arguments path once per delivery.
+  const insertSucceeded = db.prepare<[StoredValues, number, string | null]>(
     `INSERT INTO succeeded_deliveries (${SUCCEEDED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const storeDispatched = (item: DispatchedDelivery, nowMs: number) => {
     const { delivery, first } = item;
     if (first?.next.kind === "succeeded") {
       // The body in its own column: inside the request's JSON it would be escaped again.
-      // The rest of the request is spelled out rather than taken with `...rest`, and the
-      // values passed one by one rather than spread: this is once per delivery, and both
-      // took V8's slow paths (an object copied property by property, an arguments array).
+      // The rest of the request is spelled out rather than taken with `...rest`, which
+      // copied the object property by property on V8's slow path.
       const { url, headers, body, timeoutMs } = delivery.request;
-      const d = delivery;
-      insertSucceeded.run(
-        d.id,
-        d.bus,
-        d.offset,
-        d.eventId,
-        d.rule,
-        d.targetId,
-        d.eventReceivedAtMs,
-        d.createdAtMs,
-        d.createdAtMs,
-        retryJson(d.retry),
-        `[${JSON.stringify(first.attempt)}]`,
-        JSON.stringify({ url, headers, timeoutMs }),
-        d.orderKey ?? null,
-        nowMs,
-        // NULL: the body is the event's stored JSON, which the log holds (the trace reads it there).
-        d.bodyIsEvent === true ? null : body,
-      );
+      const values = storedColumns(delivery, JSON.stringify({ url, headers, timeoutMs }));
+      values[10] = `[${JSON.stringify(first.attempt)}]`;
+      // NULL: the body is the event's stored JSON, which the log holds (the trace reads it there).
+      insertSucceeded.run(values, nowMs, delivery.bodyIsEvent === true ? null : body);
       return;
     }
     const values = storedColumns(delivery);
