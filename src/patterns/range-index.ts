@@ -12,7 +12,10 @@
  * are kept flat instead, in typed arrays a search reads a few cache lines of. The finite
  * bounds, sorted and distinct, cut the number line into regions (each bound a region of its
  * own, and the open stretches between), and each region lists the ranges that cover it. A
- * search is a binary search over the bounds and a read of one region's list. The lists
+ * search is a binary search over the bounds and a read of one region's list. Where no two
+ * ranges overlap (a tenant's range, a /24 block each: the common case), each region has at
+ * most one state, and the bounds and their regions' states are packed in blocks of 128 bytes
+ * ({@link PackedRegions}): the block a search scans holds the state it ends on. The lists
  * together hold each range once per region it covers, so a set where wide ranges overlap
  * many narrow ones would grow them towards n²; past {@link FLAT_MEMBERS_PER_RANGE} members
  * per range the index is built as the tree instead. A handful of ranges (deep in the machine,
@@ -91,13 +94,34 @@ interface FlatRegions<T> {
   /** Region r lists `members[starts[r]]` to `members[starts[r + 1] - 1]`, indices into `nexts`. */
   readonly starts: Int32Array;
   readonly members: Int32Array;
-  /**
-   * When no region has two members (ranges that do not overlap): region r's member's `next`,
-   * or undefined; one read where `starts`, `members` and `nexts` take three, each a likely
-   * cache miss in a large index.
-   */
-  readonly soleNexts: readonly (T | undefined)[] | undefined;
   readonly nexts: readonly T[];
+}
+
+/** What a search of a packed block finds where no range holds the value. */
+const NO_STATE = -1;
+
+/** Bounds per block of {@link PackedRegions}: 8 doubles, then their 16 regions' states. */
+const PACKED_BOUNDS = 8;
+/** A block's size in 32-bit words: 8 doubles (16 words) and 16 states. */
+const PACKED_BLOCK_WORDS = 32;
+/** Where a block's states start, in 32-bit words from the block's start. */
+const PACKED_STATES_AT = 16;
+
+/**
+ * The flat form when no region has two members and the states are numbers (the laid-out
+ * machine's offsets): one buffer of 128-byte blocks. Block b holds bounds 8b to 8b+7 as
+ * doubles (NaN past the last bound), then the states of the 16 regions from bound 8b's point
+ * to the stretch after bound 8b+7 (regions 16b+1 to 16b+16), or {@link NO_STATE}. Region 0,
+ * below every bound, is `belowAll`. A search finds its block among `blockFirsts` (a small
+ * array that stays in cache) and then reads that one block: the state it ends on sits beside
+ * the bounds it compared, where the general flat form reads `starts`, `members` and `nexts`,
+ * each a likely cache miss in a large index.
+ */
+interface PackedRegions {
+  readonly blockFirsts: Float64Array;
+  readonly bounds: Float64Array;
+  readonly states: Int32Array;
+  readonly belowAll: number;
 }
 
 /** Bounds per block of a flat index's two-level search: 16 doubles, two cache lines. */
@@ -167,14 +191,57 @@ function buildFlat<T>(ranges: readonly Range<T>[]): FlatRegions<T> | undefined {
   const members = new Int32Array(total);
   for (const { first, last, range } of spans) for (let region = first; region <= last; region++) members[fill[region]!++] = range;
   const nexts = ranges.map((range) => range.next);
-  let soleNexts: (T | undefined)[] | undefined;
-  if (counts.every((count) => count <= 1)) {
-    soleNexts = new Array<T | undefined>(regionCount).fill(undefined);
-    for (let region = 0; region < regionCount; region++) if (starts[region + 1]! > starts[region]!) soleNexts[region] = nexts[members[starts[region]!]!];
-  }
   const blockFirsts = new Float64Array(Math.ceil(bounds.length / BOUNDS_PER_BLOCK));
   for (let block = 0; block < blockFirsts.length; block++) blockFirsts[block] = bounds[block * BOUNDS_PER_BLOCK]!;
-  return { bounds, blockFirsts, starts, members, soleNexts, nexts };
+  return { bounds, blockFirsts, starts, members, nexts };
+}
+
+/** The packed form of a flat index, or undefined when a region has more than one member. */
+function packFlat(flat: FlatRegions<number>): PackedRegions | undefined {
+  const { bounds, starts, members, nexts } = flat;
+  for (let region = 0; region + 1 < starts.length; region++) if (starts[region + 1]! - starts[region]! > 1) return undefined;
+  const stateOf = (region: number): number => (starts[region + 1] === starts[region] ? NO_STATE : nexts[members[starts[region]!]!]!);
+  const blockCount = Math.ceil(bounds.length / PACKED_BOUNDS);
+  const buffer = new ArrayBuffer(blockCount * PACKED_BLOCK_WORDS * 4);
+  const packedBounds = new Float64Array(buffer).fill(NaN);
+  const states = new Int32Array(buffer);
+  const blockFirsts = new Float64Array(blockCount);
+  for (let block = 0; block < blockCount; block++) {
+    const first = block * PACKED_BOUNDS;
+    blockFirsts[block] = bounds[first]!;
+    const boundsAt = (block * PACKED_BLOCK_WORDS) / 2;
+    const statesAt = block * PACKED_BLOCK_WORDS + PACKED_STATES_AT;
+    for (let k = 0; k < PACKED_BOUNDS; k++) {
+      const i = first + k;
+      const inBlock = i < bounds.length;
+      if (inBlock) packedBounds[boundsAt + k] = bounds[i]!;
+      states[statesAt + 2 * k] = inBlock ? stateOf(2 * i + 1) : NO_STATE;
+      states[statesAt + 2 * k + 1] = inBlock ? stateOf(2 * i + 2) : NO_STATE;
+    }
+  }
+  return { blockFirsts, bounds: packedBounds, states, belowAll: stateOf(0) };
+}
+
+/** The state of the region `value` (not NaN) falls in, or {@link NO_STATE}. */
+function searchPacked(packed: PackedRegions, value: number): number {
+  const firsts = packed.blockFirsts;
+  let lo = 0;
+  let hi = firsts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (firsts[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === 0) return packed.belowAll;
+  const block = lo - 1;
+  const bounds = packed.bounds;
+  const boundsAt = (block * PACKED_BLOCK_WORDS) / 2;
+  // How many of the block's bounds are at most `value`: its first is; NaN padding never is.
+  let k = 1;
+  while (k < PACKED_BOUNDS && bounds[boundsAt + k]! <= value) k++;
+  // The point of bound k - 1 when `value` is that bound, else the stretch after it.
+  const region = bounds[boundsAt + k - 1] === value ? 2 * (k - 1) : 2 * (k - 1) + 1;
+  return packed.states[block * PACKED_BLOCK_WORDS + PACKED_STATES_AT + region]!;
 }
 
 /** Ranges leading to a `T` each (the machine's next states). */
@@ -182,6 +249,7 @@ export class RangeIndex<T> {
   private ranges: Range<T>[] | undefined = [];
   private root: TreeNode<T> | undefined;
   private flat: FlatRegions<T> | undefined;
+  private packed: PackedRegions | undefined;
   private scanned: readonly Range<T>[] | undefined;
 
   /** Adds a range; bounds may be infinite (an open side). Call {@link seal} before searching. */
@@ -216,13 +284,18 @@ export class RangeIndex<T> {
     return mapped;
   }
 
-  /** Builds the search structure; the index is read-only after this. */
-  seal(): void {
+  /**
+   * Builds the search structure; the index is read-only after this. Only an index of numbers
+   * (the laid-out machine's state offsets, never -1) is sealed: its packed form keeps them in
+   * an `Int32Array`.
+   */
+  seal(this: RangeIndex<number>): void {
     if (this.ranges === undefined) return;
     if (this.ranges.length <= SCANNED_RANGES) this.scanned = this.ranges;
     else {
-      this.flat = buildFlat(this.ranges);
-      if (this.flat === undefined) this.root = buildTree(this.ranges);
+      const flat = buildFlat(this.ranges);
+      if (flat === undefined) this.root = buildTree(this.ranges);
+      else if ((this.packed = packFlat(flat)) === undefined) this.flat = flat;
     }
     this.ranges = undefined;
   }
@@ -238,16 +311,17 @@ export class RangeIndex<T> {
       for (let i = 0; i < scanned.length; i++) if (holds(scanned[i]!, value)) out[at++] = scanned[i]!.next;
       return at;
     }
+    const packed = this.packed;
+    if (packed !== undefined) {
+      if (Number.isNaN(value)) return at;
+      const next = searchPacked(packed, value);
+      if (next !== NO_STATE) out[at++] = next as T;
+      return at;
+    }
     const flat = this.flat;
     if (flat !== undefined) {
       if (Number.isNaN(value)) return at;
       const region = regionOf(flat.bounds, value, countBoundsAtMost(flat as FlatRegions<unknown>, value));
-      const soleNexts = flat.soleNexts;
-      if (soleNexts !== undefined) {
-        const next = soleNexts[region];
-        if (next !== undefined) out[at++] = next;
-        return at;
-      }
       const { starts, members, nexts } = flat;
       for (let i = starts[region]!, end = starts[region + 1]!; i < end; i++) out[at++] = nexts[members[i]!]!;
       return at;

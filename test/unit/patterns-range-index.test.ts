@@ -3,7 +3,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { newState, type MachineState } from "../../src/patterns/machine-states.js";
 import { RangeIndex } from "../../src/patterns/range-index.js";
 
 interface Bounds {
@@ -24,12 +23,13 @@ function holds(r: Bounds, v: number): boolean {
 
 /** Builds an index of `ranges` and checks that each search finds exactly the ranges a scan finds, each once. */
 function assertSearchesAgreeWithScan(ranges: readonly Bounds[], values: readonly number[]): void {
-  const index = new RangeIndex<MachineState>();
-  const states = ranges.map(() => newState());
+  // States are numbers, as in the laid-out machine: state offsets.
+  const index = new RangeIndex<number>();
+  const states = ranges.map((_, i) => 100 + i);
   ranges.forEach((r, i) => index.add(r.low, r.lowInclusive, r.high, r.highInclusive, states[i]!));
   index.seal();
   for (const value of values) {
-    const found: MachineState[] = [];
+    const found: number[] = [];
     index.search(value, found);
     const expected = states.filter((_, i) => holds(ranges[i]!, value));
     assert.deepEqual(new Set(found), new Set(expected), `value ${value}`);
@@ -49,16 +49,16 @@ test("range index - finds exactly the ranges holding the value (against a scan o
 });
 
 test("range index - one wide range among many narrow ones does not make a search read them all", () => {
-  const index = new RangeIndex<MachineState>();
-  const wide = newState();
+  const index = new RangeIndex<number>();
+  const wide = 0;
   index.add(-Infinity, true, Infinity, true, wide);
   const narrow = Array.from({ length: 10_000 }, (_, i) => {
-    const state = newState();
+    const state = 1 + i;
     index.add(i * 10, true, i * 10 + 5, false, state);
     return state;
   });
   index.seal();
-  const found: MachineState[] = [];
+  const found: number[] = [];
   index.search(12_342, found);
   assert.deepEqual(found.sort((a, b) => Number(a === wide) - Number(b === wide)), [narrow[1234]!, wide]);
   found.length = 0;
@@ -67,9 +67,9 @@ test("range index - one wide range among many narrow ones does not make a search
 });
 
 test("range index - a sealed index takes no more ranges", () => {
-  const index = new RangeIndex<MachineState>();
+  const index = new RangeIndex<number>();
   index.seal();
-  assert.throws(() => index.add(0, true, 1, true, newState()), /sealed/);
+  assert.throws(() => index.add(0, true, 1, true, 0), /sealed/);
 });
 
 test("range index - many barely overlapping ranges (kept flat) find exactly the ranges holding the value", () => {
@@ -95,6 +95,36 @@ test("range index - many barely overlapping ranges (kept flat) find exactly the 
               : { low: -Infinity, lowInclusive: true, high: 3, highInclusive: false },
           );
         }
+        assertSearchesAgreeWithScan(ranges, values);
+      },
+    ),
+    { numRuns: 1500 },
+  );
+});
+
+test("range index - ranges that never overlap (packed with their states) find exactly the range holding the value", () => {
+  // Disjoint ranges, as tenants' id ranges and /24 blocks are: no region has two of them, so
+  // the index packs each block of bounds with its regions' states. Points, touching ends,
+  // gaps, open sides, and values on, between, below and above every bound.
+  const piece = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), fc.boolean());
+  fc.assert(
+    fc.property(
+      fc.array(piece, { minLength: 9, maxLength: 80 }),
+      fc.boolean(),
+      fc.boolean(),
+      fc.array(fc.oneof(fc.integer({ min: -3, max: 330 }), fc.constantFrom(0.5, 7.5, -Infinity, Infinity)), { minLength: 1, maxLength: 30 }),
+      (pieces, openBelow, openAbove, values) => {
+        const ranges: Bounds[] = [];
+        let at = 0;
+        for (const [gap, width, lowInclusive, highInclusive] of pieces) {
+          const low = at + gap;
+          // A point must include both ends to hold anything; wider ranges may exclude either.
+          ranges.push(width === 0 ? { low, lowInclusive: true, high: low, highInclusive: true } : { low, lowInclusive, high: low + width, highInclusive });
+          // The next range starts after this one's high end, or on it when this one excludes it.
+          at = low + width + (width === 0 || highInclusive ? 1 : 0);
+        }
+        if (openBelow) ranges.push({ low: -Infinity, lowInclusive: true, high: -1, highInclusive: false });
+        if (openAbove) ranges.push({ low: at + 1, lowInclusive: true, high: Infinity, highInclusive: true });
         assertSearchesAgreeWithScan(ranges, values);
       },
     ),
