@@ -6,8 +6,12 @@
  * answers most of those misses from a few kilobytes that stay in cache, and needs no string to
  * be cut out of the value first: prefixes and suffixes are hashed as the value is read.
  *
- * One bit per hash (32 bits per key, so about 3% of misses still reach the index). Hashes are
- * FNV-1a over UTF-16 code units; suffixes are hashed from their last unit backwards.
+ * A key sets two bits of one 32-bit word (a blocked Bloom filter), 16 bits per key: about
+ * 1.6% of misses still reach the index, and one word is read per question. The filter is
+ * half as large as one bit per key at 32 bits per key would be (which let 3% through), and
+ * its size is what decides whether it stays in cache: at 100,000 rules each root index's
+ * filter is read about once per event, at a random word, and a smaller one is evicted less.
+ * Hashes are FNV-1a over UTF-16 code units; suffixes are hashed from their last unit backwards.
  *
  * @module
  */
@@ -15,7 +19,9 @@
 // As a signed 32-bit integer, like every hash `Math.imul` returns, so that hashes compare with `===`.
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
-const BITS_PER_KEY = 32;
+const BITS_PER_KEY = 16;
+/** Spreads a hash's bits: the word is picked by its upper bits, the two bits in it by its lowest ten. */
+const MIX = 0x9e3779b1;
 
 /** Indexes with fewer keys than this go without a filter: their maps are small and stay in cache. */
 export const FILTERED_INDEX_SIZE = 32;
@@ -36,8 +42,14 @@ export function hashText(text: string, backwards = false): number {
   return hash;
 }
 
+/** The two bits (of 32) a mixed hash sets in its word. */
+function twoBits(mixed: number): number {
+  return (1 << (mixed & 31)) | (1 << ((mixed >>> 5) & 31));
+}
+
 export class KeyFilter {
   private readonly bits: Int32Array;
+  /** Words - 1 (a power of two). */
   private readonly mask: number;
 
   /** A filter holding `keys` (hashed by `hash`). */
@@ -45,22 +57,18 @@ export class KeyFilter {
     let size = 1024;
     while (size < count * BITS_PER_KEY) size *= 2;
     this.bits = new Int32Array(size >>> 5);
-    this.mask = size - 1;
+    this.mask = (size >>> 5) - 1;
     for (const key of keys) {
-      const bit = this.fold(hash(key));
-      this.bits[bit >>> 5]! |= 1 << (bit & 31);
+      const mixed = Math.imul(hash(key), MIX);
+      this.bits[(mixed >>> 10) & this.mask]! |= twoBits(mixed);
     }
   }
 
   /** False when no key has this hash: the index cannot hold the value. */
   mayHold(hash: number): boolean {
-    const bit = this.fold(hash);
-    return (this.bits[bit >>> 5]! & (1 << (bit & 31))) !== 0;
-  }
-
-  /** Mixes the hash's high bits into the low ones the mask keeps. */
-  private fold(hash: number): number {
-    return (hash ^ (hash >>> 16)) & this.mask;
+    const mixed = Math.imul(hash, MIX);
+    const both = twoBits(mixed);
+    return (this.bits[(mixed >>> 10) & this.mask]! & both) === both;
   }
 }
 
