@@ -112,12 +112,15 @@ const PACKED_STATES_AT = 16;
  * machine's offsets): one buffer of 128-byte blocks. Block b holds bounds 8b to 8b+7 as
  * doubles (NaN past the last bound), then the states of the 16 regions from bound 8b's point
  * to the stretch after bound 8b+7 (regions 16b+1 to 16b+16), or {@link NO_STATE}. Region 0,
- * below every bound, is `belowAll`. A search finds its block among `blockFirsts` (a small
- * array that stays in cache) and then reads that one block: the state it ends on sits beside
- * the bounds it compared, where the general flat form reads `starts`, `members` and `nexts`,
- * each a likely cache miss in a large index.
+ * below every bound, is `belowAll`. A search finds its block's group of 8 among
+ * `groupFirsts` (every 8th block's first bound: a small array that stays in cache), the block
+ * in that group's line of `blockFirsts`, and then reads that one block: the state it ends on
+ * sits beside the bounds it compared. A binary search over all blocks' firsts would read a
+ * few lines of a larger array no cache keeps at 100,000 rules, and the general flat form
+ * reads `starts`, `members` and `nexts` after the bounds, each a likely miss.
  */
 interface PackedRegions {
+  readonly groupFirsts: Float64Array;
   readonly blockFirsts: Float64Array;
   readonly bounds: Float64Array;
   readonly states: Int32Array;
@@ -206,7 +209,9 @@ function packFlat(flat: FlatRegions<number>): PackedRegions | undefined {
   const packedBounds = new Float64Array(buffer).fill(NaN);
   const states = new Int32Array(buffer);
   const blockFirsts = new Float64Array(blockCount);
+  const groupFirsts = new Float64Array(Math.ceil(blockCount / PACKED_BOUNDS));
   for (let block = 0; block < blockCount; block++) {
+    if (block % PACKED_BOUNDS === 0) groupFirsts[block / PACKED_BOUNDS] = bounds[block * PACKED_BOUNDS]!;
     const first = block * PACKED_BOUNDS;
     blockFirsts[block] = bounds[first]!;
     const boundsAt = (block * PACKED_BLOCK_WORDS) / 2;
@@ -219,21 +224,25 @@ function packFlat(flat: FlatRegions<number>): PackedRegions | undefined {
       states[statesAt + 2 * k + 1] = inBlock ? stateOf(2 * i + 2) : NO_STATE;
     }
   }
-  return { blockFirsts, bounds: packedBounds, states, belowAll: stateOf(0) };
+  return { groupFirsts, blockFirsts, bounds: packedBounds, states, belowAll: stateOf(0) };
 }
 
 /** The state of the region `value` (not NaN) falls in, or {@link NO_STATE}. */
 function searchPacked(packed: PackedRegions, value: number): number {
-  const firsts = packed.blockFirsts;
+  const groupFirsts = packed.groupFirsts;
   let lo = 0;
-  let hi = firsts.length;
+  let hi = groupFirsts.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (firsts[mid]! <= value) lo = mid + 1;
+    if (groupFirsts[mid]! <= value) lo = mid + 1;
     else hi = mid;
   }
   if (lo === 0) return packed.belowAll;
-  const block = lo - 1;
+  // The group's blocks at most `value`: at least its first.
+  const blockFirsts = packed.blockFirsts;
+  let block = (lo - 1) * PACKED_BOUNDS;
+  const groupEnd = Math.min(block + PACKED_BOUNDS, blockFirsts.length);
+  while (block + 1 < groupEnd && blockFirsts[block + 1]! <= value) block++;
   const bounds = packed.bounds;
   const boundsAt = (block * PACKED_BLOCK_WORDS) / 2;
   // How many of the block's bounds are at most `value`: its first is; NaN padding never is.
