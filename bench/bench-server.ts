@@ -36,7 +36,12 @@ export async function startBenchServer(
       "--rules-dir",
       join(dir, "rules"),
     ],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } },
+    // The server's stdout only with RELAYBUS_BENCH_SERVER_STDOUT=1: where V8 writes what
+    // RELAYBUS_BENCH_NODE_ARGS="--trace-gc" asks for.
+    {
+      stdio: ["ignore", process.env["RELAYBUS_BENCH_SERVER_STDOUT"] === "1" ? "inherit" : "ignore", "inherit"],
+      env: { ...process.env, ...env },
+    },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = `http://127.0.0.1:${port}`;
