@@ -195,6 +195,9 @@ function sortAscending(items: number[], count: number): void {
   }
 }
 
+/** Up to this many matches of one event are kept apart without their marks in `matchedAt`. */
+const SCANNED_MATCHES = 8;
+
 /** Thrown inside a walk that ran out of steps; never escapes `match`. */
 const OUT_OF_STEPS = Symbol("out of steps");
 
@@ -286,7 +289,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     }
     for (let i = 0; i < this.toVerifyCount; i++) {
       const entry = this.toVerify[i]!;
-      if (this.matchedAt[entry] !== this.epoch && this.verifier(entry).matches(event)) this.matched[this.matchedCount++] = entry;
+      if (!this.isMatched(entry) && this.verifier(entry).matches(event)) this.addMatch(entry);
     }
     const matched = this.matched;
     const count = this.matchedCount;
@@ -562,15 +565,39 @@ class CompiledMachine<K> implements PatternMachine<K> {
   }
 
   private reached(entry: number, verify: boolean): void {
-    const epoch = this.epoch;
-    if (!verify) {
-      if (this.matchedAt[entry] !== epoch) {
-        this.matchedAt[entry] = epoch;
-        this.matched[this.matchedCount++] = entry;
-      }
-    } else if (this.verifyAt[entry] !== epoch && this.matchedAt[entry] !== epoch) {
-      this.verifyAt[entry] = epoch;
+    if (!verify) this.addMatch(entry);
+    else if (this.verifyAt[entry] !== this.epoch && !this.isMatched(entry)) {
+      this.verifyAt[entry] = this.epoch;
       this.toVerify[this.toVerifyCount++] = entry;
     }
   }
+
+  /**
+   * Adds `entry` to this event's matches unless it is there. A few matches are told apart by
+   * a scan of their list, which stays in cache; past {@link SCANNED_MATCHES}, by each entry's
+   * mark in `matchedAt`, an array as long as the entries where every read is a likely miss at
+   * 100,000 rules.
+   */
+  private addMatch(entry: number): void {
+    const count = this.matchedCount;
+    const matched = this.matched;
+    if (count < SCANNED_MATCHES) {
+      for (let i = 0; i < count; i++) if (matched[i] === entry) return;
+      matched[this.matchedCount++] = entry;
+      // From here on the marks tell: set them for the list so far.
+      if (count + 1 === SCANNED_MATCHES) for (let i = 0; i <= count; i++) this.matchedAt[matched[i]!] = this.epoch;
+    } else if (this.matchedAt[entry] !== this.epoch) {
+      this.matchedAt[entry] = this.epoch;
+      matched[this.matchedCount++] = entry;
+    }
+  }
+
+  private isMatched(entry: number): boolean {
+    const count = this.matchedCount;
+    if (count >= SCANNED_MATCHES) return this.matchedAt[entry] === this.epoch;
+    const matched = this.matched;
+    for (let i = 0; i < count; i++) if (matched[i] === entry) return true;
+    return false;
+  }
+
 }
