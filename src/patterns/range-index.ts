@@ -135,14 +135,7 @@ const BOUNDS_PER_BLOCK = 16;
  * (a small array that stays in cache), then the bound within that one block.
  */
 function countBoundsAtMost(flat: FlatRegions<unknown>, value: number): number {
-  const firsts = flat.blockFirsts;
-  let lo = 0;
-  let hi = firsts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (firsts[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
+  const lo = countBounds(flat.blockFirsts, value);
   if (lo === 0) return 0;
   const bounds = flat.bounds;
   let start = (lo - 1) * BOUNDS_PER_BLOCK + 1;
@@ -151,7 +144,7 @@ function countBoundsAtMost(flat: FlatRegions<unknown>, value: number): number {
   return start;
 }
 
-/** How many bounds are at most `value`: a binary search (while building; searches use {@link countBoundsAtMost}). */
+/** How many of the sorted `bounds` are at most `value`: a binary search. */
 function countBounds(bounds: Float64Array, value: number): number {
   let lo = 0;
   let hi = bounds.length;
@@ -229,14 +222,7 @@ function packFlat(flat: FlatRegions<number>): PackedRegions | undefined {
 
 /** The state of the region `value` (not NaN) falls in, or {@link NO_STATE}. */
 function searchPacked(packed: PackedRegions, value: number): number {
-  const groupFirsts = packed.groupFirsts;
-  let lo = 0;
-  let hi = groupFirsts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (groupFirsts[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
+  const lo = countBounds(packed.groupFirsts, value);
   if (lo === 0) return packed.belowAll;
   // The group's blocks at most `value`: at least its first.
   const blockFirsts = packed.blockFirsts;
