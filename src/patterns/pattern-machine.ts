@@ -599,5 +599,4 @@ class CompiledMachine<K> implements PatternMachine<K> {
     for (let i = 0; i < count; i++) if (matched[i] === entry) return true;
     return false;
   }
-
 }
