@@ -153,8 +153,9 @@ export interface UsageStore {
   meterCheckpoint(name: string): number;
   /**
    * Reads the log of `bus` after `afterOffset` (at most `limit` events) and sums events and
-   * units per hour of receipt. On SQLite it reads only offsets, times and units, never the
-   * events' JSON; other engines read the events (see `tallyLogEvents`).
+   * units per hour of receipt. On SQLite it sums the log's in-memory journal of recent
+   * commits, or else offsets, times and units in SQL, never the events' JSON; other engines
+   * read the events (see `tallyLogEvents`).
    */
   tallyPublished(bus: string, afterOffset: number, limit: number): Promise<PublishedTally>;
   /**

@@ -147,3 +147,33 @@ test("usage store - units are ceil(bytes / 65536), at least 1, for bytes and for
   assert.equal(unitsOfText("é".repeat(32_769)), 2, "65,538 bytes");
   assert.equal(unitsOfText("x".repeat(65_537)), 2);
 });
+
+test("usage store - a tally from the journal of this run's commits is the tally SQL gives once the log is opened again", async (t) => {
+  // The same storage answers from memory while it runs; a fresh one on the same files (as
+  // after a restart) has no journal and sums in SQL. Both must count the same.
+  const dir = mkdtempSync(join(tmpdir(), "relaybus-usage-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let now = DAY + HOUR_MS - 5;
+  const clock = { nowMs: () => now };
+  const asks: [number, number][] = [[0, 1], [0, 4_000], [3, 7], [10, 25], [57, 4_000], [60, 4_000], [200, 10]];
+  const running = openSqliteStorage({ dataDir: dir, durability: "fsync-wal-only", clock });
+  for (let call = 0; call < 20; call++) {
+    const events = Array.from({ length: 1 + (call % 4) }, (_, i) =>
+      measureEvent("orders", { specversion: "1.0", id: `e${call}-${i}`, source: "s", type: "t", data: "x".repeat(((call * 7 + i) % 3) * 40_000) }),
+    );
+    await running.log.append(events);
+    now += call === 9 ? HOUR_MS : 1; // the sixth call crosses into the next hour, the eleventh one more
+  }
+  const fromJournal = await Promise.all(asks.map(([after, limit]) => running.usage.tallyPublished("orders", after, limit)));
+  await running.close();
+  const reopened = openSqliteStorage({ dataDir: dir, durability: "fsync-wal-only", clock });
+  try {
+    const fromSql = await Promise.all(asks.map(([after, limit]) => reopened.usage.tallyPublished("orders", after, limit)));
+    assert.deepEqual(fromJournal, fromSql);
+    assert.equal(fromSql[1]!.events, 50, "every event counted");
+    assert.equal(fromSql[1]!.hours.length, 3, "three hours of receipt: before, on and an hour past DAY + 1 h");
+    assert.ok(fromSql[1]!.hours.some((hour) => hour.units > hour.events), "some events over 64 KB");
+  } finally {
+    await reopened.close();
+  }
+});

@@ -168,7 +168,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     state,
     clock,
     meterUsage: options.metering ?? true,
-    logReader: reader,
+    logReader: (bus, afterOffset, limit) => log.tallyPublished(bus, afterOffset, limit),
   });
   const { deliveries } = stores;
 

@@ -13,10 +13,12 @@ import type Database from "better-sqlite3";
 import { RelaybusError } from "../../errors.js";
 import type { CloudEvent, Clock, EventToAppend, Logger, StoredEvent } from "../../types.js";
 import type { LogEngine, LogStats } from "../log-engine.js";
+import { HOUR_MS, type PublishedTally } from "../usage-store.js";
 import type { LogWriterConfig } from "./log-writer-protocol.js";
 import type { CheckpointerConfig } from "./log-checkpointer-protocol.js";
 import { startLogCheckpointer } from "./log-checkpointer-thread.js";
 import { startLogWriterThread } from "./log-writer-thread.js";
+import { createPublishedJournal } from "./published-journal.js";
 import { createRecentEvents } from "./recent-events.js";
 import { fromWriterError, guardStorage } from "./storage-error.js";
 
@@ -36,6 +38,13 @@ export interface SqliteLogOptions {
 
 /** The SQLite log: the {@link LogEngine} plus what the storage needs to manage its thread. */
 export interface SqliteLog extends LogEngine {
+  /**
+   * Events and units per hour of receipt of `bus`'s events after `afterOffset`, at most
+   * `limit`: what the publish meter counts. From the journal of reported commits when it
+   * holds that position (`published-journal.ts`), else summed in SQL from offsets, receive
+   * times and units alone, never the events' JSON.
+   */
+  tallyPublished(bus: string, afterOffset: number, limit: number): Promise<PublishedTally>;
   /** Runs one PRAGMA on the writer thread's connection and returns its simple result. */
   writerPragma(pragma: string): Promise<unknown>;
   /** True until the writer thread has ended. */
@@ -91,6 +100,17 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
   const selectReceivedAtOrAfter = reader.prepare<[string, number], { offset: number; receivedAtMs: number }>(
     "SELECT offset, received_at_ms AS receivedAtMs FROM events WHERE bus = ? AND offset >= ? ORDER BY offset LIMIT 1",
   );
+  // Only offsets, receive times and units: these columns come before `json` in the row
+  // (log-schema.ts), so a tally never parses an event nor reads a large one's overflow pages.
+  const selectPublished = reader.prepare<
+    [string, number, number],
+    { hourMs: number; events: number; units: number; throughOffset: number }
+  >(
+    `SELECT (received_at_ms / ${HOUR_MS}) * ${HOUR_MS} AS hourMs, COUNT(*) AS events,
+       SUM(units) AS units, MAX(offset) AS throughOffset
+     FROM (SELECT offset, received_at_ms, units FROM events WHERE bus = ? AND offset > ? ORDER BY offset LIMIT ?)
+     GROUP BY hourMs ORDER BY hourMs`,
+  );
 
   /**
    * Last committed offset per bus, as acknowledged: loaded before the thread starts, then
@@ -106,6 +126,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
   }
 
   const recent = createRecentEvents(RECENT_EVENTS_PER_BUS);
+  const journal = createPublishedJournal();
   const listeners = new Set<(bus: string) => void>();
   const stats: LogStats = { commits: 0, committedEvents: 0, failedCommits: 0 };
   /** Calls handed to the thread, by id, until it answers. */
@@ -143,6 +164,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
         });
         for (const event of stored) {
           recent.add(event);
+          journal.add(event.bus, event.offset, event.receivedAtMs, event.units);
           checkpointer.committed(event.sizeBytes);
         }
         call.resolve(stored);
@@ -303,6 +325,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
       if (keep.length === 0) return 0;
       // Retention deletes from the old end; the tails may hold deleted events.
       recent.clear();
+      journal.clear();
       const deleted = await thread.request({
         type: "prune",
         cutoffMs,
@@ -310,6 +333,22 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
         batchSize: pruneBatchSize,
       });
       return deleted as number;
+    },
+    async tallyPublished(bus, afterOffset, limit) {
+      const fromJournal = journal.tally(bus, afterOffset, limit);
+      if (fromJournal !== undefined) return fromJournal;
+      const hours = guardStorage("tallyPublished", () => selectPublished.all(bus, afterOffset, limit));
+      let throughOffset = afterOffset;
+      let events = 0;
+      for (const hour of hours) {
+        events += hour.events;
+        if (hour.throughOffset > throughOffset) throughOffset = hour.throughOffset;
+      }
+      return {
+        throughOffset,
+        events,
+        hours: hours.map(({ hourMs, events: count, units }) => ({ hourMs, events: count, units })),
+      };
     },
     writerPragma(pragma) {
       return thread.request({ type: "pragma", pragma });

@@ -130,11 +130,8 @@ export function createRollupMark(db: Database.Database, clock: Clock): (hourMs: 
 export interface SqliteUsageOptions {
   /** The state file's connection (the usage tables). */
   db: Database.Database;
-  /**
-   * Where the publish meter's tallies come from: the main thread's read connection to the
-   * SQLite log file (summed in SQL), or a function (another engine's log, read through).
-   */
-  logReader: Database.Database | ((bus: string, afterOffset: number, limit: number) => Promise<PublishedTally>);
+  /** Where the publish meter's tallies come from: the log engine's `tallyPublished`. */
+  logReader: (bus: string, afterOffset: number, limit: number) => Promise<PublishedTally>;
   clock: Clock;
 }
 
@@ -143,17 +140,6 @@ export function createSqliteUsage(options: SqliteUsageOptions): UsageStore {
   const { db, logReader, clock } = options;
   const writeTally = createUsageWriter(db, clock);
 
-  // Only offsets, receive times and units: these columns come before `json` in the row
-  // (log-schema.ts), so a tally never parses an event nor reads a large one's overflow pages.
-  const selectPublished = typeof logReader === "function" ? undefined : logReader.prepare<
-    [string, number, number],
-    { hourMs: number; events: number; units: number; throughOffset: number }
-  >(
-    `SELECT (received_at_ms / ${HOUR_MS}) * ${HOUR_MS} AS hourMs, COUNT(*) AS events,
-       SUM(units) AS units, MAX(offset) AS throughOffset
-     FROM (SELECT offset, received_at_ms, units FROM events WHERE bus = ? AND offset > ? ORDER BY offset LIMIT ?)
-     GROUP BY hourMs ORDER BY hourMs`,
-  );
   const upsertCheckpoint = db.prepare<[string, number, number]>(
     `INSERT INTO meter_checkpoints (name, through, updated_at_ms) VALUES (?, ?, ?)
      ON CONFLICT (name) DO UPDATE SET through = excluded.through, updated_at_ms = excluded.updated_at_ms`,
@@ -226,20 +212,8 @@ export function createSqliteUsage(options: SqliteUsageOptions): UsageStore {
     meterCheckpoint(name) {
       return checkpoints.get(name) ?? 0;
     },
-    async tallyPublished(bus, afterOffset, limit) {
-      if (typeof logReader === "function") return logReader(bus, afterOffset, limit);
-      const hours = guardStorage("tallyPublished", () => selectPublished!.all(bus, afterOffset, limit));
-      let throughOffset = afterOffset;
-      let events = 0;
-      for (const hour of hours) {
-        events += hour.events;
-        if (hour.throughOffset > throughOffset) throughOffset = hour.throughOffset;
-      }
-      return {
-        throughOffset,
-        events,
-        hours: hours.map(({ hourMs, events: count, units }) => ({ hourMs, events: count, units })),
-      };
+    tallyPublished(bus, afterOffset, limit) {
+      return logReader(bus, afterOffset, limit);
     },
     commitPublished(name, bus, tally) {
       const current = checkpoints.get(name) ?? 0;
