@@ -21,13 +21,24 @@ export function isNatsPayloadTooLarge(error: unknown): boolean {
 }
 
 /**
+ * JetStream's "error creating store for stream". nats-server removes an account's stream
+ * directory when its last stream is deleted, and a stream created at that moment fails so
+ * ("could not create storage directory", seen with v2.9.10 when one node's streams were torn
+ * down while another's were made); the same request a moment later succeeds.
+ */
+const STREAM_STORE_FAILED = 10077;
+
+/**
  * True when a JetStream request went unanswered or no server took its subject (`TIMEOUT`,
- * `503`): what a cluster still electing its leaders answers, and worth asking again.
+ * `503`): what a cluster still electing its leaders answers, and worth asking again. Also a
+ * stream whose store could not be created ({@link STREAM_STORE_FAILED}): asked again within
+ * the set-up's window, a lasting cause (a full or read-only disk) still fails in the end.
  */
 export function isNatsTransient(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   const code = (error as { code?: unknown }).code;
-  return code === "TIMEOUT" || code === "503";
+  if (code === "TIMEOUT" || code === "503") return true;
+  return (error as { api_error?: { err_code?: number } }).api_error?.err_code === STREAM_STORE_FAILED;
 }
 
 /**
