@@ -107,9 +107,11 @@ describe("event trace", () => {
     lonelyId = await publish({ Source: "nobody.listens", DetailType: "noise", Detail: "{}" });
   });
   after(async () => {
-    if (!serviceClosed) await service.close();
-    await receiver.close();
-    rmSync(dir, { recursive: true, force: true });
+    // `before` may have failed part-way (the service never started): close what it opened,
+    // or the open receiver keeps this file running until the runner's timeout.
+    if (!serviceClosed) await (service as TestService | undefined)?.close();
+    await (receiver as Receiver | undefined)?.close();
+    if ((dir as string | undefined) !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   test("trace - received, matched rules, payloads, every attempt, and a partial ending", async () => {
