@@ -171,20 +171,39 @@ export function publishCheckpointName(bus: string): string {
   return `publish:${bus}`;
 }
 
+/**
+ * Events and units per hour of receipt, added one event at a time: what a
+ * {@link PublishedTally} holds. Receive times follow offsets, so an event's hour is nearly
+ * always the last one's, and that is looked at first.
+ */
+export class HourlyTally {
+  private readonly hours: PublishedTally["hours"] = [];
+
+  add(receivedAtMs: number, units: number): void {
+    const hourMs = hourOf(receivedAtMs);
+    let hour = this.hours[this.hours.length - 1];
+    if (hour?.hourMs !== hourMs) hour = this.hours.find((h) => h.hourMs === hourMs);
+    if (hour === undefined) this.hours.push((hour = { hourMs, events: 0, units: 0 }));
+    hour.events += 1;
+    hour.units += units;
+  }
+
+  /** The hours, oldest first. */
+  sorted(): PublishedTally["hours"] {
+    return this.hours.sort((a, b) => a.hourMs - b.hourMs);
+  }
+}
+
 /** Sums events and units per hour of receipt: a {@link PublishedTally} of events read from a log. */
 export function tallyLogEvents(
   afterOffset: number,
   events: readonly { offset: number; receivedAtMs: number; units: number }[],
 ): PublishedTally {
-  const hours = new Map<number, { hourMs: number; events: number; units: number }>();
+  const hours = new HourlyTally();
   let throughOffset = afterOffset;
   for (const event of events) {
-    const hourMs = Math.floor(event.receivedAtMs / HOUR_MS) * HOUR_MS;
-    const hour = hours.get(hourMs) ?? { hourMs, events: 0, units: 0 };
-    hour.events += 1;
-    hour.units += event.units;
-    hours.set(hourMs, hour);
+    hours.add(event.receivedAtMs, event.units);
     if (event.offset > throughOffset) throughOffset = event.offset;
   }
-  return { throughOffset, events: events.length, hours: [...hours.values()].sort((a, b) => a.hourMs - b.hourMs) };
+  return { throughOffset, events: events.length, hours: hours.sorted() };
 }

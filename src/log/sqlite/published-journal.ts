@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { HOUR_MS, type PublishedTally } from "../usage-store.js";
+import { HourlyTally, type PublishedTally } from "../usage-store.js";
 
 /** Events per bus held at first: 48 KB. */
 const MIN_CAPACITY = 4_096;
@@ -100,21 +100,14 @@ export function createPublishedJournal(): PublishedJournal {
       const end = journal.first + journal.count;
       if (afterOffset + 1 > end) return undefined;
       const to = Math.min(end, afterOffset + 1 + Math.max(0, limit));
-      const hours: PublishedTally["hours"] = [];
+      const hours = new HourlyTally();
       for (let offset = afterOffset + 1; offset < to; offset++) {
         const slot = slotOf(journal, offset);
-        const hourMs = Math.floor(journal.receivedAtMs[slot]! / HOUR_MS) * HOUR_MS;
-        // Receive times follow offsets, so an event's hour is nearly always the last one's.
-        let hour = hours[hours.length - 1];
-        if (hour?.hourMs !== hourMs) hour = hours.find((h) => h.hourMs === hourMs);
-        if (hour === undefined) hours.push((hour = { hourMs, events: 0, units: 0 }));
-        hour.events += 1;
-        hour.units += journal.units[slot]!;
+        hours.add(journal.receivedAtMs[slot]!, journal.units[slot]!);
       }
       const throughOffset = to - 1;
       if (throughOffset > journal.tallied) journal.tallied = throughOffset;
-      hours.sort((a, b) => a.hourMs - b.hourMs);
-      return { throughOffset: Math.max(afterOffset, throughOffset), events: Math.max(0, to - afterOffset - 1), hours };
+      return { throughOffset: Math.max(afterOffset, throughOffset), events: Math.max(0, to - afterOffset - 1), hours: hours.sorted() };
     },
 
     clear() {
