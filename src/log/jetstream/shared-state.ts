@@ -32,6 +32,23 @@ const CLOSE_SEND_MS = 2_000;
 /** Changes the sender takes from the outbox at once. */
 const SEND_BATCH = 100;
 
+/**
+ * Values the bucket keeps per key. A watch delivers a key's values in order but skips one the
+ * bucket dropped before the watch came to it: with one value per key, a pause written through
+ * a follower and the leader's progress of the same stream written a moment later left the
+ * leader without the pause (a CI run failed so). Keys written once (most) cost nothing more;
+ * a stream's runtime, written every 2 s at most, keeps its last 8.
+ */
+const VALUES_KEPT_PER_KEY = 8;
+
+async function keepValuesPerKey(connection: NatsConnection, stream: string): Promise<void> {
+  const jsm = await connection.jetstreamManager();
+  const { config } = await jsm.streams.info(stream);
+  if (config.max_msgs_per_subject < VALUES_KEPT_PER_KEY) {
+    await jsm.streams.update(stream, { ...config, max_msgs_per_subject: VALUES_KEPT_PER_KEY });
+  }
+}
+
 /** How one kind of entity is mirrored: its keys' prefix and how to apply a change locally. */
 export interface SharedKind {
   /** Keys of this kind start with `<prefix>.`: `bus`, `rule`, `connection`. */
@@ -46,6 +63,13 @@ export interface SharedKind {
   localEntries(known: (key: string) => boolean): Array<{ key: string; value: JsonValue }>;
   /** Before the node stops sharing: record what is held back (a throttled row's last change). */
   beforeClose?(): void;
+  /**
+   * Whether another node's change is applied even while this node's own change of the same
+   * key is on its way (sent, or still in the outbox), for a kind whose `apply` merges: a
+   * pause made through another node must reach the leader though the leader's progress of
+   * the same stream may be on its way at that moment.
+   */
+  takesOthersChangesOverOwn?(): boolean;
 }
 
 export interface SharedStateOptions {
@@ -69,28 +93,39 @@ export interface SharedState {
 /** Opens the bucket, sends the outbox, takes the bucket's values, and keeps watching. */
 export async function startSharedState(options: SharedStateOptions): Promise<SharedState> {
   const { connection, outbox, logger } = options;
-  const kv: KV = await connection.jetstream().views.kv(options.bucket, { history: 1, replicas: options.replicas });
+  const kv: KV = await connection.jetstream().views.kv(options.bucket, { history: VALUES_KEPT_PER_KEY, replicas: options.replicas });
+  await keepValuesPerKey(connection, `KV_${options.bucket}`); // a bucket made when it kept one
   const kindOf = (key: string) => options.kinds.find((k) => key.startsWith(`${k.prefix}.`));
   let closed = false;
   let sending: Promise<void> | undefined;
   /** Per key, the changes this node sent whose echo the watch has not brought back yet, oldest first. */
-  const sentAwaitingEcho = new Map<string, string[]>();
+  const sentAwaitingEcho = new Map<string, SentChange[]>();
   let again = false;
 
   /**
    * A value larger than the server takes (a dead letter of a large, quote-heavy payload) can
    * never be sent, and every change behind it would wait for ever: it stays on this node.
    */
-  const putUnlessTooLarge = async (key: string, value: string): Promise<void> => {
+  const putUnlessTooLarge = async (key: string, value: string): Promise<number | undefined> => {
     try {
-      await kv.put(key, value);
+      return await kv.put(key, value);
     } catch (error) {
       if (!isNatsPayloadTooLarge(error)) throw error;
       logger.error("shared state: a change is larger than the cluster takes (max_payload); it stays on this node", {
         key,
         bytes: Buffer.byteLength(value),
       });
+      return undefined;
     }
+  };
+
+  /** Stops waiting for the echo of a change the bucket did not take. */
+  const forgetSent = (key: string, sent: SentChange): void => {
+    const expected = sentAwaitingEcho.get(key);
+    const at = expected?.indexOf(sent) ?? -1;
+    if (at < 0) return;
+    expected!.splice(at, 1);
+    if (expected!.length === 0) sentAwaitingEcho.delete(key);
   };
 
   /** Puts the outbox's changes into the bucket, oldest first; stops at the first refusal. */
@@ -106,14 +141,16 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
         const text = change.value === null ? DELETED : JSON.stringify(change.value);
         // Expected back from the watch: recorded before sending, as the echo may come first.
         const expected = sentAwaitingEcho.get(change.key) ?? [];
-        expected.push(text);
+        const sent: SentChange = { text };
+        expected.push(sent);
         sentAwaitingEcho.set(change.key, expected);
         try {
           if (change.value === null) await kv.delete(change.key);
-          else await putUnlessTooLarge(change.key, text);
+          else sent.revision = await putUnlessTooLarge(change.key, text);
+          // Too large: the bucket never holds it, so no echo comes.
+          if (change.value !== null && sent.revision === undefined) forgetSent(change.key, sent);
         } catch (error) {
-          expected.pop();
-          if (expected.length === 0) sentAwaitingEcho.delete(change.key);
+          forgetSent(change.key, sent);
           throw error;
         }
         outbox.remove(change.seq);
@@ -167,23 +204,22 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
    * Taking those would briefly undo the node's own writes (a rule it just created gone
    * again), since the bucket hands changes back in its order, behind the local writes.
    */
-  const supersededHere = (key: string, text: string): boolean => {
+  const supersededHere = (kind: SharedKind, key: string, text: string, revision: number): boolean => {
     const expected = sentAwaitingEcho.get(key);
     if (expected !== undefined) {
-      if (expected[0] === text) {
-        expected.shift(); // this node's own change, back from the bucket
-        if (expected.length === 0) sentAwaitingEcho.delete(key);
-      }
-      return true;
+      const own = takeEcho(expected, text, revision);
+      if (expected.length === 0) sentAwaitingEcho.delete(key);
+      if (own) return true;
     }
-    return outbox.holds(key);
+    if (kind.takesOthersChangesOverOwn?.() === true) return false;
+    return sentAwaitingEcho.has(key) || outbox.holds(key);
   };
   const watching = (async () => {
     for await (const entry of watch) {
       const kind = kindOf(entry.key);
       if (inInitialLoad) seen.add(entry.key);
       const text = entry.operation === "PUT" ? entry.string() : DELETED;
-      if (kind !== undefined && !supersededHere(entry.key, text)) {
+      if (kind !== undefined && !supersededHere(kind, entry.key, text, entry.revision)) {
         try {
           kind.apply(entry.key, text === DELETED ? null : (JSON.parse(text) as JsonValue));
           touched.add(kind.prefix);
@@ -231,4 +267,26 @@ export async function startSharedState(options: SharedStateOptions): Promise<Sha
       await sending;
     },
   };
+}
+
+/** A change this node sent: its text, and its revision in the bucket once the bucket took it. */
+interface SentChange {
+  text: string;
+  /** Unknown while the put is on its way, and for a deletion (the client does not tell it). */
+  revision?: number;
+}
+
+/**
+ * Whether the bucket's entry (`text` at `revision`) is one of this node's own changes in
+ * `sent` coming back; takes it, and the changes before it, out of `sent`. A bucket keeps one
+ * value per key, and a watch that is behind skips a value replaced before it read it: an own
+ * change whose echo was skipped so is dropped once an entry after it arrives (by its revision,
+ * or behind a later own change), else it would hold the key's changes back for ever.
+ */
+export function takeEcho(sent: SentChange[], text: string, revision: number): boolean {
+  while (sent.length > 0 && sent[0]!.revision !== undefined && sent[0]!.revision < revision) sent.shift();
+  const at = sent.findIndex((change) => (change.revision === undefined ? change.text === text : change.revision === revision));
+  if (at < 0) return false;
+  sent.splice(0, at + 1);
+  return true;
 }

@@ -58,6 +58,8 @@ interface SharedTable {
    * it is); undefined writes nothing. For a table one node writes and the others follow.
    */
   merge?(local: Record<string, unknown> | undefined, incoming: Record<string, unknown>): Record<string, unknown> | undefined;
+  /** See `SharedKind.takesOthersChangesOverOwn`. */
+  takesOthersChangesOverOwn?(): boolean;
 }
 
 export interface SharedTablesOptions {
@@ -109,6 +111,10 @@ export function shareStateTables(options: SharedTablesOptions): SharedKind[] {
         OR ${DUE_FUNCTION}('stream_runtimes', NEW.name, ${STREAM_PROGRESS_SHARE_MS})`,
       merge: (local, incoming) =>
         options.isLeader() && local !== undefined ? { ...local, desired: incoming.desired } : incoming,
+      // The leader takes a pause (the desired state, as merged above) at once, though its own
+      // progress is on its way at almost every moment; its own changes coming back are still
+      // told apart and left out, since they carry the desired state it had before.
+      takesOthersChangesOverOwn: () => options.isLeader(),
     },
     {
       // A key made or revoked through any node works, or stops working, on all. Its last use
@@ -251,6 +257,7 @@ function shareTable(db: Database.Database, spec: SharedTable): SharedKind {
 
   return {
     prefix,
+    ...(spec.takesOthersChangesOverOwn === undefined ? {} : { takesOthersChangesOverOwn: spec.takesOthersChangesOverOwn }),
     apply(key, value) {
       const keyValues = keyValuesOf(key, prefix, keyColumns.length);
       let written: boolean;
