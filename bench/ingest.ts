@@ -23,7 +23,7 @@
  * autocannon, written in Node, takes about a third of one, so it measures the server lower.
  * The first line printed says which client ran.
  */
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -95,6 +95,14 @@ async function runSqliteIngest(): Promise<void> {
     console.log(
       `relaybus ingest benchmark: ${client}, ${connections} keep-alive connections, ${durationS} s per scenario, durability ${flags.durability}, ~1 KB events${flags.auth ? ", auth on (a publish:default key)" : ""}\n`,
     );
+    // The log's WAL, sampled through the run: it must start again from its beginning under
+    // nonstop load (see log-writer-worker.ts), not grow with every commit.
+    const walFile = join(dir, "data", "relaybus.db-wal");
+    let largestWal = 0;
+    const walSampler = setInterval(() => {
+      if (existsSync(walFile)) largestWal = Math.max(largestWal, statSync(walFile).size);
+    }, 100);
+    walSampler.unref();
     console.log("| scenario | requests/s | durable events/s | p50 ms | p99 ms | errors |");
     console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (const scenario of scenarios) {
@@ -105,6 +113,8 @@ async function runSqliteIngest(): Promise<void> {
         `| ${scenario.name} | ${Math.round(result.okPerSecond).toLocaleString("en")} | ${Math.round(result.okPerSecond * scenario.entries).toLocaleString("en")} | ${result.p50Ms} | ${result.p99Ms} | ${result.errors} |`,
       );
     }
+    clearInterval(walSampler);
+    console.log(`\nthe log's WAL file at its largest: ${(largestWal / 1_048_576).toFixed(0)} MB`);
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -172,3 +172,49 @@ test("log - the checkpointer thread copies the WAL into the log file while appen
   assert.ok(statSync(logFile).size >= before + 3_000_000, `log file grew from ${before} to ${statSync(logFile).size} bytes`);
   assert.equal(await storage.log.count("orders"), 400);
 });
+
+test("log - under appends that never pause and reads beside them, the WAL stays near its limit", async (t) => {
+  const { dataDir, open } = tempStorage(t);
+  const storage = open({ checkpointAfterBytes: 256 * 1024, walLimitBytes: 4 * 1024 * 1024 });
+  const walFile = join(dataDir, "relaybus.db-wal");
+  // Eight appenders, each sending its next call the moment the last is acked: the writer always
+  // has a commit waiting, so a passive checkpoint beside it never catches up with the last
+  // frame, and the WAL (which restarts from its start only after one has) would grow with
+  // every commit: 40 MB here without the writer's own checkpoint past the limit.
+  let appended = 0;
+  const appender = async (n: number) => {
+    for (let i = 0; appended < 4_000; i++) {
+      appended += 10;
+      await storage.log.append(
+        Array.from({ length: 10 }, (_, k) => makeEvent("orders", `a${n}-${i}-${k}`, { blob: "x".repeat(10_000) })),
+      );
+    }
+  };
+  // A reader (as a replay is) reading the log file the whole time: far enough behind the head
+  // that the recent events kept in memory do not answer it.
+  let reading = true;
+  let reads = 0;
+  const reader = (async () => {
+    while (reading) {
+      const head = await storage.log.lastOffset("orders");
+      await storage.log.read("orders", Math.max(0, head - 2_000), 20);
+      reads++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  let largestWal = 0;
+  const sampler = setInterval(() => {
+    if (existsSync(walFile)) largestWal = Math.max(largestWal, statSync(walFile).size);
+  }, 5);
+  try {
+    await Promise.all(Array.from({ length: 8 }, (_, n) => appender(n)));
+  } finally {
+    clearInterval(sampler);
+    reading = false;
+    await reader;
+  }
+  if (existsSync(walFile)) largestWal = Math.max(largestWal, statSync(walFile).size);
+  assert.equal(await storage.log.count("orders"), appended);
+  assert.ok(reads > 10, `${reads} reads beside the appends`);
+  assert.ok(largestWal < 16 * 1024 * 1024, `the WAL reached ${(largestWal / 1048576).toFixed(1)} MB for a limit of 4 MB`);
+});

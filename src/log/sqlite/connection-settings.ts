@@ -31,11 +31,15 @@ export function prepareLogFile(db: Database.Database): void {
  * checkpoints are off: one would run inside a commit and delay its acks; the checkpointer
  * thread runs PASSIVE checkpoints beside the writer instead (log-checkpointer-worker.ts).
  */
-export function configureLogWriter(db: Database.Database, durability: DurabilityMode): void {
+export function configureLogWriter(db: Database.Database, durability: DurabilityMode, walLimitBytes: number): void {
   useWal(db);
   db.pragma(`synchronous = ${durability === "fsync" ? "FULL" : "NORMAL"}`);
   db.pragma("wal_autocheckpoint = 0");
   commonSettings(db);
+  // The WAL file is cut back to this size by the commit that starts it again from its
+  // beginning (the writer's connection does that), so that its size tells the writer how
+  // long the WAL has gone without starting again.
+  db.pragma(`journal_size_limit = ${walLimitBytes}`);
 }
 
 /**

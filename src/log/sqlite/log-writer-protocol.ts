@@ -16,6 +16,12 @@ export interface LogWriterConfig {
   busyTimeoutMs: number;
   /** Most events in one transaction; a call is never split. */
   groupCommitMaxEvents: number;
+  /**
+   * The WAL's size past which the writer runs a passive checkpoint of its own between commits,
+   * so that the WAL starts again from its beginning (see `log-writer-worker.ts`); also the
+   * size the WAL file is cut back to when it does.
+   */
+  walLimitBytes: number;
 }
 
 /**

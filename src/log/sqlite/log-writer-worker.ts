@@ -7,11 +7,21 @@
  * Each turn it commits the calls that arrived (possibly from several main-thread turns) in
  * one transaction, split at `groupCommitMaxEvents`, and answers with one message per
  * transaction: the offsets, or the failure. Retention runs here too, in batches between
- * commits. Checkpoints run here after the answer is sent, so they delay the next batch but
- * never an ack that is ready (automatic checkpoints, which run inside a commit, are off).
+ * commits. Automatic checkpoints, which run inside a commit, are off: the checkpointer thread
+ * copies the WAL into the log file beside the writer (`log-checkpointer-worker.ts`).
+ *
+ * One checkpoint runs here, after a commit's answer is sent (it delays the next batch, never
+ * an ack that is ready): when the WAL has grown past `walLimitBytes`. The WAL starts again
+ * from its beginning only at a commit that finds every frame copied, and a checkpoint beside
+ * a writer that never pauses always ends a few frames short: under nonstop ingest the WAL grew
+ * without end (7 GB after 45 s of the ingest bench, reads and commits slowing with it). A
+ * passive checkpoint here, with no commit running, copies those last frames (the checkpointer
+ * thread copied the rest), and the next commit starts the WAL again. Blocking checkpoints
+ * (RESTART, TRUNCATE) were tried instead and held the writer 30-420 ms waiting for readers.
  *
  * Started by `log-writer-thread.ts`; speaks `log-writer-protocol.ts`.
  */
+import { statSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { createGroupCommitter } from "./group-commit.js";
@@ -53,13 +63,31 @@ function run(): void {
   let db: Database.Database;
   try {
     db = new Database(config.path, { timeout: config.busyTimeoutMs });
-    configureLogWriter(db, config.durability);
+    configureLogWriter(db, config.durability, config.walLimitBytes);
   } catch (error) {
     send({ type: "open-failed", error: toWriterError(error) });
     port.close();
     return;
   }
   const writer = createLogWriter(db);
+  const walPath = `${config.path}-wal`;
+  /** See the file's comment: the WAL past its limit is checkpointed here, between commits. */
+  const keepWalWithinLimit = () => {
+    let walBytes: number;
+    try {
+      walBytes = statSync(walPath).size;
+    } catch {
+      return; // no WAL file (yet)
+    }
+    if (walBytes <= config.walLimitBytes) return;
+    try {
+      // Passive: it never waits. Busy (the checkpointer thread is in a pass, a reader holds
+      // old frames) it copies what it can, and the next commit tries again.
+      db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // A failed checkpoint loses nothing (the WAL keeps the pages); the next commit retries.
+    }
+  };
   const committer = createGroupCommitter<QueuedCall>({
     maxItems: config.groupCommitMaxEvents,
     sizeOf: (call) => call.count,
@@ -72,6 +100,7 @@ function run(): void {
         const events = batch.reduce((n, call) => n + call.count, 0);
         send({ type: "failed", callIds, events, error: toWriterError(error) });
       }
+      keepWalWithinLimit();
     },
   });
 

@@ -48,6 +48,9 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 /** Default of {@link SqliteStorageOptions.checkpointAfterBytes}: 16 MB of events. */
 export const DEFAULT_CHECKPOINT_AFTER_BYTES = 16_777_216;
 
+/** Default of {@link SqliteStorageOptions.walLimitBytes}: 64 MB. */
+export const DEFAULT_WAL_LIMIT_BYTES = 67_108_864;
+
 /** Options of {@link openSqliteStorage}. */
 export interface SqliteStorageOptions {
   /** The directory of the two files; created if missing. */
@@ -72,6 +75,11 @@ export interface SqliteStorageOptions {
    * were committed since its last request. Default 16 MB ({@link DEFAULT_CHECKPOINT_AFTER_BYTES}).
    */
   checkpointAfterBytes?: number;
+  /**
+   * Past this size the WAL is checkpointed by the writer thread between commits, so that it
+   * starts again from its beginning, and cut back to it. Default 64 MB ({@link DEFAULT_WAL_LIMIT_BYTES}).
+   */
+  walLimitBytes?: number;
   /**
    * Count delivery attempts, replayed and redriven deliveries into usage, in the
    * transactions that record them (`metering.enabled`). Default true.
@@ -154,6 +162,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
       durability: options.durability,
       busyTimeoutMs,
       groupCommitMaxEvents: options.groupCommitMaxEvents ?? 2_000,
+      walLimitBytes: options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES,
     },
     checkpointer: {
       path: logPath,
