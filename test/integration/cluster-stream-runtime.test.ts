@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { connect } from "nats";
 import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
 import { openJetStreamStorage, type JetStreamStorage } from "../../src/log/jetstream/index.js";
 import { requireService } from "../helpers/local-services.js";
@@ -70,5 +71,29 @@ test("cluster stream runtime - a pause or resume made through a follower reaches
       () => follower.streams.runtime("orders-out")?.state === desired && follower.streams.runtime("orders-out")?.desired === desired,
       3_000,
     );
+  }
+});
+
+test("cluster stream runtime - a state bucket made when it kept one value per key is raised to keep 8", { skip: natsMissing }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "relaybus-cluster-runtime-"));
+  const streamPrefix = testStreamPrefix(dir);
+  t.after(async () => {
+    await deleteTestStreams(streamPrefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // The bucket as an earlier version made it: one value per key.
+  const connection = await connect({ servers: TEST_NATS_URL });
+  try {
+    await connection.jetstream().views.kv(`${streamPrefix}_STATE`, { history: 1 });
+    const storage = await openJetStreamStorage({
+      dataDir: join(dir, "a"),
+      jetstream: { ...DEFAULT_CONFIG.log.jetstream, servers: [TEST_NATS_URL], streamPrefix },
+    });
+    await storage.close();
+    const jsm = await connection.jetstreamManager();
+    const { config } = await jsm.streams.info(`KV_${streamPrefix}_STATE`);
+    assert.equal(config.max_msgs_per_subject, 8);
+  } finally {
+    await connection.close();
   }
 });
