@@ -278,10 +278,11 @@ interface SentChange {
 
 /**
  * Whether the bucket's entry (`text` at `revision`) is one of this node's own changes in
- * `sent` coming back; takes it, and the changes before it, out of `sent`. A bucket keeps one
- * value per key, and a watch that is behind skips a value replaced before it read it: an own
- * change whose echo was skipped so is dropped once an entry after it arrives (by its revision,
- * or behind a later own change), else it would hold the key's changes back for ever.
+ * `sent` coming back; takes it, and the changes before it, out of `sent`. A watch that is
+ * behind skips a value the bucket dropped before the watch read it (the bucket keeps the last
+ * {@link VALUES_KEPT_PER_KEY} of a key): an own change whose echo was skipped so is dropped
+ * once an entry after it arrives (by its revision, or behind a later own change), else it
+ * would hold the key's changes back for ever.
  */
 export function takeEcho(sent: SentChange[], text: string, revision: number): boolean {
   while (sent.length > 0 && sent[0]!.revision !== undefined && sent[0]!.revision < revision) sent.shift();

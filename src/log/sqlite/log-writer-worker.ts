@@ -17,8 +17,9 @@
  * without end (7 GB after 45 s of the ingest bench, reads and commits slowing with it). A
  * passive checkpoint here, with no commit running, copies those last frames (the checkpointer
  * thread copied the rest, and synced it: see its file), and the next commit starts the WAL
- * again. It holds the next commit 4 ms at the median, 7 ms at most (ingest bench, 10 entries). Blocking checkpoints
- * (RESTART, TRUNCATE) were tried instead and held the writer 30-420 ms waiting for readers.
+ * again. It holds the next commit 4 ms at the median, 7 ms at most (ingest bench, 10
+ * entries). Blocking checkpoints (RESTART, TRUNCATE) were tried instead and held the writer
+ * 30-420 ms waiting for readers.
  *
  * Started by `log-writer-thread.ts`; speaks `log-writer-protocol.ts`.
  */
