@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { loadConfig } from "../../src/config/load-config.js";
 import { isRelaybusError } from "../../src/errors.js";
+
+/** A directory for one test's config file, removed after the test. */
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), "relaybus-config-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 test("config - defaults serve on 8080 with data in ./data", () => {
   const config = loadConfig({}, {});
@@ -13,8 +20,8 @@ test("config - defaults serve on 8080 with data in ./data", () => {
   assert.equal(config.log.durability, "fsync");
 });
 
-test("config - flags win over environment, environment over file", () => {
-  const dir = mkdtempSync(join(tmpdir(), "relaybus-config-"));
+test("config - flags win over environment, environment over file", (t) => {
+  const dir = tempDir(t);
   const file = join(dir, "relaybus.yaml");
   writeFileSync(file, "server:\n  port: 7000\ndataDir: /from-file\nrulesDir: /rules-file\n");
   const config = loadConfig(
@@ -26,8 +33,8 @@ test("config - flags win over environment, environment over file", () => {
   assert.equal(config.rulesDir, "/rules-file");
 });
 
-test("config - an unknown key stops loading with its name", () => {
-  const dir = mkdtempSync(join(tmpdir(), "relaybus-config-"));
+test("config - an unknown key stops loading with its name", (t) => {
+  const dir = tempDir(t);
   const file = join(dir, "relaybus.yaml");
   writeFileSync(file, "server:\n  prot: 7000\n");
   assert.throws(
