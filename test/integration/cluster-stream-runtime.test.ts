@@ -26,8 +26,11 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs: number
   }
 }
 
-/** Two storages on one fresh prefix; closed, and their streams deleted, after the test. */
-async function openTwoNodes(t: TestContext): Promise<JetStreamStorage[]> {
+/**
+ * A fresh stream prefix and a directory for nodes' data: `open(name)` opens a node's storage
+ * on it. After the test the nodes are closed, the prefix's streams deleted, the directory removed.
+ */
+function tempCluster(t: TestContext): { streamPrefix: string; open(name: string): Promise<JetStreamStorage> } {
   const dir = mkdtempSync(join(tmpdir(), "relaybus-cluster-runtime-"));
   const streamPrefix = testStreamPrefix(dir);
   const nodes: JetStreamStorage[] = [];
@@ -36,19 +39,20 @@ async function openTwoNodes(t: TestContext): Promise<JetStreamStorage[]> {
     await deleteTestStreams(streamPrefix);
     rmSync(dir, { recursive: true, force: true });
   });
-  for (const name of ["a", "b"]) {
-    nodes.push(
-      await openJetStreamStorage({
-        dataDir: join(dir, name),
-        jetstream: { ...DEFAULT_CONFIG.log.jetstream, servers: [TEST_NATS_URL], streamPrefix },
-      }),
-    );
-  }
-  return nodes;
+  const open = async (name: string) => {
+    const node = await openJetStreamStorage({
+      dataDir: join(dir, name),
+      jetstream: { ...DEFAULT_CONFIG.log.jetstream, servers: [TEST_NATS_URL], streamPrefix },
+    });
+    nodes.push(node);
+    return node;
+  };
+  return { streamPrefix, open };
 }
 
 test("cluster stream runtime - a pause or resume made through a follower reaches the leader though the leader's own change of the row is on its way", { skip: natsMissing }, async (t) => {
-  const nodes = await openTwoNodes(t);
+  const cluster = tempCluster(t);
+  const nodes = [await cluster.open("a"), await cluster.open("b")];
   await waitFor("a node leads", () => nodes.some((node) => node.leadership?.isLeader === true), 15_000);
   const leader = nodes.find((node) => node.leadership?.isLeader === true)!;
   const follower = nodes.find((node) => node !== leader)!;
@@ -75,21 +79,12 @@ test("cluster stream runtime - a pause or resume made through a follower reaches
 });
 
 test("cluster stream runtime - a state bucket made when it kept one value per key is raised to keep 8", { skip: natsMissing }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "relaybus-cluster-runtime-"));
-  const streamPrefix = testStreamPrefix(dir);
-  t.after(async () => {
-    await deleteTestStreams(streamPrefix);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { streamPrefix, open } = tempCluster(t);
   // The bucket as an earlier version made it: one value per key.
   const connection = await connect({ servers: TEST_NATS_URL });
   try {
     await connection.jetstream().views.kv(`${streamPrefix}_STATE`, { history: 1 });
-    const storage = await openJetStreamStorage({
-      dataDir: join(dir, "a"),
-      jetstream: { ...DEFAULT_CONFIG.log.jetstream, servers: [TEST_NATS_URL], streamPrefix },
-    });
-    await storage.close();
+    await (await open("a")).close();
     const jsm = await connection.jetstreamManager();
     const { config } = await jsm.streams.info(`KV_${streamPrefix}_STATE`);
     assert.equal(config.max_msgs_per_subject, 8);
