@@ -14,7 +14,9 @@
  *   down them reads consecutive lines, which the CPU prefetches;
  * - an exact string is compared by its FNV hash first (the value's hash is computed once), so a
  *   string that differs costs no read of the key's characters;
- * - a group of many exact strings is a {@link StringTable}: one slot line and the key.
+ * - a group of many exact strings is a {@link StringTable}: one slot line, then the record the
+ *   key leads to, with the key's code units laid out right before it (a hosted key), so that
+ *   comparing the key reads the line the walk goes on to.
  *
  * - prefixes, suffixes, wildcards by a literal end and lower-cased values are string tables
  *   too, asked with the hash of the value's prefix (suffix) as it is read: no string is cut.
@@ -37,7 +39,7 @@ import type { AffixIndex, FieldGroup, MachineState, OtherWays, TestedWay, Wildca
 import type { ValueTest } from "./value-tests.js";
 import { hashText } from "./key-filter.js";
 import type { RangeIndex } from "./range-index.js";
-import { StringTable } from "./string-table.js";
+import { StringTable, type HostedKeys } from "./string-table.js";
 
 export const STATE_SEEN = 0;
 export const STATE_TERMINAL = 1;
@@ -184,22 +186,43 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
   const order: MachineState[] = [];
   let size = 0;
   const stack: MachineState[] = [root];
+  // The key a table reaches each state by, and where its code units go (see HostedKeys).
+  const hostKeys = new Map<MachineState, string>();
+  const hosted = new Map<number, { readonly key: string; readonly offset: number }>();
   while (stack.length > 0) {
     const state = stack.pop()!;
     if (state !== root && isTerminalOnly(state)) {
       state.id = TERMINAL_ONLY - state.terminal;
       continue;
     }
+    const key = hostKeys.get(state);
+    if (key !== undefined) {
+      // The key's units end where the record starts (16-bit units, two to a word).
+      size += (key.length + 1) >>> 1;
+      hosted.set(size, { key, offset: 2 * size - key.length });
+    }
     state.id = size;
     order.push(state);
     size += recordSize(state);
     const children: MachineState[] = [];
-    for (const group of groupsOf(state)) addNextStates(group, children);
+    for (const group of groupsOf(state)) {
+      addNextStates(group, children);
+      addTableKeys(group, hostKeys);
+    }
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
     if (order.length % STATES_PER_SLICE === 0) yield;
   }
 
   const code = new Int32Array(size);
+  const codeUnits = new Uint16Array(code.buffer);
+  for (const [, { key, offset }] of hosted) for (let i = 0; i < key.length; i++) codeUnits[offset + i] = key.charCodeAt(i);
+  const hostedKeys: HostedKeys = {
+    units: codeUnits,
+    offsetOf: (key, next) => {
+      const host = hosted.get(next);
+      return host !== undefined && host.key === key ? host.offset : -1;
+    },
+  };
   const keys: string[] = [];
   const keyIndex = new Map<string, number>();
   const keyOf = (key: string): number => {
@@ -243,7 +266,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
       } else if (group.strings !== undefined) {
         flags |= STRINGS_TABLE;
         code[at++] = tables.length;
-        tables.push(new StringTable(mapValues(group.strings, idOf)));
+        tables.push(new StringTable(mapValues(group.strings, idOf), false, hostedKeys));
       }
       const small = group.other === undefined ? undefined : smallWays(group.other);
       if (small !== undefined) {
@@ -259,7 +282,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
         }
       } else if (group.other !== undefined) {
         flags |= OTHER_INDEXED;
-        code[at++] = others.push(layOutOtherWays(group.other)) - 1;
+        code[at++] = others.push(layOutOtherWays(group.other, hostedKeys)) - 1;
       }
       if (group.onAbsent !== undefined) {
         flags |= HAS_ABSENT;
@@ -354,6 +377,22 @@ function smallWays(ways: OtherWays): SmallWay[] | undefined {
   return small;
 }
 
+/**
+ * Notes, for each state a {@link StringTable} of `group` will lead to, the key that leads there
+ * (the first, should two keys lead to one state): its code units are laid out before the
+ * state's record.
+ */
+function addTableKeys(group: FieldGroup, hostKeys: Map<MachineState, string>): void {
+  const note = (ways: ReadonlyMap<string, MachineState> | undefined): void => {
+    if (ways !== undefined) for (const [key, next] of ways) if (!hostKeys.has(next)) hostKeys.set(next, key);
+  };
+  if (group.soleNext === undefined && group.strings !== undefined && group.strings.size > FEW_STRINGS) note(group.strings);
+  const ways = group.other;
+  if (ways === undefined || smallWays(ways) !== undefined) return;
+  note(ways.ignoreCase);
+  for (const index of [ways.prefixes, ways.prefixesIgnoreCase, ways.suffixes, ways.suffixesIgnoreCase]) note(index?.ways);
+}
+
 /** Every state one of `group`'s ways leads to, in the order they are laid out. */
 function addNextStates(group: FieldGroup, out: MachineState[]): void {
   if (group.soleNext !== undefined) out.push(group.soleNext);
@@ -380,8 +419,8 @@ function mapValues<K, A, B>(map: ReadonlyMap<K, A>, f: (value: A) => B): Map<K, 
   return out;
 }
 
-function layOutAffixes(index: AffixIndex<MachineState> | undefined, backwards: boolean): LaidOutAffixes | undefined {
-  return index === undefined ? undefined : { table: new StringTable(mapValues(index.ways, idOf), backwards), lengths: index.lengths };
+function layOutAffixes(index: AffixIndex<MachineState> | undefined, backwards: boolean, hosted: HostedKeys): LaidOutAffixes | undefined {
+  return index === undefined ? undefined : { table: new StringTable(mapValues(index.ways, idOf), backwards, hosted), lengths: index.lengths };
 }
 
 function layOutWildcards(index: AffixIndex<WildcardWay[]> | undefined, backwards: boolean): LaidOutWildcards | undefined {
@@ -413,7 +452,7 @@ function layOutRanges(ranges: RangeIndex<MachineState> | undefined): RangeIndex<
   return laidOut;
 }
 
-function layOutOtherWays(ways: OtherWays): LaidOutOtherWays {
+function layOutOtherWays(ways: OtherWays, hosted: HostedKeys): LaidOutOtherWays {
   const id = (state: MachineState | undefined): number | undefined => state?.id;
   return {
     forStrings: ways.forStrings,
@@ -424,11 +463,11 @@ function layOutOtherWays(ways: OtherWays): LaidOutOtherWays {
     onTrue: id(ways.onTrue),
     onFalse: id(ways.onFalse),
     onNull: id(ways.onNull),
-    ignoreCase: ways.ignoreCase === undefined ? undefined : new StringTable(mapValues(ways.ignoreCase, idOf)),
-    prefixes: layOutAffixes(ways.prefixes, false),
-    prefixesIgnoreCase: layOutAffixes(ways.prefixesIgnoreCase, false),
-    suffixes: layOutAffixes(ways.suffixes, true),
-    suffixesIgnoreCase: layOutAffixes(ways.suffixesIgnoreCase, true),
+    ignoreCase: ways.ignoreCase === undefined ? undefined : new StringTable(mapValues(ways.ignoreCase, idOf), false, hosted),
+    prefixes: layOutAffixes(ways.prefixes, false, hosted),
+    prefixesIgnoreCase: layOutAffixes(ways.prefixesIgnoreCase, false, hosted),
+    suffixes: layOutAffixes(ways.suffixes, true, hosted),
+    suffixesIgnoreCase: layOutAffixes(ways.suffixesIgnoreCase, true, hosted),
     numericRanges: layOutRanges(ways.numericRanges),
     ipv4Ranges: layOutRanges(ways.ipv4Ranges),
     wildcardsByPrefix: layOutWildcards(ways.wildcardsByPrefix, false),

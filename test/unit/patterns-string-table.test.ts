@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { HASH_START, hashStep, hashText } from "../../src/patterns/key-filter.js";
-import { StringTable } from "../../src/patterns/string-table.js";
+import { StringTable, type HostedKeys } from "../../src/patterns/string-table.js";
 
 const unit = fc.constantFrom("a", "b", "A", "B", "z", "-", "0", "ß", "İ", "Σ", "ς", "é", "É", "\u212a", "😀");
 const text = fc.array(unit, { maxLength: 6 }).map((units) => units.join(""));
@@ -65,4 +65,46 @@ test("string table - two keys of one length and one hash are told apart by their
   assert.equal(one.get(other, hashText(other)), -1);
   assert.equal(one.getAffix(`${other}-tail`, other.length, hashText(other), true), -1);
   assert.equal(one.getLowerCased(other.toUpperCase(), hashText(other)), -1);
+});
+
+test("string table - keys hosted elsewhere (every other one) are found exactly as keys it keeps itself", () => {
+  fc.assert(
+    fc.property(keySets, fc.array(text, { maxLength: 20 }), fc.boolean(), (keys, probes, backwards) => {
+      // Host every other key's code units in a shared buffer, at odd and even offsets, with
+      // other keys' units around them, as the laid-out machine does before each record.
+      const units: number[] = [0x7a];
+      const at = new Map<string, number>();
+      keys.forEach((key, index) => {
+        if (index % 2 === 1) return;
+        at.set(key, units.length);
+        for (let i = 0; i < key.length; i++) units.push(key.charCodeAt(i));
+        units.push(0x78);
+      });
+      const hosted: HostedKeys = {
+        units: Uint16Array.from(units),
+        offsetOf: (key, next) => (keys[next] === key ? (at.get(key) ?? -1) : -1),
+      };
+      const lowered = [...new Set(keys.map((key) => key.toLowerCase()))];
+      const plain = new StringTable(new Map(keys.map((key, index) => [key, index])), backwards);
+      const withHosted = new StringTable(new Map(keys.map((key, index) => [key, index])), backwards, hosted);
+      // All lower-cased keys hosted, one after the other.
+      const joined = lowered.join("");
+      const lowerHosted: HostedKeys = {
+        units: Uint16Array.from({ length: joined.length }, (_, i) => joined.charCodeAt(i)),
+        offsetOf: (key, next) => (lowered[next] === key ? lowered.slice(0, next).join("").length : -1),
+      };
+      const lowerTable = new StringTable(new Map(lowered.map((key, index) => [key, index])), false, lowerHosted);
+      const lowerIndex = new Map(lowered.map((key, index) => [key, index]));
+      for (const value of [...keys, ...probes, ...keys.map((key) => key.toUpperCase())]) {
+        for (let size = 0; size <= value.length; size++) {
+          const prefix = !backwards;
+          const hash = affixHash(value, size, prefix);
+          assert.equal(withHosted.getAffix(value, size, hash, prefix), plain.getAffix(value, size, hash, prefix), JSON.stringify(value));
+        }
+        const lower = value.toLowerCase();
+        assert.equal(lowerTable.getLowerCased(value, hashText(lower)), lowerIndex.get(lower) ?? -1, `lower ${JSON.stringify(value)}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
