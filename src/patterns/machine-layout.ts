@@ -188,7 +188,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
   const stack: MachineState[] = [root];
   // The key a table reaches each state by, and where its code units go (see HostedKeys).
   const hostKeys = new Map<MachineState, string>();
-  const hosted = new Map<number, { readonly key: string; readonly offset: number }>();
+  const hosted = new Map<number, { readonly key: string; readonly state: MachineState }>();
   while (stack.length > 0) {
     const state = stack.pop()!;
     if (state !== root && isTerminalOnly(state)) {
@@ -199,7 +199,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
     if (key !== undefined) {
       // The key's units end where the record starts (16-bit units, two to a word).
       size += (key.length + 1) >>> 1;
-      hosted.set(size, { key, offset: 2 * size - key.length });
+      hosted.set(size, { key, state });
     }
     state.id = size;
     order.push(state);
@@ -215,14 +215,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
 
   const code = new Int32Array(size);
   const codeUnits = new Uint16Array(code.buffer);
-  for (const [, { key, offset }] of hosted) for (let i = 0; i < key.length; i++) codeUnits[offset + i] = key.charCodeAt(i);
-  const hostedKeys: HostedKeys = {
-    units: codeUnits,
-    offsetOf: (key, next) => {
-      const host = hosted.get(next);
-      return host !== undefined && host.key === key ? host.offset : -1;
-    },
-  };
+  for (const [id, { key }] of hosted) for (let i = 0; i < key.length; i++) codeUnits[2 * id - key.length + i] = key.charCodeAt(i);
   const keys: string[] = [];
   const keyIndex = new Map<string, number>();
   const keyOf = (key: string): number => {
@@ -233,6 +226,16 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
       keyIndex.set(key, index);
     }
     return index;
+  };
+  const hostedKeys: HostedKeys = {
+    units: codeUnits,
+    hosts: (key, next) => hosted.get(next)?.key === key,
+    lookAhead: (next) => {
+      const state = hosted.get(next)?.state;
+      if (state === undefined || state.terminal >= 0 || state.terminals !== undefined || state.more !== undefined) return undefined;
+      if (state.soleNext === undefined || state.other !== undefined || state.onAbsent !== undefined) return undefined;
+      return { field: state.pathId, key: keyOf(state.sole) };
+    },
   };
   const tables: StringTable[] = [];
   const others: LaidOutOtherWays[] = [];

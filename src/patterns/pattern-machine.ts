@@ -83,7 +83,7 @@ import { isComparableNumber } from "./numeric.js";
 import type { EventPattern } from "./pattern-types.js";
 import type { RangeIndex } from "./range-index.js";
 import { estimateStepFanOut, type StepFanOut } from "./step-fan-out.js";
-import { NOT_FOUND, type StringTable } from "./string-table.js";
+import { NOT_FOUND, type LookAhead, type StringTable } from "./string-table.js";
 import type { ValueTest } from "./value-tests.js";
 
 /** Scratch for parsing an event's IP address; matching is synchronous, so never shared. */
@@ -222,7 +222,7 @@ function joinTrails(held: readonly number[] | undefined, leaf: readonly number[]
   return joined ?? held;
 }
 
-class CompiledMachine<K> implements PatternMachine<K> {
+class CompiledMachine<K> implements PatternMachine<K>, LookAhead {
   readonly size: number;
   readonly stateCount: number;
   private readonly entries: readonly MachineEntry<K>[];
@@ -298,6 +298,15 @@ class CompiledMachine<K> implements PatternMachine<K> {
     const keys = new Array<K>(count);
     for (let i = 0; i < count; i++) keys[i] = this.entryKeys[matched[i]!]!;
     return keys;
+  }
+
+  /** Whether this event has a leaf at path `field` equal to `keys[key]` (a table's look-ahead, `string-table.ts`). */
+  mayHold(field: number, key: number): boolean {
+    const leaves = this.byPath[field]!;
+    if (leaves.epoch !== this.epoch) return false;
+    const wanted = this.keys[key];
+    for (let i = 0; i < leaves.count; i++) if (leaves.values[i] === wanted) return true;
+    return false;
   }
 
   private verifier(entry: number): CompiledPattern {
@@ -400,7 +409,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
           }
         }
       } else {
-        const next = this.tables[code[stringsAt]!]!.get(value, hashText(value));
+        const next = this.tables[code[stringsAt]!]!.get(value, hashText(value), this);
         if (next !== NOT_FOUND) this.visit(next, trail, verify);
       }
     }
@@ -486,7 +495,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
     if (ways.prefixes !== undefined) this.affixes(ways.prefixes, undefined, value, true, trail, verify);
     if (ways.suffixes !== undefined) this.affixes(ways.suffixes, undefined, value, false, trail, verify);
     if (ways.ignoreCase !== undefined) {
-      const next = ways.ignoreCase.getLowerCased(value, lowerCasedHash(value));
+      const next = ways.ignoreCase.getLowerCased(value, lowerCasedHash(value), this);
       if (next !== NOT_FOUND) this.visit(next, trail, verify);
     }
     if (ways.needsLowered) {
@@ -533,7 +542,7 @@ class CompiledMachine<K> implements PatternMachine<K> {
       if (size > length) break;
       if (prefix) while (hashed < size) hash = hashStep(hash, value.charCodeAt(hashed++));
       else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
-      const found = table.getAffix(value, size, hash, prefix);
+      const found = table.getAffix(value, size, hash, prefix, wildcards === undefined ? this : undefined);
       if (found === NOT_FOUND) continue;
       if (wildcards === undefined) this.visit(found, trail, verify);
       else this.wildcards(wildcards, found, value, prefix, trail, verify);

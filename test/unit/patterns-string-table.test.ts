@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { HASH_START, hashStep, hashText } from "../../src/patterns/key-filter.js";
-import { StringTable, type HostedKeys } from "../../src/patterns/string-table.js";
+import { StringTable, type HostedKeys, type LookAhead } from "../../src/patterns/string-table.js";
 
 const unit = fc.constantFrom("a", "b", "A", "B", "z", "-", "0", "ß", "İ", "Σ", "ς", "é", "É", "\u212a", "😀");
 const text = fc.array(unit, { maxLength: 6 }).map((units) => units.join(""));
@@ -67,42 +67,65 @@ test("string table - two keys of one length and one hash are told apart by their
   assert.equal(one.getLowerCased(other.toUpperCase(), hashText(other)), -1);
 });
 
-test("string table - keys hosted elsewhere (every other one) are found exactly as keys it keeps itself", () => {
+/**
+ * Keys hosted in a shared buffer as the laid-out machine hosts them: every other key's code
+ * units end at offset 2 × its next state, with other units around them; every third hosted
+ * key has a look-ahead. Returns the ways (key → next) and the hosting.
+ */
+function hostEveryOther(keys: readonly string[]): { ways: Map<string, number>; hosted: HostedKeys; looks: Map<number, { field: number; key: number }> } {
+  const units: number[] = [0x7a];
+  const ways = new Map<string, number>();
+  const hostedKeys = new Map<number, string>();
+  const looks = new Map<number, { field: number; key: number }>();
+  keys.forEach((key, index) => {
+    if (index % 2 === 1) {
+      ways.set(key, 1_000_000 + index);
+      return;
+    }
+    if ((units.length + key.length) % 2 === 1) units.push(0x78);
+    for (let i = 0; i < key.length; i++) units.push(key.charCodeAt(i));
+    const next = units.length / 2;
+    units.push(0x79, 0x79);
+    ways.set(key, next);
+    hostedKeys.set(next, key);
+    if (index % 3 === 0) looks.set(next, { field: index % 4, key: index % 5 });
+  });
+  return {
+    ways,
+    looks,
+    hosted: { units: Uint16Array.from(units), hosts: (key, next) => hostedKeys.get(next) === key, lookAhead: (next) => looks.get(next) },
+  };
+}
+
+/** A look-ahead that lets the walk on when field + key is even. */
+const evenAhead: LookAhead = { mayHold: (field, key) => (field + key) % 2 === 0 };
+
+test("string table - keys hosted elsewhere are found exactly as keys it keeps itself, and a failing look-ahead finds nothing", () => {
   fc.assert(
     fc.property(keySets, fc.array(text, { maxLength: 20 }), fc.boolean(), (keys, probes, backwards) => {
-      // Host every other key's code units in a shared buffer, at odd and even offsets, with
-      // other keys' units around them, as the laid-out machine does before each record.
-      const units: number[] = [0x7a];
-      const at = new Map<string, number>();
-      keys.forEach((key, index) => {
-        if (index % 2 === 1) return;
-        at.set(key, units.length);
-        for (let i = 0; i < key.length; i++) units.push(key.charCodeAt(i));
-        units.push(0x78);
-      });
-      const hosted: HostedKeys = {
-        units: Uint16Array.from(units),
-        offsetOf: (key, next) => (keys[next] === key ? (at.get(key) ?? -1) : -1),
-      };
+      const { ways, hosted, looks } = hostEveryOther(keys);
+      const plain = new StringTable(ways, backwards);
+      const withHosted = new StringTable(ways, backwards, hosted);
       const lowered = [...new Set(keys.map((key) => key.toLowerCase()))];
-      const plain = new StringTable(new Map(keys.map((key, index) => [key, index])), backwards);
-      const withHosted = new StringTable(new Map(keys.map((key, index) => [key, index])), backwards, hosted);
-      // All lower-cased keys hosted, one after the other.
-      const joined = lowered.join("");
-      const lowerHosted: HostedKeys = {
-        units: Uint16Array.from({ length: joined.length }, (_, i) => joined.charCodeAt(i)),
-        offsetOf: (key, next) => (lowered[next] === key ? lowered.slice(0, next).join("").length : -1),
+      const lower = hostEveryOther(lowered);
+      const lowerPlain = new StringTable(lower.ways);
+      const lowerHosted = new StringTable(lower.ways, false, lower.hosted);
+      const expectAhead = (found: number, aheadLooks: typeof looks): number => {
+        const look = aheadLooks.get(found);
+        return look !== undefined && !evenAhead.mayHold(look.field, look.key) ? -1 : found;
       };
-      const lowerTable = new StringTable(new Map(lowered.map((key, index) => [key, index])), false, lowerHosted);
-      const lowerIndex = new Map(lowered.map((key, index) => [key, index]));
       for (const value of [...keys, ...probes, ...keys.map((key) => key.toUpperCase())]) {
+        const prefix = !backwards;
         for (let size = 0; size <= value.length; size++) {
-          const prefix = !backwards;
           const hash = affixHash(value, size, prefix);
-          assert.equal(withHosted.getAffix(value, size, hash, prefix), plain.getAffix(value, size, hash, prefix), JSON.stringify(value));
+          const found = plain.getAffix(value, size, hash, prefix);
+          assert.equal(withHosted.getAffix(value, size, hash, prefix), found, JSON.stringify(value));
+          assert.equal(withHosted.getAffix(value, size, hash, prefix, evenAhead), expectAhead(found, looks), JSON.stringify(value));
         }
-        const lower = value.toLowerCase();
-        assert.equal(lowerTable.getLowerCased(value, hashText(lower)), lowerIndex.get(lower) ?? -1, `lower ${JSON.stringify(value)}`);
+        const lowerHash = hashText(value.toLowerCase());
+        const found = lowerPlain.getLowerCased(value, lowerHash);
+        assert.equal(lowerHosted.getLowerCased(value, lowerHash), found, `lower ${JSON.stringify(value)}`);
+        assert.equal(lowerHosted.getLowerCased(value, lowerHash, evenAhead), expectAhead(found, lower.looks), `lower ${JSON.stringify(value)}`);
       }
     }),
     { numRuns: 300 },
