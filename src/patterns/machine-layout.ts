@@ -188,7 +188,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
   const stack: MachineState[] = [root];
   // The key a table reaches each state by, and where its code units go (see HostedKeys).
   const hostKeys = new Map<MachineState, string>();
-  const hosted = new Map<number, { readonly key: string; readonly state: MachineState }>();
+  const hosted = new Map<number, { readonly key: string; readonly ahead: LookAheadString | undefined }>();
   while (stack.length > 0) {
     const state = stack.pop()!;
     if (state !== root && isTerminalOnly(state)) {
@@ -199,7 +199,7 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
     if (key !== undefined) {
       // The key's units end where the record starts (16-bit units, two to a word).
       size += (key.length + 1) >>> 1;
-      hosted.set(size, { key, state });
+      hosted.set(size, { key, ahead: lookAheadString(state) });
     }
     state.id = size;
     order.push(state);
@@ -231,10 +231,8 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
     units: codeUnits,
     hosts: (key, next) => hosted.get(next)?.key === key,
     lookAhead: (next) => {
-      const state = hosted.get(next)?.state;
-      if (state === undefined || state.terminal >= 0 || state.terminals !== undefined || state.more !== undefined) return undefined;
-      if (state.soleNext === undefined || state.other !== undefined || state.onAbsent !== undefined) return undefined;
-      return { field: state.pathId, key: keyOf(state.sole) };
+      const ahead = hosted.get(next)?.ahead;
+      return ahead === undefined ? undefined : { field: ahead.field, key: keyOf(ahead.text) };
     },
   };
   const tables: StringTable[] = [];
@@ -378,6 +376,19 @@ function smallWays(ways: OtherWays): SmallWay[] | undefined {
   if (ways.onFalse !== undefined) small.push({ kind: WAY_FALSE, next: ways.onFalse });
   if (ways.onNull !== undefined) small.push({ kind: WAY_NULL, next: ways.onNull });
   return small;
+}
+
+/** The one exact string on one field a state needs before anything else (see `LookAhead`). */
+interface LookAheadString {
+  readonly field: number;
+  readonly text: string;
+}
+
+/** The string `state` needs on one field before it can lead anywhere, or undefined when it has no such sole condition. */
+function lookAheadString(state: MachineState): LookAheadString | undefined {
+  if (state.terminal >= 0 || state.terminals !== undefined || state.more !== undefined) return undefined;
+  if (state.soleNext === undefined || state.other !== undefined || state.onAbsent !== undefined) return undefined;
+  return { field: state.pathId, text: state.sole };
 }
 
 /**
