@@ -264,12 +264,12 @@ export function* layOutMachine(root: MachineState): Generator<void, MachineLayou
           code[at++] = keyOf(key);
           code[at++] = next.id;
         }
-      } else if (group.strings !== undefined) {
+      } else if (stringsInTable(group)) {
         flags |= STRINGS_TABLE;
         code[at++] = tables.length;
         tables.push(new StringTable(mapValues(group.strings, idOf), false, hostedKeys));
       }
-      const small = group.other === undefined ? undefined : smallWays(group.other);
+      const small = group.other === undefined || smallWayCount(group.other) === undefined ? undefined : smallWays(group.other);
       if (small !== undefined) {
         flags |= OTHER_SMALL;
         code[at++] = small.length;
@@ -321,8 +321,8 @@ function recordSize(state: MachineState): number {
     size += 1;
     if (group.soleNext !== undefined) size += 3;
     else if (group.strings !== undefined) size += group.strings.size <= FEW_STRINGS ? 1 + 3 * group.strings.size : 1;
-    const small = group.other === undefined ? undefined : smallWays(group.other);
-    if (small !== undefined) size += 1 + SMALL_WAY_SIZE * small.length;
+    const small = group.other === undefined ? undefined : smallWayCount(group.other);
+    if (small !== undefined) size += 1 + SMALL_WAY_SIZE * small;
     else if (group.other !== undefined) size += 1;
     if (group.onAbsent !== undefined) size += 1 + group.onAbsent.length;
   }
@@ -348,8 +348,16 @@ interface SmallWay {
   readonly next: MachineState;
 }
 
-/** `ways` as a list of small ways, or undefined when they are too many or of a kind only an index serves. */
-function smallWays(ways: OtherWays): SmallWay[] | undefined {
+/** Whether a group's exact strings are kept in a {@link StringTable} (more than {@link FEW_STRINGS}). */
+function stringsInTable(group: FieldGroup): group is FieldGroup & { strings: Map<string, MachineState> } {
+  return group.soleNext === undefined && group.strings !== undefined && group.strings.size > FEW_STRINGS;
+}
+
+/**
+ * How many small ways `ways` makes when kept in the record, or undefined when they go to an
+ * index instead (too many, or of a kind only an index serves).
+ */
+function smallWayCount(ways: OtherWays): number | undefined {
   if (ways.prefixesIgnoreCase !== undefined || ways.suffixesIgnoreCase !== undefined) return undefined;
   if (ways.ipv4Ranges !== undefined || ways.wildcardsByPrefix !== undefined || ways.wildcardsBySuffix !== undefined) return undefined;
   const count =
@@ -360,7 +368,11 @@ function smallWays(ways: OtherWays): SmallWay[] | undefined {
     (ways.numbers?.size ?? 0) +
     (ways.tested?.length ?? 0) +
     [ways.onPresent, ways.onTrue, ways.onFalse, ways.onNull].filter((next) => next !== undefined).length;
-  if (count > SMALL_WAYS) return undefined;
+  return count > SMALL_WAYS ? undefined : count;
+}
+
+/** `ways` as a list of small ways; only for ways {@link smallWayCount} keeps in the record. */
+function smallWays(ways: OtherWays): SmallWay[] {
   const small: SmallWay[] = [];
   for (const [key, next] of ways.prefixes?.ways ?? []) small.push({ kind: WAY_PREFIX, key, next });
   for (const [key, next] of ways.suffixes?.ways ?? []) small.push({ kind: WAY_SUFFIX, key, next });
@@ -400,9 +412,9 @@ function addTableKeys(group: FieldGroup, hostKeys: Map<MachineState, string>): v
   const note = (ways: ReadonlyMap<string, MachineState> | undefined): void => {
     if (ways !== undefined) for (const [key, next] of ways) if (!hostKeys.has(next)) hostKeys.set(next, key);
   };
-  if (group.soleNext === undefined && group.strings !== undefined && group.strings.size > FEW_STRINGS) note(group.strings);
+  if (stringsInTable(group)) note(group.strings);
   const ways = group.other;
-  if (ways === undefined || smallWays(ways) !== undefined) return;
+  if (ways === undefined || smallWayCount(ways) !== undefined) return;
   note(ways.ignoreCase);
   for (const index of [ways.prefixes, ways.prefixesIgnoreCase, ways.suffixes, ways.suffixesIgnoreCase]) note(index?.ways);
 }

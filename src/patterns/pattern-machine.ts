@@ -542,7 +542,8 @@ class CompiledMachine<K> implements PatternMachine<K>, LookAhead {
       if (size > length) break;
       if (prefix) while (hashed < size) hash = hashStep(hash, value.charCodeAt(hashed++));
       else while (hashed < size) hash = hashStep(hash, value.charCodeAt(length - 1 - hashed++));
-      const found = table.getAffix(value, size, hash, prefix, wildcards === undefined ? this : undefined);
+      // A wildcard index's table hosts no keys, so it never asks the look-ahead.
+      const found = table.getAffix(value, size, hash, prefix, this);
       if (found === NOT_FOUND) continue;
       if (wildcards === undefined) this.visit(found, trail, verify);
       else this.wildcards(wildcards, found, value, prefix, trail, verify);

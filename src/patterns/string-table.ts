@@ -44,7 +44,8 @@ const EMPTY = NOT_FOUND;
  */
 const SLOT_SIZE = 4;
 /** String indexes a look-ahead can name; past these (or past {@link LOOK_AHEAD_FIELDS}), a slot has none. */
-const LOOK_AHEAD_KEYS = 1 << 16;
+const LOOK_AHEAD_KEY_BITS = 16;
+const LOOK_AHEAD_KEYS = 1 << LOOK_AHEAD_KEY_BITS;
 const LOOK_AHEAD_FIELDS = 1 << 14;
 
 /** Code units of keys kept outside the table, and where each key's are. */
@@ -93,8 +94,12 @@ export class StringTable {
     this.mask = capacity - 1;
     this.shift = Math.clz32(capacity) + 1;
     this.slots = new Int32Array(capacity * SLOT_SIZE).fill(EMPTY);
+    const keptElsewhere = new Set<string>();
     let unitCount = 0;
-    for (const [key, next] of ways) if (hosted?.hosts(key, next) !== true) unitCount += key.length;
+    for (const [key, next] of ways) {
+      if (hosted?.hosts(key, next) === true) keptElsewhere.add(key);
+      else unitCount += key.length;
+    }
     this.units = new Uint16Array(unitCount);
     this.hostedUnits = hosted?.units ?? NO_HOSTED_UNITS;
     this.filter = filterFor(ways, backwards);
@@ -107,7 +112,7 @@ export class StringTable {
       this.slots[at] = hash;
       this.slots[at + 1] = next;
       this.slots[at + 3] = key.length;
-      if (hosted?.hosts(key, next) === true) {
+      if (hosted !== undefined && keptElsewhere.has(key)) {
         const ahead = hosted.lookAhead(next);
         const usable = ahead !== undefined && ahead.key < LOOK_AHEAD_KEYS && ahead.field < LOOK_AHEAD_FIELDS;
         this.slots[at + 2] = -1 - (usable ? 1 + ahead.field * LOOK_AHEAD_KEYS + ahead.key : 0);
@@ -165,8 +170,7 @@ export class StringTable {
   /** Whether `ahead` lets the walk go on through a hosted slot whose look-ahead `place` holds. */
   private aheadHolds(place: number, ahead: LookAhead): boolean {
     const look = -2 - place;
-    const key = look & (LOOK_AHEAD_KEYS - 1);
-    return ahead.mayHold((look - key) / LOOK_AHEAD_KEYS, key);
+    return ahead.mayHold(look >>> LOOK_AHEAD_KEY_BITS, look & (LOOK_AHEAD_KEYS - 1));
   }
 
   /** Whether `value`'s `size` code units from `from` are those of the key of a slot with `place` and `next` (see {@link SLOT_SIZE}). */
