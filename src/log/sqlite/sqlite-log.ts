@@ -20,6 +20,7 @@ import { startLogCheckpointer } from "./log-checkpointer-thread.js";
 import { startLogWriterThread } from "./log-writer-thread.js";
 import { createPublishedJournal } from "./published-journal.js";
 import { createRecentEvents } from "./recent-events.js";
+import { CallsInFlight } from "./calls-in-flight.js";
 import { fromWriterError, guardStorage } from "./storage-error.js";
 
 /** What {@link createSqliteLog} needs. */
@@ -130,7 +131,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
   const listeners = new Set<(bus: string) => void>();
   const stats: LogStats = { commits: 0, committedEvents: 0, failedCommits: 0 };
   /** Calls handed to the thread, by id, until it answers. */
-  const pending = new Map<number, PendingCall>();
+  const pending = new CallsInFlight<PendingCall>();
   /** Calls of the current turn, handed over together at its end. */
   let outbox: PendingCall[] = [];
   let scheduled: NodeJS.Immediate | undefined;
@@ -145,9 +146,8 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
       const touched = new Set<string>();
       let k = 0;
       for (const id of message.callIds) {
-        const call = pending.get(id);
+        const call = pending.take(id);
         if (call === undefined) continue;
-        pending.delete(id);
         const stored = call.events.map((e): StoredEvent => {
           const offset = message.offsets[k++] as number;
           if (offset > (heads.get(e.bus) ?? 0)) heads.set(e.bus, offset);
@@ -182,8 +182,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
         ...error.details,
       });
       for (const id of message.callIds) {
-        pending.get(id)?.reject(error);
-        pending.delete(id);
+        pending.take(id)?.reject(error);
       }
     },
     onExit(error) {
@@ -216,7 +215,7 @@ export function createSqliteLog(options: SqliteLogOptions): SqliteLog {
     const units: number[] = [];
     for (const call of calls) {
       call.receivedAtMs = receivedAtMs;
-      pending.set(call.id, call);
+      pending.add(call.id, call);
       callIds.push(call.id);
       counts.push(call.events.length);
       for (const e of call.events) {
