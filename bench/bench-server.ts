@@ -3,8 +3,19 @@
  * loopback port with the given data and rules directories, and waits until it answers.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+
+/**
+ * The node flags the `relaybus` command runs with, from its `#!/usr/bin/env -S node ...` line:
+ * the benchmarks start the server from the sources, and measure it as users run it.
+ */
+const RELAYBUS_NODE_FLAGS = readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8")
+  .split("\n", 1)[0]!
+  .replace(/^#!\/usr\/bin\/env -S node/, "")
+  .split(" ")
+  .filter((flag) => flag !== "");
 
 export interface BenchServer {
   port: number;
@@ -23,6 +34,7 @@ export async function startBenchServer(
   const child = spawn(
     process.execPath,
     [
+      ...RELAYBUS_NODE_FLAGS,
       // Extra node flags for the server only, e.g. RELAYBUS_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
       ...(process.env["RELAYBUS_BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== ""),
       "--import",
