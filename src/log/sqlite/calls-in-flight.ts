@@ -21,12 +21,16 @@ export class CallsInFlight<T> {
   private first = 0;
   /** One past the highest id added. */
   private end = 0;
+  private held = 0;
+
   /** Calls held. */
-  size = 0;
+  get size(): number {
+    return this.held;
+  }
 
   /** Adds the call `id`; ids must be added in increasing order. */
   add(id: number, call: T): void {
-    if (this.size === 0) {
+    if (this.held === 0) {
       this.first = id;
     } else if (id < this.end) {
       throw new Error(`call ${id} added after call ${this.end - 1}`);
@@ -34,18 +38,18 @@ export class CallsInFlight<T> {
     while (id - this.first >= this.slots.length) this.grow();
     this.slots[id % this.slots.length] = call;
     this.end = id + 1;
-    this.size += 1;
+    this.held += 1;
   }
 
   /** Removes and returns the call `id`, or undefined when it is not held. */
   take(id: number): T | undefined {
-    if (this.size === 0 || id < this.first || id >= this.end) return undefined;
+    if (this.held === 0 || id < this.first || id >= this.end) return undefined;
     const slot = id % this.slots.length;
     const call = this.slots[slot];
     if (call === undefined) return undefined;
     this.slots[slot] = undefined;
-    this.size -= 1;
-    if (this.size === 0) {
+    this.held -= 1;
+    if (this.held === 0) {
       this.first = this.end;
     } else {
       while (this.slots[this.first % this.slots.length] === undefined) this.first += 1;
@@ -66,7 +70,7 @@ export class CallsInFlight<T> {
   /** Forgets every call. */
   clear(): void {
     this.slots.fill(undefined);
-    this.size = 0;
+    this.held = 0;
     this.first = this.end;
   }
 

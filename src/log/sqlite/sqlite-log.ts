@@ -16,11 +16,11 @@ import type { LogEngine, LogStats } from "../log-engine.js";
 import { HOUR_MS, type PublishedTally } from "../usage-store.js";
 import type { LogWriterConfig } from "./log-writer-protocol.js";
 import type { CheckpointerConfig } from "./log-checkpointer-protocol.js";
+import { CallsInFlight } from "./calls-in-flight.js";
 import { startLogCheckpointer } from "./log-checkpointer-thread.js";
 import { startLogWriterThread } from "./log-writer-thread.js";
 import { createPublishedJournal } from "./published-journal.js";
 import { createRecentEvents } from "./recent-events.js";
-import { CallsInFlight } from "./calls-in-flight.js";
 import { fromWriterError, guardStorage } from "./storage-error.js";
 
 /** What {@link createSqliteLog} needs. */
