@@ -8,12 +8,12 @@ import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 
 /**
- * The node flags the `relaybus` command runs with, from its `#!/usr/bin/env -S node ...` line:
- * the benchmarks start the server from the sources, and measure it as users run it.
+ * The node flags the `relaybus` command runs with, from its second line (`exec node FLAGS
+ * "$0" "$@"`): the benchmarks start the server from the sources, and measure it as users run it.
  */
-const RELAYBUS_NODE_FLAGS = readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8")
-  .split("\n", 1)[0]!
-  .replace(/^#!\/usr\/bin\/env -S node/, "")
+const RELAYBUS_NODE_FLAGS = (/^':' \/\/; exec node (.*) "\$0" "\$@"$/m.exec(
+  readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8"),
+)?.[1] ?? "")
   .split(" ")
   .filter((flag) => flag !== "");
 
