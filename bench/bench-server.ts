@@ -11,11 +11,15 @@ import { join } from "node:path";
  * The node flags the `relaybus` command runs with, from its second line (`exec node FLAGS
  * "$0" "$@"`): the benchmarks start the server from the sources, and measure it as users run it.
  */
-const RELAYBUS_NODE_FLAGS = (/^':' \/\/; exec node (.*) "\$0" "\$@"$/m.exec(
-  readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8"),
-)?.[1] ?? "")
-  .split(" ")
-  .filter((flag) => flag !== "");
+const RELAYBUS_NODE_FLAGS = relaybusNodeFlags();
+
+function relaybusNodeFlags(): string[] {
+  const exec = /^':' \/\/; exec node (.*) "\$0" "\$@"$/m.exec(
+    readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8"),
+  );
+  if (exec === null) throw new Error("bin/relaybus.js: no `':' //; exec node FLAGS \"$0\" \"$@\"` line to take node's flags from");
+  return exec[1]!.split(" ").filter((flag) => flag !== "");
+}
 
 export interface BenchServer {
   port: number;
