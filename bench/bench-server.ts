@@ -13,7 +13,8 @@ import { join } from "node:path";
  */
 const RELAYBUS_NODE_FLAGS = relaybusNodeFlags();
 
-function relaybusNodeFlags(): string[] {
+/** Reads the flags from `bin/relaybus.js`; `test/unit/node-flags.test.ts` holds `npm start` to them. */
+export function relaybusNodeFlags(): string[] {
   const exec = /^':' \/\/; exec node (.*) "\$0" "\$@"$/m.exec(
     readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8"),
   );
