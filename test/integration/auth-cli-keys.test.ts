@@ -60,6 +60,8 @@ describe("relaybus keys", () => {
 
     const put = await relaybus(["put", "--bus", "orders", "--source", "cli.auth", "--type", "t", "--api-key", token], url);
     assert.equal(put.code, 0, put.stdout + put.stderr);
+    // The CloudEvent `put` makes carries a time-ordered UUIDv7 id, as ingest gives PutEvents entries.
+    assert.match(put.stdout, /"id": "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"/);
     const other = await relaybus(["put", "--bus", "default", "--source", "cli.auth", "--type", "t", "--api-key", token], url);
     assert.equal(other.code, 1);
     assert.match(other.stdout, /Forbidden/);
