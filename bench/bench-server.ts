@@ -1,8 +1,9 @@
 /**
  * Starts `relaybus serve` from the sources as a child process for a benchmark, on a free
- * loopback port with the given data and rules directories, and waits until it answers.
+ * loopback port with the given data and rules directories, and waits until it answers; or,
+ * as the ingest benchmark's yardstick, a bare node:http server (`bare-http-server.mjs`).
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -60,6 +61,34 @@ export async function startBenchServer(
       env: { ...process.env, ...env },
     },
   );
+  return await answering(child, port, "relaybus", async (url) => (await fetch(`${url}/healthz`)).ok);
+}
+
+/**
+ * Starts `bench/bare-http-server.mjs` (read the body, `JSON.parse` it, answer a fixed JSON)
+ * with the same node flags as the Relaybus server, on a free loopback port.
+ */
+export async function startBareHttpServer(): Promise<BenchServer> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [...RELAYBUS_NODE_FLAGS, new URL("./bare-http-server.mjs", import.meta.url).pathname, String(port)],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  // Any answer will do (a GET's empty body is refused with 400): fetch throws until it listens.
+  return await answering(child, port, "the bare node:http server", async (url) => {
+    await fetch(url);
+    return true;
+  });
+}
+
+/** Waits until `ready` says `child` answers, for 20 s at most. */
+async function answering(
+  child: ChildProcess,
+  port: number,
+  name: string,
+  ready: (url: string) => Promise<boolean>,
+): Promise<BenchServer> {
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
@@ -69,13 +98,13 @@ export async function startBenchServer(
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      if ((await fetch(`${url}/healthz`)).ok) return { port, url, stop };
+      if (await ready(url)) return { port, url, stop };
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline || child.exitCode !== null) {
       await stop();
-      throw new Error("relaybus did not start");
+      throw new Error(`${name} did not start`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

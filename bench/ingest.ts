@@ -1,7 +1,7 @@
 /**
  * Ingest benchmark: durable events/s and answer times of a real Relaybus process.
  *
- *     npm run bench:ingest [-- --duration 10 --connections 64 --durability fsync --client wrk --only "1 entry" --auth]
+ *     npm run bench:ingest [-- --duration 10 --connections 64 --durability fsync --client wrk --only "1 entry" --auth --baseline]
  *     npm run bench:ingest -- --engine jetstream [--nats-servers nats://127.0.0.1:4222 --nodes 1,2]
  *
  * `--auth` turns API keys on: it creates an admin key (the loopback bootstrap), then a key
@@ -15,6 +15,11 @@
  * commit (durability `fsync`: SQLite synchronous=FULL), so requests/s × entries is durable
  * events/s.
  *
+ * `--baseline` then runs the same scenarios against a bare node:http server that parses each
+ * body and answers a fixed JSON (`bare-http-server.mjs`), and prints Relaybus's requests/s as
+ * a share of its: how fast the machine is, so that runs on different machines (or hours of
+ * one virtual machine) compare.
+ *
  * `--engine jetstream` runs the same load against 1, then 2 nodes sharing one JetStream log
  * instead; see `ingest-jetstream.ts`.
  *
@@ -27,7 +32,7 @@ import { existsSync, mkdtempSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startBenchServer } from "./bench-server.js";
+import { startBareHttpServer, startBenchServer } from "./bench-server.js";
 import { runJetStreamIngest } from "./ingest-jetstream.js";
 import {
   createPublishKey,
@@ -37,6 +42,9 @@ import {
   SCENARIOS,
   type LoadClient,
   type LoadTarget,
+  type RunOptions,
+  type RunResult,
+  type Scenario,
 } from "./ingest-load.js";
 
 const { values: flags } = parseArgs({
@@ -50,6 +58,7 @@ const { values: flags } = parseArgs({
     client: { type: "string" },
     only: { type: "string" },
     auth: { type: "boolean", default: false },
+    baseline: { type: "boolean", default: false },
   },
 });
 const client = flags.client ?? defaultLoadClient();
@@ -105,18 +114,54 @@ async function runSqliteIngest(): Promise<void> {
     walSampler.unref();
     console.log("| scenario | requests/s | durable events/s | p50 ms | p99 ms | errors |");
     console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+    const relaybusResults: RunResult[] = [];
     for (const scenario of scenarios) {
-      // A short warm-up lets the JIT settle before measuring.
-      await runScenario(scenario, [target], { ...options, seconds: 2 });
-      const result = await runScenario(scenario, [target], { ...options, seconds: durationS });
+      const result = await warmedRun(scenario, target, options);
+      relaybusResults.push(result);
       console.log(
         `| ${scenario.name} | ${Math.round(result.okPerSecond).toLocaleString("en")} | ${Math.round(result.okPerSecond * scenario.entries).toLocaleString("en")} | ${result.p50Ms} | ${result.p99Ms} | ${result.errors} |`,
       );
     }
     clearInterval(walSampler);
     console.log(`\nthe log's WAL file at its largest: ${(largestWal / 1_048_576).toFixed(0)} MB`);
+    await server.stop();
+    if (flags.baseline) await runBaseline(relaybusResults, options);
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One measured run of the scenario after a short warm-up that lets the JIT settle. */
+async function warmedRun(
+  scenario: Scenario,
+  target: LoadTarget,
+  options: Omit<RunOptions, "seconds">,
+): Promise<RunResult> {
+  await runScenario(scenario, [target], { ...options, seconds: 2 });
+  return await runScenario(scenario, [target], { ...options, seconds: durationS });
+}
+
+/** The same scenarios against the bare node:http server, after Relaybus has stopped. */
+async function runBaseline(
+  relaybusResults: readonly RunResult[],
+  options: Omit<RunOptions, "seconds">,
+): Promise<void> {
+  const bare = await startBareHttpServer();
+  try {
+    console.log(
+      `\nthe same load against a bare node:http server that parses each body and answers a fixed JSON (bench/bare-http-server.mjs):\n`,
+    );
+    console.log("| scenario | bare requests/s | p50 ms | p99 ms | errors | Relaybus / bare |");
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (const [i, scenario] of scenarios.entries()) {
+      const result = await warmedRun(scenario, { url: bare.url, headers: {} }, options);
+      const share = relaybusResults[i]!.okPerSecond / result.okPerSecond;
+      console.log(
+        `| ${scenario.name} | ${Math.round(result.okPerSecond).toLocaleString("en")} | ${result.p50Ms} | ${result.p99Ms} | ${result.errors} | ${(100 * share).toFixed(0)}% |`,
+      );
+    }
+  } finally {
+    await bare.stop();
   }
 }
