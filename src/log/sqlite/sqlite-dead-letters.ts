@@ -27,6 +27,7 @@ import {
   toDeadLetter,
   type DeadLetterRow,
 } from "./delivery-rows.js";
+import { statementCache } from "./statement-cache.js";
 import { guardStorage } from "./storage-error.js";
 import { UsageTally } from "./sqlite-usage.js";
 
@@ -63,15 +64,7 @@ export function createSqliteDeadLetters(options: SqliteDeadLettersOptions): Sqli
   );
 
   /** Statements whose text depends on which selection fields are given, made on first use. */
-  const statements = new Map<string, Database.Statement<unknown[], unknown>>();
-  const prepared = <Row>(sql: string) => {
-    let statement = statements.get(sql);
-    if (statement === undefined) {
-      statement = db.prepare<unknown[], unknown>(sql);
-      statements.set(sql, statement);
-    }
-    return statement as Database.Statement<unknown[], Row>;
-  };
+  const prepared = statementCache(db);
 
   const selectDeadExists = db
     .prepare<[string], number>("SELECT 1 FROM dead_letters WHERE id = ?")

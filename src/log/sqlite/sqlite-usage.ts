@@ -27,6 +27,7 @@ import {
   type UsageStore,
   type UsageTotal,
 } from "../usage-store.js";
+import { statementCache } from "./statement-cache.js";
 import { guardStorage } from "./storage-error.js";
 
 /**
@@ -176,15 +177,7 @@ export function createSqliteUsage(options: SqliteUsageOptions): UsageStore {
   const addCounts = db.transaction((tally: UsageTally) => writeTally(tally));
 
   /** Report statements by their SQL (one per table and set of dimensions), made on first use. */
-  const statements = new Map<string, Database.Statement<unknown[], unknown>>();
-  const prepared = <Row>(sql: string) => {
-    let statement = statements.get(sql);
-    if (statement === undefined) {
-      statement = db.prepare<unknown[], unknown>(sql);
-      statements.set(sql, statement);
-    }
-    return statement as Database.Statement<unknown[], Row>;
-  };
+  const prepared = statementCache(db);
 
   return {
     addCounts(counts) {
