@@ -1,23 +1,26 @@
 /**
- * Starts `relaybus serve` from the sources as a child process for a benchmark, on a free
- * loopback port with the given data and rules directories, and waits until it answers; or,
- * as the ingest benchmark's yardstick, a bare node:http server (`bare-http-server.mjs`).
+ * Starts `relaybus serve` as a child process for a benchmark, on a free loopback port with the
+ * given data and rules directories, and waits until it answers; or, as the ingest
+ * benchmark's yardstick, a bare node:http server (`bare-http-server.mjs`). The server runs
+ * compiled when the benchmark does (`npm run bench:*`), from the sources through tsx when
+ * the benchmark was started with tsx (see `bench-modules.ts`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { MODULE_EXEC_ARGV, modulePath, REPO_ROOT } from "./bench-modules.js";
 
 /**
  * The node flags the `relaybus` command runs with, from its second line (`exec node FLAGS
- * "$0" "$@"`): the benchmarks start the server from the sources, and measure it as users run it.
+ * "$0" "$@"`): the benchmarks measure the server as users run it.
  */
 const RELAYBUS_NODE_FLAGS = relaybusNodeFlags();
 
 /** Reads the flags from `bin/relaybus.js`; `test/unit/node-flags.test.ts` holds `npm start` to them. */
 export function relaybusNodeFlags(): string[] {
   const exec = /^':' \/\/; exec node (.*) "\$0" "\$@"$/m.exec(
-    readFileSync(new URL("../bin/relaybus.js", import.meta.url), "utf8"),
+    readFileSync(join(REPO_ROOT, "bin", "relaybus.js"), "utf8"),
   );
   if (exec === null) throw new Error("bin/relaybus.js: no `':' //; exec node FLAGS \"$0\" \"$@\"` line to take node's flags from");
   return exec[1]!.split(" ").filter((flag) => flag !== "");
@@ -43,9 +46,8 @@ export async function startBenchServer(
       ...RELAYBUS_NODE_FLAGS,
       // Extra node flags for the server only, e.g. RELAYBUS_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
       ...(process.env["RELAYBUS_BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== ""),
-      "--import",
-      "tsx",
-      new URL("../src/cli/run.ts", import.meta.url).pathname,
+      ...MODULE_EXEC_ARGV,
+      modulePath("src/cli/run"),
       "serve",
       "--port",
       String(port),
@@ -72,7 +74,7 @@ export async function startBareHttpServer(): Promise<BenchServer> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...RELAYBUS_NODE_FLAGS, new URL("./bare-http-server.mjs", import.meta.url).pathname, String(port)],
+    [...RELAYBUS_NODE_FLAGS, join(REPO_ROOT, "bench", "bare-http-server.mjs"), String(port)],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   // Any answer will do (a GET's empty body is refused with 400): fetch throws until it listens.

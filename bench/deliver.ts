@@ -36,6 +36,7 @@ import { measureEvent } from "../src/events/sizing.js";
 import { uuidV7 } from "../src/events/uuid-v7.js";
 import { openSqliteStorage } from "../src/log/sqlite/open-sqlite-storage.js";
 import type { EventToAppend, JsonObject } from "../src/types.js";
+import { MODULE_EXEC_ARGV, modulePath } from "./bench-modules.js";
 import { startBenchServer } from "./bench-server.js";
 
 const ALL_SCENARIOS = ["1", "1+t", "10", "10+t", "1000", "1000+t", "latency"];
@@ -135,8 +136,8 @@ interface ReceiverProcess {
 }
 
 async function startReceiver(): Promise<ReceiverProcess> {
-  const child = fork(new URL("./deliver-receiver.ts", import.meta.url).pathname, [], {
-    execArgv: ["--import", "tsx"],
+  const child = fork(modulePath("bench/deliver-receiver"), [], {
+    execArgv: [...MODULE_EXEC_ARGV],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -3,8 +3,8 @@
  *
  *     npm run bench:delivery [-- --events 50000 --connections 64]
  *
- * Starts `relaybus serve` (from the sources) with one rule sending every event to a local
- * receiver in this process, publishes `--events` single CloudEvents over `--connections`
+ * Starts `relaybus serve` (compiled, as `npm run bench:*` runs; see bench-modules.ts) with
+ * one rule sending every event to a local receiver in this process, publishes `--events` single CloudEvents over `--connections`
  * keep-alive connections, and reports ingest rate while delivering, how long until the last
  * event reached the receiver, and delivered events/s. Client, server and receiver share
  * this machine's cores.

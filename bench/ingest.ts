@@ -7,8 +7,8 @@
  * `--auth` turns API keys on: it creates an admin key (the loopback bootstrap), then a key
  * scoped to `publish:default` that every request sends as `Authorization: Bearer`.
  *
- * Starts `relaybus serve` (from the sources) on a free port with an empty data dir, then
- * drives it over keep-alive connections: single-event PutEvents, 10-entry
+ * Starts `relaybus serve` (compiled, as `npm run bench:*` runs; see bench-modules.ts) on a
+ * free port with an empty data dir, then drives it over keep-alive connections: single-event PutEvents, 10-entry
  * PutEvents, and single CloudEvents in structured mode, once with one fixed id and once with a
  * fresh random (v4) id per request, as producers choose their own (the log's id index pays
  * for random ids; PutEvents ids are time-ordered UUIDv7). Every answer is an ack after the

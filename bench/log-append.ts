@@ -4,7 +4,7 @@
  * durability modes, with random (v4) and time-ordered (v7) event ids. Every append is awaited,
  * so every counted event was committed.
  *
- * Run: npx tsx bench/log-append.ts [seconds per case, default 3]
+ * Run: npm run bench:log [-- seconds per case, default 3]
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";

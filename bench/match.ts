@@ -21,7 +21,7 @@
 // keys were checked against the reference's; a difference aborts the run).
 //
 // The forced GC needs node's --expose-gc, which the npm script passes
-// (`node --expose-gc --import tsx bench/match.ts`). Run any other way (`npx tsx bench/match.ts`),
+// (`node scripts/bench.mjs --expose-gc bench/match.ts`). Run any other way (`npx tsx bench/match.ts`),
 // the bench turns the flag on at run time (v8.setFlagsFromString) and takes `gc` from a fresh
 // context, which is what --expose-gc would have given.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";

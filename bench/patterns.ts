@@ -1,5 +1,5 @@
 // Matches per second of the compiled pattern matcher (and, for scale, the reference matcher)
-// on a few realistic patterns and events. Run: npx tsx bench/patterns.ts
+// on a few realistic patterns and events. Run: npm run bench:patterns
 // Not a test: it prints figures a person can compare between commits and machines.
 import { compileEventPattern } from "../src/patterns/compile-pattern.js";
 import { parseEventPattern } from "../src/patterns/parse-pattern.js";

@@ -3,6 +3,7 @@
  * side of the receiver of bench/stream.ts.
  */
 import { fork } from "node:child_process";
+import { MODULE_EXEC_ARGV } from "./bench-modules.js";
 import type { PathCounts } from "./stream-receiver.js";
 
 type FromReceiver =
@@ -20,10 +21,10 @@ export interface StreamReceiver {
   stop(): Promise<void>;
 }
 
-/** Forks the receiver at `modulePath` (run through tsx) and waits until it listens. */
+/** Forks the receiver at `modulePath` (compiled, or through tsx: as this runs) and waits until it listens. */
 export async function startStreamReceiver(modulePath: string): Promise<StreamReceiver> {
   const child = fork(modulePath, [], {
-    execArgv: ["--import", "tsx"],
+    execArgv: [...MODULE_EXEC_ARGV],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -5,7 +5,7 @@
  *
  *     npm run bench:stream [-- --scenarios ceiling,quota-1kb,quota-20kb,scale --events 200000 --seconds 30]
  *
- * Three processes: this one (set-up, measurement), `relaybus serve` from the sources
+ * Three processes: this one (set-up, measurement), `relaybus serve` (compiled)
  * (bench/bench-server.ts), and the receiver (bench/stream-receiver.ts), which answers 200 at
  * once and counts the events inside each batch body, so that neither its CPU nor its event
  * loop counts against Relaybus. Every stream reads the bus `default` from its oldest event and
@@ -38,6 +38,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { modulePath } from "./bench-modules.js";
 import { startBenchServer, type BenchServer } from "./bench-server.js";
 import { preloadBacklog } from "./stream-backlog.js";
 import { createStreamApi, type StreamApi } from "./stream-api.js";
@@ -443,7 +444,7 @@ say(
 );
 
 const receiver = await startStreamReceiver(
-  new URL("./stream-receiver.ts", import.meta.url).pathname,
+  modulePath("bench/stream-receiver"),
 );
 try {
   for (const scenario of scenarios) {
