@@ -30,7 +30,7 @@ export interface BenchServer {
   port: number;
   /** `http://127.0.0.1:<port>` */
   url: string;
-  /** SIGTERM, and wait for the process to exit. */
+  /** SIGTERM, and wait for the process to exit; later calls wait for the same exit. */
   stop(): Promise<void>;
 }
 
@@ -93,10 +93,12 @@ async function answering(
 ): Promise<BenchServer> {
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    child.kill("SIGTERM");
-    await exited;
-  };
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      child.kill("SIGTERM");
+      await exited;
+    })());
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {

@@ -8,12 +8,12 @@
  * scoped to `publish:default` that every request sends as `Authorization: Bearer`.
  *
  * Starts `relaybus serve` (compiled, as `npm run bench:*` runs; see bench-modules.ts) on a
- * free port with an empty data dir, then drives it over keep-alive connections: single-event PutEvents, 10-entry
- * PutEvents, and single CloudEvents in structured mode, once with one fixed id and once with a
- * fresh random (v4) id per request, as producers choose their own (the log's id index pays
- * for random ids; PutEvents ids are time-ordered UUIDv7). Every answer is an ack after the
- * commit (durability `fsync`: SQLite synchronous=FULL), so requests/s × entries is durable
- * events/s.
+ * free port with an empty data dir, then drives it over keep-alive connections: single-event
+ * PutEvents, 10-entry PutEvents, and single CloudEvents in structured mode, once with one
+ * fixed id and once with a fresh random (v4) id per request, as producers choose their own
+ * (the log's id index pays for random ids; PutEvents ids are time-ordered UUIDv7). Every
+ * answer is an ack after the commit (durability `fsync`: SQLite synchronous=FULL), so
+ * requests/s × entries is durable events/s.
  *
  * `--baseline` then runs the same scenarios against a bare node:http server that parses each
  * body and answers a fixed JSON (`bare-http-server.mjs`), and prints Relaybus's requests/s as
@@ -124,7 +124,7 @@ async function runSqliteIngest(): Promise<void> {
     }
     clearInterval(walSampler);
     console.log(`\nthe log's WAL file at its largest: ${(largestWal / 1_048_576).toFixed(0)} MB`);
-    await server.stop();
+    await server.stop(); // before the baseline, which must have the cores to itself
     if (flags.baseline) await runBaseline(relaybusResults, options);
   } finally {
     await server.stop();
