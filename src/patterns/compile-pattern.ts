@@ -161,33 +161,58 @@ function evaluate(condition: CompiledCondition, event: object): number {
   return FAILED;
 }
 
-function collect(
-  condition: CompiledCondition,
-  node: unknown,
-  index: number,
-  elements: readonly (readonly [unknown[], number])[],
-  out: PlacedLeaf[],
-): void {
+// The array elements the walk in `collect` is inside, outermost first, as two parallel stacks:
+// a leaf's trail is copied out of them only when the leaf is kept.
+const trailArrays: unknown[][] = [];
+const trailIndexes: number[] = [];
+
+/**
+ * Gathers the leaves at the condition's path with the array elements each sits in. A condition
+ * that cannot hold by absence only ever picks a passing leaf (`canChooseConsistently`), so its
+ * failing leaves are left out.
+ */
+function collect(condition: CompiledCondition, node: unknown, index: number, out: PlacedLeaf[]): void {
   if (index === condition.segmentCount) {
     if (Array.isArray(node)) {
-      node.forEach((item, k) => collect(condition, item, index, [...elements, [node, k] as const], out));
+      collectElements(condition, node, index, out);
     } else if (node === null || typeof node === "string" || typeof node === "number" || typeof node === "boolean") {
-      out.push({ matched: condition.test(node), elements });
+      const matched = condition.test(node);
+      if (matched || condition.allowsAbsence) out.push({ matched, elements: currentTrail() });
     }
     return;
   }
   if (typeof node !== "object" || node === null) return;
   if (Array.isArray(node)) {
-    node.forEach((item, k) => collect(condition, item, index, [...elements, [node, k] as const], out));
+    collectElements(condition, node, index, out);
     return;
   }
   const record = node as Record<string, unknown>;
+  const keys = condition.keys[index]!;
+  const inherited = condition.inherited[index]!;
   for (let j = index; j < condition.segmentCount; j++) {
-    const key = condition.keys[index]![j]!;
-    if (condition.inherited[index]![j] && !Object.hasOwn(record, key)) continue;
+    const key = keys[j]!;
+    if (inherited[j] && !Object.hasOwn(record, key)) continue;
     const child = record[key];
-    if (child !== undefined) collect(condition, child, j + 1, elements, out);
+    if (child !== undefined) collect(condition, child, j + 1, out);
   }
+}
+
+function collectElements(condition: CompiledCondition, array: unknown[], index: number, out: PlacedLeaf[]): void {
+  trailArrays.push(array);
+  trailIndexes.push(0);
+  const top = trailIndexes.length - 1;
+  for (let k = 0; k < array.length; k++) {
+    trailIndexes[top] = k;
+    collect(condition, array[k], index, out);
+  }
+  trailArrays.pop();
+  trailIndexes.pop();
+}
+
+function currentTrail(): (readonly [unknown[], number])[] {
+  const trail = new Array<readonly [unknown[], number]>(trailArrays.length);
+  for (let i = 0; i < trail.length; i++) trail[i] = [trailArrays[i]!, trailIndexes[i]!];
+  return trail;
 }
 
 /**
@@ -199,7 +224,7 @@ function consistentSearch(conditions: readonly CompiledCondition[], event: objec
   return canChooseConsistently(
     conditions.map((condition) => {
       const leaves: PlacedLeaf[] = [];
-      collect(condition, event, 0, [], leaves);
+      collect(condition, event, 0, leaves);
       return { leaves, allowsAbsence: condition.allowsAbsence };
     }),
   );
