@@ -60,3 +60,12 @@ export interface ControlPlaneDeps {
    */
   dispatchedThrough?: (bus: string) => Promise<number>;
 }
+
+/**
+ * The offset of `bus` through which the dispatcher has routed every event and recorded its
+ * deliveries (done, or durably pending): with dispatch shared by a cluster, the cluster's
+ * finished floor; otherwise this node's dispatch checkpoint. 0 before the first event.
+ */
+export async function dispatchedOffset(deps: ControlPlaneDeps, bus: string): Promise<number> {
+  return deps.dispatchedThrough !== undefined ? await deps.dispatchedThrough(bus) : deps.storage.deliveries.checkpoint(bus);
+}

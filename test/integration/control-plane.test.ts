@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createReceiver } from "../helpers/receiver.js";
 import { startTestService, type TestService } from "../helpers/service.js";
 
 describe("control plane", () => {
@@ -56,5 +58,30 @@ describe("control plane", () => {
     const response = await service.get("/v1/buses/default/events?limit=1&limit=2");
     assert.equal(response.status, 400);
     assert.match((await errorOf(response)).message, /limit: give this query parameter at most once/);
+  });
+
+  test("control plane - a bus says how far dispatch has come: 0 before any event, its last offset once all are routed", async () => {
+    const receiver = await createReceiver();
+    try {
+      assert.equal((await service.post("/v1/buses", { name: "cp-dispatch" })).status, 201);
+      const rule = { name: "all", pattern: { source: ["cp.dispatch"] }, targets: [{ id: "hook", webhook: { url: `${receiver.url}/hook` } }] };
+      assert.equal((await service.post("/v1/buses/cp-dispatch/rules", rule)).status, 201);
+      type BusOffsets = { lastOffset: number; dispatchedOffset: number };
+      const offsets = async () => (await (await service.get("/v1/buses/cp-dispatch")).json()) as BusOffsets;
+      const empty = await offsets();
+      assert.deepEqual([empty.lastOffset, empty.dispatchedOffset], [0, 0]);
+
+      const entries = Array.from({ length: 5 }, (_, i) => ({ EventBusName: "cp-dispatch", Source: "cp.dispatch", DetailType: "t", Detail: `{"i":${i}}` }));
+      assert.equal((await service.post("/v1/events", { Entries: entries })).status, 200);
+      await receiver.waitFor(5, 10_000, "/hook");
+      let seen = await offsets();
+      for (const deadline = Date.now() + 10_000; seen.dispatchedOffset !== 5 && Date.now() < deadline; seen = await offsets()) {
+        assert.ok(seen.dispatchedOffset <= seen.lastOffset, JSON.stringify(seen));
+        await sleep(20);
+      }
+      assert.deepEqual([seen.lastOffset, seen.dispatchedOffset], [5, 5]);
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -696,11 +696,12 @@ describe("openapi contract", () => {
       );
     });
 
-    test("contract - GET /v1/buses/{bus} describes a bus with its last offset", async () => {
+    test("contract - GET /v1/buses/{bus} describes a bus with its last and dispatched offsets", async () => {
       const answer = await call("GET", "/v1/buses/{bus}", { params: { bus: "orders" } });
       assert.equal(answer.status, 200);
       assert.equal(answer.body.name, "orders");
       assert.ok((answer.body.lastOffset as number) >= 1, "events were published to orders");
+      assert.ok((answer.body.dispatchedOffset as number) <= (answer.body.lastOffset as number), JSON.stringify(answer.body));
       assertError(
         await call("GET", "/v1/buses/{bus}", { params: { bus: "nope" } }),
         404,

@@ -1,7 +1,7 @@
 /** Buses: `GET/POST /v1/buses`, `GET/DELETE /v1/buses/{bus}` (`?force=true` deletes a bus with rules). */
 import { Router } from "express";
 import { NAME_PATTERN } from "../../rules/model.js";
-import type { ControlPlaneDeps } from "../control-plane-deps.js";
+import { dispatchedOffset, type ControlPlaneDeps } from "../control-plane-deps.js";
 import { booleanParam, methodNotAllowed } from "../request-params.js";
 import { compileBodyValidator } from "../validate-body.js";
 
@@ -45,7 +45,9 @@ export function createBusesRouter(deps: ControlPlaneDeps): Router {
       const name = req.params.bus;
       registry.assertBusExists(name);
       const bus = registry.listBuses().find((b) => b.name === name);
-      res.json({ ...bus, lastOffset: await storage.log.lastOffset(name) });
+      // The dispatch offset first: read after the log's, it could pass it by events appended meanwhile.
+      const dispatched = await dispatchedOffset(deps, name);
+      res.json({ ...bus, lastOffset: await storage.log.lastOffset(name), dispatchedOffset: dispatched });
     })
     .delete((req, res) => {
       const name = req.params.bus;

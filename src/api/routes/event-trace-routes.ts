@@ -21,7 +21,7 @@ import type {
   TracedDelivery,
 } from "../../log/log-engine.js";
 import type { StoredEvent } from "../../types.js";
-import type { ControlPlaneDeps } from "../control-plane-deps.js";
+import { dispatchedOffset, type ControlPlaneDeps } from "../control-plane-deps.js";
 import { redactHeaders } from "../redact-secrets.js";
 import { methodNotAllowed, queryParam } from "../request-params.js";
 
@@ -165,7 +165,7 @@ export function createEventTraceRouter(deps: ControlPlaneDeps): Router {
       const traceRetentionMs = deps.config.delivery.traceRetentionHours * 3_600_000;
       const eventBus = found[0]!.bus;
       const shared = deps.dispatchedThrough !== undefined;
-      const through = shared ? await deps.dispatchedThrough!(eventBus) : storage.deliveries.checkpoint(eventBus);
+      const through = await dispatchedOffset(deps, eventBus);
       res.json(describeTrace(id, found[0]!, through, Date.now() - traceRetentionMs, shared));
     })
     .all(methodNotAllowed(["GET"]));
