@@ -72,6 +72,11 @@ const connections = Number(flags.connections);
 const scenarios = SCENARIOS.filter((x) => flags.only === undefined || x.name.includes(flags.only));
 
 if (flags.engine === "jetstream") {
+  if (flags.baseline) {
+    // The yardstick is one process on this machine; against nodes sharing NATS it would mislead.
+    console.error("--baseline runs with the sqlite engine only");
+    process.exit(2);
+  }
   const nodeCounts = flags.nodes.split(",").map(Number);
   if (nodeCounts.some((n) => !Number.isInteger(n) || n < 1)) {
     console.error(`--nodes ${flags.nodes}: a comma-separated list of node counts, such as 1,2`);
